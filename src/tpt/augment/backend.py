@@ -1,0 +1,133 @@
+"""The contract between `tpt augment` and a generation backend, and the lazy registry of backends.
+
+A backend turns chat requests into completions. It pulls requests from an iterator only as fast as it
+has capacity (so memory stays flat however large the corpus) and yields results in completion order,
+each carrying the `key` of its request. A request that fails for good yields a result with `error` set;
+only a backend that cannot go on at all raises BackendError.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from tpt.errors import ConfigError
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SamplingParams:
+    """Decoding settings; the defaults are the paper's (App. A.1)."""
+
+    temperature: float = 0.6
+    top_p: float = 0.9
+    max_tokens: int = 8192
+    """Most thinking tokens generated per document."""
+    stop: tuple[str, ...] = ("</think>",)
+    seed: int | None = None
+    """Base seed; each request gets its own seed derived from this and the document id."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.temperature <= 5:
+            raise ConfigError(f"--temperature must be in [0, 5], got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"--top-p must be in (0, 1], got {self.top_p}")
+        if self.max_tokens < 1:
+            raise ConfigError(f"--max-thinking-tokens must be >= 1, got {self.max_tokens}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+            "stop": list(self.stop),
+            "seed": self.seed,
+        }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GenerationRequest:
+    key: int
+    """Opaque handle that links the result back to its document (its position in the input stream)."""
+    messages: tuple[dict[str, str], ...]
+    """Chat messages, e.g. ({"role": "user", "content": prompt},); sent through the chat template."""
+    seed: int | None = None
+    """Per-request seed (the backend uses it where it can: OpenAI `seed`, vLLM per-request seed)."""
+    meta: dict[str, Any] = field(default_factory=dict)
+    """Backend-specific extras (the procedural teacher reads the document from here)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GenerationResult:
+    key: int
+    text: str = ""
+    """Generated assistant text, not including any prefill the backend added."""
+    reasoning: str | None = None
+    """A server's separate reasoning channel (`reasoning_content` / `reasoning`), when it has one."""
+    prefilled_think: bool = False
+    """True when the backend opened the assistant turn with `<think>` itself (non-reasoning teachers)."""
+    finish_reason: str = "stop"
+    """'stop' (end of sequence or a stop string) or 'length' (cut by max_tokens)."""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    attempts: int = 1
+    error: str | None = None
+    """Why the request failed for good (after retries); None on success."""
+
+
+class Backend(Protocol):
+    """What `tpt augment` needs from a backend. Implementations live in tpt/augment/backends/."""
+
+    name: str
+    """Registry name ('transformers', 'openai', ...)."""
+    model_id: str
+    """What to record as the teacher model in provenance."""
+
+    def truncate(self, texts: list[str], max_tokens: int) -> list[tuple[str, int, bool]]:
+        """Cut each text to at most max_tokens teacher tokens.
+
+        Returns (kept_text, num_tokens, was_truncated) per text; `num_tokens` counts kept_text in the
+        teacher's tokenizer (or an estimate the backend documents when it has no tokenizer).
+        """
+        ...
+
+    def generate(
+        self, requests: Iterable[GenerationRequest], sampling: SamplingParams
+    ) -> Iterator[GenerationResult]:
+        """Yield one result per request, in completion order."""
+        ...
+
+    def close(self) -> None: ...
+
+
+# name -> "module:factory". A factory takes the parsed CLI options (a dict) and returns a Backend.
+BACKENDS: dict[str, str] = {
+    "transformers": "tpt.augment.backends.transformers_backend:build",
+    "openai": "tpt.augment.backends.openai_http:build",
+    "vllm": "tpt.augment.backends.vllm_backend:build",
+    "procedural": "tpt.augment.backends.procedural:build",
+}
+
+
+def build_backend(name: str, options: dict[str, Any]) -> Backend:
+    """Build a backend by registry name; options are the CLI options (model, base_url, ...)."""
+    if name not in BACKENDS:
+        import difflib
+
+        close = difflib.get_close_matches(name, BACKENDS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"unknown backend {name!r}{hint}; choose one of {', '.join(BACKENDS)}")
+    module_name, attr = BACKENDS[name].split(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attr)(options)
+
+
+def request_seed(base: int | None, doc_id: str) -> int | None:
+    """A per-document seed: the same document gets the same seed on every run and in any order."""
+    if base is None:
+        return None
+    import hashlib
+
+    h = hashlib.sha256(f"{base}:{doc_id}".encode()).digest()
+    return int.from_bytes(h[:4], "little") & 0x7FFFFFFF
