@@ -1,0 +1,132 @@
+"""`tpt augment INPUT --output DIR`: the CLI of the augment stage (options only; the work is in stage.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+HELP = "Have a teacher LLM write one thinking trajectory per document (resumable, exactly once)."
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="JSONL (.jsonl, .jsonl.gz, .jsonl.zst) or Parquet files, directories of them, or globs")
+    p.add_argument("--output", "-o", required=True, type=Path, help="output directory (resumable)")
+    g = p.add_argument_group("input")
+    g.add_argument("--text-field", default="text", help="field holding the document text (default: text)")
+    g.add_argument("--id-field", default="id",
+                   help="field holding the document id, kept unchanged (default: id; absent: a content hash)")
+    g.add_argument("--limit", type=int, default=None, help="only the first N input items")
+    g.add_argument("--strict", action="store_true",
+                   help="stop at the first malformed line, missing field or empty document")
+    g = p.add_argument_group("prompt")
+    g.add_argument("--template", default="paper",
+                   help="'paper' (the paper's prompt, verbatim; default), 'random-focus' (App. A.3), "
+                   "or a text file with {{CONTEXT}}")
+    g.add_argument("--max-doc-tokens", type=int, default=2048,
+                   help="truncate documents to this many teacher tokens (default 2048, as the paper)")
+    g.add_argument("--open-think", choices=["auto", "on", "off"], default="auto",
+                   help="open the assistant turn with <think> (auto: only for non-reasoning teachers)")
+    g = p.add_argument_group("decoding (defaults from the paper)")
+    g.add_argument("--temperature", type=float, default=0.6)
+    g.add_argument("--top-p", type=float, default=0.9)
+    g.add_argument("--max-thinking-tokens", type=int, default=8192)
+    g.add_argument("--seed", type=int, default=None, help="base seed (per document: derived from it and the id)")
+    g = p.add_argument_group("backend")
+    g.add_argument("--backend", default="transformers",
+                   help="transformers (default, in-process), openai (any OpenAI-compatible server), "
+                   "vllm (in-process, GPU), procedural (the reproduction testbed's expert)")
+    g.add_argument("--model", default=None,
+                   help="HF model dir or .gguf file (transformers/vllm; default: the embedded "
+                   "SmolLM2-135M-Instruct), or the served model name (openai)")
+    g.add_argument("--base-url", default=None, help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    g.add_argument("--api-key-env", default="OPENAI_API_KEY",
+                   help="NAME of the environment variable holding the API key (the key is never written)")
+    g.add_argument("--concurrency", type=int, default=64, help="openai: requests in flight (default 64)")
+    g.add_argument("--request-timeout", type=float, default=600.0, help="openai: seconds per request")
+    g.add_argument("--max-retries", type=int, default=6, help="openai: retries of transient errors")
+    g.add_argument("--tokenizer", default=None,
+                   help="openai: local HF tokenizer of the served model, for exact --max-doc-tokens")
+    g.add_argument("--batch-size", type=int, default=16, help="transformers/vllm: sequences per batch")
+    g.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32", "float16"])
+    g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    g.add_argument("--engine-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra backend argument (repeatable); the value is parsed as JSON when it can be")
+    g = p.add_argument_group("output")
+    g.add_argument("--shard-size", type=int, default=1000, help="input items per output shard (default 1000)")
+    g.add_argument("--overwrite-config", action="store_true",
+                   help="continue in an output dir made with a different config (records keep provenance)")
+    g.add_argument("--no-progress", action="store_true", help="no progress line")
+
+
+def _engine_args(pairs: list[str]) -> dict:
+    from tpt.errors import ConfigError
+
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"--engine-arg {pair!r}: expected KEY=VALUE")
+        key, value = pair.split("=", 1)
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from tpt.augment.backend import SamplingParams
+    from tpt.augment.stage import AugmentConfig
+    from tpt.augment.stage import run as run_stage
+
+    sampling = SamplingParams(
+        temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_thinking_tokens, seed=args.seed
+    )
+    options = {
+        "model": args.model,
+        "base_url": args.base_url,
+        "api_key_env": args.api_key_env,
+        "concurrency": args.concurrency,
+        "request_timeout_s": args.request_timeout,
+        "max_retries": args.max_retries,
+        "tokenizer": args.tokenizer,
+        "batch_size": args.batch_size,
+        "dtype": args.dtype,
+        "device": args.device,
+        "open_think": args.open_think,
+        "engine_args": _engine_args(args.engine_arg),
+        "seed": args.seed,
+    }
+    cfg = AugmentConfig(
+        inputs=args.inputs,
+        output=args.output,
+        backend=args.backend,
+        backend_options=options,
+        text_field=args.text_field,
+        id_field=args.id_field,
+        template=args.template,
+        max_doc_tokens=args.max_doc_tokens,
+        sampling=sampling,
+        shard_size=args.shard_size,
+        limit=args.limit,
+        strict=args.strict,
+        overwrite_config=args.overwrite_config,
+        progress=not args.no_progress,
+    )
+    summary = run_stage(cfg)
+    print_summary(summary, args.output)
+    return 0 if summary["complete"] else 1
+
+
+def print_summary(s: dict, out: Path) -> None:
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(s["failures_by_reason"].items())) or "none"
+    print(
+        f"augment: {s['records']} records, {s['failures']} failures ({reasons}) of {s['input_items']} input items"
+        f"{'' if s['complete'] else ' (INCOMPLETE: re-run the same command to continue)'}\n"
+        f"  teacher tokens: {s['doc_tokens']} document, {s['prompt_tokens']} prompt, {s['completion_tokens']} "
+        f"generated (mean {s['mean_completion_tokens']:.1f} per trajectory); "
+        f"{s['cut_by_length_limit']} cut by the length limit; {s['truncated_documents']} documents truncated\n"
+        f"  this run: {s['new_records_this_run']} new records in {s['wall_time_s_this_run']:.1f} s\n"
+        f"  output: {out}/shards/*.jsonl  failures: {out}/failures.jsonl  summary: {out}/summary.json"
+    )

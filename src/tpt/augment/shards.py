@@ -1,0 +1,260 @@
+"""Exactly-once storage of augment output: fixed shards of the input stream, appended, then committed.
+
+Shard k holds the outcomes (a record or a failure line) of input items [k*S, (k+1)*S). While it fills, its
+lines are appended and flushed to `part-k.jsonl.partial` and `part-k.failures.jsonl.partial`; when every
+item of the range has an outcome it is committed: fsync, a stats sidecar, then renames (the records
+rename is the commit point). After a crash or `kill -9` at any moment:
+- a committed shard is skipped without parsing its input;
+- a partial shard is repaired (a torn last line is cut) and only its items without an outcome are redone;
+so every item ends with exactly one outcome, and no partial or corrupt line survives.
+Memory is bounded by the shards open at once, not by the corpus.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tpt.artifacts import write_json
+
+PARTIAL = ".partial"
+
+
+def shard_name(k: int) -> str:
+    return f"part-{k:08d}"
+
+
+@dataclass
+class ShardStats:
+    records: int = 0
+    failures: Counter = field(default_factory=Counter)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    doc_tokens: int = 0
+    thinking_chars: int = 0
+    truncated_docs: int = 0
+    length_cut: int = 0
+
+    def add_record(self, rec: dict[str, Any]) -> None:
+        self.records += 1
+        self.prompt_tokens += int(rec.get("prompt_tokens") or 0)
+        self.completion_tokens += int(rec.get("completion_tokens") or 0)
+        self.doc_tokens += int(rec.get("doc_tokens") or 0)
+        self.thinking_chars += len(rec.get("thinking") or "")
+        self.truncated_docs += bool(rec.get("doc_truncated"))
+        self.length_cut += rec.get("finish_reason") == "length"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "records": self.records,
+            "failures": dict(self.failures),
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "doc_tokens": self.doc_tokens,
+            "thinking_chars": self.thinking_chars,
+            "truncated_docs": self.truncated_docs,
+            "length_cut": self.length_cut,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ShardStats:
+        s = cls()
+        for k, v in d.items():
+            setattr(s, k, Counter(v) if k == "failures" else v)
+        return s
+
+    def merge(self, other: ShardStats) -> None:
+        for k in ("records", "prompt_tokens", "completion_tokens", "doc_tokens", "thinking_chars",
+                  "truncated_docs", "length_cut"):
+            setattr(self, k, getattr(self, k) + getattr(other, k))
+        self.failures.update(other.failures)
+
+
+def _repair_and_read(path: Path) -> list[dict[str, Any]]:
+    """Read a partial JSONL file, cutting a torn or corrupt tail so that appends continue cleanly."""
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    good_end = 0
+    rows: list[dict[str, Any]] = []
+    pos = 0
+    while pos < len(data):
+        nl = data.find(b"\n", pos)
+        if nl < 0:
+            break  # torn last line: no newline
+        try:
+            rows.append(json.loads(data[pos:nl]))
+        except json.JSONDecodeError:
+            break  # corrupt line: drop it and everything after (only the tail can be torn)
+        pos = good_end = nl + 1
+    if good_end != len(data):
+        with open(path, "r+b") as f:
+            f.truncate(good_end)
+    return rows
+
+
+class OpenShard:
+    def __init__(self, directory: Path, k: int, size: int):
+        self.k = k
+        self.size = size
+        base = directory / shard_name(k)
+        self.records_path = base.with_name(base.name + ".jsonl")
+        self.failures_path = base.with_name(base.name + ".failures.jsonl")
+        self.stats_path = base.with_name(base.name + ".stats.json")
+        rec_partial = Path(str(self.records_path) + PARTIAL)
+        fail_partial = Path(str(self.failures_path) + PARTIAL)
+        self.stats = ShardStats()
+        self.done_indices: set[int] = set()
+        for rec in _repair_and_read(rec_partial):
+            self.done_indices.add(int(rec["input"]["index"]))
+            self.stats.add_record(rec)
+        for fail in _repair_and_read(fail_partial):
+            self.done_indices.add(int(fail["index"]))
+            self.stats.failures[fail["reason"]] += 1
+        self.resumed = len(self.done_indices)
+        self.expected: int | None = None
+        self._rec = open(rec_partial, "a", encoding="utf-8")  # noqa: SIM115 - closed in commit()
+        self._fail = open(fail_partial, "a", encoding="utf-8")  # noqa: SIM115
+
+    @property
+    def done(self) -> int:
+        return len(self.done_indices)
+
+    def write(self, index: int, line: dict[str, Any], *, failure: bool) -> bool:
+        """Append one outcome; False (and nothing written) if the item already has one."""
+        if index in self.done_indices:
+            return False
+        f = self._fail if failure else self._rec
+        f.write(json.dumps(line, ensure_ascii=False) + "\n")
+        f.flush()  # survives kill -9 (the page cache outlives the process); fsync at commit
+        self.done_indices.add(index)
+        if failure:
+            self.stats.failures[line["reason"]] += 1
+        else:
+            self.stats.add_record(line)
+        return True
+
+    def complete(self) -> bool:
+        return self.expected is not None and self.done >= self.expected
+
+    def commit(self) -> None:
+        for f in (self._rec, self._fail):
+            f.flush()
+            os.fsync(f.fileno())
+            f.close()
+        write_json(self.stats_path, {"shard": self.k, "items": self.done, **self.stats.to_json()})
+        os.replace(str(self.failures_path) + PARTIAL, self.failures_path)
+        os.replace(str(self.records_path) + PARTIAL, self.records_path)  # the commit point
+
+    def close(self) -> None:
+        for f in (self._rec, self._fail):
+            if not f.closed:
+                f.flush()
+                f.close()
+
+
+class ShardBook:
+    """All shards of one output directory; thread-safe (the backend may pull input from its own thread)."""
+
+    def __init__(self, directory: Path, shard_size: int):
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.size = shard_size
+        self.lock = threading.RLock()
+        self.open: dict[int, OpenShard] = {}
+        self.committed: dict[int, int] = {}  # shard -> number of items it holds
+        self._finish_interrupted_commits()
+        for path in self.dir.glob("part-*.jsonl"):
+            if path.name.endswith(".failures.jsonl"):
+                continue
+            k = int(path.name[5:13])
+            stats = self.dir / f"{shard_name(k)}.stats.json"
+            self.committed[k] = json.loads(stats.read_text(encoding="utf-8"))["items"]
+
+    def _finish_interrupted_commits(self) -> None:
+        """A crash between the renames of commit(): the records rename is the commit point."""
+        for rec in self.dir.glob("part-*.jsonl"):
+            if rec.name.endswith(".failures.jsonl"):
+                continue
+            stem = rec.name[: -len(".jsonl")]
+            fail_partial = self.dir / f"{stem}.failures.jsonl{PARTIAL}"
+            if fail_partial.exists():
+                os.replace(fail_partial, self.dir / f"{stem}.failures.jsonl")
+
+    def committed_items(self, k: int) -> int | None:
+        """Items held by committed shard k, or None if it is not committed."""
+        return self.committed.get(k)
+
+    def reopen(self, k: int) -> None:
+        """Turn a committed shard that ended early (an earlier --limit, a corpus that grew) back into a
+        partial one, so its remaining items are added to it."""
+        with self.lock:
+            name = shard_name(k)
+            os.replace(self.dir / f"{name}.jsonl", self.dir / f"{name}.jsonl{PARTIAL}")
+            os.replace(self.dir / f"{name}.failures.jsonl", self.dir / f"{name}.failures.jsonl{PARTIAL}")
+            (self.dir / f"{name}.stats.json").unlink()
+            del self.committed[k]
+
+    def shard(self, k: int) -> OpenShard:
+        with self.lock:
+            if k not in self.open:
+                self.open[k] = OpenShard(self.dir, k, self.size)
+            return self.open[k]
+
+    def write(self, index: int, line: dict[str, Any], *, failure: bool) -> bool:
+        with self.lock:
+            sh = self.shard(index // self.size)
+            ok = sh.write(index, line, failure=failure)
+            self._maybe_commit(sh)
+            return ok
+
+    def set_expected(self, k: int, count: int) -> None:
+        with self.lock:
+            if k in self.committed:
+                return
+            sh = self.shard(k)
+            sh.expected = count
+            self._maybe_commit(sh)
+
+    def _maybe_commit(self, sh: OpenShard) -> None:
+        if sh.complete():
+            sh.commit()
+            self.committed[sh.k] = sh.done
+            del self.open[sh.k]
+
+    def close(self) -> None:
+        with self.lock:
+            for sh in self.open.values():
+                sh.close()
+
+    def summary_stats(self) -> ShardStats:
+        """Totals over committed shards (from their sidecars) and open ones."""
+        total = ShardStats()
+        for path in sorted(self.dir.glob("part-*.stats.json")):
+            d = json.loads(path.read_text(encoding="utf-8"))
+            d.pop("shard", None)
+            d.pop("items", None)
+            total.merge(ShardStats.from_json(d))
+        with self.lock:
+            for sh in self.open.values():
+                total.merge(sh.stats)
+        return total
+
+    def collect_failures(self, out: Path) -> int:
+        """Rebuild `failures.jsonl` from every shard's failure lines; returns the count."""
+        tmp = out.with_name(f".{out.name}.tmp")
+        n = 0
+        with open(tmp, "w", encoding="utf-8") as dst:
+            for path in sorted(self.dir.glob("part-*.failures.jsonl*")):
+                with open(path, encoding="utf-8") as src:
+                    for line in src:
+                        if line.endswith("\n"):
+                            dst.write(line)
+                            n += 1
+        os.replace(tmp, out)
+        return n

@@ -1,0 +1,253 @@
+"""`tpt augment`: stream a corpus through a teacher and write one thinking trajectory per document.
+
+The main flow: resolve inputs -> bind the output dir to the config (manifest) -> stream items, skipping
+those that already have an outcome -> validate fields -> truncate to the teacher's token budget -> render
+the prompt -> backend.generate (bounded in flight, completion order) -> extract the thinking -> append the
+record to its shard (exactly once; see shards.py) -> summary.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from tpt.artifacts import claim_output_dir, write_json
+from tpt.augment.backend import GenerationRequest, SamplingParams, build_backend, request_seed
+from tpt.augment.extract import extract_thinking
+from tpt.augment.prompts import load_template
+from tpt.augment.shards import ShardBook
+from tpt.corpus import Item, content_id, count_items, iter_items, resolve_inputs
+from tpt.errors import ConfigError, InputError
+from tpt.progress import Progress
+
+TRUNCATE_BATCH = 64  # documents tokenized together (batch encoding is much faster than one by one)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AugmentConfig:
+    inputs: list[str]
+    output: Path
+    backend: str = "transformers"
+    backend_options: dict[str, Any] = field(default_factory=dict)
+    """Backend options (model, base_url, concurrency, batch_size, ...): see backend.py."""
+    text_field: str = "text"
+    id_field: str = "id"
+    template: str = "paper"
+    max_doc_tokens: int = 2048
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    shard_size: int = 1000
+    """Input items per output shard: the unit of commit and of resume."""
+    limit: int | None = None
+    """Process only the first N input items (a later run with a larger limit continues)."""
+    strict: bool = False
+    """Stop at the first malformed line, missing field or empty document instead of recording it."""
+    overwrite_config: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_doc_tokens < 1:
+            raise ConfigError(f"--max-doc-tokens must be >= 1, got {self.max_doc_tokens}")
+        if self.shard_size < 1:
+            raise ConfigError(f"--shard-size must be >= 1, got {self.shard_size}")
+        if self.limit is not None and self.limit < 0:
+            raise ConfigError(f"--limit must be >= 0, got {self.limit}")
+
+
+@dataclass(slots=True)
+class _Doc:
+    item: Item
+    id: Any
+    text: str
+    source: str
+    meta: dict[str, Any]
+    record: dict[str, Any]
+
+
+def run(cfg: AugmentConfig) -> dict[str, Any]:
+    started = time.monotonic()
+    files = resolve_inputs(cfg.inputs)
+    template = load_template(cfg.template)
+    fingerprinted = {
+        "inputs": [str(f.resolve()) for f in files],
+        "backend": cfg.backend,
+        "model": cfg.backend_options.get("model"),
+        "open_think": cfg.backend_options.get("open_think"),
+        "engine_args": cfg.backend_options.get("engine_args"),
+        "template": template.name,
+        "template_hash": template.hash,
+        "text_field": cfg.text_field,
+        "id_field": cfg.id_field,
+        "max_doc_tokens": cfg.max_doc_tokens,
+        "sampling": cfg.sampling.as_dict(),
+        "shard_size": cfg.shard_size,
+    }
+    safe_options = {k: v for k, v in cfg.backend_options.items() if "key" not in k or k == "api_key_env"}
+    claim_output_dir(
+        cfg.output,
+        stage="augment",
+        config={**fingerprinted, "backend_options": safe_options, "limit": cfg.limit, "strict": cfg.strict},
+        fingerprinted=fingerprinted,
+        override=cfg.overwrite_config,
+    )
+    book = ShardBook(cfg.output / "shards", cfg.shard_size)
+    total = count_items(files)
+    if cfg.limit is not None:
+        total = min(total, cfg.limit)
+    progress = Progress(total, label="augment", enabled=cfg.progress)
+    counters = {"new_records": 0, "new_failures": 0}
+
+    def fail(item: Item, reason: str, detail: str, doc_id: Any = None) -> None:
+        if cfg.strict:
+            raise InputError(f"{item.file}:{item.line}: {reason}: {detail} (--strict)")
+        line = {"file": item.file, "line": item.line, "index": item.index, "id": doc_id,
+                "reason": reason, "detail": detail}
+        if book.write(item.index, line, failure=True):
+            counters["new_failures"] += 1
+            progress.update(done=1, failures=1)
+
+    def documents() -> Iterator[_Doc]:
+        """Items that still need an outcome, as validated documents; records input problems."""
+        current_k, last_index = -1, -1
+        for item in iter_items(files):
+            if cfg.limit is not None and item.index >= cfg.limit:
+                break
+            last_index = item.index
+            k, offset = divmod(item.index, cfg.shard_size)
+            if k != current_k:
+                if current_k >= 0:
+                    book.set_expected(current_k, cfg.shard_size)
+                current_k = k
+            held = book.committed_items(k)
+            if held is not None:
+                if offset < held:
+                    if offset == 0:
+                        progress.skip(held)
+                    continue
+                book.reopen(k)  # an earlier run stopped inside this shard (a smaller --limit)
+            shard = book.shard(k)
+            if item.index in shard.done_indices:
+                progress.skip(1)
+                continue
+            doc = _to_document(item, fail, cfg.text_field, cfg.id_field)
+            if doc is not None:
+                yield doc
+        if last_index >= 0:
+            k, offset = divmod(last_index, cfg.shard_size)
+            book.set_expected(k, offset + 1)
+
+    inflight: dict[int, tuple[_Doc, str, int, bool]] = {}
+    backend = build_backend(cfg.backend, cfg.backend_options)
+
+    def requests() -> Iterator[GenerationRequest]:
+        docs = documents()
+        while batch := list(islice(docs, TRUNCATE_BATCH)):
+            cut = backend.truncate([d.text for d in batch], cfg.max_doc_tokens)
+            for doc, (kept, num_tokens, truncated) in zip(batch, cut, strict=True):
+                if not kept.strip():
+                    fail(doc.item, "empty_document", "no text left after truncation", doc.id)
+                    continue
+                seed = request_seed(cfg.sampling.seed, str(doc.id))
+                prompt = template.render(kept, focus_seed=seed if seed is not None else doc.item.index)
+                inflight[doc.item.index] = (doc, kept, num_tokens, truncated)
+                yield GenerationRequest(
+                    key=doc.item.index,
+                    messages=({"role": "user", "content": prompt},),
+                    seed=seed,
+                    meta={"text": kept, "id": doc.id, "record": doc.record},
+                )
+
+    provenance_base = {
+        "backend": cfg.backend,
+        "model": getattr(backend, "model_id", cfg.backend_options.get("model")),
+        "template": template.name,
+        "template_hash": template.hash,
+        "sampling": cfg.sampling.as_dict(),
+    }
+    try:
+        for result in backend.generate(requests(), cfg.sampling):
+            doc, kept, num_tokens, truncated = inflight.pop(result.key)
+            if result.error:
+                fail(doc.item, "generation_failed", result.error, doc.id)
+                continue
+            thinking = extract_thinking(result)
+            seed = request_seed(cfg.sampling.seed, str(doc.id))
+            record = {
+                "id": doc.id,
+                "text": kept,
+                "thinking": thinking.text,
+                "finish_reason": result.finish_reason,
+                "thinking_closed": thinking.closed,
+                "thinking_method": thinking.method,
+                "doc_tokens": num_tokens,
+                "doc_truncated": truncated,
+                "prompt_tokens": result.prompt_tokens,
+                "completion_tokens": result.completion_tokens,
+                "source": doc.source,
+                "meta": doc.meta,
+                "input": {"file": doc.item.file, "line": doc.item.line, "index": doc.item.index},
+                "provenance": {**provenance_base, "seed": seed, "attempts": result.attempts},
+            }
+            if book.write(doc.item.index, record, failure=False):
+                counters["new_records"] += 1
+                progress.update(done=1, tokens=result.completion_tokens)
+    finally:
+        backend.close()
+        book.close()
+        progress.close()
+    return _write_summary(cfg, book, counters, total, time.monotonic() - started)
+
+
+def _to_document(item: Item, fail: Callable[..., None], cfg_text: str, cfg_id: str) -> _Doc | None:
+    """Parse and check one input item; a problem is recorded through `fail` and gives None."""
+    try:
+        rec = item.parse()
+    except ValueError as exc:
+        fail(item, "malformed_line", str(exc))
+        return None
+    doc_id = rec.get(cfg_id)
+    if cfg_text not in rec:
+        fail(item, "missing_field", f"no {cfg_text!r} field (fields: {', '.join(sorted(rec)[:8])})", doc_id)
+        return None
+    text = rec[cfg_text]
+    if not isinstance(text, str):
+        fail(item, "wrong_field_type", f"{cfg_text!r} is {type(text).__name__}, expected a string", doc_id)
+        return None
+    if not text.strip():
+        fail(item, "empty_document", f"{cfg_text!r} is empty", doc_id)
+        return None
+    if doc_id is None:
+        doc_id = content_id(text)
+    source = rec.get("source") if isinstance(rec.get("source"), str) else Path(item.file).name
+    meta = {k: v for k, v in rec.items() if k not in (cfg_text, cfg_id, "source")}
+    return _Doc(item=item, id=doc_id, text=text, source=source, meta=meta, record=rec)
+
+
+def _write_summary(cfg: AugmentConfig, book: ShardBook, counters: dict[str, int], total: int,
+                   wall_s: float) -> dict[str, Any]:
+    stats = book.summary_stats()
+    num_failures = book.collect_failures(cfg.output / "failures.jsonl")
+    done = stats.records + sum(stats.failures.values())
+    summary = {
+        "input_items": total,
+        "documents_done": done,
+        "complete": done >= total and not book.open,
+        "records": stats.records,
+        "failures": num_failures,
+        "failures_by_reason": dict(stats.failures),
+        "new_records_this_run": counters["new_records"],
+        "new_failures_this_run": counters["new_failures"],
+        "doc_tokens": stats.doc_tokens,
+        "prompt_tokens": stats.prompt_tokens,
+        "completion_tokens": stats.completion_tokens,
+        "mean_completion_tokens": stats.completion_tokens / stats.records if stats.records else 0.0,
+        "mean_thinking_chars": stats.thinking_chars / stats.records if stats.records else 0.0,
+        "truncated_documents": stats.truncated_docs,
+        "cut_by_length_limit": stats.length_cut,
+        "wall_time_s_this_run": round(wall_s, 3),
+    }
+    write_json(cfg.output / "summary.json", summary)
+    return summary

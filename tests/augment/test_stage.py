@@ -1,0 +1,219 @@
+"""The augment stage with an in-test fake backend: records, failures, and exactly-once resume.
+
+The real backends have their own tests (test_transformers_backend.py, test_openai_backend.py); here a
+fake stands in so that crashes can be injected at exact points.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+import tpt.augment.stage as stage
+from tpt.augment.backend import GenerationResult, SamplingParams
+from tpt.augment.stage import AugmentConfig
+from tpt.errors import ConfigError, InputError
+
+
+class FakeBackend:
+    """Answers each request with '<think>' + a reversal of the document + '</think> answer'."""
+
+    name = "fake"
+    model_id = "fake-teacher"
+
+    def __init__(self, crash_after: int | None = None, error_ids: tuple = ()):
+        self.crash_after = crash_after
+        self.error_ids = error_ids
+        self.seen: list = []
+
+    def truncate(self, texts, max_tokens):
+        out = []
+        for t in texts:
+            words = t.split()
+            out.append((" ".join(words[:max_tokens]), min(len(words), max_tokens), len(words) > max_tokens))
+        return out
+
+    def generate(self, requests, sampling):
+        for n, req in enumerate(requests):
+            if self.crash_after is not None and n >= self.crash_after:
+                raise KeyboardInterrupt("injected crash")
+            self.seen.append(req.meta["id"])
+            if req.meta["id"] in self.error_ids:
+                yield GenerationResult(key=req.key, error="server_error: 500 after 7 attempts", attempts=7)
+                continue
+            doc = req.meta["text"]
+            yield GenerationResult(
+                key=req.key,
+                text=f"<think>\nthinking about {doc[::-1]}\n</think>\nfinal answer",
+                prompt_tokens=len(req.messages[0]["content"].split()),
+                completion_tokens=len(doc.split()) + 2,
+            )
+
+    def close(self):
+        pass
+
+
+def write_jsonl(path: Path, rows: list) -> Path:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
+    return path
+
+
+def make_cfg(inputs, out, **kw) -> AugmentConfig:
+    return AugmentConfig(inputs=[str(i) for i in inputs], output=out, backend="fake",
+                         sampling=SamplingParams(max_tokens=64, seed=1), progress=False, **kw)
+
+
+def run_with(monkeypatch, backend, cfg):
+    monkeypatch.setattr(stage, "build_backend", lambda name, options: backend)
+    return stage.run(cfg)
+
+
+def read_records(out: Path) -> list[dict]:
+    rows = []
+    for p in sorted((out / "shards").glob("part-*.jsonl")):
+        if not p.name.endswith(".failures.jsonl"):
+            rows += [json.loads(line) for line in p.read_text().splitlines()]
+    return rows
+
+
+def corpus(tmp_path: Path, n: int = 10) -> Path:
+    return write_jsonl(tmp_path / "docs.jsonl", [{"id": 100 + i, "text": f"doc {i} " + "w " * i,
+                                                   "source": "s", "license": "CC0"} for i in range(n)])
+
+
+def test_records_keep_ids_and_drop_the_final_answer(tmp_path, monkeypatch):
+    summary = run_with(monkeypatch, FakeBackend(), make_cfg([corpus(tmp_path, 3)], tmp_path / "out"))
+    recs = read_records(tmp_path / "out")
+    assert [r["id"] for r in recs] == [100, 101, 102]  # ids unchanged, even when not strings
+    assert recs[0]["thinking"] == f"thinking about {'doc 0'[::-1]}"
+    assert "final answer" not in recs[0]["thinking"]
+    assert recs[0]["thinking_method"] == "think_tags" and recs[0]["thinking_closed"] is True
+    assert recs[0]["meta"] == {"license": "CC0"} and recs[0]["source"] == "s"
+    assert recs[0]["input"] == {"file": str(tmp_path / "docs.jsonl"), "line": 1, "index": 0}
+    prov = recs[0]["provenance"]
+    assert prov["model"] == "fake-teacher" and prov["template"] == "paper" and prov["sampling"]["top_p"] == 0.9
+    assert summary["complete"] and summary["records"] == 3 and summary["failures"] == 0
+
+
+def test_bad_input_is_reported_with_file_and_line_and_the_run_goes_on(tmp_path, monkeypatch):
+    src = write_jsonl(tmp_path / "bad.jsonl", [
+        {"id": "a", "text": "good one"},
+        "{not json",
+        {"id": "c", "body": "no text field"},
+        {"id": "d", "text": "   "},
+        {"id": "e", "text": 42},
+        "[1, 2]",
+        {"text": "no id here"},
+    ])
+    summary = run_with(monkeypatch, FakeBackend(), make_cfg([src], tmp_path / "out"))
+    fails = [json.loads(x) for x in (tmp_path / "out" / "failures.jsonl").read_text().splitlines()]
+    assert [(f["line"], f["reason"]) for f in fails] == [
+        (2, "malformed_line"), (3, "missing_field"), (4, "empty_document"), (5, "wrong_field_type"),
+        (6, "malformed_line"),
+    ]
+    assert all(f["file"] == str(src) for f in fails)
+    recs = read_records(tmp_path / "out")
+    import hashlib
+
+    # the record without an id gets a content-derived one
+    assert [r["id"] for r in recs] == ["a", hashlib.sha256(b"no id here").hexdigest()[:16]]
+    assert summary["records"] == 2 and summary["failures"] == 5 and summary["complete"]
+
+
+def test_strict_makes_bad_input_fatal(tmp_path, monkeypatch):
+    src = write_jsonl(tmp_path / "bad.jsonl", [{"id": 1, "text": "ok"}, "{oops"])
+    with pytest.raises(InputError, match=r"bad.jsonl:2: malformed_line"):
+        run_with(monkeypatch, FakeBackend(), make_cfg([src], tmp_path / "out", strict=True))
+
+
+def test_generation_failures_are_recorded_not_fatal(tmp_path, monkeypatch):
+    summary = run_with(monkeypatch, FakeBackend(error_ids=(101,)), make_cfg([corpus(tmp_path, 3)], tmp_path / "o"))
+    assert summary["failures_by_reason"] == {"generation_failed": 1} and summary["records"] == 2
+
+
+def test_crash_then_rerun_completes_exactly_once(tmp_path, monkeypatch):
+    """A crash mid-run leaves partial shards; the re-run generates only what is missing."""
+    src = corpus(tmp_path, 25)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        run_with(monkeypatch, FakeBackend(crash_after=13), make_cfg([src], out, shard_size=10))
+    assert len(read_records(out)) == 10  # shard 0 committed; shard 1 partial
+    partial = out / "shards" / "part-00000001.jsonl.partial"
+    assert len(partial.read_text().splitlines()) == 3
+    second = FakeBackend()
+    summary = run_with(monkeypatch, second, make_cfg([src], out, shard_size=10))
+    assert len(second.seen) == 12  # 25 - 13 already done
+    recs = read_records(out)
+    assert sorted(r["id"] for r in recs) == list(range(100, 125))
+    assert summary["complete"] and not list((out / "shards").glob("*.partial"))
+    third = FakeBackend()
+    run_with(monkeypatch, third, make_cfg([src], out, shard_size=10))
+    assert third.seen == []  # nothing left to do
+
+
+def test_torn_last_line_is_cut_and_redone(tmp_path, monkeypatch):
+    src = corpus(tmp_path, 6)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        run_with(monkeypatch, FakeBackend(crash_after=4), make_cfg([src], out, shard_size=10))
+    partial = out / "shards" / "part-00000000.jsonl.partial"
+    lines = partial.read_text().splitlines(keepends=True)
+    partial.write_text("".join(lines[:3]) + lines[3][: len(lines[3]) // 2])  # a kill -9 mid-write
+    second = FakeBackend()
+    run_with(monkeypatch, second, make_cfg([src], out, shard_size=10))
+    assert second.seen == [103, 104, 105]
+    assert [r["id"] for r in read_records(out)] == list(range(100, 106))
+
+
+def test_a_larger_limit_continues_a_committed_shard(tmp_path, monkeypatch):
+    src = corpus(tmp_path, 8)
+    out = tmp_path / "out"
+    run_with(monkeypatch, FakeBackend(), make_cfg([src], out, limit=3))
+    second = FakeBackend()
+    summary = run_with(monkeypatch, second, make_cfg([src], out))
+    assert second.seen == list(range(103, 108))
+    assert [r["id"] for r in read_records(out)] == list(range(100, 108)) and summary["complete"]
+
+
+def test_changed_config_refuses_unless_overridden(tmp_path, monkeypatch):
+    src = corpus(tmp_path, 2)
+    out = tmp_path / "out"
+    run_with(monkeypatch, FakeBackend(), make_cfg([src], out))
+    changed = AugmentConfig(inputs=[str(src)], output=out, backend="fake", progress=False,
+                            sampling=SamplingParams(max_tokens=64, seed=1, temperature=0.9))
+    with pytest.raises(ConfigError, match="sampling"):
+        run_with(monkeypatch, FakeBackend(), changed)
+    run_with(monkeypatch, FakeBackend(), AugmentConfig(**{**changed.__dict__, "overwrite_config": True}))
+
+
+def test_compressed_and_parquet_inputs(tmp_path, monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import zstandard
+
+    d = tmp_path / "in"
+    d.mkdir()
+    with gzip.open(d / "a.jsonl.gz", "wt") as f:
+        f.write(json.dumps({"id": "g", "text": "gz doc"}) + "\n")
+    (d / "b.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(
+        (json.dumps({"id": "z", "text": "zst doc"}) + "\n").encode()))
+    pq.write_table(pa.table({"id": ["p1", "p2"], "text": ["pq one", "pq two"]}), d / "c.parquet")
+    run_with(monkeypatch, FakeBackend(), make_cfg([d], tmp_path / "out"))
+    recs = read_records(tmp_path / "out")
+    assert [r["id"] for r in recs] == ["g", "z", "p1", "p2"]
+    assert recs[2]["input"]["line"] == 0  # parquet: row index
+
+
+def test_documents_are_truncated_and_the_record_keeps_what_the_teacher_saw(tmp_path, monkeypatch):
+    src = write_jsonl(tmp_path / "d.jsonl", [{"id": 1, "text": "one two three four five"}])
+    run_with(monkeypatch, FakeBackend(), make_cfg([src], tmp_path / "out", max_doc_tokens=3))
+    [rec] = read_records(tmp_path / "out")
+    assert rec["text"] == "one two three" and rec["doc_tokens"] == 3 and rec["doc_truncated"] is True
+
+
+def test_missing_input_is_a_clear_error(tmp_path, monkeypatch):
+    with pytest.raises(InputError, match="matches no file"):
+        run_with(monkeypatch, FakeBackend(), make_cfg([tmp_path / "nope*.jsonl"], tmp_path / "out"))
