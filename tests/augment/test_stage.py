@@ -217,3 +217,39 @@ def test_documents_are_truncated_and_the_record_keeps_what_the_teacher_saw(tmp_p
 def test_missing_input_is_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="matches no file"):
         run_with(monkeypatch, FakeBackend(), make_cfg([tmp_path / "nope*.jsonl"], tmp_path / "out"))
+
+
+@pytest.mark.parametrize("stop_after", ["stats", "failures"])
+def test_a_crash_inside_commit_is_settled_on_rerun(tmp_path, monkeypatch, stop_after):
+    """commit() writes stats, then failures, then records (the commit point); a crash between any two
+    steps must neither lose nor duplicate an outcome."""
+    import tpt.augment.shards as shards
+
+    src = write_jsonl(tmp_path / "d.jsonl", [{"id": 1, "text": "a"}, "{bad", {"id": 3, "text": "c"}])
+    out = tmp_path / "out"
+    real_sort = shards._sort_lines
+
+    def crashing_sort(src_path, dst, key):
+        if stop_after == "failures" and dst.name.endswith(".failures.jsonl"):
+            real_sort(src_path, dst, key)
+        raise KeyboardInterrupt("crash inside commit")
+
+    monkeypatch.setattr(shards, "_sort_lines", crashing_sort)
+    with pytest.raises(KeyboardInterrupt):
+        run_with(monkeypatch, FakeBackend(), make_cfg([src], out))
+    monkeypatch.setattr(shards, "_sort_lines", real_sort)
+    second = FakeBackend()
+    summary = run_with(monkeypatch, second, make_cfg([src], out))
+    assert second.seen == []  # every outcome survived the crash
+    assert [r["id"] for r in read_records(out)] == [1, 3]
+    assert summary["records"] == 2 and summary["failures"] == 1 and summary["complete"]
+    assert len((out / "failures.jsonl").read_text().splitlines()) == 1
+
+
+def test_committed_shards_are_in_input_order(tmp_path, monkeypatch):
+    class Reversing(FakeBackend):
+        def generate(self, requests, sampling):
+            yield from reversed(list(super().generate(requests, sampling)))
+
+    run_with(monkeypatch, Reversing(), make_cfg([corpus(tmp_path, 5)], tmp_path / "out"))
+    assert [r["id"] for r in read_records(tmp_path / "out")] == [100, 101, 102, 103, 104]

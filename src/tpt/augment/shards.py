@@ -16,6 +16,7 @@ import json
 import os
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,19 @@ def _repair_and_read(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _sort_lines(src: Path, dst: Path, key: Callable[[dict[str, Any]], int]) -> None:
+    """Write src's JSONL lines to dst sorted by key (atomically, fsynced), then remove src."""
+    lines = src.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines.sort(key=lambda line: key(json.loads(line)))
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(lines)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, dst)
+    src.unlink()
+
+
 class OpenShard:
     def __init__(self, directory: Path, k: int, size: int):
         self.k = k
@@ -148,8 +162,11 @@ class OpenShard:
             os.fsync(f.fileno())
             f.close()
         write_json(self.stats_path, {"shard": self.k, "items": self.done, **self.stats.to_json()})
-        os.replace(str(self.failures_path) + PARTIAL, self.failures_path)
-        os.replace(str(self.records_path) + PARTIAL, self.records_path)  # the commit point
+        # Lines arrive in completion order; commit them in input order so that the same input always
+        # gives the same files (downstream shuffles are then reproducible).
+        _sort_lines(Path(str(self.failures_path) + PARTIAL), self.failures_path, lambda r: r["index"])
+        _sort_lines(Path(str(self.records_path) + PARTIAL), self.records_path,
+                    lambda r: r["input"]["index"])  # the commit point
 
     def close(self) -> None:
         for f in (self._rec, self._fail):
@@ -177,14 +194,24 @@ class ShardBook:
             self.committed[k] = json.loads(stats.read_text(encoding="utf-8"))["items"]
 
     def _finish_interrupted_commits(self) -> None:
-        """A crash between the renames of commit(): the records rename is the commit point."""
-        for rec in self.dir.glob("part-*.jsonl"):
-            if rec.name.endswith(".failures.jsonl"):
-                continue
-            stem = rec.name[: -len(".jsonl")]
+        """Settle a crash inside commit(). Its steps: stats sidecar, failures file, records file (the
+        commit point), each written whole and renamed. Without the records file the shard is not
+        committed: undo the earlier steps. With it, drop leftovers of the partial stage."""
+        for stats in self.dir.glob("part-*.stats.json"):
+            stem = stats.name[: -len(".stats.json")]
+            records, failures = self.dir / f"{stem}.jsonl", self.dir / f"{stem}.failures.jsonl"
             fail_partial = self.dir / f"{stem}.failures.jsonl{PARTIAL}"
-            if fail_partial.exists():
-                os.replace(fail_partial, self.dir / f"{stem}.failures.jsonl")
+            rec_partial = self.dir / f"{stem}.jsonl{PARTIAL}"
+            if records.exists():
+                fail_partial.unlink(missing_ok=True)
+                rec_partial.unlink(missing_ok=True)
+                continue
+            if failures.exists():
+                if fail_partial.exists():
+                    failures.unlink()
+                else:
+                    os.replace(failures, fail_partial)
+            stats.unlink()
 
     def committed_items(self, k: int) -> int | None:
         """Items held by committed shard k, or None if it is not committed."""
