@@ -1,0 +1,132 @@
+"""`tpt pack INPUT... --output DIR --tokenizer TOK --seq-len N`: training-ready token shards."""
+
+from __future__ import annotations
+
+import argparse
+
+from tpt.validate.cli import add_check_arguments, check_config_from_args
+
+HELP = (
+    "validate, tokenize and pack augmented records into fixed-length token shards with exact stats"
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="tpt augment or tpt validate output directories, or JSONL files/directories "
+        "with 'text' and 'thinking' fields",
+    )
+    parser.add_argument("--output", required=True, help="output directory (PACK_DIR)")
+    parser.add_argument(
+        "--tokenizer",
+        required=True,
+        help="student tokenizer: a local Hugging Face tokenizer directory or tokenizer.json",
+    )
+    parser.add_argument(
+        "--seq-len", type=int, required=True, help="tokens per row (the paper: 8192)"
+    )
+    parser.add_argument(
+        "--mode",
+        choices=("tpt", "raw"),
+        default="tpt",
+        help="tpt: [document; thinking] samples; raw: the same documents alone (baseline)",
+    )
+    parser.add_argument(
+        "--mix",
+        type=float,
+        default=None,
+        metavar="RAW_FRACTION",
+        help="tpt mode: pack each sample as the raw document with this probability",
+    )
+    parser.add_argument(
+        "--weights",
+        action="append",
+        default=[],
+        metavar="SOURCE=W[,SOURCE=W]",
+        help="per-source sample weight (e.g. fineweb-edu=0.125; 2 packs each record twice)",
+    )
+    parser.add_argument(
+        "--template",
+        default="newline",
+        help="sample format: 'newline' (default), 'inline', or a string with {document} "
+        "and {thinking} (\\n escapes allowed); EOS always follows",
+    )
+    parser.add_argument(
+        "--eos-token", default=None, help="end-of-sequence token (default: the tokenizer's own)"
+    )
+    parser.add_argument(
+        "--packing",
+        choices=("stream", "whole"),
+        default="stream",
+        help="stream: cut every seq-len tokens; whole: never cut a sample that fits a row",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the shuffle, --mix and --weights"
+    )
+    parser.add_argument(
+        "--shuffle-buffer",
+        type=int,
+        default=10_000,
+        help="samples held for the shuffle (default 10000; 0 keeps input order)",
+    )
+    parser.add_argument(
+        "--shard-tokens", type=int, default=1 << 24, help="tokens per shard (default 16777216)"
+    )
+    parser.add_argument("--batch-size", type=int, default=1000, help="records per tokenizer batch")
+    parser.add_argument(
+        "--megatron",
+        action="store_true",
+        help="also write megatron/text_document.{bin,idx} (Megatron-LM indexed dataset)",
+    )
+    parser.add_argument(
+        "--no-validate",
+        dest="validate",
+        action="store_false",
+        help="pack records without the trajectory checks",
+    )
+    add_check_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tpt.pack.mixing import parse_weights
+    from tpt.pack.stage import PackConfig, run_pack
+
+    config = PackConfig(
+        inputs=tuple(args.inputs),
+        output=Path(args.output),
+        tokenizer=args.tokenizer,
+        seq_len=args.seq_len,
+        mode=args.mode,
+        raw_fraction=args.mix,
+        weights=parse_weights(args.weights),
+        template=args.template,
+        eos_token=args.eos_token,
+        packing=args.packing,
+        seed=args.seed,
+        shuffle_buffer=args.shuffle_buffer,
+        shard_tokens=args.shard_tokens,
+        batch_size=args.batch_size,
+        megatron=args.megatron,
+        validate=args.validate,
+        checks=check_config_from_args(args),
+    )
+    stats = run_pack(config)
+    skipped = stats["records"]["skipped"]
+    print(
+        f"tpt pack: {stats['records']['read']} records -> {stats['documents']} samples "
+        f"({stats['raw_samples']} raw, {stats['augmented_samples']} augmented), {stats['rows']} rows of "
+        f"{config.seq_len}: {stats['document_tokens']:,} document + {stats['thinking_tokens']:,} thinking + "
+        f"{stats['template_tokens']:,} template tokens, {stats['pad_tokens']:,} padding; {skipped} skipped"
+        + (
+            f" ({', '.join(f'{k} {v}' for k, v in stats['skipped'].items())}; see skipped.jsonl)"
+            if skipped
+            else ""
+        )
+        + f" -> {config.output}"
+    )
+    return 0

@@ -1,0 +1,145 @@
+"""Turn planned records into token samples: batched tokenization on a worker thread, then assembly.
+
+The Rust tokenizer releases the GIL and spreads a batch over all cores (rayon; `RAYON_NUM_THREADS`
+caps it), so while it encodes batch k the main thread validates batch k+1 and packs batch k-1.
+`encode_batch_fast` skips character offsets, which packing never needs.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+
+from tpt.pack.packing import Sample
+from tpt.pack.template import KIND_DOCUMENT, KIND_TEMPLATE, KIND_THINKING, EncodedTemplate
+
+P = TypeVar("P")
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedTexts:
+    """Token ids of a batch of texts, concatenated: text i is `ids[offsets[i]:offsets[i + 1]]`."""
+
+    ids: np.ndarray  # (total,) uint32
+    offsets: np.ndarray  # (num_texts + 1,) int64
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.ids[self.offsets[i] : self.offsets[i + 1]]
+
+
+def encode_texts(tokenizer: Any, texts: Sequence[str]) -> EncodedTexts:
+    """Encode without special tokens (the sample format adds its own EOS)."""
+    encodings = tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)
+    offsets = np.zeros(len(encodings) + 1, dtype=np.int64)
+    np.cumsum(
+        np.fromiter(map(len, encodings), dtype=np.int64, count=len(encodings)), out=offsets[1:]
+    )
+    ids = np.fromiter(
+        itertools.chain.from_iterable(e.ids for e in encodings),
+        dtype=np.uint32,
+        count=int(offsets[-1]),
+    )
+    return EncodedTexts(ids, offsets)
+
+
+class BatchEncoder(Generic[P]):
+    """Encodes batches on one worker thread, `depth` batches ahead of the caller, results in order."""
+
+    def __init__(self, tokenizer: Any, depth: int = 1) -> None:
+        self._tokenizer = tokenizer
+        self._depth = depth
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tpt-tokenize")
+        self._pending: deque[tuple[Future[EncodedTexts], P]] = deque()
+
+    def submit(self, texts: Sequence[str], payload: P) -> Iterator[tuple[P, EncodedTexts]]:
+        """Queue a batch; yield the batches that are done beyond the allowed depth."""
+        self._pending.append((self._pool.submit(encode_texts, self._tokenizer, texts), payload))
+        while len(self._pending) > self._depth:
+            future, done = self._pending.popleft()
+            yield done, future.result()
+
+    def drain(self) -> Iterator[tuple[P, EncodedTexts]]:
+        while self._pending:
+            future, done = self._pending.popleft()
+            yield done, future.result()
+
+    def close(self) -> None:
+        for future, _ in self._pending:
+            future.cancel()
+        self._pending.clear()
+        self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> BatchEncoder[P]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedRecord:
+    """A kept record: where its texts sit in the batch's encoding, and the samples it becomes."""
+
+    document: int  # index of the document text in the batch
+    thinking: int  # index of the thinking text, -1 when no copy needs it
+    raw_flags: tuple[bool, ...]  # one per sample: True = raw document, False = augmented
+    source: int
+
+
+def assemble(
+    records: Sequence[PlannedRecord], encoded: EncodedTexts, template: EncodedTemplate
+) -> list[Sample]:
+    """Build every sample of the batch, in record order, copies adjacent."""
+    eos = np.array([template.eos_id], dtype=np.uint32)
+    literals = template.template.pieces
+    samples: list[Sample] = []
+    for rec in records:
+        doc = encoded[rec.document]
+        raw = Sample(
+            np.concatenate([doc, eos]),
+            ((KIND_DOCUMENT, len(doc)), (KIND_TEMPLATE, 1)),
+            rec.source,
+            False,
+        )
+        augmented = None
+        for is_raw in rec.raw_flags:
+            if is_raw:
+                samples.append(raw)
+                continue
+            if augmented is None:
+                augmented = _augmented(
+                    doc, encoded[rec.thinking], literals, template, eos, rec.source
+                )
+            samples.append(augmented)
+    return samples
+
+
+def _augmented(
+    doc: np.ndarray,
+    thinking: np.ndarray,
+    pieces: Sequence[tuple[str, str]],
+    template: EncodedTemplate,
+    eos: np.ndarray,
+    source: int,
+) -> Sample:
+    parts, runs, literal = [], [], 0
+    for kind, _ in pieces:
+        if kind == "document":
+            part, code = doc, KIND_DOCUMENT
+        elif kind == "thinking":
+            part, code = thinking, KIND_THINKING
+        else:
+            part, code = template.literal_ids[literal], KIND_TEMPLATE
+            literal += 1
+        if len(part):
+            parts.append(part)
+            runs.append((code, len(part)))
+    parts.append(eos)
+    runs.append((KIND_TEMPLATE, 1))
+    return Sample(np.concatenate(parts), tuple(runs), source, True)

@@ -1,0 +1,120 @@
+"""Token accounting of a pack run: what was read, skipped, sampled and written, overall and per source.
+
+Sample counts come from the samples as they are packed; the totals are then checked against the
+kinds counted in the written shards, so stats.json adds up to the shards exactly or the run fails.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from tpt.errors import ArtifactError
+from tpt.pack.packing import Sample
+from tpt.pack.template import KIND_DOCUMENT, KIND_PAD, KIND_TEMPLATE, KIND_THINKING
+
+_TOKEN_KEYS = {
+    KIND_DOCUMENT: "document_tokens",
+    KIND_THINKING: "thinking_tokens",
+    KIND_TEMPLATE: "template_tokens",
+}
+
+
+def _new_source() -> dict[str, Any]:
+    return {
+        "records": 0,
+        "skipped": 0,
+        "downsampled": 0,
+        "documents": 0,
+        "raw_samples": 0,
+        "augmented_samples": 0,
+        "document_tokens": 0,
+        "thinking_tokens": 0,
+        "template_tokens": 0,
+        "total_tokens": 0,
+    }
+
+
+class PackStats:
+    """Accumulates counts while packing; `finish` checks them against the shards and returns stats.json."""
+
+    def __init__(self) -> None:
+        self.source_names: list[str] = []
+        self._source_ids: dict[str, int] = {}
+        self.by_source: dict[str, dict[str, Any]] = {}
+        self.skipped: Counter[str] = Counter()
+
+    def source_id(self, name: str) -> int:
+        if name not in self._source_ids:
+            self._source_ids[name] = len(self.source_names)
+            self.source_names.append(name)
+            self.by_source[name] = _new_source()
+        return self._source_ids[name]
+
+    def record(self, source: str) -> None:
+        self.by_source[self.source_names[self.source_id(source)]]["records"] += 1
+
+    def skip(self, source: str, reason: str) -> None:
+        self.source_id(source)
+        self.by_source[source]["skipped"] += 1
+        self.skipped[reason] += 1
+
+    def downsample(self, source: str) -> None:
+        self.by_source[source]["downsampled"] += 1
+
+    def add(self, samples: Sequence[Sample]) -> None:
+        for sample in samples:
+            entry = self.by_source[self.source_names[sample.source]]
+            entry["documents"] += 1
+            entry["augmented_samples" if sample.augmented else "raw_samples"] += 1
+            for kind, n in sample.runs:
+                entry[_TOKEN_KEYS[kind]] += n
+            entry["total_tokens"] += len(sample.ids)
+
+    def finish(
+        self,
+        *,
+        rows: int,
+        seq_len: int,
+        pad_tokens: int,
+        split_samples: int,
+        kind_counts: np.ndarray,
+    ) -> dict[str, Any]:
+        totals = {key: sum(s[key] for s in self.by_source.values()) for key in _new_source()}
+        stats: dict[str, Any] = {
+            "documents": totals["documents"],
+            "raw_samples": totals["raw_samples"],
+            "augmented_samples": totals["augmented_samples"],
+            "rows": rows,
+            "document_tokens": totals["document_tokens"],
+            "thinking_tokens": totals["thinking_tokens"],
+            "template_tokens": totals["template_tokens"],
+            "total_tokens": totals["total_tokens"],
+            "pad_tokens": pad_tokens,
+            "capacity_tokens": rows * seq_len,
+            "split_samples": split_samples,
+            "records": {
+                "read": totals["records"],
+                "packed": totals["records"] - totals["skipped"] - totals["downsampled"],
+                "skipped": totals["skipped"],
+                "downsampled": totals["downsampled"],
+            },
+            "skipped": dict(sorted(self.skipped.items())),
+            "by_source": {name: self.by_source[name] for name in sorted(self.by_source)},
+        }
+        written = {
+            "document_tokens": int(kind_counts[KIND_DOCUMENT]),
+            "thinking_tokens": int(kind_counts[KIND_THINKING]),
+            "template_tokens": int(kind_counts[KIND_TEMPLATE]),
+            "pad_tokens": int(kind_counts[KIND_PAD]),
+        }
+        wrong = {k: (stats[k], v) for k, v in written.items() if stats[k] != v}
+        if wrong or stats["total_tokens"] + pad_tokens != rows * seq_len:
+            raise ArtifactError(
+                f"internal error: token accounting does not match the shards ({wrong}); "
+                "please report this with the command line"
+            )
+        return stats

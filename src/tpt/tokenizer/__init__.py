@@ -1,0 +1,1 @@
+"""Student tokenizers: train a byte-level BPE (`tpt tokenizer train`) and load local ones for `tpt pack`."""

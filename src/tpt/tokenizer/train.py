@@ -1,0 +1,117 @@
+"""Train a byte-level BPE tokenizer (Hugging Face `tokenizers`) for a student trained from scratch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tpt.errors import ConfigError, InputError
+from tpt.validate.records import AugmentedRecord, read_records, resolve_inputs
+
+EOS_TOKEN = "<|endoftext|>"
+THINK_TAGS = ("<think>", "</think>")
+_BYTE_ALPHABET = 256
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TrainConfig:
+    """How `tpt tokenizer train` builds its tokenizer."""
+
+    vocab_size: int
+    """Size of the vocabulary, special and added tokens included."""
+    fields: tuple[str, ...] = ("text", "thinking")
+    """Record fields whose text the merges are learned from."""
+    min_frequency: int = 2
+    """A pair must occur this often to be merged."""
+    think_tokens: bool = False
+    """Add `<think>` and `</think>` as single added tokens (otherwise they are plain text)."""
+    max_records: int | None = None
+
+    def __post_init__(self) -> None:
+        reserved = _BYTE_ALPHABET + 1 + (2 if self.think_tokens else 0)
+        if self.vocab_size <= reserved:
+            raise ConfigError(
+                f"--vocab-size must exceed {reserved} (256 byte tokens + {reserved - 256} added), "
+                f"got {self.vocab_size}"
+            )
+        unknown = sorted(set(self.fields) - {"text", "thinking"})
+        if unknown or not self.fields:
+            raise ConfigError(
+                f"--fields: choose from text, thinking (got {', '.join(self.fields) or 'none'})"
+            )
+        if self.min_frequency < 1:
+            raise ConfigError(f"--min-frequency must be >= 1, got {self.min_frequency}")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TrainReport:
+    records: int
+    skipped_lines: int
+    characters: int
+    vocab_size: int
+    output: Path
+
+
+def train_tokenizer(corpus: Sequence[str | Path], output: Path, config: TrainConfig) -> TrainReport:
+    """Learn BPE merges from the corpus and save a directory that AutoTokenizer.from_pretrained loads.
+
+    The corpus is any input `tpt pack` accepts (JSONL files or directories, augment output), read as a
+    stream. Special token: `<|endoftext|>` (id 0), used as end-of-sequence and padding.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    from tpt.tokenizer.student import write_tokenizer_config
+
+    files = resolve_inputs(corpus)
+    counts = {"records": 0, "skipped": 0, "chars": 0}
+
+    def texts() -> Iterator[str]:
+        for item in read_records(files):
+            if config.max_records is not None and counts["records"] >= config.max_records:
+                return
+            if not isinstance(item, AugmentedRecord):
+                counts["skipped"] += 1
+                continue
+            counts["records"] += 1
+            for name in config.fields:
+                value = item.text if name == "text" else item.thinking
+                if value:
+                    counts["chars"] += len(value)
+                    yield value
+
+    tok = Tokenizer(models.BPE())
+    # add_prefix_space=False: a text's first word is encoded as written, which keeps a document's ids
+    # the same whether it starts a sample or not. use_regex: GPT-2's split into words, numbers, spaces.
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    special = [EOS_TOKEN]
+    trainer = trainers.BpeTrainer(
+        vocab_size=config.vocab_size - (2 if config.think_tokens else 0),
+        min_frequency=config.min_frequency,
+        special_tokens=special,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts(), trainer=trainer)
+    if counts["records"] == 0:
+        raise InputError(
+            f"no usable records in {', '.join(map(str, corpus))} (need a 'text' field)"
+        )
+    if config.think_tokens:
+        from tokenizers import AddedToken
+
+        # Not special: decode(skip_special_tokens=True) keeps them, as the student should see them.
+        tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in THINK_TAGS])
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    tok.save(str(output / "tokenizer.json"))
+    write_tokenizer_config(output, eos_token=EOS_TOKEN, pad_token=EOS_TOKEN, bos_token=EOS_TOKEN)
+    return TrainReport(
+        records=counts["records"],
+        skipped_lines=counts["skipped"],
+        characters=counts["chars"],
+        vocab_size=tok.get_vocab_size(with_added_tokens=True),
+        output=output,
+    )

@@ -1,0 +1,1 @@
+"""`tpt validate`: flag bad trajectories (truncated, degenerate, copied, leaked, contaminated)."""

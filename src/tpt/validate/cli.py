@@ -1,0 +1,122 @@
+"""`tpt validate INPUT... --output DIR`: kept.jsonl, rejected.jsonl (with reasons) and summary.json."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "check augmented records (truncation, repetition, copying, leaked tokens, contamination)"
+
+_CHECK_NAMES = (
+    "truncated",
+    "unclosed_think",
+    "empty",
+    "too_short",
+    "leaked_control",
+    "repetition",
+    "copy",
+    "contamination",
+)
+_EVAL_SETS = "gsm8k,math500,mmlu,arc_challenge"
+
+
+def add_check_arguments(parser: argparse.ArgumentParser) -> None:
+    """The thresholds of the checks; shared by `tpt validate` and `tpt pack`."""
+    g = parser.add_argument_group("trajectory checks")
+    g.add_argument(
+        "--min-thinking-words",
+        type=int,
+        default=20,
+        help="shorter thinking is too_short (default 20)",
+    )
+    g.add_argument(
+        "--repetition-ngram", type=int, default=10, help="n of the repetition check (default 10)"
+    )
+    g.add_argument(
+        "--max-repetition",
+        type=float,
+        default=0.3,
+        help="largest fraction of repeated n-grams in the thinking (default 0.3)",
+    )
+    g.add_argument("--copy-ngram", type=int, default=8, help="n of the copy check (default 8)")
+    g.add_argument(
+        "--max-copy",
+        type=float,
+        default=0.5,
+        help="largest fraction of thinking n-grams found in the document (default 0.5)",
+    )
+    g.add_argument(
+        "--contamination-ngram",
+        type=int,
+        default=13,
+        help="n of the evaluation-set overlap check (default 13)",
+    )
+    g.add_argument(
+        "--contamination-sets",
+        default=_EVAL_SETS,
+        help=f"bundled evaluation sets to check against (default {_EVAL_SETS})",
+    )
+    g.add_argument(
+        "--contamination-min-hits",
+        type=int,
+        default=1,
+        help="shared n-grams that make a record contaminated (default 1)",
+    )
+    g.add_argument(
+        "--control-token",
+        action="append",
+        default=[],
+        metavar="STRING",
+        help="another literal string that counts as a leaked control token (repeatable)",
+    )
+    g.add_argument(
+        "--disable-check",
+        action="append",
+        default=[],
+        choices=_CHECK_NAMES,
+        metavar="CHECK",
+        help=f"skip a check (repeatable): {', '.join(_CHECK_NAMES)}",
+    )
+
+
+def check_config_from_args(args: argparse.Namespace):  # -> CheckConfig (imported lazily)
+    from tpt.validate.checks import CheckConfig
+
+    return CheckConfig(
+        min_thinking_words=args.min_thinking_words,
+        repetition_ngram=args.repetition_ngram,
+        max_repetition=args.max_repetition,
+        copy_ngram=args.copy_ngram,
+        max_copy=args.max_copy,
+        contamination_ngram=args.contamination_ngram,
+        contamination_sets=tuple(
+            s.strip() for s in args.contamination_sets.split(",") if s.strip()
+        ),
+        contamination_min_hits=args.contamination_min_hits,
+        control_strings=tuple(args.control_token),
+        disabled=frozenset(args.disable_check),
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="tpt augment output directories, or JSONL files/directories with 'text' and "
+        "'thinking' fields",
+    )
+    parser.add_argument("--output", required=True, help="output directory (VAL_DIR)")
+    add_check_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tpt.validate.stage import run_validate
+
+    summary = run_validate(args.inputs, args.output, check_config_from_args(args))
+    reasons = ", ".join(f"{k} {v}" for k, v in summary.by_reason.items())
+    print(
+        f"tpt validate: {summary.records} records: {summary.kept} kept, {summary.rejected} rejected"
+        + (f" ({reasons})" if reasons else "")
+        + f" -> {args.output}"
+    )
+    return 0

@@ -1,0 +1,204 @@
+"""Read augmented records (`tpt augment` output, `tpt validate` output, or plain JSONL) as a stream.
+
+A line that cannot become a record is not dropped: it comes out as a `BadLine` with a reason, so that
+the caller can count it and write it to its rejected/skipped file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from tpt.errors import InputError, MissingDependencyError
+
+SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst")
+# Files that sit beside records in tpt output directories but hold no records.
+_NOT_RECORDS = ("failures.jsonl", "rejected.jsonl", "skipped.jsonl")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AugmentedRecord:
+    """One (document, trajectory) record as `tpt augment` writes it; only the fields tpt reads."""
+
+    id: Any
+    text: str
+    thinking: str | None
+    """None when the field is absent or null (the record then has no trajectory)."""
+    finish_reason: str | None
+    source: str
+    file: str
+    line: int
+    raw: bytes
+    """The input line as read, so kept records can be written out byte for byte."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BadLine:
+    """An input line that is not a usable record, and why."""
+
+    file: str
+    line: int
+    id: Any
+    source: str
+    reason: str  # malformed_json | not_an_object | missing_text | bad_thinking
+    detail: str
+    raw: bytes
+
+
+def resolve_inputs(paths: Iterable[str | Path]) -> list[Path]:
+    """Turn INPUT arguments into the list of record files to read, in a fixed order.
+
+    - a file: itself (`.jsonl`, `.jsonl.gz` or `.jsonl.zst`);
+    - a `tpt validate` output directory: its `kept.jsonl`;
+    - a `tpt augment` output directory: `shards/part-*.jsonl` in name order;
+    - any other directory: every record file below it, sorted by path (failure, rejected and skipped
+      files of tpt stages are not records and are left out).
+    """
+    files: list[Path] = []
+    for arg in paths:
+        path = Path(arg).expanduser()
+        if path.is_file():
+            if not path.name.endswith(SUFFIXES):
+                raise InputError(f"{path}: expected a {', '.join(SUFFIXES)} file")
+            files.append(path)
+        elif path.is_dir():
+            files.extend(_dir_inputs(path))
+        else:
+            raise InputError(f"input {path} does not exist")
+    return files
+
+
+def _dir_inputs(path: Path) -> list[Path]:
+    manifest = path / "manifest.json"
+    stage = None
+    if manifest.is_file():
+        try:
+            stage = json.loads(manifest.read_text(encoding="utf-8")).get("stage")
+        except (OSError, json.JSONDecodeError, AttributeError):
+            stage = None
+    if stage == "validate":
+        kept = path / "kept.jsonl"
+        if not kept.is_file():
+            raise InputError(
+                f"{path} is a `tpt validate` directory without kept.jsonl; re-run tpt validate"
+            )
+        return [kept]
+    if (path / "shards").is_dir():
+        found = sorted(
+            p for p in (path / "shards").glob("part-*.jsonl") if not p.name.endswith(_NOT_RECORDS)
+        )
+        if not found:
+            raise InputError(
+                f"{path}/shards holds no part-*.jsonl shards yet; has `tpt augment` run?"
+            )
+        return found
+    found = sorted(
+        p
+        for p in path.rglob("*")
+        if p.is_file()
+        and p.name.endswith(SUFFIXES)
+        and not p.name.endswith(_NOT_RECORDS)
+        and not any(part.startswith(".") for part in p.relative_to(path).parts)
+    )
+    if not found:
+        raise InputError(f"{path} holds no {', '.join(SUFFIXES)} files")
+    return found
+
+
+def _open(path: Path) -> BinaryIO:
+    if path.name.endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    if path.name.endswith(".zst"):
+        try:
+            import zstandard
+        except ImportError:
+            raise MissingDependencyError("zstandard", f"reading {path}") from None
+        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(open(path, "rb")))
+    return open(path, "rb")
+
+
+def read_records(files: Iterable[Path]) -> Iterator[AugmentedRecord | BadLine]:
+    """Yield one item per non-blank line of each file, in order."""
+    for path in files:
+        name = str(path)
+        default_source = path.name.split(".")[0]
+        try:
+            f = _open(path)
+        except OSError as exc:
+            raise InputError(f"cannot read {path}: {exc}") from None
+        with f:
+            for number, raw in enumerate(f, start=1):
+                if raw.strip():
+                    yield parse_line(raw, name, number, default_source)
+
+
+def parse_line(raw: bytes, file: str, line: int, default_source: str) -> AugmentedRecord | BadLine:
+    """One JSONL line -> a record, or a BadLine that says what is wrong with it."""
+    try:
+        obj = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return BadLine(
+            file=file,
+            line=line,
+            id=None,
+            source=default_source,
+            reason="malformed_json",
+            detail=str(exc),
+            raw=raw,
+        )
+    if not isinstance(obj, dict):
+        return BadLine(
+            file=file,
+            line=line,
+            id=None,
+            source=default_source,
+            reason="not_an_object",
+            detail=f"a JSON {type(obj).__name__}, not an object",
+            raw=raw,
+        )
+    source = obj.get("source")
+    source = source if isinstance(source, str) and source else default_source
+    text, thinking = obj.get("text"), obj.get("thinking")
+    if not isinstance(text, str) or not text.strip():
+        what = (
+            "absent"
+            if "text" not in obj
+            else f"{type(text).__name__}"
+            if not isinstance(text, str)
+            else "empty"
+        )
+        return BadLine(
+            file=file,
+            line=line,
+            id=obj.get("id"),
+            source=source,
+            reason="missing_text",
+            detail=f"field 'text' is {what}",
+            raw=raw,
+        )
+    if thinking is not None and not isinstance(thinking, str):
+        return BadLine(
+            file=file,
+            line=line,
+            id=obj.get("id"),
+            source=source,
+            reason="bad_thinking",
+            detail=f"field 'thinking' is a {type(thinking).__name__}, not a string",
+            raw=raw,
+        )
+    finish = obj.get("finish_reason")
+    return AugmentedRecord(
+        id=obj.get("id"),
+        text=text,
+        thinking=thinking,
+        finish_reason=finish if isinstance(finish, str) else None,
+        source=source,
+        file=file,
+        line=line,
+        raw=raw,
+    )
