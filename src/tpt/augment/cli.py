@@ -34,9 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-thinking-tokens", type=int, default=8192)
     g.add_argument("--seed", type=int, default=None, help="base seed (per document: derived from it and the id)")
     g = p.add_argument_group("backend")
-    g.add_argument("--backend", default="transformers",
-                   help="transformers (default, in-process), openai (any OpenAI-compatible server), "
-                   "vllm (in-process, GPU), procedural (the reproduction testbed's expert)")
+    g.add_argument("--backend", default=None,
+                   help="transformers (default, in-process; openai with --serve), openai (any OpenAI-compatible "
+                   "server), vllm (in-process, GPU), procedural (the reproduction testbed's expert)")
     g.add_argument("--model", default=None,
                    help="HF model dir or .gguf file (transformers/vllm; default: the embedded "
                    "SmolLM2-135M-Instruct), or the served model name (openai)")
@@ -58,6 +58,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--overwrite-config", action="store_true",
                    help="continue in an output dir made with a different config (records keep provenance)")
     g.add_argument("--no-progress", action="store_true", help="no progress line")
+    from tpt.distributed.options import add_arguments as add_executor_arguments
+    from tpt.serve.options import add_arguments as add_serve_arguments
+
+    add_executor_arguments(p)
+    add_serve_arguments(p)
 
 
 def _engine_args(pairs: list[str]) -> dict:
@@ -79,12 +84,18 @@ def run(args: argparse.Namespace) -> int:
     from tpt.augment.backend import SamplingParams
     from tpt.augment.stage import AugmentConfig
     from tpt.augment.stage import run as run_stage
+    from tpt.errors import ConfigError
+    from tpt.serve.options import serve_spec
 
+    serve = serve_spec(args)
+    backend = args.backend or ("openai" if serve else "transformers")
+    if serve and backend != "openai":
+        raise ConfigError(f"--serve starts a server for the openai backend; drop --backend {backend}")
     sampling = SamplingParams(
         temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_thinking_tokens, seed=args.seed
     )
     options = {
-        "model": args.model,
+        "model": serve.name if serve else args.model,
         "base_url": args.base_url,
         "api_key_env": args.api_key_env,
         "concurrency": args.concurrency,
@@ -101,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = AugmentConfig(
         inputs=args.inputs,
         output=args.output,
-        backend=args.backend,
+        backend=backend,
         backend_options=options,
         text_field=args.text_field,
         id_field=args.id_field,
@@ -114,7 +125,17 @@ def run(args: argparse.Namespace) -> int:
         overwrite_config=args.overwrite_config,
         progress=not args.no_progress,
     )
-    summary = run_stage(cfg)
+    if args.executor == "ray":
+        from tpt.distributed.options import ray_options
+        from tpt.distributed.ray_executor import run as run_ray
+
+        summary = run_ray(cfg, ray_options(args), serve=serve)
+    elif serve:
+        from tpt.serve.supervised import served_generate
+
+        summary = run_stage(cfg, generate=served_generate(cfg, serve))
+    else:
+        summary = run_stage(cfg)
     print_summary(summary, args.output)
     return 0 if summary["complete"] else 1
 

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from tpt.artifacts import claim_output_dir, write_json
-from tpt.augment.backend import GenerationRequest, SamplingParams, build_backend, request_seed
+from tpt.augment.backend import Backend, GenerationRequest, SamplingParams, build_backend, request_seed
 from tpt.augment.extract import extract_thinking
-from tpt.augment.prompts import load_template
+from tpt.augment.prompts import PromptTemplate, load_template
 from tpt.augment.shards import ShardBook
 from tpt.corpus import Item, content_id, count_items, iter_items, resolve_inputs
 from tpt.errors import ConfigError, InputError
@@ -67,7 +67,14 @@ class _Doc:
     record: dict[str, Any]
 
 
-def run(cfg: AugmentConfig) -> dict[str, Any]:
+FailFn = Callable[..., None]
+"""fail(item, reason, detail, doc_id=None): record that an input item produced no record."""
+Generate = Callable[[Iterator["_Doc"], FailFn], Iterator[tuple["_Doc", dict[str, Any]]]]
+"""An executor: turns the documents still to do into (document, record) pairs, reporting the rest to fail."""
+
+
+def run(cfg: AugmentConfig, *, generate: Generate | None = None) -> dict[str, Any]:
+    """Augment cfg.inputs into cfg.output; `generate` replaces the local backend (the Ray executor)."""
     started = time.monotonic()
     files = resolve_inputs(cfg.inputs)
     template = load_template(cfg.template)
@@ -139,11 +146,40 @@ def run(cfg: AugmentConfig) -> dict[str, Any]:
             k, offset = divmod(last_index, cfg.shard_size)
             book.set_expected(k, offset + 1)
 
+    generate = generate or _generate_locally(cfg, template)
+    outcomes = generate(documents(), fail)
+    try:
+        for doc, record in outcomes:
+            if book.write(doc.item.index, record, failure=False):
+                counters["new_records"] += 1
+                progress.update(done=1, tokens=record["completion_tokens"])
+    finally:
+        getattr(outcomes, "close", lambda: None)()  # close the backend now, not when garbage-collected
+        book.close()
+        progress.close()
+    return _write_summary(cfg, book, counters, total, time.monotonic() - started)
+
+
+def _generate_locally(cfg: AugmentConfig, template: PromptTemplate) -> Generate:
+    """The single-machine executor: one backend in this process."""
+
+    def generate(docs: Iterator[_Doc], fail: FailFn) -> Iterator[tuple[_Doc, dict[str, Any]]]:
+        backend = build_backend(cfg.backend, cfg.backend_options)
+        try:
+            yield from generate_records(backend, docs, cfg, template, fail)
+        finally:
+            backend.close()
+
+    return generate
+
+
+def generate_records(backend: Backend, docs: Iterator[_Doc], cfg: AugmentConfig, template: PromptTemplate,
+                     fail: FailFn) -> Iterator[tuple[_Doc, dict[str, Any]]]:
+    """Truncate, prompt, generate and extract: yields (document, record) in completion order; a document
+    that yields no record is reported through `fail`. Shared by the local and the Ray executors."""
     inflight: dict[int, tuple[_Doc, str, int, bool]] = {}
-    backend = build_backend(cfg.backend, cfg.backend_options)
 
     def requests() -> Iterator[GenerationRequest]:
-        docs = documents()
         while batch := list(islice(docs, TRUNCATE_BATCH)):
             cut = backend.truncate([d.text for d in batch], cfg.max_doc_tokens)
             for doc, (kept, num_tokens, truncated) in zip(batch, cut, strict=True):
@@ -167,38 +203,30 @@ def run(cfg: AugmentConfig) -> dict[str, Any]:
         "template_hash": template.hash,
         "sampling": cfg.sampling.as_dict(),
     }
-    try:
-        for result in backend.generate(requests(), cfg.sampling):
-            doc, kept, num_tokens, truncated = inflight.pop(result.key)
-            if result.error:
-                fail(doc.item, "generation_failed", result.error, doc.id)
-                continue
-            thinking = extract_thinking(result)
-            seed = request_seed(cfg.sampling.seed, str(doc.id))
-            record = {
-                "id": doc.id,
-                "text": kept,
-                "thinking": thinking.text,
-                "finish_reason": result.finish_reason,
-                "thinking_closed": thinking.closed,
-                "thinking_method": thinking.method,
-                "doc_tokens": num_tokens,
-                "doc_truncated": truncated,
-                "prompt_tokens": result.prompt_tokens,
-                "completion_tokens": result.completion_tokens,
-                "source": doc.source,
-                "meta": doc.meta,
-                "input": {"file": doc.item.file, "line": doc.item.line, "index": doc.item.index},
-                "provenance": {**provenance_base, "seed": seed, "attempts": result.attempts},
-            }
-            if book.write(doc.item.index, record, failure=False):
-                counters["new_records"] += 1
-                progress.update(done=1, tokens=result.completion_tokens)
-    finally:
-        backend.close()
-        book.close()
-        progress.close()
-    return _write_summary(cfg, book, counters, total, time.monotonic() - started)
+    for result in backend.generate(requests(), cfg.sampling):
+        doc, kept, num_tokens, truncated = inflight.pop(result.key)
+        if result.error:
+            fail(doc.item, "generation_failed", result.error, doc.id)
+            continue
+        thinking = extract_thinking(result)
+        seed = request_seed(cfg.sampling.seed, str(doc.id))
+        record = {
+            "id": doc.id,
+            "text": kept,
+            "thinking": thinking.text,
+            "finish_reason": result.finish_reason,
+            "thinking_closed": thinking.closed,
+            "thinking_method": thinking.method,
+            "doc_tokens": num_tokens,
+            "doc_truncated": truncated,
+            "prompt_tokens": result.prompt_tokens,
+            "completion_tokens": result.completion_tokens,
+            "source": doc.source,
+            "meta": doc.meta,
+            "input": {"file": doc.item.file, "line": doc.item.line, "index": doc.item.index},
+            "provenance": {**provenance_base, "seed": seed, "attempts": result.attempts},
+        }
+        yield doc, record
 
 
 def _to_document(item: Item, fail: Callable[..., None], cfg_text: str, cfg_id: str) -> _Doc | None:

@@ -1,0 +1,167 @@
+"""Run `tpt augment` on a Ray cluster: the driver reads the corpus once and owns the output directory;
+worker actors (one backend each) turn units (one shard's documents) into records.
+
+Why Ray core actors and not Ray Data: the exactly-once contract lives in the shard book (fixed shards,
+commit by rename), so the unit of work must be one shard and exactly one writer must decide what is
+committed. Ray Data would re-batch rows into blocks, write through its own datasinks and resume by
+in-memory row-id sets, i.e. at-least-once output. Actors also keep an expensive backend (a GPU engine,
+a server) alive across thousands of units, and an explicit scheduler can resend a dead worker's unit.
+
+Why the driver reads and writes: one sequential pass over the corpus (no per-shard seek, which gzip,
+zstd and Parquet rows cannot do cheaply, and no O(N^2) re-reading), inputs need not be on shared
+storage, and output written by one process needs no fencing against a worker Ray believes dead but
+that still runs. The driver's work per document is a JSON parse and an append; the GPUs do the rest.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from tpt.augment import stage
+from tpt.augment.prompts import load_template
+from tpt.augment.stage import AugmentConfig
+from tpt.distributed.options import RayOptions
+from tpt.distributed.pool import WorkerPool
+from tpt.distributed.units import group_units
+from tpt.errors import BackendError, ConfigError, MissingDependencyError
+from tpt.serve.engines import ServeSpec
+
+GPU_ENGINES = ("vllm", "sglang")
+"""Backends and --serve engines that need a GPU per worker."""
+THREAD_SAFE_BACKENDS = ("openai",)
+"""Backends whose generate() may run in several threads at once (several units per worker)."""
+
+
+def run(cfg: AugmentConfig, opts: RayOptions, *, serve: ServeSpec | None = None) -> dict[str, Any]:
+    """`stage.run` with generation spread over Ray workers; returns the same summary."""
+    backend = "openai" if serve is not None else cfg.backend
+    if opts.units_per_worker > 1 and backend not in THREAD_SAFE_BACKENDS:
+        raise ConfigError(f"--units-per-worker > 1 needs a backend that runs requests concurrently "
+                          f"({', '.join(THREAD_SAFE_BACKENDS)}); {backend!r} runs one unit at a time")
+    try:
+        import ray
+    except ImportError:
+        raise MissingDependencyError("ray", "--executor ray", extra="ray") from None
+    _check_reachable(opts.address)
+    started_here = _connect(ray, opts)
+    executor = RayExecutor(cfg, opts, serve=serve)
+    try:
+        return stage.run(cfg, generate=executor.generate)
+    finally:
+        executor.shutdown()
+        if started_here:
+            ray.shutdown()
+
+
+def _connect(ray: Any, opts: RayOptions) -> bool:
+    """Join the cluster (or start a local one); True when this call started it."""
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": "warning", "log_to_driver": True}
+    try:
+        ray.init(address=opts.address, **kwargs)
+    except ConnectionError as exc:
+        raise ConfigError(f"cannot join the Ray cluster at {opts.address!r} ({exc}); start it with "
+                          "`ray start --head` or pass its address to --address") from None
+    return True
+
+
+def _check_reachable(address: str | None, timeout_s: float = 5.0) -> None:
+    """Fail in seconds, not minutes (Ray retries an unreachable GCS for a long time), on a bad host:port."""
+    import socket
+
+    if not address or address == "auto" or address.startswith("local"):
+        return
+    hostport = address.split("://", 1)[-1]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--address {address!r}: expected auto, HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ConfigError(f"cannot reach the Ray cluster at {address} ({exc}); is `ray start --head` running "
+                          "there, and is this the address it printed?") from None
+
+
+class RayExecutor:
+    """The workers of one run; `generate` is the executor hook of tpt.augment.stage.run."""
+
+    def __init__(self, cfg: AugmentConfig, opts: RayOptions, *, serve: ServeSpec | None = None):
+        self.cfg = cfg
+        self.opts = opts
+        self.serve = serve
+        self.actors: list[Any] = []
+        self.workers: list[dict[str, Any]] = []
+        """ready() of each worker: pid, host (for logs, and for tests that kill one)."""
+        self.pool: WorkerPool | None = None
+
+    def generate(self, docs: Iterator[Any], fail: stage.FailFn) -> Iterator[tuple[Any, dict[str, Any]]]:
+        """Units out to the workers, records back in completion order, failures through `fail`."""
+        self._start_workers()
+        assert self.pool is not None
+        for unit, outcomes in self.pool.map_unordered(group_units(docs, self.cfg.shard_size)):
+            by_index = {d.item.index: d for d in unit.docs}
+            for outcome in outcomes:
+                doc = by_index[outcome[1]]
+                if outcome[0] == "record":
+                    yield doc, outcome[2]
+                else:
+                    fail(doc.item, outcome[2], outcome[3], outcome[4])
+
+    def _start_workers(self) -> None:
+        import ray
+
+        from tpt.distributed.worker import AugmentWorker
+
+        gpus = self.opts.worker_gpus
+        if gpus is None:
+            engine = self.serve.engine if self.serve is not None else self.cfg.backend
+            on_gpu = engine in GPU_ENGINES or self.cfg.backend_options.get("device") == "cuda"
+            gpus = 1.0 if on_gpu else 0.0
+        n = self.opts.workers or _fitting_workers(ray.cluster_resources(), self.opts.worker_cpus, gpus)
+        actor_cls = ray.remote(AugmentWorker).options(
+            num_cpus=self.opts.worker_cpus, num_gpus=gpus, max_restarts=self.opts.max_restarts,
+            max_task_retries=0,  # the pool resends a dead worker's unit itself (and counts it)
+            max_concurrency=self.opts.units_per_worker + 2,  # units + the one waiting + ready()
+        )
+        template = load_template(self.cfg.template)  # loaded here: a template file need not be on workers
+        self.actors = [actor_cls.remote(self.cfg, template, serve=self.serve,
+                                        units_at_once=self.opts.units_per_worker) for _ in range(n)]
+        self.workers = ray.get([a.ready.remote() for a in self.actors])
+        errors = {w["error"] for w in self.workers if w["error"]}
+        if errors:
+            raise BackendError(f"{len([w for w in self.workers if w['error']])} of {n} Ray workers could not "
+                               f"build their backend: {'; '.join(sorted(errors))}")
+        hosts = sorted({w["host"] for w in self.workers})
+        print(f"augment: {n} Ray workers ({self.opts.worker_cpus:g} CPU, {gpus:g} GPU each) on "
+              f"{len(hosts)} node(s): {', '.join(hosts[:8])}", file=sys.stderr)
+        self.pool = WorkerPool(self.actors, units_per_worker=self.opts.units_per_worker)
+
+    def shutdown(self) -> None:
+        """Close the backends (and their servers) politely, then make sure every actor is gone."""
+        if not self.actors:
+            return
+        import ray
+
+        try:
+            ray.wait([a.close.remote() for a in self.actors], num_returns=len(self.actors), timeout=60)
+        finally:
+            for a in self.actors:
+                ray.kill(a)
+            self.actors = []
+
+
+def _fitting_workers(resources: dict[str, float], cpus: float, gpus: float) -> int:
+    """How many workers of (cpus, gpus) the cluster holds: bounded by GPUs when workers need them."""
+    if gpus > 0:
+        n = int(resources.get("GPU", 0) // gpus)
+        if n < 1:
+            raise ConfigError(f"the Ray cluster has {resources.get('GPU', 0):g} GPUs; each worker needs {gpus:g} "
+                              "(--worker-gpus). Use a GPU cluster, or --worker-gpus 0 for a CPU backend")
+        return n
+    n = int(resources.get("CPU", 0) // cpus) if cpus > 0 else 1
+    if n < 1:
+        raise ConfigError(f"the Ray cluster has {resources.get('CPU', 0):g} CPUs; each worker needs {cpus:g}")
+    return n

@@ -1,0 +1,80 @@
+"""The Ray actor that holds one backend (an engine on its GPU, or a client of its own server) and turns
+units of documents into outcomes; it writes nothing: the driver owns the output directory."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from typing import Any
+
+from tpt.augment.backend import Backend, build_backend
+from tpt.augment.prompts import PromptTemplate
+from tpt.augment.stage import AugmentConfig, generate_records
+from tpt.distributed.units import Outcome
+from tpt.errors import BackendError, TptError
+from tpt.serve.engines import ServeSpec
+
+
+class AugmentWorker:
+    """Made a Ray actor by ray_executor.py (threaded: a `ready` call is answered while a unit runs)."""
+
+    def __init__(self, cfg: AugmentConfig, template: PromptTemplate, *, serve: ServeSpec | None = None,
+                 units_at_once: int = 1) -> None:
+        self.cfg = cfg
+        self.template = template
+        self.error: str | None = None
+        self.backend: Backend | None = None
+        # Units beyond `units_at_once` wait here, inside the actor, so the next one starts without a
+        # round trip to the driver.
+        self._slots = threading.BoundedSemaphore(units_at_once)
+        # The first unit runs alone: a backend may set itself up lazily on its first generate().
+        self._warm = threading.Event()
+        self._warm_lock = threading.Lock()
+        try:
+            if serve is not None:
+                from tpt.serve.supervised import build_served_backend
+
+                self.backend = build_served_backend(serve, cfg.backend_options)
+            else:
+                self.backend = build_backend(cfg.backend, cfg.backend_options)
+        except TptError as exc:  # reported by ready(); the driver turns it into a clear error
+            self.error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - any failure to build must reach the driver as text
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def ready(self) -> dict[str, Any]:
+        """Where this worker runs, and why its backend could not be built (None when it could)."""
+        return {"pid": os.getpid(), "host": socket.gethostname(), "error": self.error}
+
+    def run_unit(self, shard: int, docs: list[Any]) -> list[Outcome]:
+        """Outcomes of one unit: a record or a failure for each document, in completion order."""
+        if self.backend is None:
+            raise BackendError(f"worker backend could not be built: {self.error}")
+        with self._slots:
+            if self._warm.is_set():
+                return self._run(docs)
+            with self._warm_lock:
+                outcomes = self._run(docs)
+                self._warm.set()
+                return outcomes
+
+    def _run(self, docs: list[Any]) -> list[Outcome]:
+        assert self.backend is not None
+        outcomes: list[Outcome] = []
+
+        def fail(item: Any, reason: str, detail: str, doc_id: Any = None) -> None:
+            outcomes.append(("failure", item.index, reason, detail, doc_id))
+
+        for doc, record in generate_records(self.backend, iter(docs), self.cfg, self.template, fail):
+            outcomes.append(("record", doc.item.index, record))
+        answered = {o[1] for o in outcomes}
+        for doc in docs:  # a backend must answer every request; if not, say so instead of hanging a shard
+            if doc.item.index not in answered:
+                fail(doc.item, "generation_failed", "the backend returned no result for this request", doc.id)
+        return outcomes
+
+    def close(self) -> None:
+        if self.backend is not None:
+            self.backend.close()
+            self.backend = None
