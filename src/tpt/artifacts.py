@@ -74,6 +74,8 @@ def claim_output_dir(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / MANIFEST
+    # Compare in JSON form: a tuple read back from the manifest is a list, and must not count as changed.
+    fingerprinted = json.loads(canonical_json(fingerprinted))
     fp = fingerprint(fingerprinted)
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     if path.exists():

@@ -1,0 +1,228 @@
+"""Assemble a run of `tpt train` or `tpt sft`: threads, ranks, output dir, model, resume point, loop."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from tpt.artifacts import canonical_json, claim_output_dir
+from tpt.errors import ConfigError, TptError
+from tpt.train import checkpoint, dist
+from tpt.train.config import TrainConfig
+from tpt.train.data import RowOrder, RowSource
+from tpt.train.loop import LoopState, default_micro_batch, train
+from tpt.train.metrics import MetricsLog
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunSpec:
+    """Everything a run needs besides its data and model: where, how, and what to record."""
+
+    stage: str  # "train" or "sft"
+    run_dir: Path
+    cfg: TrainConfig
+    fingerprinted: dict[str, Any]
+    """Settings that change the outputs; a resumed run must match them."""
+    recorded: dict[str, Any]
+    """Everything else worth keeping in manifest.json."""
+    threads: int | None = None
+    device: str = "auto"
+    fsdp: bool = False
+    tensorboard: bool = False
+    wandb: bool = False
+    overwrite_config: bool = False
+
+
+def run_session(
+    spec: RunSpec,
+    *,
+    source: RowSource,
+    tokenizer: Any,
+    new_model: Callable[[], Any],
+    resume_model: Callable[[Path], Any],
+) -> int:
+    """Train to the budget, resuming from the run's last checkpoint if there is one. Returns 0."""
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    if spec.threads:
+        torch.set_num_threads(spec.threads)
+    hf_logging.disable_progress_bar()  # per-checkpoint "Writing model shards" bars drown the progress line
+    ctx = dist.setup(spec.device)
+    try:
+        return _run(spec, ctx, source, tokenizer, new_model, resume_model)
+    finally:
+        dist.teardown(ctx)
+
+
+def check_geometry(cfg: TrainConfig, world_size: int) -> int:
+    """Rows per rank per step, after checking the global batch splits evenly; returns the micro-batch."""
+    rows = cfg.rows_per_step
+    if rows % world_size:
+        raise ConfigError(
+            f"--batch-tokens {cfg.batch_tokens} is {rows} rows of {cfg.seq_len}, which does not split over "
+            f"{world_size} processes; use a multiple of {cfg.seq_len * world_size} tokens"
+        )
+    per_rank = rows // world_size
+    micro = cfg.micro_batch_rows or default_micro_batch(per_rank, cfg.seq_len)
+    if per_rank % micro:
+        raise ConfigError(
+            f"--micro-batch {micro} does not divide the {per_rank} rows each process gets per step"
+        )
+    return micro
+
+
+def _run(
+    spec: RunSpec,
+    ctx: dist.DistContext,
+    source: RowSource,
+    tokenizer: Any,
+    new_model: Callable[[], Any],
+    resume_model: Callable[[Path], Any],
+) -> int:
+    import torch
+
+    cfg = spec.cfg
+    micro = check_geometry(cfg, ctx.world_size)
+    fingerprint = _claim(spec, ctx, micro)
+    latest = checkpoint.latest_checkpoint(spec.run_dir)
+    start = _resume_point(latest, cfg) if latest is not None else LoopState()
+    if start.step >= cfg.total_steps:
+        if ctx.is_main:
+            print(
+                f"tpt {spec.stage}: {spec.run_dir} already holds the final checkpoint "
+                f"{latest.name}; nothing to do",
+                file=sys.stderr,
+            )
+        return 0
+    if latest is not None:
+        model = resume_model(latest)
+    else:
+        torch.manual_seed(cfg.seed)
+        model = new_model()
+    from tpt.train.model import count_parameters
+    from tpt.train.optim import build_optimizer
+
+    sizes = count_parameters(model)
+    arch = type(model).__name__  # before wrapping: FSDP2 renames the class
+    model.to(ctx.device)
+    wrapped = dist.wrap(model, ctx, fsdp=spec.fsdp, bf16=cfg.precision == "bf16")
+    optimizer = build_optimizer(wrapped, cfg.optim)
+    if latest is not None:
+        checkpoint.restore_trainer_state(latest, model=wrapped, optimizer=optimizer, fsdp=spec.fsdp)
+        if ctx.is_main:
+            print(
+                f"tpt {spec.stage}: resuming from {latest.name} (step {start.step})",
+                file=sys.stderr,
+            )
+    if ctx.is_main:
+        print(
+            f"tpt {spec.stage}: {arch}, {sizes['parameters']:,} parameters "
+            f"({sizes['non_embedding_parameters']:,} non-embedding); {cfg.total_steps} steps of "
+            f"{cfg.batch_tokens:,} tokens on {ctx.world_size} x {ctx.device}",
+            file=sys.stderr,
+        )
+
+    metrics = MetricsLog(
+        spec.run_dir,
+        resume_step=start.step,
+        total_steps=cfg.total_steps,
+        enabled=ctx.is_main,
+        tensorboard=spec.tensorboard,
+        wandb=spec.wandb,
+        run_config=spec.recorded,
+    )
+    from tpt import __version__
+
+    def save(info: dict[str, Any]) -> None:
+        info = {
+            "format": "tpt-checkpoint-v1",
+            "stage": spec.stage,
+            **info,
+            "fingerprint": fingerprint,
+            "world_size": ctx.world_size,
+            "batch_tokens": cfg.batch_tokens,
+            "seq_len": cfg.seq_len,
+            **sizes,
+            "tpt_version": __version__,
+            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        checkpoint.save_checkpoint(
+            spec.run_dir,
+            model=wrapped,
+            optimizer=optimizer,
+            tokenizer=tokenizer,
+            info=info,
+            ctx=ctx,
+            fsdp=spec.fsdp,
+        )
+
+    order = RowOrder(source.num_rows, seed=cfg.seed, shuffle=cfg.data_order == "shuffle")
+    try:
+        end = train(
+            model=wrapped,
+            optimizer=optimizer,
+            source=source,
+            order=order,
+            cfg=cfg,
+            ctx=ctx,
+            start=start,
+            metrics=metrics,
+            save=save,
+            fsdp=spec.fsdp,
+        )
+    finally:
+        metrics.close()
+    if ctx.is_main:
+        final = checkpoint.latest_checkpoint(spec.run_dir)
+        print(
+            f"tpt {spec.stage}: done, {end.step} steps, {end.skipped_steps} skipped as non-finite; "
+            f"final checkpoint {final}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _claim(spec: RunSpec, ctx: dist.DistContext, micro: int) -> str:
+    """Bind the run directory to this config (rank 0 writes the manifest); returns the fingerprint.
+
+    The other ranks learn rank 0's verdict, so a config clash stops every rank. The fingerprinted
+    settings go through JSON first, so a tuple equals the list read back from manifest.json when
+    the changed settings are named.
+    """
+    verdict: Any = None
+    if ctx.is_main:
+        try:
+            manifest = claim_output_dir(
+                spec.run_dir,
+                stage=spec.stage,
+                config={**spec.recorded, "world_size": ctx.world_size, "micro_batch_rows": micro},
+                fingerprinted=json.loads(canonical_json(spec.fingerprinted)),
+                override=spec.overwrite_config,
+            )
+            verdict = manifest["fingerprint"]
+        except TptError as exc:
+            verdict = exc
+    verdict = dist.broadcast_object(verdict, ctx)
+    if isinstance(verdict, TptError):
+        raise verdict
+    return verdict
+
+
+def _resume_point(latest: Path, cfg: TrainConfig) -> LoopState:
+    info = checkpoint.read_checkpoint_info(latest)
+    if info["rows_consumed"] != info["step"] * cfg.rows_per_step:
+        raise ConfigError(
+            f"{latest} was made with another batch size; resume it with its own --batch-tokens"
+        )
+    return LoopState(step=int(info["step"]), skipped_steps=int(info.get("skipped_steps", 0)))
+
+
+def config_record(cfg: TrainConfig) -> dict[str, Any]:
+    """The TrainConfig as plain JSON-able values."""
+    return asdict(cfg)

@@ -1,0 +1,108 @@
+"""`tpt sft` put together: load the checkpoint and its tokenizer, prepare the chat rows, run the session."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from tpt.errors import ConfigError, InputError
+from tpt.train.options import build_train_config, fingerprint_fields
+from tpt.train.session import RunSpec, config_record, run_session
+from tpt.train.sft_data import CHATML_TEMPLATE, prepare_sft
+
+
+def resolve_template(choice: str | None, tokenizer: Any) -> str | None:
+    """None keeps the tokenizer's template; 'chatml' or a file path gives a template string."""
+    if choice is None:
+        return None if getattr(tokenizer, "chat_template", None) else CHATML_TEMPLATE
+    if choice == "chatml":
+        return CHATML_TEMPLATE
+    path = Path(choice)
+    if not path.is_file():
+        raise InputError(f"--chat-template {choice!r} is neither 'chatml' nor a readable file")
+    return path.read_text(encoding="utf-8")
+
+
+def _hash_files(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        try:
+            h.update(p.read_bytes())
+        except OSError as exc:
+            raise InputError(f"cannot read SFT data {p}: {exc}") from None
+    return h.hexdigest()[:16]
+
+
+def run_sft(args: argparse.Namespace, paths: list[Path], run_dir: Path) -> int:
+    from transformers import AutoConfig, AutoTokenizer
+
+    from tpt.hfmodel import resolve_model_dir
+    from tpt.train import model as student
+
+    if args.seq_len < 16:
+        raise ConfigError(f"--seq-len must be >= 16, got {args.seq_len}")
+    if args.epochs is not None and args.epochs <= 0:
+        raise ConfigError(f"--epochs must be > 0, got {args.epochs}")
+    init = resolve_model_dir(args.init)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(init))
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            f"--init {init} has no loadable tokenizer ({exc}); SFT needs the checkpoint's own"
+        ) from None
+    vocab_size = AutoConfig.from_pretrained(str(init)).vocab_size
+    template = resolve_template(args.chat_template, tokenizer)
+    rows, stats = prepare_sft(
+        paths,
+        tokenizer,
+        seq_len=args.seq_len,
+        template=template,
+        vocab_size=vocab_size,
+        max_examples=args.max_examples,
+    )
+    tokens = args.tokens or math.ceil((args.epochs or 5.0) * rows.num_rows) * args.seq_len
+    cfg = build_train_config(args, seq_len=args.seq_len, tokens=tokens)
+    if template is not None:
+        tokenizer.chat_template = template  # saved with every checkpoint, so generation uses it too
+
+    def new_model() -> Any:
+        return student.load_model(
+            init, rope_theta_scale=args.rope_theta_scale, seq_len=args.seq_len
+        )
+
+    sft_spec = {
+        "init": str(init.resolve()),
+        "data": [str(p.resolve()) for p in paths],
+        "data_sha256": _hash_files(paths),
+        "seq_len": args.seq_len,
+        "rope_theta_scale": args.rope_theta_scale,
+        "max_examples": args.max_examples,
+        "chat_template_sha256": hashlib.sha256(
+            (template or tokenizer.chat_template or "").encode()
+        ).hexdigest()[:16],
+    }
+    spec = RunSpec(
+        stage="sft",
+        run_dir=run_dir,
+        cfg=cfg,
+        fingerprinted={"sft": sft_spec, **fingerprint_fields(cfg), "tokens": cfg.tokens},
+        recorded={"sft": sft_spec, "prepared": asdict(stats), "train": config_record(cfg)},
+        threads=args.threads,
+        device=args.device,
+        fsdp=args.fsdp,
+        tensorboard=args.tensorboard,
+        wandb=args.wandb,
+        overwrite_config=args.overwrite_config,
+    )
+    # A resumed run loads its own checkpoint, whose config already carries the scaled RoPE base.
+    return run_session(
+        spec,
+        source=rows,
+        tokenizer=tokenizer,
+        new_model=new_model,
+        resume_model=lambda ckpt: student.load_model(ckpt),
+    )

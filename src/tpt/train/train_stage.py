@@ -1,0 +1,112 @@
+"""`tpt train` put together: check the data and the model against each other, then run the session."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from tpt.artifacts import fingerprint
+from tpt.errors import ConfigError, InputError
+from tpt.train.data import PackedData
+from tpt.train.options import build_train_config, fingerprint_fields
+from tpt.train.session import RunSpec, config_record, run_session
+
+
+def load_pack_tokenizer(data: PackedData) -> Any:
+    from transformers import AutoTokenizer
+
+    path = data.path / data.index["tokenizer"]
+    try:
+        tok = AutoTokenizer.from_pretrained(str(path))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path} is not a loadable tokenizer ({exc}); re-run `tpt pack`") from None
+    if len(tok) > data.vocab_size:
+        raise InputError(
+            f"{path} has {len(tok)} tokens but {data.path}/index.json says vocab_size {data.vocab_size}"
+        )
+    return tok
+
+
+def check_init_vocabulary(init: str, data: PackedData, tokenizer: Any) -> None:
+    """Refuse a checkpoint whose vocabulary differs from the data's, before any training work."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    from tpt.hfmodel import resolve_model_dir
+
+    directory = resolve_model_dir(init)
+    rows = AutoConfig.from_pretrained(str(directory)).vocab_size
+    if rows < data.vocab_size:
+        raise InputError(
+            f"--init {init} has {rows} embedding rows but the data in {data.path} uses "
+            f"vocab_size {data.vocab_size}; pack with the checkpoint's tokenizer"
+        )
+    has_tokenizer = any(
+        (directory / f).is_file()
+        for f in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
+    )
+    if not has_tokenizer:
+        return  # only the size can be checked; the checkpoint did not ship its tokenizer
+    theirs = AutoTokenizer.from_pretrained(str(directory)).get_vocab()
+    ours = tokenizer.get_vocab()
+    if theirs != ours:
+        diff = sorted(set(ours.items()) ^ set(theirs.items()), key=lambda kv: kv[1])[:3]
+        raise InputError(
+            f"the tokenizer of {data.path} ({len(ours)} tokens) and of --init {init} ({len(theirs)} tokens) "
+            f"disagree (e.g. {diff}); pack the data with the checkpoint's tokenizer"
+        )
+
+
+def run_train(args: argparse.Namespace, data_dir: Path, run_dir: Path) -> int:
+    data = PackedData(data_dir, block_attention=args.block_attention)
+    cfg = build_train_config(args, seq_len=data.seq_len, tokens=args.tokens)
+    if args.init and args.qk_norm is not None:
+        raise ConfigError(
+            "--qk-norm/--no-qk-norm shape a new model; --init keeps the checkpoint's architecture"
+        )
+    tokenizer = load_pack_tokenizer(data)
+    if args.init:
+        check_init_vocabulary(args.init, data, tokenizer)
+    from tpt.train import model as student
+
+    def new_model() -> Any:
+        if args.init:
+            return student.load_model(args.init, seq_len=data.seq_len)
+        config = student.build_config(
+            args.model_size,
+            vocab_size=data.vocab_size,
+            seq_len=data.seq_len,
+            qk_norm=args.qk_norm,
+            bos_id=tokenizer.bos_token_id,
+            eos_id=data.index.get("eos_id"),
+            pad_id=data.index.get("pad_id"),
+        )
+        return student.create_model(config, seed=cfg.seed)
+
+    model_spec = {
+        "init": str(Path(args.init).resolve()) if args.init else None,
+        "model_size": None if args.init else args.model_size,
+        "qk_norm": args.qk_norm,
+        "block_attention": args.block_attention,
+    }
+    data_spec = {"data_dir": str(data.path.resolve()), "index": fingerprint(data.index)}
+    spec = RunSpec(
+        stage="train",
+        run_dir=run_dir,
+        cfg=cfg,
+        fingerprinted={"model": model_spec, "data": data_spec, **fingerprint_fields(cfg)},
+        recorded={"model": model_spec, "data": data_spec, "train": config_record(cfg)},
+        threads=args.threads,
+        device=args.device,
+        fsdp=args.fsdp,
+        tensorboard=args.tensorboard,
+        wandb=args.wandb,
+        overwrite_config=args.overwrite_config,
+    )
+    return run_session(
+        spec,
+        source=data,
+        tokenizer=tokenizer,
+        new_model=new_model,
+        resume_model=lambda ckpt: student.load_model(ckpt),
+    )
