@@ -76,21 +76,26 @@ class ShardStats:
         self.failures.update(other.failures)
 
 
-def _repair_and_read(path: Path) -> list[dict[str, Any]]:
+Span = tuple[int, int, int]
+"""(input index, start byte, end byte) of one line in a partial file."""
+
+
+def _repair_and_read(path: Path, index_of: Callable[[dict[str, Any]], int]) -> list[tuple[dict, Span]]:
     """Read a partial JSONL file, cutting a torn or corrupt tail so that appends continue cleanly."""
     if not path.exists():
         return []
     data = path.read_bytes()
     good_end = 0
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[dict, Span]] = []
     pos = 0
     while pos < len(data):
         nl = data.find(b"\n", pos)
         if nl < 0:
             break  # torn last line: no newline
         try:
-            rows.append(json.loads(data[pos:nl]))
-        except json.JSONDecodeError:
+            row = json.loads(data[pos:nl])
+            rows.append((row, (int(index_of(row)), pos, nl + 1)))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
             break  # corrupt line: drop it and everything after (only the tail can be torn)
         pos = good_end = nl + 1
     if good_end != len(data):
@@ -99,17 +104,26 @@ def _repair_and_read(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _sort_lines(src: Path, dst: Path, key: Callable[[dict[str, Any]], int]) -> None:
-    """Write src's JSONL lines to dst sorted by key (atomically, fsynced), then remove src."""
-    lines = src.read_text(encoding="utf-8").splitlines(keepends=True)
-    lines.sort(key=lambda line: key(json.loads(line)))
+def _sort_lines(src: Path, dst: Path, spans: list[Span]) -> None:
+    """Write src's lines to dst in input order (atomically, fsynced), then remove src.
+
+    The byte spans were noted when the lines were written, so no line is parsed again here."""
+    data = src.read_bytes()
     tmp = dst.with_name(f".{dst.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.writelines(lines)
+    with open(tmp, "wb") as f:
+        f.write(b"".join(data[start:end] for _, start, end in sorted(spans)))
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, dst)
     src.unlink()
+
+
+def _record_index(row: dict[str, Any]) -> int:
+    return row["input"]["index"]
+
+
+def _failure_index(row: dict[str, Any]) -> int:
+    return row["index"]
 
 
 class OpenShard:
@@ -124,16 +138,22 @@ class OpenShard:
         fail_partial = Path(str(self.failures_path) + PARTIAL)
         self.stats = ShardStats()
         self.done_indices: set[int] = set()
-        for rec in _repair_and_read(rec_partial):
-            self.done_indices.add(int(rec["input"]["index"]))
+        self._spans: dict[bool, list[Span]] = {False: [], True: []}  # failure? -> spans
+        self._size = {False: 0, True: 0}
+        for rec, span in _repair_and_read(rec_partial, _record_index):
+            self._note(False, span)
             self.stats.add_record(rec)
-        for fail in _repair_and_read(fail_partial):
-            self.done_indices.add(int(fail["index"]))
+        for fail, span in _repair_and_read(fail_partial, _failure_index):
+            self._note(True, span)
             self.stats.failures[fail["reason"]] += 1
         self.resumed = len(self.done_indices)
         self.expected: int | None = None
-        self._rec = open(rec_partial, "a", encoding="utf-8")  # noqa: SIM115 - closed in commit()
-        self._fail = open(fail_partial, "a", encoding="utf-8")  # noqa: SIM115
+        self._files = {False: open(rec_partial, "ab"), True: open(fail_partial, "ab")}  # noqa: SIM115
+
+    def _note(self, failure: bool, span: Span) -> None:
+        self.done_indices.add(span[0])
+        self._spans[failure].append(span)
+        self._size[failure] = span[2]
 
     @property
     def done(self) -> int:
@@ -143,10 +163,12 @@ class OpenShard:
         """Append one outcome; False (and nothing written) if the item already has one."""
         if index in self.done_indices:
             return False
-        f = self._fail if failure else self._rec
-        f.write(json.dumps(line, ensure_ascii=False) + "\n")
+        data = (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")
+        f = self._files[failure]
+        f.write(data)
         f.flush()  # survives kill -9 (the page cache outlives the process); fsync at commit
-        self.done_indices.add(index)
+        start = self._size[failure]
+        self._note(failure, (index, start, start + len(data)))
         if failure:
             self.stats.failures[line["reason"]] += 1
         else:
@@ -157,19 +179,19 @@ class OpenShard:
         return self.expected is not None and self.done >= self.expected
 
     def commit(self) -> None:
-        for f in (self._rec, self._fail):
+        for f in self._files.values():
             f.flush()
             os.fsync(f.fileno())
             f.close()
         write_json(self.stats_path, {"shard": self.k, "items": self.done, **self.stats.to_json()})
         # Lines arrive in completion order; commit them in input order so that the same input always
         # gives the same files (downstream shuffles are then reproducible).
-        _sort_lines(Path(str(self.failures_path) + PARTIAL), self.failures_path, lambda r: r["index"])
+        _sort_lines(Path(str(self.failures_path) + PARTIAL), self.failures_path, self._spans[True])
         _sort_lines(Path(str(self.records_path) + PARTIAL), self.records_path,
-                    lambda r: r["input"]["index"])  # the commit point
+                    self._spans[False])  # the commit point
 
     def close(self) -> None:
-        for f in (self._rec, self._fail):
+        for f in self._files.values():
             if not f.closed:
                 f.flush()
                 f.close()

@@ -1,0 +1,694 @@
+"""The `openai` backend: any OpenAI-compatible chat server (vLLM, SGLang, llama.cpp, TGI, APIs).
+
+One asyncio loop in a background thread drives an aiohttp session. The caller's thread pulls
+requests lazily and hands them over in small batches; results come back through a queue in
+completion order. At most `concurrency` requests are on the wire (one waiting out its retry
+backoff keeps its slot) and at most 2 x concurrency are held between the input iterator and the
+consumer, so memory is flat for an unbounded stream. Why aiohttp: at 64 requests in flight against
+a 100 ms server it stays near the ideal time, where httpx and the openai SDK do not
+(docs/backends-http.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import os
+import queue
+import random
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yarl
+
+from tpt.augment.backend import GenerationRequest, GenerationResult, SamplingParams
+from tpt.errors import BackendError, ConfigError, MissingDependencyError, TransientBackendError
+
+log = logging.getLogger(__name__)
+
+ERROR_KINDS = (
+    "server_error", "rate_limited", "timeout", "connection", "bad_response", "bad_request",
+    "content_filter",
+)  # fmt: skip
+"""A failed result's `error` is '<kind>: <detail>' with kind from this list."""
+FATAL_STATUS = (401, 403, 404, 405)
+"""Statuses no document can cause (key, URL, model): they stop the run whenever they come."""
+RETRY_STATUS = (408, 409, 425, 429)
+"""4xx statuses worth retrying; every 5xx is retried too."""
+REJECTIONS_BEFORE_FATAL = 4
+"""This many 4xx rejections before any success mean the request shape is wrong (an --engine-arg
+the server refuses, max_tokens over the context), not the documents: the run stops."""
+RETRY_AFTER_CAP_S = 300.0
+APPROX_CHARS_PER_TOKEN = 4
+OPEN_THINK_PREFILL = "<think>\n"
+
+
+class _Rejected(Exception):
+    """The server refused this one request (a non-retryable 4xx, a content filter)."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind
+
+
+def _transient(kind: str, detail: str, retry_after: float | None = None) -> TransientBackendError:
+    err = TransientBackendError(f"{kind}: {detail}")
+    err.kind = kind  # type: ignore[attr-defined]
+    err.retry_after = retry_after  # type: ignore[attr-defined]
+    return err
+
+
+class OpenAIHttpBackend:
+    """Chat completions over HTTP with bounded concurrency, per-request scheduling and retries."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        base_url: str,
+        api_key: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        concurrency: int = 64,
+        request_timeout_s: float = 600.0,
+        max_retries: int = 6,
+        tokenizer: str | None = None,
+        open_think: str = "auto",
+        engine_args: dict[str, Any] | None = None,
+        retry_base_s: float = 0.5,
+        retry_max_s: float = 60.0,
+    ) -> None:
+        self.model_id = model
+        self.base_url = normalize_base_url(base_url)
+        self._api_key_env = api_key_env
+        # The key lives only in this header dict: never in a message, repr, log line or file.
+        self._headers = {"Content-Type": "application/json"}
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        self.concurrency = concurrency
+        self.request_timeout_s = request_timeout_s
+        self.max_retries = max_retries
+        # "auto" means off here: hosted APIs refuse the prefill fields.
+        self.open_think = open_think == "on"
+        self.engine_args = dict(engine_args or {})
+        self.retry_base_s = retry_base_s
+        self.retry_max_s = retry_max_s
+        self._tokenizer = _load_tokenizer(tokenizer) if tokenizer else None
+        self.stats: Counter[str] = Counter()
+        """requests, attempts, retried:<kind>, failed:<kind>: for the run summary."""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._checked = False
+        self._any_success = False
+        self._rejections = 0
+        self._pause_until = 0.0
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"OpenAIHttpBackend(model={self.model_id!r}, base_url={self.base_url!r})"
+
+    def truncate(self, texts: list[str], max_tokens: int) -> list[tuple[str, int, bool]]:
+        """Cut texts to max_tokens: exact with a tokenizer, else ~4 characters per token."""
+        if self._tokenizer is not None:
+            return _truncate_exact(self._tokenizer, texts, max_tokens)
+        return [_truncate_approx(text, max_tokens) for text in texts]
+
+    def generate(
+        self, requests: Iterable[GenerationRequest], sampling: SamplingParams
+    ) -> Iterator[GenerationResult]:
+        """Yield one result per request in completion order, pulling requests as slots free."""
+        self._start()
+        assert self._loop is not None
+        run = _Run(self, sampling)
+        feed = _Feeder(iter(requests), run, self._loop, self.concurrency)
+        try:
+            while True:
+                feed.top_up()
+                if feed.outstanding == 0:
+                    return
+                item = self._next_item(run.results)
+                while True:  # drain what is ready; stop to top up once a chunk of room is free
+                    if isinstance(item, BaseException):
+                        raise item
+                    feed.outstanding -= 1
+                    yield item
+                    if feed.wants_more():
+                        break
+                    try:
+                        item = run.results.get_nowait()
+                    except queue.Empty:
+                        break
+        finally:  # a consumer that stops early (break, error, Ctrl-C) cancels what is in flight
+            if self._loop is not None and self._loop.is_running():
+                asyncio.run_coroutine_threadsafe(run.cancel(), self._loop).result(timeout=30)
+
+    def _next_item(self, results: queue.SimpleQueue) -> Any:
+        while True:
+            try:
+                return results.get(timeout=1.0)
+            except queue.Empty:
+                if self._thread is None or not self._thread.is_alive():
+                    msg = "the openai backend's HTTP thread stopped unexpectedly"
+                    raise BackendError(msg) from None
+
+    def close(self) -> None:
+        """Close the HTTP session and stop the loop thread; idempotent."""
+        self._closed = True
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        if self._session is not None and loop.is_running():
+            asyncio.run_coroutine_threadsafe(self._session.close(), loop).result(timeout=30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=30)
+        loop.close()
+        self._loop = self._thread = self._session = None
+
+    def __enter__(self) -> OpenAIHttpBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _start(self) -> None:
+        if self._closed:
+            raise BackendError("the openai backend was closed; build a new one")
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(
+                target=self._loop.run_forever, name="tpt-openai-http", daemon=True
+            )
+            self._thread.start()
+            asyncio.run_coroutine_threadsafe(self._open_session(), self._loop).result()
+        if not self._checked:
+            try:
+                asyncio.run_coroutine_threadsafe(self._preflight(), self._loop).result()
+            except BaseException:
+                self.close()  # a whole-run failure: leave no session or thread behind
+                raise
+            self._checked = True
+
+    async def _open_session(self) -> None:
+        connector = aiohttp.TCPConnector(
+            limit=self.concurrency + 1,  # one connection per request (HTTP/1.1), + the preflight
+            limit_per_host=0,
+            ttl_dns_cache=300,
+            # Below uvicorn's 5 s idle timeout (vLLM, SGLang): never reuse a socket it just closed.
+            keepalive_timeout=4.0,
+        )
+        timeout = aiohttp.ClientTimeout(
+            total=self.request_timeout_s, sock_connect=min(30.0, self.request_timeout_s)
+        )
+        # No cookie jar (API servers set none) and no trust_env: aiohttp's trust_env makes two
+        # thread-pool round trips per request (netrc, proxy), measured as 60% of the client CPU.
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=timeout,
+            headers=self._headers,
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
+        self._url = yarl.URL(self.base_url + "/chat/completions")
+        # Still honour HTTP(S)_PROXY / NO_PROXY like the openai SDK, looked up once per session.
+        try:
+            self._proxy, self._proxy_auth = aiohttp.helpers.get_env_proxy_for_url(self._url)
+        except LookupError:
+            self._proxy = self._proxy_auth = None
+
+    async def _preflight(self) -> None:
+        """GET /models once: a wrong URL, key or model name fails the run now, with the fix."""
+        assert self._session is not None
+        last = ""
+        for attempt in range(1, self.max_retries + 2):
+            try:
+                async with self._session.get(
+                    self.base_url + "/models", proxy=self._proxy, proxy_auth=self._proxy_auth
+                ) as resp:
+                    status, payload = resp.status, await resp.read()
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            else:
+                if status in (401, 403):
+                    raise BackendError(self._auth_message(status, _server_message(payload)))
+                if status < 500 and status not in RETRY_STATUS:
+                    if status == 200:
+                        self._check_model(_model_ids(payload))
+                    return  # a 404 on /models: no listing here; the first requests will tell
+                last = f"HTTP {status}: {_server_message(payload)}"
+            if attempt <= self.max_retries:
+                await asyncio.sleep(self._backoff(attempt, None))
+        raise BackendError(
+            f"cannot reach an OpenAI-compatible server at {self.base_url} after "
+            f"{self.max_retries + 1} attempts ({last}). Is it running, and does --base-url "
+            "end in /v1?"
+        )
+
+    def _check_model(self, served: list[str]) -> None:
+        if not served or self.model_id in served:
+            return
+        import difflib
+
+        close = difflib.get_close_matches(self.model_id, served, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        listing = ", ".join(repr(m) for m in served[:10])
+        raise BackendError(
+            f"the server at {self.base_url} does not serve model {self.model_id!r}{hint}; "
+            f"it serves {listing}. Pass one of these as --model"
+        )
+
+    def _auth_message(self, status: int, detail: str) -> str:
+        if "Authorization" in self._headers:
+            where = f"the key in ${self._api_key_env} was refused"
+        else:
+            where = f"no key was sent: ${self._api_key_env} is not set"
+        return (
+            f"HTTP {status} from {self.base_url}: {detail} ({where}; set it, or name another "
+            "variable with --api-key-env)"
+        )
+
+    async def _request(self, request: GenerationRequest, body: bytes) -> GenerationResult:
+        """One request through its retries; a failure for good is a result with `error` set."""
+        loop = asyncio.get_running_loop()
+        attempt = 0
+        self.stats["requests"] += 1
+        while True:
+            attempt += 1
+            if (wait := self._pause_until - loop.time()) > 0:  # a 429 told everyone to hold off
+                await asyncio.sleep(wait)
+            self.stats["attempts"] += 1
+            try:
+                result = await self._attempt(request.key, body, attempt)
+            except TransientBackendError as exc:
+                kind, retry_after = exc.kind, exc.retry_after  # type: ignore[attr-defined]
+                if attempt > self.max_retries:
+                    self.stats[f"failed:{kind}"] += 1
+                    return self._failed(request, attempt, exc)
+                self.stats[f"retried:{kind}"] += 1
+                delay = self._backoff(attempt, retry_after)
+                if kind == "rate_limited":
+                    self._pause_until = max(self._pause_until, loop.time() + delay)
+                log.debug("request %s: %s; retry %d in %.2fs", request.key, exc, attempt, delay)
+                await asyncio.sleep(delay)
+                continue
+            except _Rejected as exc:
+                self.stats[f"failed:{exc.kind}"] += 1
+                self._count_rejection(exc)
+                return self._failed(request, attempt, exc)
+            self._any_success = True
+            return result
+
+    def _failed(
+        self, request: GenerationRequest, attempts: int, exc: Exception
+    ) -> GenerationResult:
+        return GenerationResult(
+            key=request.key, attempts=attempts, error=str(exc), prefilled_think=self.open_think
+        )
+
+    def _count_rejection(self, exc: _Rejected) -> None:
+        if self._any_success or exc.kind != "bad_request":
+            return
+        self._rejections += 1
+        if self._rejections >= REJECTIONS_BEFORE_FATAL:
+            raise BackendError(
+                f"the server at {self.base_url} rejected the first {self._rejections} requests "
+                f"({exc}); check --model, --engine-arg and --max-thinking-tokens against the "
+                "server's limits"
+            )
+
+    async def _attempt(self, key: int, body: bytes, attempt: int) -> GenerationResult:
+        assert self._session is not None
+        try:
+            async with self._session.post(
+                self._url, data=body, proxy=self._proxy, proxy_auth=self._proxy_auth
+            ) as resp:
+                status = resp.status
+                payload = await resp.read()
+                retry_after = resp.headers.get("Retry-After")
+        except TimeoutError:
+            raise _transient("timeout", f"no answer within {self.request_timeout_s:g}s") from None
+        except aiohttp.ClientError as exc:
+            raise _transient("connection", f"{type(exc).__name__}: {exc}") from None
+        if status == 200:
+            return self._parse(key, payload, attempt)
+        detail = f"HTTP {status}: {_server_message(payload)}"
+        if status in (401, 403):
+            raise BackendError(self._auth_message(status, _server_message(payload)))
+        if status in FATAL_STATUS:
+            raise BackendError(f"{detail} from {self._url}; check --base-url and --model")
+        if status >= 500 or status in RETRY_STATUS:
+            kind = "rate_limited" if status == 429 else "server_error"
+            raise _transient(kind, detail, _parse_retry_after(retry_after))
+        if 400 <= status < 500:
+            raise _Rejected("bad_request", detail)
+        raise _transient("bad_response", detail)
+
+    def _parse(self, key: int, payload: bytes, attempt: int) -> GenerationResult:
+        try:
+            data = json.loads(payload)
+            choice = data["choices"][0]
+            message = choice["message"]
+            text = _as_text(message.get("content"))
+            # vLLM >= 0.11 says `reasoning`; DeepSeek, SGLang, llama.cpp and older vLLM say
+            # `reasoning_content`.
+            reasoning = _as_text(message.get("reasoning_content"))
+            reasoning = reasoning or _as_text(message.get("reasoning"))
+            finish = choice.get("finish_reason")
+            usage = data.get("usage") or {}
+            prompt_tokens = int(usage.get("prompt_tokens") or 0)
+            completion_tokens = int(usage.get("completion_tokens") or 0)
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            head = payload[:120].decode("utf-8", "replace")
+            raise _transient("bad_response", f"{type(exc).__name__} in body {head!r}") from None
+        if finish == "content_filter":
+            raise _Rejected("content_filter", "the server's content filter stopped the generation")
+        if finish in ("abort", "error"):
+            raise _transient("bad_response", f"finish_reason {finish!r}")
+        return GenerationResult(
+            key=key,
+            text=text,
+            reasoning=reasoning or None,
+            prefilled_think=self.open_think,
+            finish_reason="length" if finish == "length" else "stop",
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            attempts=attempt,
+        )
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:  # the server said how long: honour it, plus a little jitter
+            return min(retry_after, RETRY_AFTER_CAP_S) + random.uniform(0, 0.1 * self.retry_base_s)
+        # Exponential with "equal jitter": spreads a burst of failures, never retries at once.
+        ceiling = min(self.retry_max_s, self.retry_base_s * 2 ** (attempt - 1))
+        return ceiling * random.uniform(0.5, 1.0)
+
+    def body_template(self, sampling: SamplingParams) -> dict[str, Any]:
+        """The JSON fields all requests of a run share: model, sampling, prefill, engine_args."""
+        body: dict[str, Any] = {
+            "model": self.model_id,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            "max_tokens": sampling.max_tokens,
+        }
+        if sampling.stop:
+            body["stop"] = list(sampling.stop)
+        if self.open_think:  # vLLM / SGLang / TGI: continue our "<think>\n", don't open a turn
+            body["continue_final_message"] = True
+            body["add_generation_prompt"] = False
+        body.update(self.engine_args)
+        return {k: v for k, v in body.items() if v is not None}  # None in engine_args drops a field
+
+
+class _Feeder:
+    """The caller's side: pulls requests from the iterator and hands them to the loop in chunks."""
+
+    def __init__(
+        self,
+        source: Iterator[GenerationRequest],
+        run: _Run,
+        loop: asyncio.AbstractEventLoop,
+        concurrency: int,
+    ) -> None:
+        self.source, self.run, self.loop = source, run, loop
+        self.cap = 2 * concurrency  # requests held between the iterator and the consumer
+        self.chunk = max(1, min(32, concurrency // 8))  # one cross-thread wakeup per chunk
+        self.outstanding = 0
+        self.exhausted = False
+
+    def wants_more(self) -> bool:
+        return not self.exhausted and self.cap - self.outstanding >= self.chunk
+
+    def top_up(self) -> None:
+        if not self.wants_more():
+            return
+        batch: list[GenerationRequest] = []
+        while self.outstanding + len(batch) < self.cap:
+            request = next(self.source, None)
+            if request is None:
+                self.exhausted = True
+                break
+            batch.append(request)
+            if len(batch) >= self.chunk:  # the first requests go out before the fill ends
+                self._send(batch)
+                batch = []
+        if batch:
+            self._send(batch)
+
+    def _send(self, batch: list[GenerationRequest]) -> None:
+        self.loop.call_soon_threadsafe(self.run.submit, batch)
+        self.outstanding += len(batch)
+
+
+class _Run:
+    """One generate() call inside the loop thread: the pending requests, the tasks, the results."""
+
+    def __init__(self, backend: OpenAIHttpBackend, sampling: SamplingParams) -> None:
+        self.backend = backend
+        self.template = backend.body_template(sampling)
+        self.default_seed = sampling.seed
+        self.results: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.pending: deque[GenerationRequest] = deque()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.closed = False
+
+    def submit(self, batch: list[GenerationRequest]) -> None:
+        self.pending.extend(batch)
+        self._launch()
+
+    def _launch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self.pending and len(self.tasks) < self.backend.concurrency and not self.closed:
+            task = loop.create_task(self._one(self.pending.popleft()))
+            self.tasks.add(task)
+            task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            self.closed = True  # a whole-run problem: hand it to the consumer, start nothing new
+            self.results.put(exc if isinstance(exc, BackendError) else BackendError(repr(exc)))
+        self._launch()
+
+    async def _one(self, request: GenerationRequest) -> None:
+        body = dict(self.template)
+        messages = list(request.messages)
+        if self.backend.open_think:
+            messages.append({"role": "assistant", "content": OPEN_THINK_PREFILL})
+        body["messages"] = messages
+        seed = request.seed if request.seed is not None else self.default_seed
+        if seed is not None:
+            body["seed"] = seed
+        result = await self.backend._request(request, json.dumps(body).encode())
+        self.results.put(result)
+
+    async def cancel(self) -> None:
+        self.closed = True
+        self.pending.clear()
+        tasks = list(self.tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def normalize_base_url(url: str) -> str:
+    """'http://h:8000' -> 'http://h:8000/v1'; strips a trailing '/' or '/chat/completions'."""
+    url = url.strip().rstrip("/")
+    url = url.removesuffix("/chat/completions")
+    parsed = yarl.URL(url)
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ConfigError(
+            f"--base-url must be an http(s) URL such as http://127.0.0.1:8000/v1, got {url!r}"
+        )
+    if parsed.path in ("", "/"):
+        url += "/v1"  # `vllm serve`, SGLang, llama.cpp and TGI all serve the API under /v1
+    return url
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:  # the other form the standard allows: an HTTP date
+        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _server_message(payload: bytes) -> str:
+    """The error text of an OpenAI ({"error": {"message"}}) or vLLM ({"message"}) error body."""
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return payload[:200].decode("utf-8", "replace").strip() or "(empty body)"
+    message: Any = data
+    if isinstance(data, dict):
+        err = data.get("error")
+        message = err.get("message") if isinstance(err, dict) else err or data.get("message")
+        message = message or data.get("detail") or data
+    return str(message)[:300]
+
+
+def _model_ids(payload: bytes) -> list[str]:
+    try:
+        return [str(m["id"]) for m in json.loads(payload)["data"]]
+    except (ValueError, KeyError, TypeError):
+        return []
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):  # content parts: [{"type": "text", "text": ...}]
+        return "".join(p.get("text", "") for p in value if isinstance(p, dict))
+    raise TypeError(f"unexpected message field of type {type(value).__name__}")
+
+
+def _truncate_approx(text: str, max_tokens: int) -> tuple[str, int, bool]:
+    """~4 characters per token, cut at a whitespace boundary: the count is an estimate."""
+    limit = max(0, max_tokens) * APPROX_CHARS_PER_TOKEN
+    if len(text) <= limit:
+        return text, -(-len(text) // APPROX_CHARS_PER_TOKEN), False
+    cut = max(text.rfind(ws, 0, limit + 1) for ws in " \n\t")
+    if cut < limit // 2:  # no whitespace near the limit (a URL, CJK text): cut mid-word
+        cut = limit
+    kept = text[:cut].rstrip()
+    return kept, -(-len(kept) // APPROX_CHARS_PER_TOKEN), True
+
+
+def _truncate_exact(
+    tokenizer: Any, texts: list[str], max_tokens: int
+) -> list[tuple[str, int, bool]]:
+    """Cut after token max_tokens, then recount the kept text (a cut can re-merge at its end)."""
+    if max_tokens <= 0:
+        return [("", 0, bool(t)) for t in texts]
+    heads = _encode_heads(tokenizer, texts, max_tokens)
+    out = [_first_cut(text, enc, max_tokens) for text, enc in heads]
+    todo = [i for i, (_, _, cut) in enumerate(out) if cut]
+    for _ in range(8):  # each round strictly shortens any text still over the limit
+        if not todo:
+            break
+        kept_texts = [out[i][0] for i in todo]
+        encodings = tokenizer.encode_batch(kept_texts, add_special_tokens=False)
+        again = []
+        for i, kept, enc in zip(todo, kept_texts, encodings, strict=True):
+            if len(enc.ids) <= max_tokens:
+                out[i] = (kept, len(enc.ids), True)
+                continue
+            start, end = enc.offsets[max_tokens - 1]
+            # A character split over several byte-level tokens ends where it ends: cut before it.
+            out[i] = (kept[: end if end < len(kept) else start], -1, True)
+            again.append(i)
+        todo = again
+    for i in todo:  # not reached in practice; keep the count honest anyway
+        kept = out[i][0]
+        out[i] = (kept, len(tokenizer.encode(kept, add_special_tokens=False).ids), True)
+    return out
+
+
+def _encode_heads(tokenizer: Any, texts: list[str], max_tokens: int) -> list[tuple[str, Any]]:
+    """(text, encoding of enough of its head to cut it), batch-encoded."""
+    # Encoding a 1 MB page to keep 2k tokens is waste, and encoding time grows with characters:
+    # encode 6 characters per wanted token (English averages ~4), and the whole text only when
+    # that prefix holds too few tokens (long tokens: whitespace runs, repeated characters).
+    window = max_tokens * 6
+    heads = [t[:window] for t in texts]
+    pairs = []
+    for text, head, enc in zip(
+        texts, heads, tokenizer.encode_batch(heads, add_special_tokens=False), strict=True
+    ):
+        if len(enc.ids) <= max_tokens and len(head) < len(text):
+            enc = tokenizer.encode(text, add_special_tokens=False)
+        pairs.append((text, enc))
+    return pairs
+
+
+def _first_cut(text: str, enc: Any, max_tokens: int) -> tuple[str, int, bool]:
+    if len(enc.ids) <= max_tokens:
+        return text, len(enc.ids), False
+    return text[: enc.offsets[max_tokens - 1][1]], -1, True  # -1: recounted by the caller
+
+
+def _load_tokenizer(path: str) -> Any:
+    """A local fast tokenizer: tokenizer.json, a HF directory, or a GGUF file. No downloads."""
+    p = Path(path).expanduser()
+    file = p / "tokenizer.json" if p.is_dir() else p
+    if file.is_file() and file.suffix == ".json":
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(file))
+    elif p.exists():
+        try:
+            from transformers import AutoTokenizer
+        except ImportError:
+            raise MissingDependencyError("transformers", f"--tokenizer {path}", "hf") from None
+        if p.is_file():  # a GGUF file carries its tokenizer
+            hf = AutoTokenizer.from_pretrained(
+                str(p.parent), gguf_file=p.name, local_files_only=True
+            )
+        else:
+            hf = AutoTokenizer.from_pretrained(str(p), use_fast=True, local_files_only=True)
+        tokenizer = getattr(hf, "backend_tokenizer", None)
+        if tokenizer is None:
+            raise ConfigError(f"--tokenizer {path}: no fast tokenizer could be made from it")
+    else:
+        raise ConfigError(f"--tokenizer {path}: no such file or directory (local paths only)")
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def build(options: dict[str, Any]) -> OpenAIHttpBackend:
+    """The registry factory: `tpt augment --backend openai` options -> backend (no network yet)."""
+    model = options.get("model")
+    if not model:
+        raise ConfigError(
+            "--backend openai needs --model: the name the server serves (GET <base-url>/models)"
+        )
+    base_url = options.get("base_url") or os.environ.get("OPENAI_BASE_URL")
+    if not base_url:
+        raise ConfigError(
+            "--backend openai needs --base-url, e.g. http://127.0.0.1:8000/v1 for `vllm serve`"
+        )
+    api_key_env = options.get("api_key_env") or "OPENAI_API_KEY"
+    concurrency = int(options.get("concurrency") or 64)
+    if concurrency < 1:
+        raise ConfigError(f"--concurrency must be >= 1, got {concurrency}")
+    timeout = float(options.get("request_timeout_s") or 600.0)
+    if timeout <= 0:
+        raise ConfigError(f"--request-timeout must be > 0, got {timeout:g}")
+    retries = options.get("max_retries")
+    retries = 6 if retries is None else int(retries)
+    if retries < 0:
+        raise ConfigError(f"--max-retries must be >= 0, got {retries}")
+    open_think = options.get("open_think") or "auto"
+    if open_think not in ("auto", "on", "off"):
+        raise ConfigError(f"--open-think must be auto, on or off, got {open_think!r}")
+    engine_args = options.get("engine_args") or {}
+    if not isinstance(engine_args, dict):
+        raise ConfigError("--engine-arg values must form a JSON object of extra request fields")
+    if bad := sorted({"messages", "stream", "n"} & set(engine_args)):
+        raise ConfigError(f"--engine-arg cannot set {', '.join(bad)}: the backend owns them")
+    return OpenAIHttpBackend(
+        model=str(model),
+        base_url=str(base_url),
+        api_key=os.environ.get(api_key_env) or None,
+        api_key_env=api_key_env,
+        concurrency=concurrency,
+        request_timeout_s=timeout,
+        max_retries=retries,
+        tokenizer=options.get("tokenizer"),
+        open_think=open_think,
+        engine_args=engine_args,
+    )

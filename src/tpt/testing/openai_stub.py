@@ -1,0 +1,454 @@
+"""A fault-injecting OpenAI-compatible chat server (aiohttp.web) for tests and benchmarks.
+
+It binds 127.0.0.1 only and answers `POST /v1/chat/completions` and `GET /v1/models` after a fixed
+latency, with deterministic text derived from the prompt (so a test can check each result belongs to
+its request). Faults come either at a rate, decided by a hash of the prompt and its attempt number
+(the same corpus fails the same way whatever the arrival order), or on a schedule matched by a
+substring of the prompt.
+
+Fault tokens: ok, 500, 503, 429 (with Retry-After), 400, 401, 404, hang (sleep `hang_s`, past the
+client timeout), slow (sleep `slow_s` more), drop (close the connection before answering), partial
+(headers and half the body, then close), garbage (200 with invalid JSON), incomplete (200, JSON
+without choices), length (finish_reason "length").
+
+In a test:   with StubServer(StubConfig(latency_ms=5)) as stub: ... stub.base_url ...
+As a process: python -m tpt.testing.openai_stub --port 8000 --latency-ms 100 --fail-rate 0.1
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import hashlib
+import json
+import os
+import random
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+FAULTS = (
+    "ok", "500", "503", "429", "400", "401", "404", "hang", "slow", "drop", "partial", "garbage",
+    "incomplete", "length",
+)  # fmt: skip
+THINK_MODES = ("plain", "tags", "close_only", "reasoning_content", "reasoning")
+_WORDS = (
+    "consider the claim first then ask why it holds and what would break if it did not so we "
+    "check each step against a simple case like a child would explain it in plain words and note "
+    "the key idea"
+).split()
+
+
+@dataclass(kw_only=True)
+class StubConfig:
+    """How the stub answers; every field has a CLI flag of the same name."""
+
+    model: str = "stub"
+    latency_ms: float = 100.0
+    """Fixed time before each answer (the 'generation time')."""
+    words: int = 48
+    """Thinking words generated per request (one word = one fake token)."""
+    think: str = "plain"
+    """plain: bare text (a non-reasoning teacher); tags: <think>..</think> then an answer;
+    close_only: text then </think> (the template opened the tag, R1-distill style);
+    reasoning_content / reasoning: a separate field (a vLLM reasoning parser: vLLM >= 0.11 says
+    `reasoning`, SGLang and llama.cpp `reasoning_content`)."""
+    fail_rate: float = 0.0
+    """Probability that an attempt gets one of `faults` (a hash of prompt and attempt number)."""
+    faults: tuple[str, ...] = ("500", "503", "429", "drop", "partial", "garbage")
+    length_rate: float = 0.0
+    """Probability that a successful answer is cut with finish_reason "length"."""
+    schedule: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """(substring, faults): attempt k of a prompt containing substring gets faults[k] ("ok" past
+    the end; a last fault ending in '*' repeats forever, e.g. ("POISON", ("400*",)))."""
+    retry_after_s: float = 1.0
+    hang_s: float = 3600.0
+    slow_s: float = 2.0
+    api_key: str | None = None
+    """When set, requests without `Authorization: Bearer <api_key>` get 401."""
+    seed: int = 0
+    keep_bodies: int = 64
+    """How many recent request bodies to keep for inspection (bounded: memory stays flat)."""
+
+
+@dataclass
+class StubStats:
+    """What the stub saw; read it from tests (single writer: the server thread)."""
+
+    requests: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    by_fault: collections.Counter = field(default_factory=collections.Counter)
+    bodies: collections.deque = field(default_factory=collections.deque)
+    auth_headers: set = field(default_factory=set)
+    attempt_times: dict = field(default_factory=dict)
+    """prompt key -> monotonic arrival times of its attempts (kept only when faults are set)."""
+
+
+def prompt_text(messages: list[dict[str, Any]]) -> str:
+    """The text faults and fake answers are derived from: the user turns, joined."""
+    return "\n".join(str(m.get("content", "")) for m in messages if m.get("role") != "assistant")
+
+
+def expected_thinking(prompt: str, words: int) -> str:
+    """The thinking the stub writes: 'Thinking about <first words>:' plus hashed filler words."""
+    head = " ".join(prompt.split()[:6])
+    rng = random.Random(hashlib.sha256(prompt.encode()).digest())
+    filler = [rng.choice(_WORDS) for _ in range(max(0, words - 2 - len(head.split())))]
+    return " ".join(["Thinking", "about", f"{head}:", *filler])
+
+
+def _uniform(*parts: object) -> float:
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") / 2**64
+
+
+class _Stub:
+    """The request handlers and their state; runs inside one event loop."""
+
+    def __init__(self, config: StubConfig) -> None:
+        for fault in config.faults:
+            if fault not in FAULTS:
+                raise ValueError(f"unknown fault {fault!r}; choose from {', '.join(FAULTS)}")
+        if config.think not in THINK_MODES:
+            raise ValueError(f"unknown think mode {config.think!r}; choose from {THINK_MODES}")
+        self.config = config
+        self.stats = StubStats(bodies=collections.deque(maxlen=config.keep_bodies))
+        self._attempts: dict[str, int] = {}
+        self._track = bool(config.fail_rate or config.schedule or config.length_rate)
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_get("/v1/models", self.models)
+        return app
+
+    async def models(self, request: web.Request) -> web.Response:
+        if (denied := self._check_auth(request)) is not None:
+            return denied
+        data = [{"id": self.config.model, "object": "model", "owned_by": "tpt-stub"}]
+        return web.json_response({"object": "list", "data": data})
+
+    def _check_auth(self, request: web.Request) -> web.Response | None:
+        header = request.headers.get("Authorization")
+        if header:
+            self.stats.auth_headers.add(header)
+        if self.config.api_key is not None and header != f"Bearer {self.config.api_key}":
+            return _error(401, "Incorrect API key provided.", "authentication_error")
+        return None
+
+    def _pick_fault(self, text: str) -> str:
+        if not self._track:
+            return "ok"
+        key = hashlib.sha1(text.encode()).hexdigest()
+        attempt = self._attempts.get(key, 0)
+        self._attempts[key] = attempt + 1
+        self.stats.attempt_times.setdefault(key, []).append(time.monotonic())
+        for needle, faults in self.config.schedule:
+            if needle in text:
+                if attempt < len(faults):
+                    return faults[attempt].rstrip("*")
+                return faults[-1].rstrip("*") if faults and faults[-1].endswith("*") else "ok"
+        cfg = self.config
+        if cfg.fail_rate and cfg.faults and _uniform(cfg.seed, key, attempt) < cfg.fail_rate:
+            return cfg.faults[int(_uniform(cfg.seed, key, attempt, "kind") * len(cfg.faults))]
+        if cfg.length_rate and _uniform(cfg.seed, key, attempt, "length") < cfg.length_rate:
+            return "length"
+        return "ok"
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        stats = self.stats
+        stats.requests += 1
+        stats.in_flight += 1
+        stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
+        try:
+            return await self._chat(request)
+        finally:
+            stats.in_flight -= 1
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        cfg = self.config
+        if (denied := self._check_auth(request)) is not None:
+            return denied
+        try:
+            body = await request.json()
+            messages = body["messages"]
+            text = prompt_text(messages)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return _error(
+                400, "request body must be JSON with a 'messages' list", "BadRequestError"
+            )
+        self.stats.bodies.append(body)
+        if body.get("model") != cfg.model:
+            return _error(404, f"The model `{body.get('model')}` does not exist.", "NotFoundError")
+        fault = self._pick_fault(text)
+        self.stats.by_fault[fault] += 1
+        if fault in ("500", "503", "400", "401", "404"):
+            return _error(int(fault), f"injected fault {fault}", "InjectedFault")
+        if fault == "429":
+            resp = _error(429, "rate limited (injected)", "RateLimitError")
+            resp.headers["Retry-After"] = f"{cfg.retry_after_s:g}"
+            return resp
+        extra_s = {"hang": cfg.hang_s, "slow": cfg.slow_s}.get(fault, 0.0)
+        await asyncio.sleep(extra_s + cfg.latency_ms / 1000)
+        return await self._answer(request, fault, body, messages, text)
+
+    async def _answer(
+        self, request: web.Request, fault: str, body: dict, messages: list, text: str
+    ) -> web.StreamResponse:
+        if fault == "drop":
+            return _drop(request)
+        if fault == "garbage":
+            broken = b'{"choices": [{"message": {"content": "unterminated'
+            return web.Response(body=broken, status=200, content_type="application/json")
+        if fault == "incomplete":
+            return web.json_response({"id": "chatcmpl-stub", "object": "chat.completion"})
+        completion = self._completion(body, messages, text, force_length=fault == "length")
+        payload = json.dumps(completion).encode()
+        if fault == "partial":
+            return await _partial(request, payload)
+        return web.Response(body=payload, content_type="application/json")
+
+    def _completion(self, body: dict, messages: list, text: str, *, force_length: bool) -> dict:
+        cfg = self.config
+        thinking = expected_thinking(text, cfg.words).split()
+        max_tokens = body.get("max_tokens") or body.get("max_completion_tokens") or 1 << 30
+        finish = "stop"
+        if force_length:
+            max_tokens = min(max_tokens, max(1, len(thinking) // 2))
+        if len(thinking) > max_tokens:
+            thinking, finish = thinking[:max_tokens], "length"
+        thought = " ".join(thinking)
+        stops = body.get("stop") or []
+        stops = [stops] if isinstance(stops, str) else stops
+        cut_at_close = "</think>" in stops
+        answer = "So the key idea is clear."
+        continuing = (
+            bool(body.get("continue_final_message")) and messages[-1].get("role") == "assistant"
+        )
+        reasoning = None
+        if cfg.think in ("reasoning_content", "reasoning"):
+            reasoning = thought
+            content = None if cut_at_close or finish == "length" else answer
+        else:
+            if cfg.think == "tags" and not continuing:
+                thought = "<think>\n" + thought
+            content = thought if finish == "length" else thought + "\n</think>\n\n" + answer
+            if cfg.think == "plain" and not continuing:
+                content = thought  # a non-reasoning teacher writes no tags at all
+            for stop in stops:  # like vLLM: cut at the first stop string, which is not returned
+                if stop and stop in content:
+                    content = content[: content.index(stop)]
+        message: dict[str, Any] = {"role": "assistant", "content": content}
+        if reasoning is not None:
+            message[cfg.think] = reasoning
+        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
+        completion_tokens = len((reasoning or "").split()) + len((content or "").split())
+        return {
+            "id": "chatcmpl-stub",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": cfg.model,
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+
+
+def _error(status: int, message: str, kind: str) -> web.Response:
+    body = {"object": "error", "message": message, "type": kind, "code": status}
+    return web.json_response(body, status=status)
+
+
+def _drop(request: web.Request) -> web.StreamResponse:
+    # Close the socket before any byte of the answer: the client sees a server disconnect.
+    if request.transport is not None:
+        request.transport.close()
+    raise asyncio.CancelledError  # aiohttp treats a cancelled handler on a closed transport quietly
+
+
+async def _partial(request: web.Request, payload: bytes) -> web.StreamResponse:
+    # Headers promise the whole body; half of it arrives, then the connection closes.
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    resp.content_length = len(payload)
+    await resp.prepare(request)
+    await resp.write(payload[: len(payload) // 2])
+    if request.transport is not None:
+        request.transport.close()
+    raise asyncio.CancelledError
+
+
+class StubServer:
+    """The stub in a background thread: `with StubServer(config) as stub: use(stub.base_url)`."""
+
+    def __init__(self, config: StubConfig | None = None, *, port: int = 0) -> None:
+        self.config = config or StubConfig()
+        self._stub = _Stub(self.config)
+        self._port = port
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def stats(self) -> StubStats:
+        return self._stub.stats
+
+    def __enter__(self) -> StubServer:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="tpt-openai-stub", daemon=True
+        )
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=30)
+        return self
+
+    async def _start(self) -> None:
+        self._runner = await start_runner(self._stub, self._port)
+        self.port = self._runner.addresses[0][1]
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._loop is not None and self._thread is not None and self._runner is not None
+        try:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=30)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=30)
+            self._loop.close()
+
+
+async def start_runner(stub: _Stub, port: int) -> web.AppRunner:
+    """Serve on 127.0.0.1:port (0: any free port); no access log, which costs CPU per request."""
+    # handler_cancellation: a client that times out on a 'hang' cancels the sleeping handler.
+    runner = web.AppRunner(
+        stub.app(), access_log=None, handler_cancellation=True, shutdown_timeout=1.0
+    )
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port, backlog=1024).start()
+    return runner
+
+
+class StubProcess:
+    """The stub as a subprocess, with its own core and GIL: `with StubProcess(args) as stub`."""
+
+    def __init__(
+        self, args: list[str] | tuple[str, ...] = (), *, max_seconds: float = 600.0
+    ) -> None:
+        self.args = [*args, "--max-seconds", str(max_seconds)]
+        self.proc: subprocess.Popen[str] | None = None
+        self.base_url = ""
+
+    def __enter__(self) -> StubProcess:
+        cmd = [sys.executable, "-m", "tpt.testing.openai_stub", "--port", "0", *self.args]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], 30)
+        line = self.proc.stdout.readline() if ready else ""
+        if "listening on " not in line:
+            self.__exit__()
+            raise RuntimeError(f"openai stub did not start (said {line!r})")
+        self.base_url = line.split("listening on ", 1)[1].strip()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[StubConfig, int, float]:
+    """CLI flags -> (config, port, max_seconds)."""
+    p = argparse.ArgumentParser(
+        prog="python -m tpt.testing.openai_stub", description=__doc__.split("\n")[0]
+    )
+    p.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed on stdout)")
+    p.add_argument("--model", default="stub")
+    p.add_argument("--latency-ms", type=float, default=100.0)
+    p.add_argument("--words", type=int, default=48)
+    p.add_argument("--think", choices=THINK_MODES, default="plain")
+    p.add_argument("--fail-rate", type=float, default=0.0)
+    p.add_argument(
+        "--faults", default="500,503,429,drop,partial,garbage", help="comma-separated tokens"
+    )
+    p.add_argument("--length-rate", type=float, default=0.0)
+    p.add_argument(
+        "--schedule", default="", help="JSON [[substring, [fault, ...]], ...] or @file.json"
+    )
+    p.add_argument("--retry-after-s", type=float, default=1.0)
+    p.add_argument("--hang-s", type=float, default=3600.0)
+    p.add_argument("--slow-s", type=float, default=2.0)
+    p.add_argument("--api-key-env", default=None, help="require the key held in this env variable")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--max-seconds", type=float, default=3600.0, help="exit after this long, whatever"
+    )
+    a = p.parse_args(argv)
+    schedule_text = a.schedule
+    if schedule_text.startswith("@"):
+        with open(schedule_text[1:], encoding="utf-8") as f:
+            schedule_text = f.read()
+    schedule = tuple((s, tuple(f)) for s, f in json.loads(schedule_text)) if schedule_text else ()
+    config = StubConfig(
+        model=a.model,
+        latency_ms=a.latency_ms,
+        words=a.words,
+        think=a.think,
+        fail_rate=a.fail_rate,
+        faults=tuple(x for x in a.faults.split(",") if x),
+        length_rate=a.length_rate,
+        schedule=schedule,
+        retry_after_s=a.retry_after_s,
+        hang_s=a.hang_s,
+        slow_s=a.slow_s,
+        api_key=os.environ.get(a.api_key_env) if a.api_key_env else None,
+        seed=a.seed,
+    )
+    return config, a.port, a.max_seconds
+
+
+async def _serve(config: StubConfig, port: int, max_seconds: float) -> None:
+    runner = await start_runner(_Stub(config), port)
+    host, bound = runner.addresses[0][:2]
+    print(f"tpt openai stub listening on http://{host}:{bound}/v1", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    parent = os.getppid()
+    deadline = time.monotonic() + max_seconds
+    # Stop by ourselves: at the deadline, or when the parent that started us is gone (no orphans).
+    while not stop.is_set() and time.monotonic() < deadline and os.getppid() == parent:
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=1.0)
+        except TimeoutError:
+            pass
+    await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    config, port, max_seconds = parse_args(argv)
+    asyncio.run(_serve(config, port, max_seconds))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
