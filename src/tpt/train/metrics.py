@@ -70,7 +70,7 @@ class MetricsLog:
         if not self.path.exists():
             return
         keep = []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
+        for line in self.path.read_text(encoding="utf-8").split("\n"):
             try:
                 if json.loads(line).get("step", 0) <= resume_step:
                     keep.append(line)

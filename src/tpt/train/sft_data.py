@@ -68,7 +68,7 @@ def read_conversations(
     n = 0
     for path in paths:
         try:
-            lines = Path(path).read_text(encoding="utf-8").splitlines()
+            lines = Path(path).read_text(encoding="utf-8").split("\n")  # not splitlines(): U+2028 may sit inside a JSON string
         except OSError as exc:
             raise InputError(f"cannot read SFT data {path}: {exc}") from None
         for lineno, line in enumerate(lines, 1):

@@ -1,0 +1,99 @@
+"""Turn MODEL arguments into the models to score: a model, a GGUF, or every checkpoint of a training run."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from tpt.errors import InputError
+from tpt.hfmodel import is_embedded
+
+CHECKPOINT_RE = re.compile(r"^tokens-(\d{12})$")
+CHECKPOINT_META = "tpt_checkpoint.json"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ModelRef:
+    """One model to evaluate: how the user named it, where it is, and its place in a training run."""
+
+    model: str
+    path: str
+    """A Hugging Face directory, a .gguf file or 'embedded' (resolved by tpt.hfmodel)."""
+    checkpoint: str | None = None
+    tokens_seen: int | None = None
+    step: int | None = None
+
+
+def read_checkpoint_meta(path: Path) -> tuple[int | None, int | None]:
+    """(tokens_seen, step) from tpt_checkpoint.json; the directory name gives tokens_seen otherwise."""
+    meta_path = path / CHECKPOINT_META
+    tokens = step = None
+    if meta_path.is_file():
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{meta_path} is not valid JSON ({exc})") from None
+        tokens, step = meta.get("tokens_seen"), meta.get("step")
+    if tokens is None and (m := CHECKPOINT_RE.match(path.name)):
+        tokens = int(m.group(1))
+    return tokens, step
+
+
+def list_checkpoints(checkpoints_dir: Path) -> list[Path]:
+    """`tokens-XXXXXXXXXXXX/` directories that hold a model (config.json), in order of tokens seen."""
+    found = [
+        p
+        for p in checkpoints_dir.iterdir()
+        if p.is_dir() and CHECKPOINT_RE.match(p.name) and (p / "config.json").is_file()
+    ]
+    return sorted(found, key=lambda p: p.name)
+
+
+def expand_model(arg: str) -> list[ModelRef]:
+    """A RUN_DIR or its checkpoints/ gives every checkpoint; anything else is one model."""
+    if is_embedded(arg):
+        return [ModelRef(model=arg, path=arg)]
+    path = Path(arg).expanduser()
+    if path.is_dir() and not (path / "config.json").is_file():
+        ckpt_dir = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+        ckpts = list_checkpoints(ckpt_dir)
+        if ckpts:
+            model = str(path.parent if ckpt_dir == path and path.name == "checkpoints" else path)
+            refs = []
+            for ck in ckpts:
+                tokens, step = read_checkpoint_meta(ck)
+                refs.append(
+                    ModelRef(
+                        model=model, path=str(ck), checkpoint=ck.name, tokens_seen=tokens, step=step
+                    )
+                )
+            return refs
+        if (path / "checkpoints").is_dir() or any(path.glob("tokens-*")):
+            raise InputError(
+                f"{path} has no complete checkpoint yet (tokens-XXXXXXXXXXXX/ with config.json)"
+            )
+        if not any(path.glob("*.gguf")):
+            raise InputError(
+                f"{path} is neither a model directory (config.json), a training run (checkpoints/) nor a "
+                "checkpoints directory (tokens-XXXXXXXXXXXX/)"
+            )
+    if path.is_dir() and CHECKPOINT_RE.match(path.name):
+        tokens, step = read_checkpoint_meta(path)
+        return [
+            ModelRef(model=arg, path=str(path), checkpoint=path.name, tokens_seen=tokens, step=step)
+        ]
+    if path.is_dir():
+        tokens, step = read_checkpoint_meta(path)
+        return [ModelRef(model=arg, path=str(path), tokens_seen=tokens, step=step)]
+    return [ModelRef(model=arg, path=arg)]  # a .gguf file, or an error raised when it is loaded
+
+
+def expand_models(args: list[str]) -> list[ModelRef]:
+    refs = [ref for arg in args for ref in expand_model(arg)]
+    if not refs:
+        raise InputError(
+            "no model to evaluate: pass a model directory, a .gguf file, 'embedded' or a RUN_DIR"
+        )
+    return refs

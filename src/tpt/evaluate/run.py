@@ -1,0 +1,263 @@
+"""Evaluate models x tasks: the Python entry point behind `tpt eval`, writing result rows and samples.
+
+    from tpt.evaluate.run import evaluate
+    rows = evaluate(["runs/a"], ["gsm8k", "my_task.yaml"], output="results.jsonl", limit=50)
+
+Each row: {"model", "checkpoint", "tokens_seen", "task", "metric", "value", "n", "config"}; the
+per-sample records (prompt, generation, extracted and gold answers) go beside the output file in
+`<output stem>.samples.jsonl`. A re-run with the same output skips (model, task) pairs already done
+with the same config, so an interrupted sweep over checkpoints resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tpt.artifacts import fingerprint, write_atomic
+from tpt.errors import ArtifactError, ConfigError
+from tpt.evaluate.builtin import get_builtin
+from tpt.evaluate.engine import DTYPES, Engine, GenParams, build_engine
+from tpt.evaluate.hf_engine import resolve_dtype
+from tpt.evaluate.models import ModelRef, expand_models
+from tpt.evaluate.prompts import PreparedTask, prepare_task
+from tpt.evaluate.scoring import EXTRA_METRICS, score_task
+from tpt.evaluate.spec import TaskSpec
+from tpt.evaluate.taskfile import load_task_file
+from tpt.hfmodel import resolve_model_dir
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EvalSettings:
+    """Run-wide settings; those that change scores go into each row's `config`."""
+
+    engine: str = "hf"
+    dtype: str = "auto"
+    device: str = "cpu"
+    batch_size: int = 32
+    max_new_tokens: int | None = None
+    """Overrides every task's own limit (built-ins: 2048, as in the paper)."""
+    limit: int | None = None
+    temperature: float = 0.0
+    top_p: float = 1.0
+    samples: int = 1
+    seed: int = 0
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"limit must be >= 1, got {self.limit}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"threads must be >= 1, got {self.threads}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
+
+    def gen_params(self, task: TaskSpec) -> GenParams:
+        return GenParams(
+            max_new_tokens=self.max_new_tokens or task.max_new_tokens,
+            stop=task.stop,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            samples=self.samples,
+            seed=self.seed,
+        )
+
+
+def resolve_tasks(tasks: Iterable[str | TaskSpec]) -> list[TaskSpec]:
+    """Task names (built-in), task-file paths (.yaml/.yml/.json) or TaskSpecs, in order, names unique."""
+    out: list[TaskSpec] = []
+    for t in tasks:
+        if isinstance(t, TaskSpec):
+            out.append(t)
+        elif str(t).endswith((".yaml", ".yml", ".json")):
+            out.extend(load_task_file(t))
+        else:
+            out.append(get_builtin(str(t)))
+    names = [t.name for t in out]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"task name(s) given twice: {', '.join(dupes)}")
+    if not out:
+        raise ConfigError("no task to run: pass --tasks and/or --task-file")
+    return out
+
+
+def samples_path_for(output: Path) -> Path:
+    return output.with_name(output.name.removesuffix(".jsonl") + ".samples.jsonl")
+
+
+def row_config(
+    settings: EvalSettings, prepared: PreparedTask, engine: str, dtype: str, ref: ModelRef
+) -> dict[str, Any]:
+    params = settings.gen_params(prepared.task)
+    config = {
+        "engine": engine,
+        "dtype": dtype,
+        "batch_size": settings.batch_size,
+        "max_new_tokens": params.max_new_tokens,
+        "temperature": params.temperature,
+        "top_p": params.top_p,
+        "samples": params.samples,
+        "seed": params.seed,
+        "limit": settings.limit,
+        "num_available": prepared.num_available,
+        "step": ref.step,
+        "task": prepared.task.as_config(),
+    }
+    config["fingerprint"] = fingerprint(config)
+    return config
+
+
+def done_keys(output: Path | None) -> dict[tuple[Any, ...], set[str]]:
+    """(model, checkpoint, task, fingerprint) -> the metrics already in an output file."""
+    keys: dict[tuple[Any, ...], set[str]] = {}
+    if output is None or not output.is_file():
+        return keys
+    lines = [line for line in output.read_text(encoding="utf-8").split("\n") if line.strip()]
+    for n, line in enumerate(lines, start=1):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            raise ArtifactError(f"{output}: line {n} is not valid JSON; fix or remove it") from None
+        key = (row["model"], row["checkpoint"], row["task"], row["config"].get("fingerprint"))
+        keys.setdefault(key, set()).add(row["metric"])
+    return keys
+
+
+def metric_names(task: TaskSpec) -> list[str]:
+    """The metrics a task's rows carry (scoring.py adds the last three)."""
+    return [name for name, _ in task.metrics] + list(EXTRA_METRICS)
+
+
+def jsonl_line(rec: dict[str, Any]) -> str:
+    """One JSON line; U+0085/U+2028/U+2029 (in MMLU text) are escaped, so str.splitlines() is safe."""
+    text = json.dumps(rec, ensure_ascii=False)
+    for ch in ("\x85", "\u2028", "\u2029"):
+        text = text.replace(ch, f"\\u{ord(ch):04x}")
+    return text + "\n"
+
+
+def append_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        for rec in records:
+            f.write(jsonl_line(rec))
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def drop_partial_last_line(path: Path) -> None:
+    """A kill during an append can leave half a line at the end: remove it (atomically)."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    text = path.read_text(encoding="utf-8")
+    head, _, last = text.rstrip("\n").rpartition("\n")
+    try:
+        json.loads(last)
+        if text.endswith("\n"):
+            return
+    except json.JSONDecodeError:
+        text, last = (head + "\n" if head else ""), ""
+    write_atomic(path, text if not last else text + "\n")
+
+
+def evaluate(
+    models: Sequence[str],
+    tasks: Sequence[str | TaskSpec],
+    *,
+    output: str | Path | None = None,
+    settings: EvalSettings | None = None,
+    log: Any = sys.stderr,
+    **overrides: Any,
+) -> list[dict[str, Any]]:
+    """Score every model (checkpoints expanded) on every task; return the result rows of this call.
+
+    `overrides` are EvalSettings fields (limit=50, max_new_tokens=64, batch_size=64, threads=1, ...).
+    With `output`, rows are appended there (and samples beside it) as each (model, task) finishes.
+    """
+    settings = settings or EvalSettings(**overrides)
+    if settings.threads:
+        import torch
+
+        torch.set_num_threads(settings.threads)
+    specs = resolve_tasks(tasks)
+    refs = expand_models(list(models))
+    prepared = [prepare_task(t, limit=settings.limit) for t in specs]
+    out_path = Path(output) if output is not None else None
+    if out_path is not None:
+        drop_partial_last_line(out_path)
+        drop_partial_last_line(samples_path_for(out_path))
+    done = done_keys(out_path)
+    rows: list[dict[str, Any]] = []
+    for ref in refs:
+        model_dir = resolve_model_dir(ref.path)
+        dtype = (
+            resolve_dtype(model_dir, settings.dtype) if settings.engine == "hf" else settings.dtype
+        )
+        engine: Engine | None = None
+        for prep in prepared:
+            config = row_config(settings, prep, settings.engine, dtype, ref)
+            key = (ref.model, ref.checkpoint, prep.task.name, config["fingerprint"])
+            if set(metric_names(prep.task)) <= done.get(key, set()):
+                _say(
+                    log,
+                    f"[eval] {ref.checkpoint or ref.model} {prep.task.name}: done before, skipped",
+                )
+                continue
+            if engine is None:
+                engine = build_engine(
+                    settings.engine,
+                    model_dir,
+                    dtype=dtype,
+                    device=settings.device,
+                    batch_size=settings.batch_size,
+                    seed=settings.seed,
+                )
+            t0 = time.perf_counter()
+            completions = engine.generate(list(prep.prompts), settings.gen_params(prep.task))
+            score = score_task(prep, completions)
+            seconds = time.perf_counter() - t0
+            base = {
+                "model": ref.model,
+                "checkpoint": ref.checkpoint,
+                "tokens_seen": ref.tokens_seen,
+            }
+            task_rows = [
+                {
+                    **base,
+                    "task": prep.task.name,
+                    "metric": m,
+                    "value": v,
+                    "n": score.n,
+                    "config": config,
+                }
+                for m, v in score.metrics.items()
+            ]
+            if out_path is not None:
+                append_jsonl(samples_path_for(out_path), ({**base, **s} for s in score.samples))
+                append_jsonl(out_path, task_rows)
+            rows.extend(task_rows)
+            primary = prep.task.metrics[0][0]
+            name = ref.checkpoint or ref.model
+            tokens = score.metrics["mean_generated_tokens"]
+            _say(
+                log,
+                f"[eval] {name} {prep.task.name}: {primary}={score.metrics[primary]:.4f} n={score.n} "
+                f"({seconds:.1f} s, {tokens:.0f} tokens/sample)",
+            )
+        if engine is not None:
+            engine.close()
+    return rows
+
+
+def _say(log: Any, message: str) -> None:
+    if log is not None:
+        print(message, file=log, flush=True)
