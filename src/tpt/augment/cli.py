@@ -48,7 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-retries", type=int, default=6, help="openai: retries of transient errors")
     g.add_argument("--tokenizer", default=None,
                    help="openai: local HF tokenizer of the served model, for exact --max-doc-tokens")
-    g.add_argument("--batch-size", type=int, default=16, help="transformers/vllm: sequences per batch")
+    g.add_argument("--batch-size", type=int, default=16, help="transformers: sequences decoded together (vllm: the engine batch is --engine-arg max_num_seqs=N)")
     g.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32", "float16"])
     g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     g.add_argument("--engine-arg", action="append", default=[], metavar="KEY=VALUE",

@@ -1,0 +1,224 @@
+"""vLLM's in-process offline engine as a `tpt augment` backend, for GPUs (extra: `tpt[vllm]`).
+
+It drives `LLM.llm_engine` with the calls `LLM.generate` itself makes (`add_request`, then `step`
+until requests finish; see vLLM's `llm_engine_example.py`), so requests are pulled from the stage's
+stream as slots free up instead of in fixed chunks: a long trajectory never holds back the ones
+queued behind it. Prompts go in as token ids (rendered with the model's chat template and opened
+with `<think>` like the transformers backend), so `prompt_tokens` is exact and the `<think>` prefill
+is part of the prompt. Each request carries its own seed in `SamplingParams(seed=...)`, which vLLM
+honours per request.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from tpt.augment.backend import GenerationRequest, GenerationResult, SamplingParams
+from tpt.errors import ConfigError, MissingDependencyError
+
+DEFAULT_MAX_NUM_SEQS = 256  # vLLM's usual default for `max_num_seqs` when the engine does not say
+
+
+def build(options: dict[str, Any]) -> VllmBackend:
+    """Start a vLLM engine for the teacher; --engine-arg KEY=VALUE pairs go to `vllm.LLM`."""
+    try:
+        import vllm
+    except ImportError:
+        raise MissingDependencyError("vllm", "the vllm backend", "vllm") from None
+    from tpt.hfmodel import EMBEDDED_NAME, is_embedded, resolve_model_dir
+
+    open_think = options.get("open_think") or "auto"
+    if open_think not in ("auto", "on", "off"):
+        raise ConfigError(f"--open-think must be auto, on or off, got {open_think!r}")
+    model_arg = options.get("model")
+    # A GGUF (the embedded teacher included) is converted once to a plain HF directory, which every
+    # vLLM version loads; a directory is passed through untouched.
+    kwargs: dict[str, Any] = {"model": str(resolve_model_dir(model_arg))}
+    if options.get("dtype"):
+        kwargs["dtype"] = options["dtype"]
+    if options.get("seed") is not None:
+        kwargs["seed"] = options["seed"]
+    kwargs.update(options.get("engine_args") or {})
+    try:
+        llm = vllm.LLM(**kwargs)
+    except TypeError as exc:  # an --engine-arg this vLLM does not know
+        raise ConfigError(
+            f"vllm.LLM rejected the engine arguments {sorted(kwargs)}: {exc}"
+        ) from None
+    model_id = EMBEDDED_NAME if is_embedded(model_arg) else str(model_arg)
+    return VllmBackend(
+        llm,
+        model_id=model_id,
+        open_think=open_think,
+        min_in_flight=int(options.get("batch_size") or 0),
+    )
+
+
+class VllmBackend:
+    """Streams requests through a `vllm.LLM` engine, keeping about two batches' worth in flight."""
+
+    name = "vllm"
+
+    def __init__(
+        self, llm: Any, *, model_id: str, open_think: str = "auto", min_in_flight: int = 0
+    ) -> None:
+        from tpt.augment.backends.transformers_backend import wants_open_think
+
+        self.llm, self.engine, self.model_id = llm, llm.llm_engine, model_id
+        self.tok = llm.get_tokenizer()
+        self.open_think = wants_open_think(self.tok, open_think)
+        self.max_model_len = int(self.engine.model_config.max_model_len)
+        # Twice the engine's batch keeps its scheduler fed while finished requests are replaced.
+        self.max_in_flight = max(min_in_flight, 2 * _max_num_seqs(self.engine))
+        self._ids = itertools.count()
+        self._output_kind = _final_only_kind()
+
+    def truncate(self, texts: list[str], max_tokens: int) -> list[tuple[str, int, bool]]:
+        """Cut each text to max_tokens teacher tokens; the kept text is a prefix of the input."""
+        from tpt.augment.backends.transformers_backend import truncate_text
+
+        return [truncate_text(self.tok, text, max_tokens) for text in texts]
+
+    def generate(
+        self, requests: Iterable[GenerationRequest], sampling: SamplingParams
+    ) -> Iterator[GenerationResult]:
+        """Yield one result per request as the engine finishes them; max_in_flight pulled ahead."""
+        source = iter(requests)
+        inflight: dict[str, tuple[GenerationRequest, int, bool]] = {}
+        try:
+            while True:
+                errors, exhausted = self._top_up(source, sampling, inflight)
+                yield from errors
+                if not inflight:
+                    if exhausted:
+                        return
+                    continue
+                for output in self.engine.step():
+                    if output.finished and output.request_id in inflight:
+                        yield self._result(output, *inflight.pop(output.request_id))
+                if inflight and not self.engine.has_unfinished_requests():
+                    yield from _lost(inflight)  # no final output will come: fail them, do not spin
+        finally:
+            if inflight:  # the stage stopped early (or failed): free the engine's slots
+                self.engine.abort_request(list(inflight))
+
+    def close(self) -> None:
+        # Drop our references; vLLM shuts its engine core down when the LLM object is collected.
+        self.llm = self.engine = None
+
+    def _top_up(
+        self,
+        source: Iterator[GenerationRequest],
+        sampling: SamplingParams,
+        inflight: dict[str, tuple[GenerationRequest, int, bool]],
+    ) -> tuple[list[GenerationResult], bool]:
+        """Pull requests until max_in_flight are in the engine: (refused ones, exhausted?)."""
+        wanted = self.max_in_flight - len(inflight)
+        errors, pulled = [], 0
+        for request in itertools.islice(source, wanted):
+            pulled += 1
+            if (error := self._add(request, sampling, inflight)) is not None:
+                errors.append(error)
+        return errors, pulled < wanted
+
+    def _add(
+        self,
+        request: GenerationRequest,
+        sampling: SamplingParams,
+        inflight: dict[str, tuple[GenerationRequest, int, bool]],
+    ) -> GenerationResult | None:
+        from vllm import SamplingParams as VllmSamplingParams
+
+        from tpt.augment.backends.transformers_backend import render_prompt
+
+        try:
+            prompt, prefilled = render_prompt(self.tok, request.messages, self.open_think)
+        except Exception as exc:  # a malformed message list fails this request only
+            return GenerationResult(key=request.key, error=f"chat template failed: {exc}")
+        ids = self.tok.encode(prompt, add_special_tokens=False)
+        # Cap the thinking where the context ends, as the transformers backend does, so that a long
+        # document gets a "length" result rather than a request vLLM refuses.
+        budget = min(sampling.max_tokens, self.max_model_len - len(ids))
+        if budget < 1:
+            return GenerationResult(
+                key=request.key,
+                prompt_tokens=len(ids),
+                error=f"prompt has {len(ids)} tokens; the model context is {self.max_model_len}",
+            )
+        params: dict[str, Any] = {
+            "n": 1,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            "max_tokens": budget,
+            "stop": [s for s in sampling.stop if s],
+            "include_stop_str_in_output": False,
+            "skip_special_tokens": True,
+            "seed": request.seed,
+        }
+        if self._output_kind is not None:
+            params["output_kind"] = (
+                self._output_kind
+            )  # only finished requests come back from step()
+        request_id = f"tpt-{next(self._ids)}"
+        try:
+            self.engine.add_request(
+                request_id, {"prompt_token_ids": ids}, VllmSamplingParams(**params)
+            )
+        except (ValueError, TypeError) as exc:  # vLLM validates each request on its own
+            return GenerationResult(
+                key=request.key, prompt_tokens=len(ids), error=f"vllm refused the request: {exc}"
+            )
+        inflight[request_id] = (request, len(ids), prefilled)
+        return None
+
+    @staticmethod
+    def _result(
+        output: Any, request: GenerationRequest, num_prompt: int, prefilled: bool
+    ) -> GenerationResult:
+        completion = output.outputs[0]
+        prompt_tokens = (
+            len(output.prompt_token_ids) if output.prompt_token_ids is not None else num_prompt
+        )
+        if completion.finish_reason not in (
+            "stop",
+            "length",
+        ):  # "abort" or None: no usable trajectory
+            return GenerationResult(
+                key=request.key,
+                prompt_tokens=prompt_tokens,
+                error=f"vllm finished the request with {completion.finish_reason!r}",
+            )
+        return GenerationResult(
+            key=request.key,
+            text=completion.text,
+            prefilled_think=prefilled,
+            finish_reason=completion.finish_reason,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=len(completion.token_ids),
+        )
+
+
+def _lost(inflight: dict[str, tuple[GenerationRequest, int, bool]]) -> Iterator[GenerationResult]:
+    for request, num_prompt, _ in inflight.values():
+        yield GenerationResult(
+            key=request.key,
+            prompt_tokens=num_prompt,
+            error="vllm dropped the request without an output",
+        )
+    inflight.clear()
+
+
+def _max_num_seqs(engine: Any) -> int:
+    config = getattr(engine, "vllm_config", None)
+    value = getattr(getattr(config, "scheduler_config", None), "max_num_seqs", None)
+    return int(value) if value else DEFAULT_MAX_NUM_SEQS
+
+
+def _final_only_kind() -> Any:
+    try:
+        from vllm.sampling_params import RequestOutputKind
+    except ImportError:  # older vLLM: step() returns running requests too, which generate() skips
+        return None
+    return RequestOutputKind.FINAL_ONLY
