@@ -21,7 +21,7 @@ test: install
 	$(BIN)/python -m pytest tests
 
 demo: install
-	$(BIN)/tpt augment src/tpt/data/sample_corpus --output runs/demo-augment --limit 8 --max-thinking-tokens 256
+	$(BIN)/tpt reproduce --output runs/demo
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
