@@ -213,18 +213,12 @@ class TransformersBackend:
 
     def _prepare_row(self, sampling: SamplingParams):
         def prepare(request: GenerationRequest) -> _Row | GenerationResult:
-            try:
-                prompt, prefilled = render_prompt(self.tok, request.messages, self.open_think)
-            except Exception as exc:  # a malformed message list fails this request only
-                return GenerationResult(key=request.key, error=f"chat template failed: {exc}")
-            ids = self.tok.encode(prompt, add_special_tokens=False)
-            budget = min(sampling.max_tokens, self.max_model_len - len(ids))
-            if budget < 1:
-                return GenerationResult(
-                    key=request.key,
-                    prompt_tokens=len(ids),
-                    error=f"prompt has {len(ids)} tokens; model context is {self.max_model_len}",
-                )
+            prepared = prepare_prompt(
+                self.tok, request, self.open_think, sampling.max_tokens, self.max_model_len
+            )
+            if isinstance(prepared, GenerationResult):
+                return prepared
+            ids, prefilled, budget = prepared
             seed = request.seed if request.seed is not None else self.seeds.getrandbits(31)
             return _Row(
                 request=request,
@@ -268,6 +262,28 @@ def wants_open_think(tokenizer: Any, open_think: str) -> bool:
     return (
         "<think>" not in text
     )  # a reasoning model's template knows the tag and opens the turn itself
+
+
+def prepare_prompt(
+    tok: Any, request: GenerationRequest, open_think: bool, max_tokens: int, max_model_len: int
+) -> tuple[list[int], bool, int] | GenerationResult:
+    """(prompt ids, opened with <think>?, thinking budget), or the error result of this request alone.
+
+    The budget is capped where the context ends, so a long document gets a "length" result rather than
+    a request the engine refuses; shared by the transformers and vllm backends."""
+    try:
+        prompt, prefilled = render_prompt(tok, request.messages, open_think)
+    except Exception as exc:  # a malformed message list fails this request only
+        return GenerationResult(key=request.key, error=f"chat template failed: {exc}")
+    ids = tok.encode(prompt, add_special_tokens=False)
+    budget = min(max_tokens, max_model_len - len(ids))
+    if budget < 1:
+        return GenerationResult(
+            key=request.key,
+            prompt_tokens=len(ids),
+            error=f"prompt has {len(ids)} tokens; the model context is {max_model_len}",
+        )
+    return ids, prefilled, budget
 
 
 def render_prompt(

@@ -131,22 +131,14 @@ class VllmBackend:
     ) -> GenerationResult | None:
         from vllm import SamplingParams as VllmSamplingParams
 
-        from tpt.augment.backends.transformers_backend import render_prompt
+        from tpt.augment.backends.transformers_backend import prepare_prompt
 
-        try:
-            prompt, prefilled = render_prompt(self.tok, request.messages, self.open_think)
-        except Exception as exc:  # a malformed message list fails this request only
-            return GenerationResult(key=request.key, error=f"chat template failed: {exc}")
-        ids = self.tok.encode(prompt, add_special_tokens=False)
-        # Cap the thinking where the context ends, as the transformers backend does, so that a long
-        # document gets a "length" result rather than a request vLLM refuses.
-        budget = min(sampling.max_tokens, self.max_model_len - len(ids))
-        if budget < 1:
-            return GenerationResult(
-                key=request.key,
-                prompt_tokens=len(ids),
-                error=f"prompt has {len(ids)} tokens; the model context is {self.max_model_len}",
-            )
+        prepared = prepare_prompt(
+            self.tok, request, self.open_think, sampling.max_tokens, self.max_model_len
+        )
+        if isinstance(prepared, GenerationResult):
+            return prepared
+        ids, prefilled, budget = prepared
         params: dict[str, Any] = {
             "n": 1,
             "temperature": sampling.temperature,
