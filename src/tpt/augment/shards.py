@@ -146,7 +146,6 @@ class OpenShard:
         for fail, span in _repair_and_read(fail_partial, _failure_index):
             self._note(True, span)
             self.stats.failures[fail["reason"]] += 1
-        self.resumed = len(self.done_indices)
         self.expected: int | None = None
         self._files = {False: open(rec_partial, "ab"), True: open(fail_partial, "ab")}  # noqa: SIM115
 

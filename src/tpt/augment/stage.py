@@ -8,6 +8,7 @@ record to its shard (exactly once; see shards.py) -> summary.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -101,11 +102,16 @@ def run(cfg: AugmentConfig, *, generate: Generate | None = None) -> dict[str, An
         override=cfg.overwrite_config,
     )
     book = ShardBook(cfg.output / "shards", cfg.shard_size)
-    total = count_items(files)
-    if cfg.limit is not None:
-        total = min(total, cfg.limit)
-    progress = Progress(total, label="augment", enabled=cfg.progress)
-    counters = {"new_records": 0, "new_failures": 0}
+    progress = Progress(None, label="augment", enabled=cfg.progress)
+    if cfg.progress:
+        # The total is for the progress line only: count in the background rather than hold the start
+        # of a large corpus behind a whole extra read (the summary counts the items the run reads).
+        def count_total() -> None:
+            n = count_items(files)
+            progress.total = n if cfg.limit is None else min(n, cfg.limit)
+
+        threading.Thread(target=count_total, name="tpt-count", daemon=True).start()
+    counters = {"new_records": 0, "new_failures": 0, "input_items": 0}
 
     def fail(item: Item, reason: str, detail: str, doc_id: Any = None) -> None:
         if cfg.strict:
@@ -142,6 +148,7 @@ def run(cfg: AugmentConfig, *, generate: Generate | None = None) -> dict[str, An
             doc = _to_document(item, fail, cfg.text_field, cfg.id_field)
             if doc is not None:
                 yield doc
+        counters["input_items"] = last_index + 1
         if last_index >= 0:
             k, offset = divmod(last_index, cfg.shard_size)
             book.set_expected(k, offset + 1)
@@ -157,7 +164,7 @@ def run(cfg: AugmentConfig, *, generate: Generate | None = None) -> dict[str, An
         getattr(outcomes, "close", lambda: None)()  # close the backend now, not when garbage-collected
         book.close()
         progress.close()
-    return _write_summary(cfg, book, counters, total, time.monotonic() - started)
+    return _write_summary(cfg, book, counters, time.monotonic() - started)
 
 
 def _generate_locally(cfg: AugmentConfig, template: PromptTemplate) -> Generate:
@@ -254,8 +261,9 @@ def _to_document(item: Item, fail: Callable[..., None], cfg_text: str, cfg_id: s
     return _Doc(item=item, id=doc_id, text=text, source=source, meta=meta, record=rec)
 
 
-def _write_summary(cfg: AugmentConfig, book: ShardBook, counters: dict[str, int], total: int,
+def _write_summary(cfg: AugmentConfig, book: ShardBook, counters: dict[str, int],
                    wall_s: float) -> dict[str, Any]:
+    total = counters["input_items"]
     stats = book.summary_stats()
     num_failures = book.collect_failures(cfg.output / "failures.jsonl")
     done = stats.records + sum(stats.failures.values())
