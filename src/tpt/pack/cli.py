@@ -75,7 +75,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--shard-tokens", type=int, default=1 << 24, help="tokens per shard (default 16777216)"
     )
-    parser.add_argument("--batch-size", type=int, default=1000, help="records per tokenizer batch")
+    parser.add_argument(
+        "--batch-size", type=int, default=1000, help="records per worker batch (default 1000)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes that validate and tokenize (default: one per core; 0: in this process)",
+    )
+    parser.add_argument(
+        "--piece-cache",
+        type=int,
+        default=None,
+        metavar="N",
+        help="pieces each worker caches to skip the tokenizer (default 524288; 0: off). Exact, "
+        "and used only for byte-level BPE tokenizers it is proven for (docs/pack.md)",
+    )
     parser.add_argument(
         "--megatron",
         action="store_true",
@@ -111,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
         shuffle_buffer=args.shuffle_buffer,
         shard_tokens=args.shard_tokens,
         batch_size=args.batch_size,
+        workers=args.workers,
+        **({} if args.piece_cache is None else {"piece_cache": args.piece_cache}),
         megatron=args.megatron,
         validate=args.validate,
         checks=check_config_from_args(args),

@@ -1,25 +1,20 @@
-"""Turn planned records into token samples: batched tokenization on a worker thread, then assembly.
+"""Turn planned records into token samples: the ids of a batch's texts, then assembly.
 
-The Rust tokenizer releases the GIL and spreads a batch over all cores (rayon; `RAYON_NUM_THREADS`
-caps it), so while it encodes batch k the main thread validates batch k+1 and packs batch k-1.
-`encode_batch_fast` skips character offsets, which packing never needs.
+Texts are encoded in worker processes (workers.py), through the piece cache (pieces.py) where it is
+exact, else with `encode_batch_fast`, which skips the character offsets that packing never needs.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections import deque
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import numpy as np
 
 from tpt.pack.packing import Sample
 from tpt.pack.template import KIND_DOCUMENT, KIND_TEMPLATE, KIND_THINKING, EncodedTemplate
-
-P = TypeVar("P")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,40 +41,6 @@ def encode_texts(tokenizer: Any, texts: Sequence[str]) -> EncodedTexts:
         count=int(offsets[-1]),
     )
     return EncodedTexts(ids, offsets)
-
-
-class BatchEncoder(Generic[P]):
-    """Encodes batches on one worker thread, `depth` batches ahead of the caller, results in order."""
-
-    def __init__(self, tokenizer: Any, depth: int = 1) -> None:
-        self._tokenizer = tokenizer
-        self._depth = depth
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tpt-tokenize")
-        self._pending: deque[tuple[Future[EncodedTexts], P]] = deque()
-
-    def submit(self, texts: Sequence[str], payload: P) -> Iterator[tuple[P, EncodedTexts]]:
-        """Queue a batch; yield the batches that are done beyond the allowed depth."""
-        self._pending.append((self._pool.submit(encode_texts, self._tokenizer, texts), payload))
-        while len(self._pending) > self._depth:
-            future, done = self._pending.popleft()
-            yield done, future.result()
-
-    def drain(self) -> Iterator[tuple[P, EncodedTexts]]:
-        while self._pending:
-            future, done = self._pending.popleft()
-            yield done, future.result()
-
-    def close(self) -> None:
-        for future, _ in self._pending:
-            future.cancel()
-        self._pending.clear()
-        self._pool.shutdown(wait=True)
-
-    def __enter__(self) -> BatchEncoder[P]:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,6 @@ import shutil
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,8 @@ from tpt.errors import ConfigError
 from tpt.pack.megatron import MegatronWriter
 from tpt.pack.mixing import SamplePlanner, ShuffleBuffer
 from tpt.pack.packing import PAD_SEGMENT, POLICIES, RowPacker, Sample
-from tpt.pack.samples import BatchEncoder, PlannedRecord, assemble
+from tpt.pack.pieces import DEFAULT_CAPACITY, piece_encoder_for
+from tpt.pack.samples import PlannedRecord, assemble
 from tpt.pack.shards import FORMAT, ShardWriter, token_dtype
 from tpt.pack.stats import PackStats
 from tpt.pack.template import (
@@ -27,14 +27,15 @@ from tpt.pack.template import (
     EncodedTemplate,
     encode_template,
     parse_template,
-    prepare_document,
-    prepare_thinking,
 )
+from tpt.pack.workers import Job, Prepared, Preparer, WorkerPool, default_workers
 from tpt.tokenizer.student import StudentTokenizer, load_student_tokenizer, save_student_tokenizer
 from tpt.validate.checks import CheckConfig, Validator
 from tpt.validate.records import AugmentedRecord, BadLine, read_records, resolve_inputs
 
 MODES = ("tpt", "raw")
+# Settings that change how fast the output is made, not what it is.
+_NOT_FINGERPRINTED = ("output", "batch_size", "batch_chars", "workers", "piece_cache", "checks")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -58,6 +59,12 @@ class PackConfig:
     shard_tokens: int = 1 << 24
     """Tokens per shard (rows per shard = shard_tokens // seq_len)."""
     batch_size: int = 1000
+    batch_chars: int = 1 << 21
+    """A batch also ends once its records hold this many characters (keeps the workers' jobs even)."""
+    workers: int | None = None
+    """Processes that validate and tokenize (None: one per core; 0: all in this process)."""
+    piece_cache: int = DEFAULT_CAPACITY
+    """Pieces each worker caches (pieces.py; 0: the tokenizer encodes every text whole)."""
     megatron: bool = False
     validate: bool = True
     checks: CheckConfig = field(default_factory=CheckConfig)
@@ -73,12 +80,16 @@ class PackConfig:
             )
         if self.batch_size < 1:
             raise ConfigError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if self.workers is not None and self.workers < 0:
+            raise ConfigError(f"--workers must be >= 0, got {self.workers}")
+        if self.piece_cache < 0:
+            raise ConfigError(f"--piece-cache must be >= 0, got {self.piece_cache}")
         if self.shard_tokens < 1:
             raise ConfigError(f"--shard-tokens must be >= 1, got {self.shard_tokens}")
 
     def fingerprinted(self) -> dict[str, Any]:
         """The settings that change the output."""
-        out = {k: v for k, v in asdict(self).items() if k not in ("output", "batch_size", "checks")}
+        out = {k: v for k, v in asdict(self).items() if k not in _NOT_FINGERPRINTED}
         out["checks"] = self.checks.as_dict() if self.validate else None
         return out
 
@@ -119,17 +130,25 @@ def run_pack(config: PackConfig, *, log: Any = print) -> dict[str, Any]:
             megatron.add(samples)
         shards.add(packer.add(samples))
 
+    preparer = Preparer(
+        student.tokenizer, validator, piece_encoder_for(student.tokenizer, config.piece_cache)
+    )
+    workers = default_workers() if config.workers is None else config.workers
+
+    def accept(job: Job, prepared: Prepared) -> None:
+        planned = _accept(job, prepared, stats, skipped_log)
+        emit(shuffle.push(assemble(planned, prepared.encoded, template)))
+
     try:
         with (
             open(out / "skipped.jsonl", "w", encoding="utf-8") as skipped_log,
-            BatchEncoder[list[PlannedRecord]](student.tokenizer) as encoder,
+            WorkerPool(preparer, workers) as pool,
         ):
-            for batch in _batches(read_records(files), config.batch_size):
-                texts, planned = _plan(batch, validator, planner, stats, skipped_log)
-                for done, encoded in encoder.submit(texts, planned):
-                    emit(shuffle.push(assemble(done, encoded, template)))
-            for done, encoded in encoder.drain():
-                emit(shuffle.push(assemble(done, encoded, template)))
+            for batch in _batches(read_records(files), config.batch_size, config.batch_chars):
+                for done in pool.submit(_plan(batch, planner, stats, skipped_log)):
+                    accept(*done)
+            for done in pool.drain():
+                accept(*done)
         emit(shuffle.drain())
         shards.add(packer.finish())
     except BaseException:
@@ -157,52 +176,63 @@ def run_pack(config: PackConfig, *, log: Any = print) -> dict[str, Any]:
 
 
 def _batches(
-    items: Iterable[AugmentedRecord | BadLine], size: int
+    items: Iterable[AugmentedRecord | BadLine], size: int, chars: int
 ) -> Iterator[list[tuple[int, Any]]]:
-    numbered = enumerate(items)
-    while batch := list(islice(numbered, size)):
+    """(position in the input, item) in batches of at most `size` items and about `chars` characters."""
+    batch: list[tuple[int, Any]] = []
+    held = 0
+    for position, item in enumerate(items):
+        batch.append((position, item))
+        if isinstance(item, AugmentedRecord):
+            held += len(item.text) + len(item.thinking or "")
+        if len(batch) >= size or held >= chars:
+            yield batch
+            batch, held = [], 0
+    if batch:
         yield batch
 
 
 def _plan(
     batch: list[tuple[int, AugmentedRecord | BadLine]],
-    validator: Validator | None,
     planner: SamplePlanner,
     stats: PackStats,
     skipped_log: Any,
-) -> tuple[list[str], list[PlannedRecord]]:
-    """Validate a batch, decide each record's samples, and list the texts to tokenize."""
+) -> Job:
+    """Count a batch, log its bad lines, and decide each record's samples (before validation: the
+    decision depends only on the record's position, seed and source)."""
     for _, item in batch:
         stats.record(item.source)
     records = [(i, r) for i, r in batch if isinstance(r, AugmentedRecord)]
     for _, bad in (x for x in batch if isinstance(x[1], BadLine)):
         _skip(stats, skipped_log, bad, bad.reason, bad.detail)
-    if validator is not None:
-        verdicts = validator.judge([r for _, r in records])
-        for (_, record), verdict in zip(records, verdicts, strict=True):
-            if verdict is not None:
-                _skip(stats, skipped_log, record, verdict.reason, verdict.detail)
-        records = [x for x, v in zip(records, verdicts, strict=True) if v is None]
     ordinals = np.fromiter((i for i, _ in records), dtype=np.int64, count=len(records))
     copies = planner.copies(ordinals, [r.source for _, r in records])
-    texts: list[str] = []
-    planned: list[PlannedRecord] = []
-    for (ordinal, record), n in zip(records, copies.tolist(), strict=True):
-        if n == 0:
+    return Job(
+        # Workers need no raw line.
+        records=[replace(r, raw=b"") for _, r in records],
+        flags=[
+            tuple(planner.raw_flags(i, n))
+            for (i, _), n in zip(records, copies.tolist(), strict=True)
+        ],
+    )
+
+
+def _accept(
+    job: Job, prepared: Prepared, stats: PackStats, skipped_log: Any
+) -> list[PlannedRecord]:
+    """Log what a worker rejected, count downsampled records, and place the kept records' texts."""
+    for record, flags, verdict in zip(job.records, job.flags, prepared.verdicts, strict=True):
+        if verdict is not None:
+            _skip(stats, skipped_log, record, verdict.reason, verdict.detail)
+        elif not flags:
             stats.downsample(record.source)
-            continue
-        flags = tuple(planner.raw_flags(ordinal, n))
-        if not all(flags) and record.thinking is None:
-            # Only reachable with --no-validate: the validator rejects these first.
-            _skip(stats, skipped_log, record, "missing_thinking", "no 'thinking' field")
-            continue
-        document, thinking = len(texts), -1
-        texts.append(prepare_document(record.text))
-        if not all(flags):
-            thinking = len(texts)
-            texts.append(prepare_thinking(record.thinking or ""))
-        planned.append(PlannedRecord(document, thinking, flags, stats.source_id(record.source)))
-    return texts, planned
+    for k in prepared.missing_thinking:
+        # Only reachable with --no-validate: the validator rejects these first.
+        _skip(stats, skipped_log, job.records[k], "missing_thinking", "no 'thinking' field")
+    return [
+        PlannedRecord(document, thinking, job.flags[k], stats.source_id(job.records[k].source))
+        for k, document, thinking in prepared.texts
+    ]
 
 
 def _skip(

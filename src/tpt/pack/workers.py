@@ -1,0 +1,180 @@
+"""Validation and tokenization of record batches in worker processes, results back in input order.
+
+The main process reads records, decides each record's samples (a pure function of its position, see
+mixing.py) and packs; the CPU-heavy part of a batch, the trajectory checks and the tokenizer, runs in
+`workers` processes, one per core by default. Each worker keeps its own piece cache (pieces.py), which
+warms over the run. A worker gets records without their raw line, and sends back verdicts and one
+array of token ids per batch.
+
+With `workers=0` the same work runs in the calling process (debugging, tiny inputs).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any
+
+from tpt.errors import TptError
+from tpt.pack.pieces import PieceEncoder
+from tpt.pack.samples import EncodedTexts, encode_texts
+from tpt.pack.template import prepare_document, prepare_thinking
+from tpt.validate.checks import Validator, Verdict
+from tpt.validate.records import AugmentedRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A batch of records and, per record, which samples it becomes (one flag per copy: raw?)."""
+
+    records: Sequence[AugmentedRecord]
+    flags: Sequence[tuple[bool, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What a worker returns for a Job."""
+
+    verdicts: list[Verdict | None]
+    """Per record: why the checks reject it, None when kept (all None without validation)."""
+    texts: list[tuple[int, int, int]]
+    """Per kept record with samples and the thinking they need: (record, document, thinking) text
+    indices into `encoded` (thinking -1 when every copy is raw)."""
+    missing_thinking: list[int]
+    """Records that need thinking and have none (only reachable without validation)."""
+    encoded: EncodedTexts
+
+
+class Preparer:
+    """Validates a Job's records and tokenizes the texts its samples need."""
+
+    def __init__(
+        self, tokenizer: Any, validator: Validator | None, pieces: PieceEncoder | None
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.validator = validator
+        self.pieces = pieces
+
+    def __call__(self, job: Job) -> Prepared:
+        verdicts: list[Verdict | None] = (
+            self.validator.judge(job.records) if self.validator else [None] * len(job.records)
+        )
+        texts: list[str] = []
+        planned: list[tuple[int, int, int]] = []
+        missing: list[int] = []
+        for k, (record, flags, verdict) in enumerate(
+            zip(job.records, job.flags, verdicts, strict=True)
+        ):
+            if verdict is not None or not flags:
+                continue
+            needs_thinking = not all(flags)
+            if needs_thinking and record.thinking is None:
+                missing.append(k)
+                continue
+            document = len(texts)
+            texts.append(prepare_document(record.text))
+            thinking = -1
+            if needs_thinking:
+                thinking = len(texts)
+                texts.append(prepare_thinking(record.thinking or ""))
+            planned.append((k, document, thinking))
+        if self.pieces is not None:
+            encoded = EncodedTexts(*self.pieces.encode(texts))
+        else:
+            encoded = encode_texts(self.tokenizer, texts)
+        return Prepared(verdicts, planned, missing, encoded)
+
+
+_PREPARER: Preparer | None = None
+
+
+def _init_worker(preparer: Preparer) -> None:
+    global _PREPARER
+    _PREPARER = preparer
+    # One process per core already: the tokenizer's own thread pool would only oversubscribe.
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    os.environ["RAYON_NUM_THREADS"] = "1"
+
+
+def _prepare(job: Job) -> Prepared:
+    assert _PREPARER is not None, "worker not initialised"
+    return _PREPARER(job)
+
+
+def default_workers() -> int:
+    """One worker per core this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class WorkerPool:
+    """Runs a Preparer over Jobs in worker processes, `2 * workers` jobs ahead, results in order."""
+
+    def __init__(self, preparer: Preparer, workers: int) -> None:
+        self._preparer = preparer
+        self._pending: deque[tuple[Future[Prepared], Job]] = deque()
+        self._pool: ProcessPoolExecutor | None = None
+        self._depth = 2 * workers
+        if workers > 0:
+            methods = multiprocessing.get_all_start_methods()
+            context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+            self._pool = ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=context,
+                initializer=_init_worker,
+                initargs=(preparer,),
+            )
+            # Start the workers now, telling the tokenizer library that the fork is deliberate: it
+            # would otherwise warn when this process had used its thread pool before.
+            saved = os.environ.get("TOKENIZERS_PARALLELISM")
+            os.environ["TOKENIZERS_PARALLELISM"] = "false"
+            try:
+                self._pool.submit(int).result()
+            finally:
+                if saved is None:
+                    del os.environ["TOKENIZERS_PARALLELISM"]
+                else:
+                    os.environ["TOKENIZERS_PARALLELISM"] = saved
+
+    def submit(self, job: Job) -> Iterator[tuple[Job, Prepared]]:
+        """Queue a job; yield the jobs that are done beyond the allowed depth, in order."""
+        if self._pool is None:
+            yield job, self._preparer(job)
+            return
+        self._pending.append((self._pool.submit(_prepare, job), job))
+        while len(self._pending) > self._depth:
+            yield self._next()
+
+    def drain(self) -> Iterator[tuple[Job, Prepared]]:
+        while self._pending:
+            yield self._next()
+
+    def _next(self) -> tuple[Job, Prepared]:
+        future, done = self._pending.popleft()
+        try:
+            return done, future.result()
+        except BrokenProcessPool:
+            raise TptError(
+                "a tpt pack worker process died (killed, or out of memory?); nothing was written "
+                "as finished: re-run the same command (--workers 0 runs in one process)"
+            ) from None
+
+    def close(self) -> None:
+        for future, _ in self._pending:
+            future.cancel()
+        self._pending.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
