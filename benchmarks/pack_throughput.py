@@ -33,11 +33,13 @@ from importlib import resources
 from pathlib import Path
 
 
-def build_input(path: Path, target_mb: float, seed: int = 0) -> tuple[int, int]:
-    corpus = Path(str(resources.files("tpt").joinpath("data/sample_corpus")))
+def build_input(
+    path: Path, target_mb: float, seed: int = 0, corpus: Path | None = None
+) -> tuple[int, int]:
+    corpus = corpus or Path(str(resources.files("tpt").joinpath("data/sample_corpus")))
     docs = [
         json.loads(line)
-        for f in sorted(corpus.glob("*.jsonl"))
+        for f in sorted(corpus.rglob("*.jsonl"))
         for line in f.read_text().splitlines()
     ]
     rng = random.Random(seed)
@@ -45,6 +47,8 @@ def build_input(path: Path, target_mb: float, seed: int = 0) -> tuple[int, int]:
     with open(path, "w", encoding="utf-8") as f:
         while size < target_mb * 1e6:
             for doc in docs:
+                if size >= target_mb * 1e6:
+                    break
                 words = doc["text"].split()
                 rng.shuffle(words)
                 thinking = "Let me think about what this says. " + " ".join(words)
@@ -55,7 +59,7 @@ def build_input(path: Path, target_mb: float, seed: int = 0) -> tuple[int, int]:
                             "text": doc["text"],
                             "thinking": thinking,
                             "finish_reason": "stop",
-                            "source": doc["source"],
+                            "source": doc.get("source", "corpus"),
                         }
                     )
                     + "\n"
@@ -94,10 +98,10 @@ def time_baseline(tokenizer_path: Path, texts: list[str]) -> tuple[float, float]
 
 def time_pack(
     input_path: Path, tokenizer: Path, out: Path, extra: list[str]
-) -> tuple[float, float, dict]:
-    """(wall s, CPU s, stats) of the whole `tpt pack` process."""
-    started, cpu = time.perf_counter(), cpu_seconds(resource.RUSAGE_CHILDREN)
-    subprocess.run(
+) -> tuple[float, float, float, dict]:
+    """(wall s, CPU s, peak RSS MiB, stats) of the whole `tpt pack` process and its workers."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -112,12 +116,16 @@ def time_pack(
             "2048",
             *extra,
         ],
-        check=True,
         stdout=subprocess.DEVNULL,
     )
+    # wait4: this child's own usage, its reaped workers included (ru_maxrss: the largest of them).
+    _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - started
-    cpu = cpu_seconds(resource.RUSAGE_CHILDREN) - cpu
-    return seconds, cpu, json.loads((out / "stats.json").read_text())
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"tpt pack failed with exit code {proc.returncode}")
+    cpu = usage.ru_utime + usage.ru_stime
+    return seconds, cpu, usage.ru_maxrss / 1024, json.loads((out / "stats.json").read_text())
 
 
 def main() -> None:
@@ -130,14 +138,27 @@ def main() -> None:
         "--tokenizer", default=None, help="a tokenizer dir/tokenizer.json (default: train one)"
     )
     parser.add_argument("--no-validate", action="store_true", help="pack with --no-validate")
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        default=None,
+        help="directory of JSONL documents ('text' field) to build the input from, replicated only "
+        "as far as --mb needs (default: the bundled 48-document sample corpus)",
+    )
+    parser.add_argument(
+        "--pack-arg",
+        action="append",
+        default=[],
+        help="extra argument for tpt pack, e.g. --pack-arg=--piece-cache=0 (repeatable)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tpt-bench-") as tmp:
         tmp = Path(tmp)
-        records, size = build_input(tmp / "augmented.jsonl", args.mb)
+        records, size = build_input(tmp / "augmented.jsonl", args.mb, corpus=args.corpus)
         print(
-            f"input: {records} records, {size / 1e6:.1f} MB of text: the bundled sample corpus "
-            "(48 documents) "
-            "replicated, each copy with synthetic thinking (its words shuffled, seed 0)"
+            f"input: {records} records, {size / 1e6:.1f} MB of text: "
+            f"{args.corpus or 'the bundled sample corpus (48 documents)'}, replicated as far as "
+            "needed, each copy with synthetic thinking (its words shuffled, seed 0)"
         )
         if args.tokenizer:
             tok_dir = Path(args.tokenizer)
@@ -167,11 +188,11 @@ def main() -> None:
             f"tokenizer: {tok_json} | cores: {os.cpu_count()} | RAYON_NUM_THREADS="
             f"{os.environ.get('RAYON_NUM_THREADS', 'unset')}"
         )
-        extra = ["--no-validate"] if args.no_validate else []
+        extra = (["--no-validate"] if args.no_validate else []) + args.pack_arg
         ratios, cpu_ratios = [], []
         for k in range(args.repeats):
             base, base_cpu = time_baseline(tok_json, texts)
-            seconds, cpu, stats = time_pack(
+            seconds, cpu, rss, stats = time_pack(
                 tmp / "augmented.jsonl", tok_dir, tmp / f"packed-{k}", extra
             )
             assert stats["records"]["read"] == records, stats["records"]
@@ -180,9 +201,10 @@ def main() -> None:
             print(
                 f"repeat {k}: encode_batch {size / 1e6 / base:5.2f} MB/s "
                 f"({base:5.2f} s, {base_cpu:5.2f} CPU s)"
-                f" | tpt pack{' --no-validate' if extra else ''} {size / 1e6 / seconds:5.2f} MB/s "
+                f" | tpt pack{''.join(' ' + a for a in extra)} {size / 1e6 / seconds:5.2f} MB/s "
                 f"({seconds:5.2f} s, {cpu:5.2f} CPU s; {stats['documents']} packed, "
-                f"{stats['records']['skipped']} skipped, {stats['total_tokens']:,} tokens) | "
+                f"{stats['records']['skipped']} skipped, {stats['total_tokens']:,} tokens; "
+                f"peak RSS {rss:.0f} MiB) | "
                 f"ratio {ratios[-1]:.2f}x"
             )
         load = os.getloadavg()[0]
