@@ -19,6 +19,7 @@ transformers = pytest.importorskip("transformers")
 from tpt.augment.backend import GenerationRequest, SamplingParams, build_backend  # noqa: E402
 from tpt.augment.backends import transformers_backend as tb  # noqa: E402
 from tpt.errors import ConfigError  # noqa: E402
+from tpt.augment.truncation import truncate_texts  # noqa: E402
 
 WORDS = "lattice group ring field module prime order kernel image basis vector space".split()
 
@@ -226,7 +227,7 @@ def test_truncate_keeps_a_prefix_counted_in_the_teacher_tokenizer(tiny) -> None:
     assert (same, m) == (short, len(tiny.tok.encode(short, add_special_tokens=False)))
     for limit in range(1, 40):  # boundaries inside multi-byte characters and emoji
         text = "🙂é🙂 ümlaut" * 5
-        kept, n, _ = tb.truncate_text(tiny.tok, text, limit)
+        [(kept, n, _)] = truncate_texts(tiny.tok, [text], limit)
         assert text.startswith(kept) and n <= limit
 
 

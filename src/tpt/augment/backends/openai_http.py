@@ -29,6 +29,7 @@ import aiohttp
 import yarl
 
 from tpt.augment.backend import GenerationRequest, GenerationResult, SamplingParams
+from tpt.augment.truncation import truncate_approx, truncate_texts
 from tpt.errors import BackendError, ConfigError, MissingDependencyError, TransientBackendError
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,6 @@ REJECTIONS_BEFORE_FATAL = 4
 """This many 4xx rejections before any success mean the request shape is wrong (an --engine-arg
 the server refuses, max_tokens over the context), not the documents: the run stops."""
 RETRY_AFTER_CAP_S = 300.0
-APPROX_CHARS_PER_TOKEN = 4
 OPEN_THINK_PREFILL = "<think>\n"
 
 
@@ -119,8 +119,8 @@ class OpenAIHttpBackend:
     def truncate(self, texts: list[str], max_tokens: int) -> list[tuple[str, int, bool]]:
         """Cut texts to max_tokens: exact with a tokenizer, else ~4 characters per token."""
         if self._tokenizer is not None:
-            return _truncate_exact(self._tokenizer, texts, max_tokens)
-        return [_truncate_approx(text, max_tokens) for text in texts]
+            return truncate_texts(self._tokenizer, texts, max_tokens)
+        return [truncate_approx(text, max_tokens) for text in texts]
 
     def generate(
         self, requests: Iterable[GenerationRequest], sampling: SamplingParams
@@ -553,71 +553,6 @@ def _as_text(value: Any) -> str:
     if isinstance(value, list):  # content parts: [{"type": "text", "text": ...}]
         return "".join(p.get("text", "") for p in value if isinstance(p, dict))
     raise TypeError(f"unexpected message field of type {type(value).__name__}")
-
-
-def _truncate_approx(text: str, max_tokens: int) -> tuple[str, int, bool]:
-    """~4 characters per token, cut at a whitespace boundary: the count is an estimate."""
-    limit = max(0, max_tokens) * APPROX_CHARS_PER_TOKEN
-    if len(text) <= limit:
-        return text, -(-len(text) // APPROX_CHARS_PER_TOKEN), False
-    cut = max(text.rfind(ws, 0, limit + 1) for ws in " \n\t")
-    if cut < limit // 2:  # no whitespace near the limit (a URL, CJK text): cut mid-word
-        cut = limit
-    kept = text[:cut].rstrip()
-    return kept, -(-len(kept) // APPROX_CHARS_PER_TOKEN), True
-
-
-def _truncate_exact(
-    tokenizer: Any, texts: list[str], max_tokens: int
-) -> list[tuple[str, int, bool]]:
-    """Cut after token max_tokens, then recount the kept text (a cut can re-merge at its end)."""
-    if max_tokens <= 0:
-        return [("", 0, bool(t)) for t in texts]
-    heads = _encode_heads(tokenizer, texts, max_tokens)
-    out = [_first_cut(text, enc, max_tokens) for text, enc in heads]
-    todo = [i for i, (_, _, cut) in enumerate(out) if cut]
-    for _ in range(8):  # each round strictly shortens any text still over the limit
-        if not todo:
-            break
-        kept_texts = [out[i][0] for i in todo]
-        encodings = tokenizer.encode_batch(kept_texts, add_special_tokens=False)
-        again = []
-        for i, kept, enc in zip(todo, kept_texts, encodings, strict=True):
-            if len(enc.ids) <= max_tokens:
-                out[i] = (kept, len(enc.ids), True)
-                continue
-            start, end = enc.offsets[max_tokens - 1]
-            # A character split over several byte-level tokens ends where it ends: cut before it.
-            out[i] = (kept[: end if end < len(kept) else start], -1, True)
-            again.append(i)
-        todo = again
-    for i in todo:  # not reached in practice; keep the count honest anyway
-        kept = out[i][0]
-        out[i] = (kept, len(tokenizer.encode(kept, add_special_tokens=False).ids), True)
-    return out
-
-
-def _encode_heads(tokenizer: Any, texts: list[str], max_tokens: int) -> list[tuple[str, Any]]:
-    """(text, encoding of enough of its head to cut it), batch-encoded."""
-    # Encoding a 1 MB page to keep 2k tokens is waste, and encoding time grows with characters:
-    # encode 6 characters per wanted token (English averages ~4), and the whole text only when
-    # that prefix holds too few tokens (long tokens: whitespace runs, repeated characters).
-    window = max_tokens * 6
-    heads = [t[:window] for t in texts]
-    pairs = []
-    for text, head, enc in zip(
-        texts, heads, tokenizer.encode_batch(heads, add_special_tokens=False), strict=True
-    ):
-        if len(enc.ids) <= max_tokens and len(head) < len(text):
-            enc = tokenizer.encode(text, add_special_tokens=False)
-        pairs.append((text, enc))
-    return pairs
-
-
-def _first_cut(text: str, enc: Any, max_tokens: int) -> tuple[str, int, bool]:
-    if len(enc.ids) <= max_tokens:
-        return text, len(enc.ids), False
-    return text[: enc.offsets[max_tokens - 1][1]], -1, True  # -1: recounted by the caller
 
 
 def _load_tokenizer(path: str) -> Any:

@@ -27,6 +27,7 @@ from itertools import islice
 from typing import Any
 
 from tpt.augment.backend import GenerationRequest, GenerationResult, SamplingParams
+from tpt.augment.truncation import truncate_texts
 from tpt.errors import BackendError, ConfigError, MissingDependencyError
 
 # The registry imports this module only when the backend is chosen: torch stays out of `import tpt`.
@@ -171,7 +172,7 @@ class TransformersBackend:
 
     def truncate(self, texts: list[str], max_tokens: int) -> list[tuple[str, int, bool]]:
         """Cut each text to max_tokens teacher tokens; the kept text is a prefix of the input."""
-        return [truncate_text(self.tok, text, max_tokens) for text in texts]
+        return truncate_texts(self.tok, texts, max_tokens)
 
     def generate(
         self, requests: Iterable[GenerationRequest], sampling: SamplingParams
@@ -301,35 +302,6 @@ def render_prompt(
     if open_think and not prompt.rstrip().endswith("<think>"):
         prompt += THINK_OPEN
     return prompt, prompt.rstrip().endswith("<think>")
-
-
-def truncate_text(tok: Any, text: str, max_tokens: int) -> tuple[str, int, bool]:
-    """Cut text to its first max_tokens tokens of `tok`: (kept prefix, its token count, cut?)."""
-    # A token is rarely longer than 64 characters, so a long document is tokenized only up to a
-    # prefix that certainly holds max_tokens + 1 tokens; if the prefix holds fewer, tokenize the
-    # whole text.
-    probe = text[: (max_tokens + 1) * 64]
-    enc = tok(probe, add_special_tokens=False, return_offsets_mapping=tok.is_fast)
-    if len(probe) < len(text) and len(enc["input_ids"]) <= max_tokens:
-        enc = tok(text, add_special_tokens=False, return_offsets_mapping=tok.is_fast)
-    ids = enc["input_ids"]
-    if len(ids) <= max_tokens:  # here ids are the whole text's
-        return text, len(ids), False
-    # Cut at a token boundary of the original text, then re-count: tokenizing the prefix on its own
-    # can merge differently at the cut, so step back until the count fits.
-    n = max_tokens
-    while n > 0:
-        if tok.is_fast:
-            kept = text[: enc["offset_mapping"][n - 1][1]]
-        else:
-            kept = tok.decode(
-                ids[:n], skip_special_tokens=False, clean_up_tokenization_spaces=False
-            )
-        count = len(tok(kept, add_special_tokens=False)["input_ids"])
-        if count <= max_tokens:
-            return kept, count, True
-        n -= 1
-    return "", 0, True
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> frozenset[int]:

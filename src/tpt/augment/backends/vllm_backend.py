@@ -77,9 +77,9 @@ class VllmBackend:
 
     def truncate(self, texts: list[str], max_tokens: int) -> list[tuple[str, int, bool]]:
         """Cut each text to max_tokens teacher tokens; the kept text is a prefix of the input."""
-        from tpt.augment.backends.transformers_backend import truncate_text
+        from tpt.augment.truncation import truncate_texts
 
-        return [truncate_text(self.tok, text, max_tokens) for text in texts]
+        return truncate_texts(self.tok, texts, max_tokens)
 
     def generate(
         self, requests: Iterable[GenerationRequest], sampling: SamplingParams
