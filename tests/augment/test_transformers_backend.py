@@ -17,6 +17,8 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from tpt.augment.backend import GenerationRequest, SamplingParams, build_backend  # noqa: E402
+from tpt.augment import chat  # noqa: E402
+from tpt.augment.backends import refill  # noqa: E402
 from tpt.augment.backends import transformers_backend as tb  # noqa: E402
 from tpt.errors import ConfigError  # noqa: E402
 from tpt.augment.truncation import truncate_texts  # noqa: E402
@@ -86,7 +88,7 @@ def req(i: int, words: int, seed: int | None = None) -> GenerationRequest:
 
 def greedy_reference(backend, request, max_new_tokens: int) -> list[int]:
     """What plain `model.generate` says, one request at a time, no padding."""
-    prompt, _ = tb.render_prompt(backend.tok, request.messages, backend.open_think)
+    prompt, _ = chat.render_prompt(backend.tok, request.messages, backend.open_think)
     ids = torch.tensor([backend.tok.encode(prompt, add_special_tokens=False)])
     out = backend.model.generate(
         input_ids=ids,
@@ -105,7 +107,7 @@ def test_refilled_batches_decode_exactly_like_model_generate(tiny) -> None:
     # left paddings.
     requests = [req(i, words=5 + 3 * (i % 4)) for i in range(8)]
     shortest = min(
-        len(tiny.tok.encode(tb.render_prompt(tiny.tok, r.messages, True)[0])) for r in requests
+        len(tiny.tok.encode(chat.render_prompt(tiny.tok, r.messages, True)[0])) for r in requests
     )
     tiny.max_model_len = context = shortest + 18  # budgets 18, 15, 12, 9 by prompt length
     try:
@@ -191,7 +193,7 @@ def test_a_prompt_longer_than_the_context_fails_alone(tiny) -> None:
 
 
 def test_open_think_prefills_the_assistant_turn(tiny, tiny_dir) -> None:
-    prompt, opened = tb.render_prompt(tiny.tok, req(0, 3).messages, tiny.open_think)
+    prompt, opened = chat.render_prompt(tiny.tok, req(0, 3).messages, tiny.open_think)
     assert tiny.open_think and opened and prompt.endswith("<|im_start|>assistant\n<think>\n")
     [r] = tiny.generate([req(0, 3)], SamplingParams(max_tokens=2))
     assert r.prefilled_think and r.prompt_tokens == len(
@@ -210,10 +212,10 @@ def test_reasoning_templates_are_not_opened_twice(tiny) -> None:
         "{% if add_generation_prompt %}<|im_start|>assistant\n<think>\n{% endif %}"
     )
     assert (
-        tb.wants_open_think(tok, "auto") is False
+        chat.wants_open_think(tok, "auto") is False
     )  # the template knows <think>: a reasoning model
     for mode in (False, True):
-        prompt, opened = tb.render_prompt(tok, req(0, 3).messages, mode)
+        prompt, opened = chat.render_prompt(tok, req(0, 3).messages, mode)
         assert opened and prompt.count("<think>") == 1
 
 
@@ -237,7 +239,7 @@ def test_sample_tokens_matches_a_full_sort_nucleus() -> None:
     rng = random.Random(0)
     for _ in range(50):
         draws = torch.tensor([rng.random() for _ in range(6)])
-        got = tb.sample_tokens(logits, 0.7, 0.9, draws)
+        got = refill.sample_tokens(logits, 0.7, 0.9, draws)
         # reference: sort everything, keep the smallest prefix reaching 0.9, invert the CDF
         probs = torch.softmax(logits / 0.7, dim=-1)
         sorted_p, order = probs.sort(dim=-1, descending=True)
@@ -250,13 +252,13 @@ def test_sample_tokens_matches_a_full_sort_nucleus() -> None:
 
 def test_sample_tokens_worked_example() -> None:
     logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
-    picks = {tb.sample_tokens(logits, 1.0, 0.9, torch.tensor([u / 100])).item() for u in range(100)}
+    picks = {refill.sample_tokens(logits, 1.0, 0.9, torch.tensor([u / 100])).item() for u in range(100)}
     assert picks == {0, 1, 2}  # the 0.05 token lies outside the 0.9 nucleus
-    assert tb.sample_tokens(logits, 0.0, 0.9, torch.tensor([0.99])).item() == 0  # greedy
+    assert refill.sample_tokens(logits, 0.0, 0.9, torch.tensor([0.99])).item() == 0  # greedy
 
 
 def test_growing_cache_layer_appends_in_place_and_adopts_replacements() -> None:
-    layer = tb._GrowingLayer()
+    layer = refill.GrowingLayer()
     k = torch.arange(2 * 1 * 3 * 2, dtype=torch.float32).view(2, 1, 3, 2)
     keys, _ = layer.update(k, k)
     step = torch.full((2, 1, 1, 2), -1.0)

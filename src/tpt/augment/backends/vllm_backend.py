@@ -64,7 +64,7 @@ class VllmBackend:
     def __init__(
         self, llm: Any, *, model_id: str, open_think: str = "auto", min_in_flight: int = 0
     ) -> None:
-        from tpt.augment.backends.transformers_backend import wants_open_think
+        from tpt.augment.chat import wants_open_think
 
         self.llm, self.engine, self.model_id = llm, llm.llm_engine, model_id
         self.tok = llm.get_tokenizer()
@@ -131,7 +131,7 @@ class VllmBackend:
     ) -> GenerationResult | None:
         from vllm import SamplingParams as VllmSamplingParams
 
-        from tpt.augment.backends.transformers_backend import prepare_prompt
+        from tpt.augment.chat import prepare_prompt
 
         prepared = prepare_prompt(
             self.tok, request, self.open_think, sampling.max_tokens, self.max_model_len
