@@ -12,15 +12,13 @@ a 100 ms server it stays near the ideal time, where httpx and the openai SDK do 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import logging
 import os
 import queue
 import random
 import threading
-import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,14 @@ import aiohttp
 import yarl
 
 from tpt.augment.backend import GenerationRequest, GenerationResult, SamplingParams
+from tpt.augment.backends.openai_protocol import (
+    as_text,
+    model_ids,
+    normalize_base_url,
+    parse_retry_after,
+    server_message,
+)
+from tpt.augment.backends.openai_schedule import Feeder, Run
 from tpt.augment.truncation import truncate_approx, truncate_texts
 from tpt.errors import BackendError, ConfigError, MissingDependencyError, TransientBackendError
 
@@ -47,7 +53,6 @@ REJECTIONS_BEFORE_FATAL = 4
 """This many 4xx rejections before any success mean the request shape is wrong (an --engine-arg
 the server refuses, max_tokens over the context), not the documents: the run stops."""
 RETRY_AFTER_CAP_S = 300.0
-OPEN_THINK_PREFILL = "<think>\n"
 
 
 class _Rejected(Exception):
@@ -128,8 +133,8 @@ class OpenAIHttpBackend:
         """Yield one result per request in completion order, pulling requests as slots free."""
         self._start()
         assert self._loop is not None
-        run = _Run(self, sampling)
-        feed = _Feeder(iter(requests), run, self._loop, self.concurrency)
+        run = Run(self, sampling)
+        feed = Feeder(iter(requests), run, self._loop, self.concurrency)
         try:
             while True:
                 feed.top_up()
@@ -237,12 +242,12 @@ class OpenAIHttpBackend:
                 last = f"{type(exc).__name__}: {exc}"
             else:
                 if status in (401, 403):
-                    raise BackendError(self._auth_message(status, _server_message(payload)))
+                    raise BackendError(self._auth_message(status, server_message(payload)))
                 if status < 500 and status not in RETRY_STATUS:
                     if status == 200:
-                        self._check_model(_model_ids(payload))
+                        self._check_model(model_ids(payload))
                     return  # a 404 on /models: no listing here; the first requests will tell
-                last = f"HTTP {status}: {_server_message(payload)}"
+                last = f"HTTP {status}: {server_message(payload)}"
             if attempt <= self.max_retries:
                 await asyncio.sleep(self._backoff(attempt, None))
         raise BackendError(
@@ -338,14 +343,14 @@ class OpenAIHttpBackend:
             raise _transient("connection", f"{type(exc).__name__}: {exc}") from None
         if status == 200:
             return self._parse(key, payload, attempt)
-        detail = f"HTTP {status}: {_server_message(payload)}"
+        detail = f"HTTP {status}: {server_message(payload)}"
         if status in (401, 403):
-            raise BackendError(self._auth_message(status, _server_message(payload)))
+            raise BackendError(self._auth_message(status, server_message(payload)))
         if status in FATAL_STATUS:
             raise BackendError(f"{detail} from {self._url}; check --base-url and --model")
         if status >= 500 or status in RETRY_STATUS:
             kind = "rate_limited" if status == 429 else "server_error"
-            raise _transient(kind, detail, _parse_retry_after(retry_after))
+            raise _transient(kind, detail, parse_retry_after(retry_after))
         if 400 <= status < 500:
             raise _Rejected("bad_request", detail)
         raise _transient("bad_response", detail)
@@ -355,11 +360,11 @@ class OpenAIHttpBackend:
             data = json.loads(payload)
             choice = data["choices"][0]
             message = choice["message"]
-            text = _as_text(message.get("content"))
+            text = as_text(message.get("content"))
             # vLLM >= 0.11 says `reasoning`; DeepSeek, SGLang, llama.cpp and older vLLM say
             # `reasoning_content`.
-            reasoning = _as_text(message.get("reasoning_content"))
-            reasoning = reasoning or _as_text(message.get("reasoning"))
+            reasoning = as_text(message.get("reasoning_content"))
+            reasoning = reasoning or as_text(message.get("reasoning"))
             finish = choice.get("finish_reason")
             usage = data.get("usage") or {}
             prompt_tokens = int(usage.get("prompt_tokens") or 0)
@@ -404,155 +409,6 @@ class OpenAIHttpBackend:
             body["add_generation_prompt"] = False
         body.update(self.engine_args)
         return {k: v for k, v in body.items() if v is not None}  # None in engine_args drops a field
-
-
-class _Feeder:
-    """The caller's side: pulls requests from the iterator and hands them to the loop in chunks."""
-
-    def __init__(
-        self,
-        source: Iterator[GenerationRequest],
-        run: _Run,
-        loop: asyncio.AbstractEventLoop,
-        concurrency: int,
-    ) -> None:
-        self.source, self.run, self.loop = source, run, loop
-        self.cap = 2 * concurrency  # requests held between the iterator and the consumer
-        self.chunk = max(1, min(32, concurrency // 8))  # one cross-thread wakeup per chunk
-        self.outstanding = 0
-        self.exhausted = False
-
-    def wants_more(self) -> bool:
-        return not self.exhausted and self.cap - self.outstanding >= self.chunk
-
-    def top_up(self) -> None:
-        if not self.wants_more():
-            return
-        batch: list[GenerationRequest] = []
-        while self.outstanding + len(batch) < self.cap:
-            request = next(self.source, None)
-            if request is None:
-                self.exhausted = True
-                break
-            batch.append(request)
-            if len(batch) >= self.chunk:  # the first requests go out before the fill ends
-                self._send(batch)
-                batch = []
-        if batch:
-            self._send(batch)
-
-    def _send(self, batch: list[GenerationRequest]) -> None:
-        self.loop.call_soon_threadsafe(self.run.submit, batch)
-        self.outstanding += len(batch)
-
-
-class _Run:
-    """One generate() call inside the loop thread: the pending requests, the tasks, the results."""
-
-    def __init__(self, backend: OpenAIHttpBackend, sampling: SamplingParams) -> None:
-        self.backend = backend
-        self.template = backend.body_template(sampling)
-        self.default_seed = sampling.seed
-        self.results: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self.pending: deque[GenerationRequest] = deque()
-        self.tasks: set[asyncio.Task[None]] = set()
-        self.closed = False
-
-    def submit(self, batch: list[GenerationRequest]) -> None:
-        self.pending.extend(batch)
-        self._launch()
-
-    def _launch(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self.pending and len(self.tasks) < self.backend.concurrency and not self.closed:
-            task = loop.create_task(self._one(self.pending.popleft()))
-            self.tasks.add(task)
-            task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self.tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            self.closed = True  # a whole-run problem: hand it to the consumer, start nothing new
-            self.results.put(exc if isinstance(exc, BackendError) else BackendError(repr(exc)))
-        self._launch()
-
-    async def _one(self, request: GenerationRequest) -> None:
-        body = dict(self.template)
-        messages = list(request.messages)
-        if self.backend.open_think:
-            messages.append({"role": "assistant", "content": OPEN_THINK_PREFILL})
-        body["messages"] = messages
-        seed = request.seed if request.seed is not None else self.default_seed
-        if seed is not None:
-            body["seed"] = seed
-        result = await self.backend._request(request, json.dumps(body).encode())
-        self.results.put(result)
-
-    async def cancel(self) -> None:
-        self.closed = True
-        self.pending.clear()
-        tasks = list(self.tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def normalize_base_url(url: str) -> str:
-    """'http://h:8000' -> 'http://h:8000/v1'; strips a trailing '/' or '/chat/completions'."""
-    url = url.strip().rstrip("/")
-    url = url.removesuffix("/chat/completions")
-    parsed = yarl.URL(url)
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ConfigError(
-            f"--base-url must be an http(s) URL such as http://127.0.0.1:8000/v1, got {url!r}"
-        )
-    if parsed.path in ("", "/"):
-        url += "/v1"  # `vllm serve`, SGLang, llama.cpp and TGI all serve the API under /v1
-    return url
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:  # the other form the standard allows: an HTTP date
-        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
-
-
-def _server_message(payload: bytes) -> str:
-    """The error text of an OpenAI ({"error": {"message"}}) or vLLM ({"message"}) error body."""
-    try:
-        data = json.loads(payload)
-    except ValueError:
-        return payload[:200].decode("utf-8", "replace").strip() or "(empty body)"
-    message: Any = data
-    if isinstance(data, dict):
-        err = data.get("error")
-        message = err.get("message") if isinstance(err, dict) else err or data.get("message")
-        message = message or data.get("detail") or data
-    return str(message)[:300]
-
-
-def _model_ids(payload: bytes) -> list[str]:
-    try:
-        return [str(m["id"]) for m in json.loads(payload)["data"]]
-    except (ValueError, KeyError, TypeError):
-        return []
-
-
-def _as_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):  # content parts: [{"type": "text", "text": ...}]
-        return "".join(p.get("text", "") for p in value if isinstance(p, dict))
-    raise TypeError(f"unexpected message field of type {type(value).__name__}")
 
 
 def _load_tokenizer(path: str) -> Any:

@@ -1,0 +1,109 @@
+"""Scheduling for the openai backend: requests pulled lazily from the caller's thread, at most
+`concurrency` in flight on the event loop's thread, results handed back through a queue."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+from collections import deque
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from tpt.augment.backend import GenerationRequest, SamplingParams
+from tpt.augment.backends.openai_protocol import OPEN_THINK_PREFILL
+from tpt.errors import BackendError
+
+if TYPE_CHECKING:
+    from tpt.augment.backends.openai_http import OpenAIHttpBackend
+
+
+class Feeder:
+    """The caller's side: pulls requests from the iterator and hands them to the loop in chunks."""
+
+    def __init__(
+        self,
+        source: Iterator[GenerationRequest],
+        run: Run,
+        loop: asyncio.AbstractEventLoop,
+        concurrency: int,
+    ) -> None:
+        self.source, self.run, self.loop = source, run, loop
+        self.cap = 2 * concurrency  # requests held between the iterator and the consumer
+        self.chunk = max(1, min(32, concurrency // 8))  # one cross-thread wakeup per chunk
+        self.outstanding = 0
+        self.exhausted = False
+
+    def wants_more(self) -> bool:
+        return not self.exhausted and self.cap - self.outstanding >= self.chunk
+
+    def top_up(self) -> None:
+        if not self.wants_more():
+            return
+        batch: list[GenerationRequest] = []
+        while self.outstanding + len(batch) < self.cap:
+            request = next(self.source, None)
+            if request is None:
+                self.exhausted = True
+                break
+            batch.append(request)
+            if len(batch) >= self.chunk:  # the first requests go out before the fill ends
+                self._send(batch)
+                batch = []
+        if batch:
+            self._send(batch)
+
+    def _send(self, batch: list[GenerationRequest]) -> None:
+        self.loop.call_soon_threadsafe(self.run.submit, batch)
+        self.outstanding += len(batch)
+
+
+class Run:
+    """One generate() call inside the loop thread: the pending requests, the tasks, the results."""
+
+    def __init__(self, backend: OpenAIHttpBackend, sampling: SamplingParams) -> None:
+        self.backend = backend
+        self.template = backend.body_template(sampling)
+        self.default_seed = sampling.seed
+        self.results: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.pending: deque[GenerationRequest] = deque()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.closed = False
+
+    def submit(self, batch: list[GenerationRequest]) -> None:
+        self.pending.extend(batch)
+        self._launch()
+
+    def _launch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self.pending and len(self.tasks) < self.backend.concurrency and not self.closed:
+            task = loop.create_task(self._one(self.pending.popleft()))
+            self.tasks.add(task)
+            task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            self.closed = True  # a whole-run problem: hand it to the consumer, start nothing new
+            self.results.put(exc if isinstance(exc, BackendError) else BackendError(repr(exc)))
+        self._launch()
+
+    async def _one(self, request: GenerationRequest) -> None:
+        body = dict(self.template)
+        messages = list(request.messages)
+        if self.backend.open_think:
+            messages.append({"role": "assistant", "content": OPEN_THINK_PREFILL})
+        body["messages"] = messages
+        seed = request.seed if request.seed is not None else self.default_seed
+        if seed is not None:
+            body["seed"] = seed
+        result = await self.backend._request(request, json.dumps(body).encode())
+        self.results.put(result)
+
+    async def cancel(self) -> None:
+        self.closed = True
+        self.pending.clear()
+        tasks = list(self.tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
