@@ -133,12 +133,20 @@ def load_causal_lm(
 
     if dtype not in ("bfloat16", "float32", "float16"):
         raise ConfigError(f"dtype must be bfloat16, float32 or float16, got {dtype!r}")
+    from transformers.utils import logging as hf_logging
+
     path = resolve_model_dir(model)
+    # A "Loading weights" bar per model (eval scores every checkpoint of a run) drowns the output.
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
     try:
         tok = AutoTokenizer.from_pretrained(str(path))
         lm = AutoModelForCausalLM.from_pretrained(str(path), dtype=getattr(torch, dtype))
     except (OSError, ValueError) as exc:
         raise InputError(f"could not load a causal LM from {path}: {exc}") from None
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     lm.to(device)
     lm.eval()
     return lm, tok, path
