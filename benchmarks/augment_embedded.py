@@ -43,6 +43,13 @@ def main() -> int:
     p.add_argument("--doc-tokens", type=int, default=400, help="document length in teacher tokens")
     p.add_argument("--max-thinking-tokens", type=int, default=128)
     p.add_argument(
+        "--engine-arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="transformers backend setting, e.g. refill_at=16 (repeatable; also passed to the CLI)",
+    )
+    p.add_argument(
         "--rounds", type=int, default=2, help="alternate raw and backend this many times"
     )
     p.add_argument(
@@ -69,7 +76,7 @@ def main() -> int:
             "dtype": "bfloat16",
             "device": "cpu",
             "open_think": "auto",
-            "engine_args": {},
+            "engine_args": dict(a.split("=", 1) for a in args.engine_arg),
             "seed": 0,
         }
     )
@@ -206,6 +213,8 @@ def _cli(args, kept: list[str]) -> tuple[str, int, int, float]:
         ]
         if args.threads:
             cmd += ["--engine-arg", f"threads={args.threads}"]
+        for arg in args.engine_arg:
+            cmd += ["--engine-arg", arg]
         t0, c0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
         subprocess.run(
             cmd,
