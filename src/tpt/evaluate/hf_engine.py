@@ -106,11 +106,7 @@ class HFEngine:
         """Generate for one batch of token-id prompts."""
         import torch
 
-        # On CPU one padding column always leads: an all-real mask makes transformers drop it and
-        # serve grouped-query attention by repeating keys and values (2.5x slower decode steps;
-        # see tpt.augment.backends.refill). A masked column changes no result.
-        sentinel = 1 if str(self.device).startswith("cpu") else 0
-        batch, width = len(rows), max(len(r) for r in rows) + sentinel
+        batch, width = len(rows), max(len(r) for r in rows)
         input_ids = torch.full((batch, width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((batch, width), dtype=torch.long)
         for i, row in enumerate(rows):  # left padding: every prompt ends at the last column
