@@ -119,3 +119,22 @@ def test_a_worker_that_dies_is_a_clear_error_not_a_hang():
             for _ in range(4):
                 list(pool.submit(Job(records=[], flags=[])))
             list(pool.drain())
+
+
+def test_spawned_workers_get_the_same_ids(corpus):
+    """Where there is no fork (macOS, Windows), the preparer travels pickled to spawned workers."""
+    from tpt.pack.pieces import piece_encoder_for
+    from tpt.pack.workers import Job, Preparer, WorkerPool
+    from tpt.tokenizer.student import load_student_tokenizer
+    from tpt.validate.records import read_records
+
+    path, tok, _ = corpus
+    tokenizer = load_student_tokenizer(tok).tokenizer
+    records = [r for r in read_records([path]) if hasattr(r, "thinking")][:20]
+    job = Job(records=records, flags=[(False,)] * len(records))
+    local = Preparer(tokenizer, None, None)(job)
+    with WorkerPool(Preparer(tokenizer, None, piece_encoder_for(tokenizer)), 1, "spawn") as pool:
+        [(_, remote)] = list(pool.submit(job)) + list(pool.drain())
+    assert remote.texts == local.texts
+    assert (remote.encoded.ids == local.encoded.ids).all()
+    assert (remote.encoded.offsets == local.encoded.offsets).all()

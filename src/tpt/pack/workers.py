@@ -117,14 +117,16 @@ def default_workers() -> int:
 class WorkerPool:
     """Runs a Preparer over Jobs in worker processes, `2 * workers` jobs ahead, results in order."""
 
-    def __init__(self, preparer: Preparer, workers: int) -> None:
+    def __init__(self, preparer: Preparer, workers: int, start_method: str | None = None) -> None:
         self._preparer = preparer
         self._pending: deque[tuple[Future[Prepared], Job]] = deque()
         self._pool: ProcessPoolExecutor | None = None
         self._depth = 2 * workers
         if workers > 0:
+            # fork where there is one (no re-import, the preparer is inherited); spawn pickles it.
             methods = multiprocessing.get_all_start_methods()
-            context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+            method = start_method or ("fork" if "fork" in methods else "spawn")
+            context = multiprocessing.get_context(method)
             self._pool = ProcessPoolExecutor(
                 max_workers=workers,
                 mp_context=context,
