@@ -253,3 +253,84 @@ def test_committed_shards_are_in_input_order(tmp_path, monkeypatch):
 
     run_with(monkeypatch, Reversing(), make_cfg([corpus(tmp_path, 5)], tmp_path / "out"))
     assert [r["id"] for r in read_records(tmp_path / "out")] == [100, 101, 102, 103, 104]
+
+
+def _outcomes(out: Path) -> tuple[list, list]:
+    """(record ids, failure (index, reason) pairs), committed and partial, every line."""
+    records, failures = [], []
+    for p in sorted((out / "shards").glob("part-*")):
+        if ".stats." in p.name:
+            continue
+        rows = [json.loads(line) for line in p.read_text().splitlines()]
+        if ".failures." in p.name:
+            failures += [(r["index"], r["reason"]) for r in rows]
+        else:
+            records += [r["id"] for r in rows]
+    return sorted(records), sorted(failures)
+
+
+def test_retry_failed_redoes_failed_generations_once_and_keeps_input_problems(tmp_path, monkeypatch):
+    """Shard 0 committed with a failure, shard 1 left partial by a crash with another: --retry-failed
+    does both again, and only them; a malformed line stays a failure."""
+    rows = [{"id": 100 + i, "text": f"doc number {i}"} for i in range(7)]
+    rows[2] = "{bad"
+    src = write_jsonl(tmp_path / "d.jsonl", rows)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        run_with(monkeypatch, FakeBackend(crash_after=5, error_ids=(101, 105)), make_cfg([src], out, shard_size=4))
+    assert (out / "shards" / "part-00000000.jsonl").exists()  # shard 0 (items 0-3) committed
+    assert _outcomes(out)[1] == [(1, "generation_failed"), (2, "malformed_line"), (5, "generation_failed")]
+
+    plain = FakeBackend()
+    summary = run_with(monkeypatch, plain, make_cfg([src], out, shard_size=4))
+    assert plain.seen == [106] and summary["failures_by_reason"]["generation_failed"] == 2
+
+    retry = FakeBackend()
+    summary = run_with(monkeypatch, retry, make_cfg([src], out, shard_size=4, retry_failed=True))
+    assert sorted(retry.seen) == [101, 105] and summary["retried_this_run"] == 2
+    records, failures = _outcomes(out)
+    assert records == [100, 101, 103, 104, 105, 106] and failures == [(2, "malformed_line")]
+    assert summary["complete"] and summary["failures_by_reason"] == {"malformed_line": 1}
+
+    again = FakeBackend()
+    summary = run_with(monkeypatch, again, make_cfg([src], out, shard_size=4, retry_failed=True))
+    assert again.seen == [] and summary["retried_this_run"] == 0
+
+
+@pytest.mark.parametrize("crash_at", ["partial_written", "records_moved", "failures_removed"])
+def test_a_crash_inside_retry_failed_loses_nothing(tmp_path, monkeypatch, crash_at):
+    """Whichever step of putting a committed shard back is interrupted, the next run ends with
+    exactly one outcome per item."""
+    import tpt.augment.shards as shards
+
+    src = write_jsonl(tmp_path / "d.jsonl", [{"id": 100 + i, "text": f"doc {i}"} for i in range(3)])
+    out = tmp_path / "out"
+    run_with(monkeypatch, FakeBackend(error_ids=(101,)), make_cfg([src], out))
+    real_replace, real_unlink = shards.os.replace, Path.unlink
+    crashed = []
+
+    def replace(a, b):
+        real_replace(a, b)
+        name = Path(b).name
+        if (crash_at == "partial_written" and name.endswith(".failures.jsonl.partial")) or (
+            crash_at == "records_moved" and name == "part-00000000.jsonl.partial"
+        ):
+            crashed.append(name)
+            raise KeyboardInterrupt("crash inside retry")
+
+    def unlink(self, missing_ok=False):
+        real_unlink(self, missing_ok=missing_ok)
+        if crash_at == "failures_removed" and self.name.endswith(".failures.jsonl"):
+            crashed.append(self.name)
+            raise KeyboardInterrupt("crash inside retry")
+
+    monkeypatch.setattr(shards.os, "replace", replace)
+    monkeypatch.setattr(Path, "unlink", unlink)
+    with pytest.raises(KeyboardInterrupt):
+        run_with(monkeypatch, FakeBackend(), make_cfg([src], out, retry_failed=True))
+    monkeypatch.setattr(shards.os, "replace", real_replace)
+    monkeypatch.setattr(Path, "unlink", real_unlink)
+    assert len(crashed) == 1
+    summary = run_with(monkeypatch, FakeBackend(), make_cfg([src], out, retry_failed=True))
+    records, failures = _outcomes(out)
+    assert records == [100, 101, 102] and failures == [] and summary["complete"]

@@ -57,6 +57,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--shard-size", type=int, default=1000, help="input items per output shard (default 1000)")
     g.add_argument("--overwrite-config", action="store_true",
                    help="continue in an output dir made with a different config (records keep provenance)")
+    g.add_argument("--retry-failed", action="store_true",
+                   help="do again the documents whose generation failed in earlier runs (server errors, "
+                   "timeouts); input problems stay recorded")
     g.add_argument("--no-progress", action="store_true", help="no progress line")
     from tpt.distributed.options import add_arguments as add_executor_arguments
     from tpt.serve.options import add_arguments as add_serve_arguments
@@ -123,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         limit=args.limit,
         strict=args.strict,
         overwrite_config=args.overwrite_config,
+        retry_failed=args.retry_failed,
         progress=not args.no_progress,
     )
     if args.executor == "ray":
@@ -148,6 +152,7 @@ def print_summary(s: dict, out: Path) -> None:
         f"  teacher tokens: {s['doc_tokens']} document, {s['prompt_tokens']} prompt, {s['completion_tokens']} "
         f"generated (mean {s['mean_completion_tokens']:.1f} per trajectory); "
         f"{s['cut_by_length_limit']} cut by the length limit; {s['truncated_documents']} documents truncated\n"
-        f"  this run: {s['new_records_this_run']} new records in {s['wall_time_s_this_run']:.1f} s\n"
+        f"  this run: {s['new_records_this_run']} new records in {s['wall_time_s_this_run']:.1f} s"
+        f"{f' ({r} failed documents retried)' if (r := s.get('retried_this_run')) else ''}\n"
         f"  output: {out}/shards/*.jsonl  failures: {out}/failures.jsonl  summary: {out}/summary.json"
     )

@@ -16,7 +16,7 @@ import json
 import os
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,6 +116,33 @@ def _sort_lines(src: Path, dst: Path, spans: list[Span]) -> None:
         os.fsync(f.fileno())
     os.replace(tmp, dst)
     src.unlink()
+
+
+def _without_reasons(data: bytes, reasons: Collection[str]) -> tuple[bytes, int]:
+    """Complete failure lines whose reason is not in `reasons`, and how many were dropped. A torn
+    last line (no newline) is dropped too: the partial-shard repair would cut it anyway."""
+    kept, dropped = [], 0
+    for line in data.splitlines(keepends=True):
+        if not line.endswith(b"\n"):
+            break
+        try:
+            reason = json.loads(line).get("reason")
+        except (json.JSONDecodeError, AttributeError):
+            reason = None
+        if reason in reasons:
+            dropped += 1
+        else:
+            kept.append(line)
+    return b"".join(kept), dropped
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def _record_index(row: dict[str, Any]) -> int:
@@ -247,6 +274,37 @@ class ShardBook:
             os.replace(self.dir / f"{name}.failures.jsonl", self.dir / f"{name}.failures.jsonl{PARTIAL}")
             (self.dir / f"{name}.stats.json").unlink()
             del self.committed[k]
+
+    def forget_failures(self, reasons: Collection[str]) -> tuple[int, int]:
+        """Drop the failure lines with these reasons, so that a run does those items again
+        (`tpt augment --retry-failed`); returns (lines dropped, shards touched). Call it before any
+        shard is opened.
+
+        A committed shard goes back to partial: the filtered failures are written as its partial
+        failures file (fsynced), then its records file becomes the partial records file, then the
+        committed failures file and the stats sidecar go. A crash before the records rename leaves
+        the shard committed (the next run drops the new partial file); a crash after it is settled
+        by `_finish_interrupted_commits`, which keeps the filtered partial file. A partial shard's
+        failures file is filtered in place (written whole, then renamed)."""
+        dropped = touched = 0
+        with self.lock:
+            assert not self.open, "forget_failures() must run before shards are opened"
+            for path in sorted(self.dir.glob("part-*.failures.jsonl*")):
+                committed = path.name.endswith(".failures.jsonl")
+                if not committed and not path.name.endswith(".failures.jsonl" + PARTIAL):
+                    continue
+                kept, n = _without_reasons(path.read_bytes(), reasons)
+                if not n:
+                    continue
+                dropped, touched = dropped + n, touched + 1
+                stem = path.name.split(".")[0]
+                _write_synced(self.dir / f"{stem}.failures.jsonl{PARTIAL}", kept)
+                if committed:
+                    os.replace(self.dir / f"{stem}.jsonl", self.dir / f"{stem}.jsonl{PARTIAL}")
+                    path.unlink()
+                    (self.dir / f"{stem}.stats.json").unlink()
+                    del self.committed[int(stem[5:13])]
+        return dropped, touched
 
     def shard(self, k: int) -> OpenShard:
         with self.lock:
