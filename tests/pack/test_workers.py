@@ -138,3 +138,49 @@ def test_spawned_workers_get_the_same_ids(corpus):
     assert remote.texts == local.texts
     assert (remote.encoded.ids == local.encoded.ids).all()
     assert (remote.encoded.offsets == local.encoded.offsets).all()
+
+
+def test_workers_leave_when_pack_is_killed(tmp_path):
+    """kill -9 of the main process must not leave its workers blocked forever."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = """
+import sys, time
+from tpt.pack.workers import Job, Preparer, WorkerPool
+
+class Slow(Preparer):
+    def __call__(self, job):
+        time.sleep(60)
+
+pool = WorkerPool(Slow(None, None, None), workers=2)
+for _ in range(4):
+    list(pool.submit(Job(records=[], flags=[])))
+print(" ".join(str(p) for p in pool._pool._processes), flush=True)
+time.sleep(60)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        workers = [int(p) for p in proc.stdout.readline().split()]
+        assert len(workers) == 2
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+    def alive(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().split(")")[-1].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 10
+    while any(map(alive, workers)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [p for p in workers if alive(p)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"workers {left} outlived the killed main process"

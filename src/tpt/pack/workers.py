@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -93,12 +95,21 @@ class Preparer:
 _PREPARER: Preparer | None = None
 
 
-def _init_worker(preparer: Preparer) -> None:
+def _init_worker(preparer: Preparer, parent: int) -> None:
     global _PREPARER
     _PREPARER = preparer
     # One process per core already: the tokenizer's own thread pool would only oversubscribe.
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     os.environ["RAYON_NUM_THREADS"] = "1"
+    # If `tpt pack` is killed (kill -9, OOM), nothing tells the pool's workers: each holds the other
+    # workers' ends of the job queue open, so none sees it close. Leave when the parent is gone.
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def _exit_with_parent(parent: int, every_s: float = 0.5) -> None:
+    while os.getppid() == parent:
+        time.sleep(every_s)
+    os._exit(1)
 
 
 def _prepare(job: Job) -> Prepared:
@@ -131,7 +142,7 @@ class WorkerPool:
                 max_workers=workers,
                 mp_context=context,
                 initializer=_init_worker,
-                initargs=(preparer,),
+                initargs=(preparer, os.getpid()),
             )
             # Start the workers now, telling the tokenizer library that the fork is deliberate: it
             # would otherwise warn when this process had used its thread pool before.
