@@ -68,6 +68,9 @@ class HFEngine:
         # transformers >= 5.2x names the KV cache `cache` (in and out); earlier, `past_key_values`.
         params = inspect.signature(self.model.forward).parameters
         self.cache_name = "cache" if "cache" in params else "past_key_values"
+        self.context = getattr(self.model.config, "max_position_embeddings", None)
+        self.over_context = 0
+        """Prompts of the last generate() whose tokens plus max_new_tokens pass `context`."""
 
     def close(self) -> None:
         self.model = None
@@ -85,6 +88,11 @@ class HFEngine:
         import torch
 
         encoded = self.encode(prompts)
+        self.over_context = (
+            sum(len(ids) + params.max_new_tokens > self.context for ids in encoded)
+            if self.context
+            else 0
+        )
         # One work item per (prompt, sample); longest first so that each batch has similar lengths.
         items = [(p, s) for p in range(len(prompts)) for s in range(params.samples)]
         items.sort(key=lambda it: -len(encoded[it[0]]))

@@ -230,6 +230,9 @@ def evaluate(
                 "checkpoint": ref.checkpoint,
                 "tokens_seen": ref.tokens_seen,
             }
+            # Prompts that do not fit the model's context are still generated for (positions past it
+            # are extrapolation); say so rather than truncate the protocol's few-shot prompt.
+            over = getattr(engine, "over_context", 0)
             task_rows = [
                 {
                     **base,
@@ -237,6 +240,7 @@ def evaluate(
                     "metric": m,
                     "value": v,
                     "n": score.n,
+                    **({"over_context": over} if over else {}),
                     "config": config,
                 }
                 for m, v in score.metrics.items()
@@ -253,6 +257,13 @@ def evaluate(
                 f"[eval] {name} {prep.task.name}: {primary}={score.metrics[primary]:.4f} n={score.n} "
                 f"({seconds:.1f} s, {tokens:.0f} tokens/sample)",
             )
+            if over:
+                _say(
+                    log,
+                    f"[eval] warning: {over} of {len(prep.prompts)} {prep.task.name} prompts plus "
+                    f"max_new_tokens exceed {name}'s context of {engine.context} tokens; its "
+                    "positions past that are extrapolation (rows carry over_context)",
+                )
         if engine is not None:
             engine.close()
     return rows
