@@ -164,3 +164,26 @@ def test_tokenizers_it_cannot_prove_exact_are_left_to_the_tokenizer():
     assert piece_encoder_for(other_regex) is None
 
     assert piece_encoder_for(_tokenizer(None), capacity=0) is None
+
+
+def test_a_production_tokenizer_smollm2():
+    """The embedded teacher's 49k-vocabulary byte-level BPE (GPT-2 pre-tokenizer, 17 added tokens),
+    as shipped: the cache gives its ids on the bundled corpus and on the adversarial texts."""
+    from importlib import resources
+
+    from tokenizers import Tokenizer
+
+    from tpt.hfmodel import resolve_model_dir
+
+    tok = Tokenizer.from_file(str(resolve_model_dir("embedded") / "tokenizer.json"))
+    encoder = piece_encoder_for(tok)
+    assert encoder is not None, unsupported_reason(json.loads(tok.to_str()))
+    corpus = resources.files("tpt").joinpath("data/sample_corpus")
+    texts = [
+        json.loads(line)["text"]
+        for p in sorted(corpus.iterdir())
+        if p.name.endswith(".jsonl")
+        for line in p.read_text().splitlines()
+    ]
+    texts += _texts(seed=3, n=500) + ["<|im_start|>user\nHi <|im_end|>", "a<|endoftext|> b"]
+    _assert_exact(tok, encoder, texts + texts, batch=40)
