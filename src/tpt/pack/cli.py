@@ -92,6 +92,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="pieces each worker caches to skip the tokenizer (default 524288; 0: off). Exact, "
         "and used only for byte-level BPE tokenizers it is proven for (docs/pack.md)",
     )
+    parser.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
     parser.add_argument(
         "--megatron",
         action="store_true",
@@ -128,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
         shard_tokens=args.shard_tokens,
         batch_size=args.batch_size,
         workers=args.workers,
+        progress=not args.no_progress,
         **({} if args.piece_cache is None else {"piece_cache": args.piece_cache}),
         megatron=args.megatron,
         validate=args.validate,

@@ -29,13 +29,22 @@ from tpt.pack.template import (
     parse_template,
 )
 from tpt.pack.workers import Job, Prepared, Preparer, WorkerPool, default_workers
+from tpt.progress import Progress
 from tpt.tokenizer.student import StudentTokenizer, load_student_tokenizer, save_student_tokenizer
 from tpt.validate.checks import CheckConfig, Validator
 from tpt.validate.records import AugmentedRecord, BadLine, read_records, resolve_inputs
 
 MODES = ("tpt", "raw")
 # Settings that change how fast the output is made, not what it is.
-_NOT_FINGERPRINTED = ("output", "batch_size", "batch_chars", "workers", "piece_cache", "checks")
+_NOT_FINGERPRINTED = (
+    "output",
+    "batch_size",
+    "batch_chars",
+    "workers",
+    "piece_cache",
+    "progress",
+    "checks",
+)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -65,6 +74,8 @@ class PackConfig:
     """Processes that validate and tokenize (None: one per core; 0: all in this process)."""
     piece_cache: int = DEFAULT_CAPACITY
     """Pieces each worker caches (pieces.py; 0: the tokenizer encodes every text whole)."""
+    progress: bool = False
+    """A progress line on stderr (records, rate, tokens/s); the CLI turns it on."""
     megatron: bool = False
     validate: bool = True
     checks: CheckConfig = field(default_factory=CheckConfig)
@@ -135,9 +146,13 @@ def run_pack(config: PackConfig, *, log: Any = print) -> dict[str, Any]:
     )
     workers = default_workers() if config.workers is None else config.workers
 
+    progress = Progress(None, label="pack", enabled=config.progress)
+
     def accept(job: Job, prepared: Prepared) -> None:
         planned = _accept(job, prepared, stats, skipped_log)
         emit(shuffle.push(assemble(planned, prepared.encoded, template)))
+        rejected = sum(v is not None for v in prepared.verdicts) + len(prepared.missing_thinking)
+        progress.update(done=len(job.records), failures=rejected, tokens=len(prepared.encoded.ids))
 
     try:
         with (
@@ -151,6 +166,7 @@ def run_pack(config: PackConfig, *, log: Any = print) -> dict[str, Any]:
                 accept(*done)
         emit(shuffle.drain())
         shards.add(packer.finish())
+        progress.close()
     except BaseException:
         if megatron:
             megatron.abort()
