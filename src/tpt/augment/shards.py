@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tpt.artifacts import write_json
+from tpt.artifacts import write_atomic, write_json
 
 PARTIAL = ".partial"
 
@@ -134,15 +134,6 @@ def _without_reasons(data: bytes, reasons: Collection[str]) -> tuple[bytes, int]
         else:
             kept.append(line)
     return b"".join(kept), dropped
-
-
-def _write_synced(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _record_index(row: dict[str, Any]) -> int:
@@ -275,9 +266,9 @@ class ShardBook:
             (self.dir / f"{name}.stats.json").unlink()
             del self.committed[k]
 
-    def forget_failures(self, reasons: Collection[str]) -> tuple[int, int]:
+    def forget_failures(self, reasons: Collection[str]) -> int:
         """Drop the failure lines with these reasons, so that a run does those items again
-        (`tpt augment --retry-failed`); returns (lines dropped, shards touched). Call it before any
+        (`tpt augment --retry-failed`); returns how many lines were dropped. Call it before any
         shard is opened.
 
         A committed shard goes back to partial: the filtered failures are written as its partial
@@ -286,7 +277,7 @@ class ShardBook:
         the shard committed (the next run drops the new partial file); a crash after it is settled
         by `_finish_interrupted_commits`, which keeps the filtered partial file. A partial shard's
         failures file is filtered in place (written whole, then renamed)."""
-        dropped = touched = 0
+        dropped = 0
         with self.lock:
             assert not self.open, "forget_failures() must run before shards are opened"
             for path in sorted(self.dir.glob("part-*.failures.jsonl*")):
@@ -296,15 +287,15 @@ class ShardBook:
                 kept, n = _without_reasons(path.read_bytes(), reasons)
                 if not n:
                     continue
-                dropped, touched = dropped + n, touched + 1
+                dropped += n
                 stem = path.name.split(".")[0]
-                _write_synced(self.dir / f"{stem}.failures.jsonl{PARTIAL}", kept)
+                write_atomic(self.dir / f"{stem}.failures.jsonl{PARTIAL}", kept)
                 if committed:
                     os.replace(self.dir / f"{stem}.jsonl", self.dir / f"{stem}.jsonl{PARTIAL}")
                     path.unlink()
                     (self.dir / f"{stem}.stats.json").unlink()
                     del self.committed[int(stem[5:13])]
-        return dropped, touched
+        return dropped
 
     def shard(self, k: int) -> OpenShard:
         with self.lock:

@@ -107,7 +107,7 @@ def run(cfg: AugmentConfig, *, generate: Generate | None = None) -> dict[str, An
         override=cfg.overwrite_config,
     )
     book = ShardBook(cfg.output / "shards", cfg.shard_size)
-    retried = book.forget_failures(RETRYABLE) if cfg.retry_failed else (0, 0)
+    retried = book.forget_failures(RETRYABLE) if cfg.retry_failed else 0
     progress = Progress(None, label="augment", enabled=cfg.progress)
     if cfg.progress:
         # The total is for the progress line only: count in the background rather than hold the start
@@ -117,7 +117,7 @@ def run(cfg: AugmentConfig, *, generate: Generate | None = None) -> dict[str, An
             progress.total = n if cfg.limit is None else min(n, cfg.limit)
 
         threading.Thread(target=count_total, name="tpt-count", daemon=True).start()
-    counters = {"new_records": 0, "new_failures": 0, "input_items": 0, "retried": retried[0]}
+    counters = {"new_records": 0, "new_failures": 0, "input_items": 0, "retried": retried}
 
     def fail(item: Item, reason: str, detail: str, doc_id: Any = None) -> None:
         if cfg.strict:
@@ -282,7 +282,7 @@ def _write_summary(cfg: AugmentConfig, book: ShardBook, counters: dict[str, int]
         "failures_by_reason": dict(stats.failures),
         "new_records_this_run": counters["new_records"],
         "new_failures_this_run": counters["new_failures"],
-        "retried_this_run": counters.get("retried", 0),
+        "retried_this_run": counters["retried"],
         "doc_tokens": stats.doc_tokens,
         "prompt_tokens": stats.prompt_tokens,
         "completion_tokens": stats.completion_tokens,
