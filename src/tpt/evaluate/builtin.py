@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import difflib
+from dataclasses import replace
 from collections.abc import Callable
 from pathlib import Path
 
@@ -83,17 +84,12 @@ def gsm8k() -> TaskSpec:
 
 
 def svamp() -> TaskSpec:
-    return TaskSpec(
+    """GSM8K's protocol (prompt, exemplars, stops, scoring) on SVAMP's questions."""
+    return replace(
+        gsm8k(),
         name="svamp",
         description="SVAMP (1000), 5-shot chain of thought with the GSM8K train exemplars",
         data=DataSource(path=str(DATA_DIR / "svamp" / "SVAMP.json"), reader="svamp"),
-        prompt="Question: {question}\nAnswer:",
-        target="{answer}",
-        fewshot=_gsm8k_exemplars(),
-        stop=("Question:", "\n\n", *CHAT_STOPS),
-        max_new_tokens=PAPER_MAX_NEW_TOKENS,
-        metrics=(("accuracy", GSM8K_STRICT), ("accuracy_flexible", "last_number")),
-        compare="numeric",
     )
 
 
