@@ -3,8 +3,8 @@
 The main process reads records, decides each record's samples (a pure function of its position,
 see mixing.py) and packs; the CPU-heavy part of a batch, the trajectory checks and the tokenizer,
 runs in `workers` processes, one per core by default. Each worker keeps its own piece cache
-(pieces.py), which warms over the run. A worker gets records without their raw line, and sends back verdicts and one
-array of token ids per batch.
+(pieces.py), which warms over the run. A worker gets records without their raw line, and sends back
+verdicts and one array of token ids per batch.
 
 With `workers=0` the same work runs in the calling process (debugging, tiny inputs).
 """
