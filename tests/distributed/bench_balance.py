@@ -16,6 +16,7 @@ import ray
 
 from tpt.augment.backend import SamplingParams
 from tpt.augment.stage import AugmentConfig
+from tpt.distributed.loopback import init_local
 from tpt.distributed.options import RayOptions
 from tpt.distributed.ray_executor import run
 from tpt.testing.openai_stub import StubProcess
@@ -26,7 +27,7 @@ def main() -> None:
     src = root / "docs.jsonl"
     src.write_text("".join(json.dumps({"id": i, "text": f"document {i}" + (" slowdoc" if i < 32 else "")}) + "\n"
                            for i in range(96)))
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="warning", log_to_driver=False)
+    init_local(ray, num_cpus=2, include_dashboard=False, logging_level="warning", log_to_driver=False)
     stub_args = ["--latency-ms", "100", "--words", "8", "--schedule", '[["slowdoc", ["slow"]]]', "--slow-s", "1.0"]
     try:
         with StubProcess(stub_args) as stub:

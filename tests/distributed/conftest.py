@@ -1,4 +1,5 @@
-"""One real local Ray cluster per test module (ray.init costs ~4 s and ~0.5 GB), and a local stub server."""
+"""One real local Ray cluster per test module (ray.init costs ~4 s and ~0.5 GB), on 127.0.0.1 only, and a local
+stub server."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import pytest
 @pytest.fixture(scope="module")
 def ray_cluster():
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="warning", log_to_driver=False)
+    from tpt.distributed.loopback import init_local
+
+    init_local(ray, num_cpus=2, include_dashboard=False, logging_level="warning", log_to_driver=False)
     try:
         yield ray
     finally:

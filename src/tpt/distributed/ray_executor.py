@@ -15,6 +15,7 @@ that still runs. The driver's work per document is a JSON parse and an append; t
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 from tpt.augment import stage
 from tpt.augment.prompts import load_template
 from tpt.augment.stage import AugmentConfig
+from tpt.distributed.loopback import init_local
 from tpt.distributed.options import RayOptions
 from tpt.distributed.pool import WorkerPool
 from tpt.distributed.units import group_units
@@ -60,10 +62,14 @@ def _connect(ray: Any, opts: RayOptions) -> bool:
     if ray.is_initialized():
         return False
     kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": "warning", "log_to_driver": True}
+    address = opts.address or os.environ.get("RAY_ADDRESS") or None
+    if address is None:  # a cluster of our own, on this machine: loopback only
+        init_local(ray, **kwargs)
+        return True
     try:
-        ray.init(address=opts.address, **kwargs)
+        ray.init(address=address, **kwargs)
     except ConnectionError as exc:
-        raise ConfigError(f"cannot join the Ray cluster at {opts.address!r} ({exc}); start it with "
+        raise ConfigError(f"cannot join the Ray cluster at {address!r} ({exc}); start it with "
                           "`ray start --head` or pass its address to --address") from None
     return True
 
