@@ -33,3 +33,13 @@ def test_user_template_file(tmp_path):
     f.write_text("no placeholder")
     with pytest.raises(ConfigError, match="placeholder"):
         load_template(str(f))
+
+
+def test_random_focus_fills_both_parts_in_one_pass():
+    # A document that contains a placeholder is data: the part holding it is not substituted again.
+    t = load_template("random-focus")
+    doc = "see {{REMAINING CONTEXT}} here and {{RANDOM CONTEXT PREFIX}} there"
+    for seed in range(6):
+        head = t.render(doc, focus_seed=seed).split("\n\n")[0]
+        assert head.replace(" <<<READING HERE>>> ", " ", 1) == doc
+    assert load_template("paper").render("a {{CONTEXT}} b").startswith("a {{CONTEXT}} b\n\n")

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from tpt.errors import ConfigError
+
+_PLACEHOLDER = re.compile(r"\{\{(CONTEXT|RANDOM CONTEXT PREFIX|REMAINING CONTEXT)\}\}")
 
 PAPER_TEMPLATE = """{{CONTEXT}}
 
@@ -39,12 +42,14 @@ class PromptTemplate:
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()[:16]
 
     def render(self, document: str, *, focus_seed: int | None = None) -> str:
+        """The prompt for one document. Placeholders are filled in one pass over the template, so a
+        document that itself contains `{{REMAINING CONTEXT}}` (or `{{CONTEXT}}`) stays as written."""
         if "{{RANDOM CONTEXT PREFIX}}" in self.text:
             prefix, rest = split_at_random_word(document, focus_seed)
-            return self.text.replace("{{RANDOM CONTEXT PREFIX}}", prefix).replace(
-                "{{REMAINING CONTEXT}}", rest
-            )
-        return self.text.replace("{{CONTEXT}}", document)
+            parts = {"RANDOM CONTEXT PREFIX": prefix, "REMAINING CONTEXT": rest}
+        else:
+            parts = {"CONTEXT": document}
+        return _PLACEHOLDER.sub(lambda m: parts.get(m.group(1), m.group(0)), self.text)
 
 
 def load_template(spec: str) -> PromptTemplate:
