@@ -146,3 +146,21 @@ def test_not_enough_exemplars_is_an_error(tmp_path: Path) -> None:
 def test_fewshot_needs_one_source() -> None:
     with pytest.raises(ConfigError, match="exactly one exemplar source"):
         FewShotSpec(k=2)
+
+
+@pytest.mark.parametrize("name", ["gsm8k", "math500", "mmlu", "arc_challenge", "svamp"])
+def test_builtin_protocol_names_what_its_exemplars_hold(name: str) -> None:
+    """A task called chain of thought shows reasoning in its exemplars; one whose exemplars only give the
+    answer says so (MMLU dev has no rationales: tpt's mmlu is not the paper's 2-shot CoT)."""
+    from tpt.evaluate.prompts import render, select_exemplars
+
+    task = get_builtin(name)
+    data = load_examples(task.data)
+    scored, pool = split_pool(task, data)
+    targets = [
+        render(task.target, ex.fields, task=name, what="target")
+        for ex in select_exemplars(task, scored[0], pool)
+    ]
+    reasoning = all(len(t.split()) > 8 for t in targets)
+    assert ("chain of thought" in task.description) is reasoning
+    assert ("answer-only" in task.description) is (not reasoning)

@@ -5,8 +5,10 @@
 - math500: 4-shot CoT with 4 problems written for tpt (MATH train is not bundled); the last `\\boxed{}`,
   compared after LaTeX normalization.
 - mmlu: 2-shot from MMLU dev (the first 2 of the same subject); "answer is (X)", compared as letters.
-- arc_challenge: 2-shot; ARC has a test split only, so 4 test items (seeded) are held out as the
-  exemplar pool and never scored; "answer is (X)".
+  Not the paper's "2-shot CoT": MMLU dev has no rationales and the paper gives none, so the exemplars
+  are answer-only (`Let's think step by step. The answer is (B).`); the protocol is named for that.
+- arc_challenge: 2-shot, answer-only exemplars as mmlu; ARC has a test split only, so 4 test items
+  (seeded) are held out as the exemplar pool and never scored; "answer is (X)".
 - svamp: 5-shot CoT with the GSM8K train exemplars (SVAMP has no train split); as gsm8k.
 """
 
@@ -116,7 +118,8 @@ _MC_TARGET = "The answer is ({answer})."
 def mmlu() -> TaskSpec:
     return TaskSpec(
         name="mmlu",
-        description="MMLU test (14042), 2-shot from dev (same subject), think-step-by-step cue",
+        description="MMLU test (14042), 2-shot with answer-only exemplars from dev (same subject) after "
+        "a think-step-by-step cue (not the paper's CoT: the exemplars hold no reasoning)",
         data=DataSource(path=str(DATA_DIR / "mmlu" / "test.jsonl"), reader="mmlu"),
         preamble="The following are multiple choice questions (with answers) about {subject_name}.\n\n",
         prompt=_MC_PROMPT,
@@ -136,7 +139,7 @@ def mmlu() -> TaskSpec:
 def arc_challenge() -> TaskSpec:
     return TaskSpec(
         name="arc_challenge",
-        description="ARC-Challenge test (1172 - 4 held-out exemplars), 2-shot",
+        description="ARC-Challenge test (1172 - 4 held-out exemplars), 2-shot with answer-only exemplars",
         data=DataSource(path=str(DATA_DIR / "arc_challenge" / "test.jsonl"), reader="arc"),
         prompt=_MC_PROMPT,
         target=_MC_TARGET,
