@@ -129,17 +129,21 @@ def run(args: argparse.Namespace) -> int:
         retry_failed=args.retry_failed,
         progress=not args.no_progress,
     )
-    if args.executor == "ray":
-        from tpt.distributed.options import ray_options
-        from tpt.distributed.ray_executor import run as run_ray
+    from tpt.outputlock import lock_output_dir
 
-        summary = run_ray(cfg, ray_options(args), serve=serve)
-    elif serve:
-        from tpt.serve.supervised import served_generate
+    # Locked before a Ray cluster or a server starts: a second run on this --output fails at once.
+    with lock_output_dir(args.output, stage="augment"):
+        if args.executor == "ray":
+            from tpt.distributed.options import ray_options
+            from tpt.distributed.ray_executor import run as run_ray
 
-        summary = run_stage(cfg, generate=served_generate(cfg, serve))
-    else:
-        summary = run_stage(cfg)
+            summary = run_ray(cfg, ray_options(args), serve=serve)
+        elif serve:
+            from tpt.serve.supervised import served_generate
+
+            summary = run_stage(cfg, generate=served_generate(cfg, serve))
+        else:
+            summary = run_stage(cfg)
     print_summary(summary, args.output)
     return 0 if summary["complete"] else 1
 

@@ -23,6 +23,7 @@ from tpt.augment.prompts import PromptTemplate, load_template
 from tpt.augment.shards import ShardBook
 from tpt.corpus import Item, content_id, count_items, iter_items, resolve_inputs
 from tpt.errors import ConfigError, InputError
+from tpt.outputlock import lock_output_dir
 from tpt.progress import Progress
 
 # Failure reasons that `--retry-failed` does again: the teacher's, not the input's (a malformed line or
@@ -80,7 +81,14 @@ Generate = Callable[[Iterator["_Doc"], FailFn], Iterator[tuple["_Doc", dict[str,
 
 
 def run(cfg: AugmentConfig, *, generate: Generate | None = None) -> dict[str, Any]:
-    """Augment cfg.inputs into cfg.output; `generate` replaces the local backend (the Ray executor)."""
+    """Augment cfg.inputs into cfg.output; `generate` replaces the local backend (the Ray executor).
+
+    The output directory is locked for the whole run: a second writer fails at once (outputlock.py)."""
+    with lock_output_dir(cfg.output, stage="augment"):
+        return _run(cfg, generate)
+
+
+def _run(cfg: AugmentConfig, generate: Generate | None) -> dict[str, Any]:
     started = time.monotonic()
     files = resolve_inputs(cfg.inputs)
     template = load_template(cfg.template)

@@ -181,8 +181,25 @@ def evaluate(
     """Score every model (checkpoints expanded) on every task; return the result rows of this call.
 
     `overrides` are EvalSettings fields (limit=50, max_new_tokens=64, batch_size=64, threads=1, ...).
-    With `output`, rows are appended there (and samples beside it) as each (model, task) finishes.
+    With `output`, rows are appended there (and samples beside it) as each (model, task) finishes;
+    the output file is locked for the call (a second `tpt eval` on it fails at once).
     """
+    if output is None:
+        return _evaluate(models, tasks, None, settings, log, overrides)
+    from tpt.outputlock import lock_output_file
+
+    with lock_output_file(output, stage="eval"):
+        return _evaluate(models, tasks, output, settings, log, overrides)
+
+
+def _evaluate(
+    models: Sequence[str],
+    tasks: Sequence[str | TaskSpec],
+    output: str | Path | None,
+    settings: EvalSettings | None,
+    log: Any,
+    overrides: dict[str, Any],
+) -> list[dict[str, Any]]:
     settings = settings or EvalSettings(**overrides)
     if settings.threads:
         import torch

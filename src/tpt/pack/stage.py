@@ -28,6 +28,7 @@ from tpt.pack.template import (
     encode_template,
     parse_template,
 )
+from tpt.outputlock import lock_output_dir
 from tpt.pack.workers import Job, Prepared, Preparer, WorkerPool, default_workers
 from tpt.progress import Progress
 from tpt.tokenizer.student import StudentTokenizer, load_student_tokenizer, save_student_tokenizer
@@ -107,6 +108,11 @@ class PackConfig:
 
 def run_pack(config: PackConfig, *, log: Any = print) -> dict[str, Any]:
     """Pack config.inputs into config.output; returns the stats written to stats.json."""
+    with lock_output_dir(config.output, stage="pack"):
+        return _run_pack(config, log)
+
+
+def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
     started = time.monotonic()
     files = resolve_inputs(config.inputs)
     student = load_student_tokenizer(config.tokenizer, eos_token=config.eos_token)

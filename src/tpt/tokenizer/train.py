@@ -59,6 +59,13 @@ def train_tokenizer(corpus: Sequence[str | Path], output: Path, config: TrainCon
     The corpus is any input `tpt pack` accepts (JSONL files or directories, augment output), read as a
     stream. Special token: `<|endoftext|>` (id 0), used as end-of-sequence and padding.
     """
+    from tpt.outputlock import lock_output_dir
+
+    with lock_output_dir(output, stage="tokenizer"):
+        return _train_tokenizer(corpus, output, config)
+
+
+def _train_tokenizer(corpus: Sequence[str | Path], output: Path, config: TrainConfig) -> TrainReport:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
     from tpt.tokenizer.student import write_tokenizer_config

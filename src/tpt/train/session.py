@@ -6,12 +6,14 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from tpt.artifacts import canonical_json, claim_output_dir
 from tpt.errors import ConfigError, TptError
+from tpt.outputlock import lock_output_dir
 from tpt.train import checkpoint, dist
 from tpt.train.config import TrainConfig
 from tpt.train.data import RowOrder, RowSource
@@ -55,7 +57,8 @@ def run_session(
     hf_logging.disable_progress_bar()  # per-checkpoint "Writing model shards" bars drown the progress line
     ctx = dist.setup(spec.device)
     try:
-        return _run(spec, ctx, source, tokenizer, new_model, resume_model)
+        with ExitStack() as held:  # rank 0's lock of the run directory, for the whole run
+            return _run(spec, ctx, source, tokenizer, new_model, resume_model, held)
     finally:
         dist.teardown(ctx)
 
@@ -84,12 +87,13 @@ def _run(
     tokenizer: Any,
     new_model: Callable[[], Any],
     resume_model: Callable[[Path], Any],
+    held: ExitStack,
 ) -> int:
     import torch
 
     cfg = spec.cfg
     micro = check_geometry(cfg, ctx.world_size)
-    fingerprint = _claim(spec, ctx, micro)
+    fingerprint = _claim(spec, ctx, micro, held)
     latest = checkpoint.latest_checkpoint(spec.run_dir)
     start = _resume_point(latest, cfg) if latest is not None else LoopState()
     if start.step >= cfg.total_steps:
@@ -188,16 +192,19 @@ def _run(
     return 0
 
 
-def _claim(spec: RunSpec, ctx: dist.DistContext, micro: int) -> str:
-    """Bind the run directory to this config (rank 0 writes the manifest); returns the fingerprint.
+def _claim(spec: RunSpec, ctx: dist.DistContext, micro: int, held: ExitStack) -> str:
+    """Bind the run directory to this config (rank 0 locks it and writes the manifest); returns the
+    fingerprint.
 
-    The other ranks learn rank 0's verdict, so a config clash stops every rank. The fingerprinted
-    settings go through JSON first, so a tuple equals the list read back from manifest.json when
-    the changed settings are named.
+    Only rank 0 takes the lock (one per job, however many ranks and hosts share the directory). The
+    other ranks learn rank 0's verdict, so a config clash or a busy directory stops every rank. The
+    fingerprinted settings go through JSON first, so a tuple equals the list read back from
+    manifest.json when the changed settings are named.
     """
     verdict: Any = None
     if ctx.is_main:
         try:
+            held.enter_context(lock_output_dir(spec.run_dir, stage=spec.stage))
             manifest = claim_output_dir(
                 spec.run_dir,
                 stage=spec.stage,

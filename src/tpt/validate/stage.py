@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from tpt.artifacts import claim_output_dir, write_json
+from tpt.outputlock import lock_output_dir
 from tpt.validate.checks import CheckConfig, Validator
 from tpt.validate.records import AugmentedRecord, BadLine, read_records, resolve_inputs
 
@@ -30,6 +31,13 @@ def run_validate(
     inputs: Sequence[str | Path], output: Path, config: CheckConfig
 ) -> ValidateSummary:
     """Judge every record; kept ones are copied byte for byte, rejected ones carry their reason."""
+    with lock_output_dir(output, stage="validate"):
+        return _run_validate(inputs, output, config)
+
+
+def _run_validate(
+    inputs: Sequence[str | Path], output: Path, config: CheckConfig
+) -> ValidateSummary:
     started = time.monotonic()
     files = resolve_inputs(inputs)
     out = Path(output)
