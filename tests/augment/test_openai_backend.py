@@ -349,3 +349,29 @@ def test_close_is_idempotent_and_final() -> None:
     backend.close()
     with pytest.raises(BackendError, match="closed"):
         list(backend.generate([req(0)], SamplingParams()))
+
+
+def test_every_sampling_control_is_sent_and_is_what_the_record_says() -> None:
+    """A server fills the fields a request leaves out with its own defaults (vLLM: the model's
+    generation_config, e.g. Qwen3's top-k 20; llama.cpp: top-k 40, min-p 0.05): tpt sends them all."""
+    neutral = {"top_k": -1, "min_p": 0.0, "repetition_penalty": 1.0, "presence_penalty": 0.0,
+               "frequency_penalty": 0.0}
+    with StubServer(StubConfig(latency_ms=1, words=8)) as stub:
+        backend = backend_for(stub)
+        in_force = backend.sampling_in_force(SamplingParams(seed=3))
+        run(backend, [req(0)])
+        body = stub.stats.bodies[-1]
+    assert {k: body[k] for k in neutral} == neutral
+    assert in_force == {"temperature": 0.6, "top_p": 0.9, **neutral, "max_tokens": 8192,
+                        "stop": ["</think>"], "seed": 3}
+    # --engine-arg overrides win, and the record says so; --sampling-fields standard for hosted APIs.
+    assert OpenAIHttpBackend(model="m", base_url="http://127.0.0.1:1/v1", engine_args={"top_k": 20},
+                             ).sampling_in_force(SamplingParams())["top_k"] == 20
+    standard = build({"model": "m", "base_url": "http://127.0.0.1:1/v1", "sampling_fields": "standard"})
+    body = standard.body_template(SamplingParams())
+    assert not {"top_k", "min_p", "repetition_penalty"} & set(body)
+    assert body["presence_penalty"] == 0.0 and body["frequency_penalty"] == 0.0
+    served = build({"model": "m", "base_url": "http://127.0.0.1:1/v1", "server_engine": "llama.cpp"})
+    assert served.body_template(SamplingParams())["repeat_penalty"] == 1.0  # llama-cpp-python's name
+    with pytest.raises(ConfigError, match="--sampling-fields"):
+        build({"model": "m", "base_url": "http://127.0.0.1:1/v1", "sampling_fields": "some"})

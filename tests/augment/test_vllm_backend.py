@@ -52,6 +52,11 @@ class FakeSamplingParams:
     n: int = 1
     temperature: float = 1.0
     top_p: float = 1.0
+    top_k: int = -1
+    min_p: float = 0.0
+    repetition_penalty: float = 1.0
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
     max_tokens: int | None = 16
     stop: list[str] | None = None
     include_stop_str_in_output: bool = False

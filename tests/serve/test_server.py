@@ -15,7 +15,7 @@ import pytest
 
 from tpt.cli import main
 from tpt.errors import BackendError, ConfigError
-from tpt.serve.engines import ServeSpec, server_command
+from tpt.serve.engines import ServeSpec, generation_config, server_command
 from tpt.serve.server import ManagedServer
 
 
@@ -38,7 +38,12 @@ def test_the_exact_command_lines(tmp_path):
                      extra_args=("--max-num-seqs", "256"))
     assert server_command(spec, 8001) == [
         str(tmp_path / "env" / "bin" / "vllm"), "serve", "/m/Qwen3-8B", "--host", "127.0.0.1", "--port", "8001",
-        "--served-model-name", "qwen3", "--max-num-seqs", "256"]
+        "--served-model-name", "qwen3", "--generation-config", "vllm", "--max-num-seqs", "256"]
+    # The model's generation_config would fill every field a request leaves out: tpt starts vLLM
+    # without it, unless the user asks for one.
+    own = ServeSpec(engine="vllm", model="/m", python=py, extra_args=("--generation-config", "auto"))
+    assert server_command(own, 8001).count("--generation-config") == 1 and generation_config(own) == "auto"
+    assert generation_config(spec) == "vllm"
     spec = ServeSpec(engine="sglang", model="/m/R1-7B", python=py)
     assert server_command(spec, 8002) == [
         py, "-m", "sglang.launch_server", "--model-path", "/m/R1-7B", "--host", "127.0.0.1", "--port", "8002",
@@ -128,4 +133,14 @@ def test_augment_with_a_server_that_dies_mid_run_loses_and_duplicates_nothing(fa
                  for line in p.read_text().splitlines())
     assert ids == list(range(20))
     assert (fake_engines / "died-once").exists()  # the server did die under the run
-    assert len((fake_engines / "argv.jsonl").read_text().splitlines()) == 2  # started, then restarted once
+    argvs = (fake_engines / "argv.jsonl").read_text().splitlines()
+    assert len(argvs) == 2  # started, then restarted once
+    assert all("--generation-config" in json.loads(a) for a in argvs)
+    # Each record says every sampling parameter in force: what the request carried, and the server's.
+    record = json.loads((out / "shards" / "part-00000000.jsonl").read_text().splitlines()[0])
+    sampling = record["provenance"]["sampling"]
+    assert {k: sampling[k] for k in ("temperature", "top_p", "top_k", "min_p", "repetition_penalty",
+                                     "presence_penalty", "frequency_penalty", "max_tokens")} == {
+        "temperature": 0.6, "top_p": 0.9, "top_k": -1, "min_p": 0.0, "repetition_penalty": 1.0,
+        "presence_penalty": 0.0, "frequency_penalty": 0.0, "max_tokens": 32}
+    assert sampling["server_generation_config"] == "vllm"

@@ -16,6 +16,18 @@ from typing import Any, Protocol
 from tpt.errors import ConfigError
 
 
+NEUTRAL_SAMPLING: dict[str, Any] = {
+    "top_k": -1,
+    "min_p": 0.0,
+    "repetition_penalty": 1.0,
+    "presence_penalty": 0.0,
+    "frequency_penalty": 0.0,
+}
+"""Every sampling control besides temperature and top-p, switched off (top_k -1: no top-k cut), as the
+paper's decoding has none. tpt sends these with each request and records them, so that no server
+default (a model's generation_config, llama.cpp's top-k 40) applies unseen."""
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SamplingParams:
     """Decoding settings; the defaults are the paper's (App. A.1)."""
@@ -44,6 +56,10 @@ class SamplingParams:
             "stop": list(self.stop),
             "seed": self.seed,
         }
+
+    def in_force(self) -> dict[str, Any]:
+        """Every sampling parameter a backend that honours these settings decodes with."""
+        return {**self.as_dict(), **NEUTRAL_SAMPLING}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -99,6 +115,15 @@ class Backend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+    # Optional: `sampling_in_force(sampling) -> dict`, every sampling parameter the backend decodes
+    # with (what it sends, where that differs from `sampling.in_force()`); recorded in each record.
+
+
+def sampling_in_force(backend: Backend, sampling: SamplingParams) -> dict[str, Any]:
+    """What a record's provenance says the decoding was."""
+    own = getattr(backend, "sampling_in_force", None)
+    return own(sampling) if own is not None else sampling.in_force()
 
 
 # name -> "module:factory". A factory takes the parsed CLI options (a dict) and returns a Backend.

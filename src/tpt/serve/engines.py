@@ -79,7 +79,7 @@ def server_command(spec: ServeSpec, port: int) -> list[str]:
         # `vllm serve` (vLLM >= 0.5): the model is positional; the name clients use is --served-model-name.
         vllm = str(Path(spec.python).parent / "vllm") if spec.python else _executable("vllm", "vllm")
         return [vllm, "serve", spec.model, *host,
-                "--served-model-name", spec.name, *spec.extra_args]
+                "--served-model-name", spec.name, *_generation_config(spec), *spec.extra_args]
     if spec.engine == "sglang":
         return [spec.python or sys.executable, "-m", "sglang.launch_server", "--model-path", spec.model, *host,
                 "--served-model-name", spec.name, *spec.extra_args]
@@ -89,6 +89,25 @@ def server_command(spec: ServeSpec, port: int) -> list[str]:
                 "--model_alias", spec.name, *spec.extra_args]
     assert spec.command is not None
     return [part.format(port=port, model=spec.model, name=spec.name) for part in shlex.split(spec.command)]
+
+
+def generation_config(spec: ServeSpec) -> str | None:
+    """vllm: where the server takes its default sampling parameters from. `vllm serve` applies the
+    model's generation_config.json (Qwen3: top-k 20, min-p 0) to every field a request leaves out; tpt
+    starts it with `--generation-config vllm` (vLLM's neutral defaults) unless --serve-arg sets it."""
+    if spec.engine != "vllm":
+        return None
+    for i, arg in enumerate(spec.extra_args):
+        if arg == "--generation-config" and i + 1 < len(spec.extra_args):
+            return spec.extra_args[i + 1]
+        if arg.startswith("--generation-config="):
+            return arg.split("=", 1)[1]
+    return "vllm"
+
+
+def _generation_config(spec: ServeSpec) -> list[str]:
+    user_set = any(a.split("=", 1)[0] == "--generation-config" for a in spec.extra_args)
+    return [] if user_set else ["--generation-config", "vllm"]
 
 
 def check_installed(spec: ServeSpec) -> None:

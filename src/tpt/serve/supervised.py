@@ -6,9 +6,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from tpt.augment.backend import Backend, GenerationRequest, GenerationResult, SamplingParams, build_backend
+from tpt.augment.backend import (
+    Backend,
+    GenerationRequest,
+    GenerationResult,
+    SamplingParams,
+    build_backend,
+    sampling_in_force,
+)
 from tpt.errors import BackendError
-from tpt.serve.engines import ServeSpec
+from tpt.serve.engines import ServeSpec, generation_config
 from tpt.serve.server import ManagedServer
 
 # Error kinds (openai_http.ERROR_KINDS) that a server dying under a request produces; a request that
@@ -33,6 +40,13 @@ class SupervisedBackend:
 
     def truncate(self, texts: list[str], max_tokens: int) -> list[tuple[str, int, bool]]:
         return self.inner.truncate(texts, max_tokens)
+
+    def sampling_in_force(self, sampling: SamplingParams) -> dict[str, Any]:
+        """What each request carries, and (vllm) where the server's defaults for the rest come from."""
+        in_force = sampling_in_force(self.inner, sampling)
+        if (config := generation_config(self.server.spec)) is not None:
+            in_force["server_generation_config"] = config
+        return in_force
 
     def generate(self, requests: Iterable[GenerationRequest], sampling: SamplingParams
                  ) -> Iterator[GenerationResult]:
@@ -85,7 +99,8 @@ def build_served_backend(spec: ServeSpec, options: dict[str, Any]) -> Supervised
     """Start `spec`'s server here, wait for it, and return the openai backend that drives it."""
     server = ManagedServer(spec).start()
     try:
-        inner = build_backend("openai", {**options, "base_url": server.base_url, "model": spec.name})
+        inner = build_backend("openai", {**options, "base_url": server.base_url, "model": spec.name,
+                                         "server_engine": spec.engine})
     except BaseException:
         server.stop()
         raise

@@ -26,7 +26,7 @@ from typing import Any
 import aiohttp
 import yarl
 
-from tpt.augment.backend import GenerationRequest, GenerationResult, SamplingParams
+from tpt.augment.backend import NEUTRAL_SAMPLING, GenerationRequest, GenerationResult, SamplingParams
 from tpt.augment.backends.openai_protocol import (
     as_text,
     model_ids,
@@ -53,6 +53,15 @@ REJECTIONS_BEFORE_FATAL = 4
 """This many 4xx rejections before any success mean the request shape is wrong (an --engine-arg
 the server refuses, max_tokens over the context), not the documents: the run stops."""
 RETRY_AFTER_CAP_S = 300.0
+SAMPLING_FIELDS = ("full", "standard")
+"""--sampling-fields: full sends every sampling control (NEUTRAL_SAMPLING: top-k off, min-p 0, no
+penalties), so a server's own defaults (vLLM applies the model's generation_config, llama.cpp a top-k
+of 40) cannot change the decoding; standard sends only the OpenAI API's own fields, for hosted APIs that
+refuse the others."""
+_STANDARD_FIELDS = ("presence_penalty", "frequency_penalty")
+# Engine-specific names of the same controls (llama-cpp-python's server calls it repeat_penalty).
+_ENGINE_FIELDS: dict[str, dict[str, Any]] = {"llama.cpp": {"repeat_penalty": 1.0}}
+_NOT_SAMPLING = ("model", "continue_final_message", "add_generation_prompt")
 
 
 class _Rejected(Exception):
@@ -88,6 +97,8 @@ class OpenAIHttpBackend:
         tokenizer: str | None = None,
         open_think: str = "auto",
         engine_args: dict[str, Any] | None = None,
+        sampling_fields: str = "full",
+        server_engine: str | None = None,
         retry_base_s: float = 0.5,
         retry_max_s: float = 60.0,
     ) -> None:
@@ -104,6 +115,10 @@ class OpenAIHttpBackend:
         # "auto" means off here: hosted APIs refuse the prefill fields.
         self.open_think = open_think == "on"
         self.engine_args = dict(engine_args or {})
+        self.sampling_fields = sampling_fields
+        self.server_engine = server_engine
+        """The engine of a server tpt manages (--serve), whose own names for sampling controls are
+        sent too; None for a server tpt did not start."""
         self.retry_base_s = retry_base_s
         self.retry_max_s = retry_max_s
         self._tokenizer = _load_tokenizer(tokenizer) if tokenizer else None
@@ -325,7 +340,8 @@ class OpenAIHttpBackend:
             raise BackendError(
                 f"the server at {self.base_url} rejected the first {self._rejections} requests "
                 f"({exc}); check --model, --engine-arg and --max-thinking-tokens against the "
-                "server's limits"
+                "server's limits (a hosted API that refuses top_k, min_p or repetition_penalty "
+                "needs --sampling-fields standard)"
             )
 
     async def _attempt(self, key: int, body: bytes, attempt: int) -> GenerationResult:
@@ -402,6 +418,11 @@ class OpenAIHttpBackend:
             "top_p": sampling.top_p,
             "max_tokens": sampling.max_tokens,
         }
+        if self.sampling_fields == "full":
+            body.update(NEUTRAL_SAMPLING)
+            body.update(_ENGINE_FIELDS.get(self.server_engine or "", {}))
+        else:
+            body.update({k: NEUTRAL_SAMPLING[k] for k in _STANDARD_FIELDS})
         if sampling.stop:
             body["stop"] = list(sampling.stop)
         if self.open_think:  # vLLM / SGLang / TGI: continue our "<think>\n", don't open a turn
@@ -409,6 +430,12 @@ class OpenAIHttpBackend:
             body["add_generation_prompt"] = False
         body.update(self.engine_args)
         return {k: v for k, v in body.items() if v is not None}  # None in engine_args drops a field
+
+    def sampling_in_force(self, sampling: SamplingParams) -> dict[str, Any]:
+        """Every sampling field each request carries (after --engine-arg), and the base seed; a
+        field not listed is the server's own default."""
+        sent = {k: v for k, v in self.body_template(sampling).items() if k not in _NOT_SAMPLING}
+        return {**sent, "stop": list(sampling.stop), "seed": sampling.seed}
 
 
 def _load_tokenizer(path: str) -> Any:
@@ -471,6 +498,11 @@ def build(options: dict[str, Any]) -> OpenAIHttpBackend:
         raise ConfigError("--engine-arg values must form a JSON object of extra request fields")
     if bad := sorted({"messages", "stream", "n"} & set(engine_args)):
         raise ConfigError(f"--engine-arg cannot set {', '.join(bad)}: the backend owns them")
+    sampling_fields = options.get("sampling_fields") or "full"
+    if sampling_fields not in SAMPLING_FIELDS:
+        raise ConfigError(
+            f"--sampling-fields must be one of {', '.join(SAMPLING_FIELDS)}, got {sampling_fields!r}"
+        )
     return OpenAIHttpBackend(
         model=str(model),
         base_url=str(base_url),
@@ -482,4 +514,6 @@ def build(options: dict[str, Any]) -> OpenAIHttpBackend:
         tokenizer=options.get("tokenizer"),
         open_think=open_think,
         engine_args=engine_args,
+        sampling_fields=sampling_fields,
+        server_engine=options.get("server_engine"),
     )

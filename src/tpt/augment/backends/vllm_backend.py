@@ -15,7 +15,7 @@ import itertools
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from tpt.augment.backend import GenerationRequest, GenerationResult, SamplingParams
+from tpt.augment.backend import NEUTRAL_SAMPLING, GenerationRequest, GenerationResult, SamplingParams
 from tpt.errors import ConfigError, MissingDependencyError
 
 DEFAULT_MAX_NUM_SEQS = 256  # vLLM's usual default for `max_num_seqs` when the engine does not say
@@ -143,6 +143,7 @@ class VllmBackend:
             "n": 1,
             "temperature": sampling.temperature,
             "top_p": sampling.top_p,
+            **NEUTRAL_SAMPLING,  # said, not left to vLLM's defaults: the record holds what decoded
             "max_tokens": budget,
             "stop": [s for s in sampling.stop if s],
             "include_stop_str_in_output": False,
