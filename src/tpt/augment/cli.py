@@ -33,6 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--top-p", type=float, default=0.9)
     g.add_argument("--max-thinking-tokens", type=int, default=8192)
     g.add_argument("--seed", type=int, default=None, help="base seed (per document: derived from it and the id)")
+    g.add_argument("--sampling-fields", choices=["full", "standard"], default="full",
+                   help="openai: full (default) also sends top_k -1, min_p 0 and neutral penalties, so no "
+                   "server default applies unseen; standard: only the OpenAI API's fields (hosted APIs)")
     g = p.add_argument_group("backend")
     g.add_argument("--backend", default=None,
                    help="transformers (default, in-process; openai with --serve), openai (any OpenAI-compatible "
@@ -110,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         "device": args.device,
         "open_think": args.open_think,
         "engine_args": _engine_args(args.engine_arg),
+        "sampling_fields": args.sampling_fields,
         "seed": args.seed,
     }
     cfg = AugmentConfig(

@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from tpt.artifacts import claim_output_dir, write_json
-from tpt.augment.backend import Backend, GenerationRequest, SamplingParams, build_backend, request_seed
+from tpt.augment.backend import (
+    Backend,
+    GenerationRequest,
+    SamplingParams,
+    build_backend,
+    request_seed,
+    sampling_in_force,
+)
 from tpt.augment.extract import extract_thinking
 from tpt.augment.prompts import PromptTemplate, load_template
 from tpt.augment.shards import ShardBook
@@ -222,7 +229,7 @@ def generate_records(backend: Backend, docs: Iterator[_Doc], cfg: AugmentConfig,
         "model": getattr(backend, "model_id", cfg.backend_options.get("model")),
         "template": template.name,
         "template_hash": template.hash,
-        "sampling": cfg.sampling.as_dict(),
+        "sampling": sampling_in_force(backend, cfg.sampling),
     }
     for result in backend.generate(requests(), cfg.sampling):
         doc, kept, num_tokens, truncated = inflight.pop(result.key)
