@@ -375,3 +375,10 @@ def test_every_sampling_control_is_sent_and_is_what_the_record_says() -> None:
     assert served.body_template(SamplingParams())["repeat_penalty"] == 1.0  # llama-cpp-python's name
     with pytest.raises(ConfigError, match="--sampling-fields"):
         build({"model": "m", "base_url": "http://127.0.0.1:1/v1", "sampling_fields": "some"})
+
+
+@pytest.mark.parametrize(("think", "stop"), [("tags", "</think>"), ("reasoning", "</think>")])
+def test_the_servers_stop_reason_is_kept(think: str, stop: str) -> None:
+    with StubServer(StubConfig(latency_ms=1, words=8, think=think)) as stub:
+        [r] = run(backend_for(stub), [req(0)])
+    assert (r.finish_reason, r.stop) == ("stop", stop)

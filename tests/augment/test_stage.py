@@ -91,6 +91,7 @@ def test_records_keep_ids_and_drop_the_final_answer(tmp_path, monkeypatch):
     assert recs[0]["thinking"] == f"thinking about {'doc 0'[::-1]}"
     assert "final answer" not in recs[0]["thinking"]
     assert recs[0]["thinking_method"] == "think_tags" and recs[0]["thinking_closed"] is True
+    assert "stopped_by" in recs[0]
     assert recs[0]["meta"] == {"license": "CC0"} and recs[0]["source"] == "s"
     assert recs[0]["input"] == {"file": str(tmp_path / "docs.jsonl"), "line": 1, "index": 0}
     prov = recs[0]["provenance"]

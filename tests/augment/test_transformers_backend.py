@@ -165,7 +165,7 @@ def test_stop_string_ends_the_row_and_is_left_out(tiny) -> None:
     stop = tiny.tok.decode(ids[6:8], skip_special_tokens=True)
     assert free.text.startswith(before + stop)
     [cut] = tiny.generate([req(1, 8)], SamplingParams(temperature=0, max_tokens=16, stop=(stop,)))
-    assert cut.finish_reason == "stop"
+    assert (cut.finish_reason, cut.stop) == ("stop", stop)  # which stop ended it
     assert cut.text == free.text[: free.text.find(stop)]
     assert cut.completion_tokens <= 8  # generation stopped there, it was not cut afterwards
 
@@ -179,7 +179,7 @@ def test_end_of_sequence_token_stops_the_row(tiny) -> None:
         [r] = tiny.generate([req(2, 8)], SamplingParams(temperature=0, max_tokens=16, stop=()))
     finally:
         tiny.eos_ids = saved
-    assert (r.finish_reason, r.completion_tokens) == ("stop", first_new + 1)
+    assert (r.finish_reason, r.stop, r.completion_tokens) == ("stop", "eos", first_new + 1)
     assert r.text == tiny.tok.decode(ids[:first_new], skip_special_tokens=True)
 
 

@@ -85,6 +85,9 @@ class GenerationResult:
     """True when the backend opened the assistant turn with `<think>` itself (non-reasoning teachers)."""
     finish_reason: str = "stop"
     """'stop' (end of sequence or a stop string) or 'length' (cut by max_tokens)."""
+    stop: str | None = None
+    """With finish_reason 'stop': the stop string that ended the generation, or 'eos' (an
+    end-of-sequence or stop token); None when the backend cannot tell."""
     prompt_tokens: int = 0
     completion_tokens: int = 0
     attempts: int = 1

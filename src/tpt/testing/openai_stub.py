@@ -235,9 +235,12 @@ class _Stub:
             bool(body.get("continue_final_message")) and messages[-1].get("role") == "assistant"
         )
         reasoning = None
+        stop_reason = None  # like vLLM: the stop string that cut the answer, null for end of sequence
         if cfg.think in ("reasoning_content", "reasoning"):
             reasoning = thought
             content = None if cut_at_close or finish == "length" else answer
+            if cut_at_close and finish != "length":
+                stop_reason = "</think>"
         else:
             if cfg.think == "tags" and not continuing:
                 thought = "<think>\n" + thought
@@ -246,7 +249,7 @@ class _Stub:
                 content = thought  # a non-reasoning teacher writes no tags at all
             for stop in stops:  # like vLLM: cut at the first stop string, which is not returned
                 if stop and stop in content:
-                    content = content[: content.index(stop)]
+                    content, stop_reason = content[: content.index(stop)], stop
         message: dict[str, Any] = {"role": "assistant", "content": content}
         if reasoning is not None:
             message[cfg.think] = reasoning
@@ -257,7 +260,9 @@ class _Stub:
             "object": "chat.completion",
             "created": int(time.time()),
             "model": cfg.model,
-            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "choices": [
+                {"index": 0, "message": message, "finish_reason": finish, "stop_reason": stop_reason}
+            ],
             "usage": {
                 "prompt_tokens": prompt_tokens,
                 "completion_tokens": completion_tokens,

@@ -382,6 +382,7 @@ class OpenAIHttpBackend:
             reasoning = as_text(message.get("reasoning_content"))
             reasoning = reasoning or as_text(message.get("reasoning"))
             finish = choice.get("finish_reason")
+            stop = _stop_of(choice)
             usage = data.get("usage") or {}
             prompt_tokens = int(usage.get("prompt_tokens") or 0)
             completion_tokens = int(usage.get("completion_tokens") or 0)
@@ -398,6 +399,7 @@ class OpenAIHttpBackend:
             reasoning=reasoning or None,
             prefilled_think=self.open_think,
             finish_reason="length" if finish == "length" else "stop",
+            stop=None if finish == "length" else stop,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             attempts=attempt,
@@ -436,6 +438,16 @@ class OpenAIHttpBackend:
         field not listed is the server's own default."""
         sent = {k: v for k, v in self.body_template(sampling).items() if k not in _NOT_SAMPLING}
         return {**sent, "stop": list(sampling.stop), "seed": sampling.seed}
+
+
+def _stop_of(choice: dict[str, Any]) -> str | None:
+    """Which stop ended a choice: vLLM says `stop_reason` (the stop string, a stop token id, or null
+    for the end-of-sequence token), SGLang `matched_stop`; other servers say nothing (None)."""
+    for key in ("stop_reason", "matched_stop"):
+        if key in choice:
+            value = choice[key]
+            return value if isinstance(value, str) and value else "eos"
+    return None
 
 
 def _load_tokenizer(path: str) -> Any:

@@ -35,6 +35,8 @@ class Row:
     rng: random.Random
     generated: list[int] = field(default_factory=list)
     finish_reason: str | None = None
+    stopped_by: str | None = None
+    """The stop string that ended the row, or 'eos'."""
 
 
 class Lookahead:
@@ -213,14 +215,15 @@ class Batch:
         for row, token in zip(rows, tokens.tolist(), strict=True):
             row.generated.append(token)
             if token in self.b.eos_ids:
-                row.finish_reason = "stop"
+                row.finish_reason, row.stopped_by = "stop", "eos"
         if self.stops:
             tails = self.b.tok.batch_decode(
                 [row.generated[-self.stop_window :] for row in rows], skip_special_tokens=True
             )
             for row, tail in zip(rows, tails, strict=True):
-                if row.finish_reason is None and any(s in tail for s in self.stops):
-                    row.finish_reason = "stop"
+                hit = next((s for s in self.stops if s in tail), None)
+                if row.finish_reason is None and hit is not None:
+                    row.finish_reason, row.stopped_by = "stop", hit
         self.next_tok[offset:] = tokens
         done = [
             offset + i

@@ -233,6 +233,7 @@ class TransformersBackend:
             text=text,
             prefilled_think=row.prefilled_think,
             finish_reason=row.finish_reason or "length",
+            stop=row.stopped_by,
             prompt_tokens=len(row.prompt_ids),
             completion_tokens=len(row.generated),
         )

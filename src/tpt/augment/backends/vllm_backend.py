@@ -183,11 +183,17 @@ class VllmBackend:
                 prompt_tokens=prompt_tokens,
                 error=f"vllm finished the request with {completion.finish_reason!r}",
             )
+        stop = getattr(completion, "stop_reason", None)  # the stop string, a stop token id, or None
         return GenerationResult(
             key=request.key,
             text=completion.text,
             prefilled_think=prefilled,
             finish_reason=completion.finish_reason,
+            stop=(
+                None
+                if completion.finish_reason == "length"
+                else stop if isinstance(stop, str) and stop else "eos"
+            ),
             prompt_tokens=prompt_tokens,
             completion_tokens=len(completion.token_ids),
         )
