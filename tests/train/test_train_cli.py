@@ -223,3 +223,20 @@ def test_block_attention_trains_without_cross_sample_targets(
     assert (
         b["tokens_document"] < p["tokens_document"]
     )  # each sample's first token is a document token
+
+
+def test_a_budget_larger_than_the_data_says_how_many_epochs(
+    pack_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """64 rows of 32 tokens = 2048 data tokens: 4096 tokens is 2 epochs, said at start (the
+    data-constrained regime), in metrics.jsonl and in the final report."""
+    assert train(pack_dir, tmp_path / "twice", "--tokens", "4096", "--log-every", "2") == 0
+    err = capsys.readouterr().err
+    start, done = err.index("warning: the budget of 4,096 tokens is 2.00 epochs"), err.index("done")
+    assert "data-constrained regime" in err and start < done
+    assert "8 steps (2.00 epochs over the packed data)" in err
+    metrics = read_metrics(tmp_path / "twice")
+    assert metrics[-1]["epoch"] == 2.0 and metrics[0]["epoch"] == 0.5
+    assert train(pack_dir, tmp_path / "once", "--tokens", "2048") == 0
+    err = capsys.readouterr().err
+    assert "warning" not in err and "(1.00 epochs over the packed data)" in err

@@ -124,13 +124,17 @@ def _run(
                 f"tpt {spec.stage}: resuming from {latest.name} (step {start.step})",
                 file=sys.stderr,
             )
+    epochs = cfg.total_steps * cfg.rows_per_step / source.num_rows
     if ctx.is_main:
         print(
             f"tpt {spec.stage}: {arch}, {sizes['parameters']:,} parameters "
             f"({sizes['non_embedding_parameters']:,} non-embedding); {cfg.total_steps} steps of "
-            f"{cfg.batch_tokens:,} tokens on {ctx.world_size} x {ctx.device}",
+            f"{cfg.batch_tokens:,} tokens on {ctx.world_size} x {ctx.device}; "
+            f"{epochs:.2f} epochs over the {source.num_rows * cfg.seq_len:,} data tokens",
             file=sys.stderr,
         )
+        if spec.stage == "train" and epochs > 1:
+            print(repeat_warning(cfg, source.num_rows, epochs), file=sys.stderr)
 
     metrics = MetricsLog(
         spec.run_dir,
@@ -184,12 +188,24 @@ def _run(
         metrics.close()
     if ctx.is_main:
         final = checkpoint.latest_checkpoint(spec.run_dir)
+        seen = end.step * cfg.rows_per_step / source.num_rows
         print(
-            f"tpt {spec.stage}: done, {end.step} steps, {end.skipped_steps} skipped as non-finite; "
-            f"final checkpoint {final}",
+            f"tpt {spec.stage}: done, {end.step} steps ({seen:.2f} epochs over the packed data), "
+            f"{end.skipped_steps} skipped as non-finite; final checkpoint {final}",
             file=sys.stderr,
         )
     return 0
+
+
+def repeat_warning(cfg: TrainConfig, num_rows: int, epochs: float) -> str:
+    """What `tpt train` says at start when its budget is larger than its data."""
+    return (
+        f"tpt train: warning: the budget of {cfg.total_steps * cfg.batch_tokens:,} tokens is "
+        f"{epochs:.2f} epochs over the {num_rows * cfg.seq_len:,} tokens of packed data: every row is "
+        f"trained on about {epochs:.1f} times. This is the data-constrained regime (the paper's "
+        "abundant-data runs see each sample at most once); for that, pack as many unique tokens as the "
+        "budget. metrics.jsonl records the epoch of every step"
+    )
 
 
 def _claim(spec: RunSpec, ctx: dist.DistContext, micro: int, held: ExitStack) -> str:
