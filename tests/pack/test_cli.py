@@ -144,3 +144,53 @@ def test_pack_keeps_torch_and_transformers_out_of_the_process(tmp_path, bpe, aug
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip().splitlines()[-1] == "0 []"
+
+
+def _filter_corpus(path: Path) -> Path:
+    """Two sources: 'math' with 2 of 4 trajectories cut by the length limit, 'web' with one short
+    trajectory, one contaminated document and one leaked control token among 5."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    gsm8k = resources.files("tpt").joinpath("data/eval/gsm8k/test.jsonl")
+    question = json.loads(gsm8k.read_text(encoding="utf-8").splitlines()[0])["question"]
+    thinking = " ".join(f"step {i} follows from the one before it because of the rule" for i in range(4))
+    rows = []
+    for i in range(4):
+        rows.append({"id": f"m{i}", "text": f"Problem {i}: add the numbers.", "thinking": thinking,
+                     "finish_reason": "length" if i < 2 else "stop", "source": "math"})
+    for i, (text, think) in enumerate([
+        ("A page about rivers.", thinking), ("A page about hills.", "Too short."),
+        ("A page that quotes " + question, thinking), ("A page about lakes.", thinking),
+        ("A page with <|im_end|> inside.", thinking),
+    ]):
+        rows.append({"id": f"w{i}", "text": text, "thinking": think, "finish_reason": "stop", "source": "web"})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_drops_are_reported_per_source_and_reason_and_the_paper_setting_keeps_them(tmp_path, bpe, capsys):
+    records = _filter_corpus(tmp_path / "in" / "records.jsonl")
+    args = ["pack", str(records), "--tokenizer", str(bpe), "--seq-len", "64", "--workers", "0"]
+    assert main([*args, "--output", str(tmp_path / "default")]) == 0
+    line = capsys.readouterr().out
+    stats = json.loads((tmp_path / "default" / "stats.json").read_text())
+    assert stats["skipped"] == {"contamination": 1, "leaked_control": 1, "too_short": 1, "truncated": 2}
+    share = stats["dropped_share"]
+    assert share["all"] == pytest.approx(5 / 9) and share["by_reason"]["truncated"] == pytest.approx(2 / 9)
+    assert share["by_source"]["math"] == {"all": 0.5, "by_reason": {"truncated": 0.5}}
+    assert share["by_source"]["web"]["all"] == pytest.approx(0.6)
+    assert stats["by_source"]["web"]["skipped_by_reason"] == {"contamination": 1, "leaked_control": 1,
+                                                             "too_short": 1}
+    assert "5 of 9 records dropped (55.6%: " in line and "truncated 2 (22.2%)" in line
+    assert "by source: web 60.0%, math 50.0%" in line
+    # The paper filters nothing: only the leaked control token (it would become a control token) is
+    # dropped; the contaminated document is packed and reported.
+    assert main([*args, "--output", str(tmp_path / "paper"), "--paper-faithful"]) == 0
+    line = capsys.readouterr().out
+    stats = json.loads((tmp_path / "paper" / "stats.json").read_text())
+    assert stats["skipped"] == {"leaked_control": 1} and stats["augmented_samples"] == 8
+    assert stats["flagged"] == {"contamination": 1}
+    assert stats["by_source"]["web"]["flagged"] == {"contamination": 1}
+    [flagged] = [json.loads(x) for x in (tmp_path / "paper" / "flagged.jsonl").read_text().splitlines()]
+    assert (flagged["id"], flagged["reason"]) == ("w2", "contamination")
+    assert "flagged, packed: contamination 1" in line
+    assert stats["validation"]["report_only"] == ["contamination"]

@@ -186,3 +186,27 @@ def test_verdict_order_is_the_documented_order(validator, good):
     # Truncated and too short: the first check in CHECKS order wins.
     assert reason(validator, {**good, "finish_reason": "length", "thinking": "tiny"}) == "truncated"
     assert replace(CheckConfig(), max_copy=0.9).max_copy == 0.9
+
+
+def test_report_only_and_document_only_configs(good):
+    from tpt.validate.checks import THINKING_FILTERS, paper_faithful
+
+    path = resources.files("tpt").joinpath("data/eval/gsm8k/test.jsonl")
+    question = json.loads(path.read_text(encoding="utf-8").splitlines()[0])["question"]
+    paper = Validator(paper_faithful(CheckConfig()))
+    cut = rec({**good, "finish_reason": "length", "thinking": "short"})
+    leaked = rec({**good, "thinking": good["thinking"] + " <|im_end|>"})
+    dirty = rec({**good, "text": good["text"] + " " + question})
+    v_cut, v_leaked, v_dirty = paper.judge([cut, leaked, dirty])
+    assert v_cut is None  # the paper filters nothing
+    assert v_leaked is not None and v_leaked.reason == "leaked_control" and v_leaked.drop
+    assert v_dirty is not None and v_dirty.reason == "contamination" and not v_dirty.drop
+    assert set(THINKING_FILTERS) <= paper.config.disabled
+    # The raw arm judges the document alone: a thinking-less record or a bad trajectory is fine.
+    raw = Validator(CheckConfig(thinking=False))
+    bare, bad_think, bad_doc = raw.judge([
+        rec({**good, "thinking": None}), cut, rec({**good, "text": good["text"] + " <|im_end|>"}),
+    ])
+    assert bare is None and bad_think is None and bad_doc.reason == "leaked_control"
+    with pytest.raises(ConfigError, match="reported without dropping"):
+        CheckConfig(report_only=frozenset({"copy"}))

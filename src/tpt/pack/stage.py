@@ -155,14 +155,16 @@ def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
     progress = Progress(None, label="pack", enabled=config.progress)
 
     def accept(job: Job, prepared: Prepared) -> None:
-        planned = _accept(job, prepared, stats, skipped_log)
+        planned = _accept(job, prepared, stats, skipped_log, flagged_log)
         emit(shuffle.push(assemble(planned, prepared.encoded, template)))
-        rejected = sum(v is not None for v in prepared.verdicts) + len(prepared.missing_thinking)
+        rejected = sum(v is not None and v.drop for v in prepared.verdicts)
+        rejected += len(prepared.missing_thinking)
         progress.update(done=len(job.records), failures=rejected, tokens=len(prepared.encoded.ids))
 
     try:
         with (
             open(out / "skipped.jsonl", "w", encoding="utf-8") as skipped_log,
+            open(out / "flagged.jsonl", "w", encoding="utf-8") as flagged_log,
             WorkerPool(preparer, workers) as pool,
         ):
             for batch in _batches(read_records(files), config.batch_size, config.batch_chars):
@@ -240,13 +242,18 @@ def _plan(
 
 
 def _accept(
-    job: Job, prepared: Prepared, stats: PackStats, skipped_log: Any
+    job: Job, prepared: Prepared, stats: PackStats, skipped_log: Any, flagged_log: Any
 ) -> list[PlannedRecord]:
-    """Log what a worker rejected, count downsampled records, and place the kept records' texts."""
+    """Log what a worker rejected or flagged, count downsampled records, and place the kept records'
+    texts."""
     for record, flags, verdict in zip(job.records, job.flags, prepared.verdicts, strict=True):
-        if verdict is not None:
+        if verdict is not None and verdict.drop:
             _skip(stats, skipped_log, record, verdict.reason, verdict.detail)
-        elif not flags:
+            continue
+        if verdict is not None:  # reported, not dropped (--paper-faithful contamination)
+            stats.flag(record.source, verdict.reason)
+            _log(flagged_log, record, verdict.reason, verdict.detail)
+        if not flags:
             stats.downsample(record.source)
     for k in prepared.missing_thinking:
         # Only reachable with --no-validate: the validator rejects these first.
@@ -261,6 +268,10 @@ def _skip(
     stats: PackStats, log: Any, item: AugmentedRecord | BadLine, reason: str, detail: str
 ) -> None:
     stats.skip(item.source, reason)
+    _log(log, item, reason, detail)
+
+
+def _log(log: Any, item: AugmentedRecord | BadLine, reason: str, detail: str) -> None:
     log.write(
         json.dumps(
             {
@@ -289,7 +300,7 @@ def _prepare_output(config: PackConfig) -> Path:
     )
     # A re-run replaces the whole output: drop what an earlier run left, index first (a directory
     # without index.json is not a finished pack).
-    for name in ("index.json", "stats.json", "skipped.jsonl"):
+    for name in ("index.json", "stats.json", "skipped.jsonl", "flagged.jsonl"):
         (out / name).unlink(missing_ok=True)
     for old in out.glob("shard-*.npy"):
         old.unlink()

@@ -43,7 +43,8 @@ class Prepared:
     """What a worker returns for a Job."""
 
     verdicts: list[Verdict | None]
-    """Per record: why the checks reject it, None when kept (all None without validation)."""
+    """Per record: why the checks reject it (or flag it: `drop` False, kept), None when they pass (all
+    None without validation)."""
     texts: list[tuple[int, int, int]]
     """Per kept record with samples and the thinking they need: (record, document, thinking) text
     indices into `encoded` (thinking -1 when every copy is raw)."""
@@ -72,7 +73,7 @@ class Preparer:
         for k, (record, flags, verdict) in enumerate(
             zip(job.records, job.flags, verdicts, strict=True)
         ):
-            if verdict is not None or not flags:
+            if (verdict is not None and verdict.drop) or not flags:
                 continue
             needs_thinking = not all(flags)
             if needs_thinking and record.thinking is None:

@@ -31,6 +31,21 @@ CHECKS: tuple[str, ...] = (
     "contamination",  # long n-gram overlap with an evaluation set
 )
 
+THINKING_FILTERS: tuple[str, ...] = (
+    "truncated",
+    "unclosed_think",
+    "empty",
+    "too_short",
+    "repetition",
+    "copy",
+)
+"""The checks that judge the quality of a trajectory. The paper filters nothing ([P] App. A.1), so
+dropping records for these is a deviation (the capped trajectories are the most reasoning-heavy ones);
+`tpt pack --paper-faithful` turns them off. leaked_control is not among them: a control token inside a
+text would be encoded as that token. Contamination is not either: it is about the evaluation."""
+REPORT_ONLY_CHECKS: tuple[str, ...] = ("contamination",)
+"""Checks whose hits may be reported without dropping the record (CheckConfig.report_only)."""
+
 # Control and chat-template tokens of common model families. `<|...|>` covers ChatML, Llama 3, GPT,
 # Phi; the full-width form covers DeepSeek (`<｜end▁of▁sentence｜>`).
 _CONTROL_PATTERNS = (
@@ -68,6 +83,12 @@ class CheckConfig:
     tokenizer's special tokens: one inside the text would be encoded as that special token)."""
     disabled: frozenset[str] = field(default_factory=frozenset)
     """Names from CHECKS to skip (all but missing_thinking may be disabled)."""
+    report_only: frozenset[str] = field(default_factory=frozenset)
+    """Checks (from REPORT_ONLY_CHECKS) whose hits are reported, not dropped: the verdict says
+    `drop=False` and the record is kept."""
+    thinking: bool = True
+    """Judge the trajectory too. False (the raw arm): only the document is judged (a leaked control
+    token in it, contamination), and a record needs no thinking."""
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.disabled) - set(CHECKS))
@@ -75,6 +96,11 @@ class CheckConfig:
             raise ConfigError(
                 f"--disable-check: unknown check(s) {', '.join(unknown)}; "
                 f"choose from {', '.join(CHECKS[1:])}"
+            )
+        if bad := sorted(set(self.report_only) - set(REPORT_ONLY_CHECKS)):
+            raise ConfigError(
+                f"only {', '.join(REPORT_ONLY_CHECKS)} can be reported without dropping, "
+                f"not {', '.join(bad)}"
             )
         if "missing_thinking" in self.disabled:
             raise ConfigError(
@@ -112,7 +138,21 @@ class CheckConfig:
             "contamination_min_hits": self.contamination_min_hits,
             "control_strings": list(self.control_strings),
             "disabled": sorted(self.disabled),
+            "report_only": sorted(self.report_only),
+            "thinking": self.thinking,
         }
+
+
+def paper_faithful(config: CheckConfig) -> CheckConfig:
+    """The paper's setting: no thinking filter drops a record; contamination is reported, not dropped.
+    Leaked control tokens still drop a record (they would be encoded as control tokens)."""
+    from dataclasses import replace
+
+    return replace(
+        config,
+        disabled=frozenset(config.disabled | set(THINKING_FILTERS)),
+        report_only=frozenset(config.report_only | set(REPORT_ONLY_CHECKS)),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +161,8 @@ class Verdict:
 
     reason: str
     detail: str
+    drop: bool = True
+    """False for a reported-only check: the record is kept, and counted as flagged."""
 
 
 # Keys that sort by record first: the record index in the top 24 bits, 40 bits of the n-gram hash below.
@@ -197,12 +239,13 @@ class Validator:
     def _judge_words(self, records: Sequence[AugmentedRecord]) -> list[Verdict | None]:
         """too_short, repetition, copy and contamination, each computed for the whole batch at once."""
         cfg = self.config
-        think = word_hashes([r.thinking or "" for r in records])
+        think = word_hashes([(r.thinking or "") if cfg.thinking else "" for r in records])
         need_doc = cfg.enabled("copy") or cfg.enabled("contamination")
         doc = word_hashes([r.text for r in records]) if need_doc else think
         # (reason, failed: bool per record, detail of record j), in CHECKS order.
         failures: list[tuple[str, np.ndarray, Callable[[int], str]]] = []
-        if cfg.enabled("too_short"):
+        enabled = cfg.enabled if cfg.thinking else (lambda name: False)
+        if enabled("too_short"):
             words = think.counts
             failures.append(
                 (
@@ -211,7 +254,7 @@ class Validator:
                     lambda j: f"{words[j]} words < --min-thinking-words {cfg.min_thinking_words}",
                 )
             )
-        if cfg.enabled("repetition"):
+        if enabled("repetition"):
             rep = repetition_fractions(think, cfg.repetition_ngram)
             failures.append(
                 (
@@ -223,7 +266,7 @@ class Validator:
                     ),
                 )
             )
-        if cfg.enabled("copy"):
+        if enabled("copy"):
             cop = copy_fractions(doc, think, cfg.copy_ngram)
             failures.append(
                 (
@@ -238,7 +281,14 @@ class Validator:
         if cfg.enabled("contamination") and self._index is not None:
             failures.append(self._contamination(doc, think))
         return [
-            next((Verdict(name, detail(j)) for name, failed, detail in failures if failed[j]), None)
+            next(
+                (
+                    Verdict(name, detail(j), drop=name not in cfg.report_only)
+                    for name, failed, detail in failures
+                    if failed[j]
+                ),
+                None,
+            )
             for j in range(len(records))
         ]
 
@@ -260,6 +310,10 @@ class Validator:
     def _judge_text(self, record: AugmentedRecord) -> Verdict | None:
         """The checks that need no n-grams, in CHECKS order (too_short comes later, from word counts)."""
         cfg = self.config
+        if not cfg.thinking:  # the raw arm: the document alone
+            if cfg.enabled("leaked_control") and (m := self._control.search(record.text)):
+                return Verdict("leaked_control", f"the document contains {m.group(0)!r}")
+            return None
         thinking = record.thinking or ""
         if record.thinking is None:
             return Verdict("missing_thinking", "no 'thinking' field")

@@ -18,7 +18,7 @@ from tpt.errors import InputError, MissingDependencyError
 
 SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst")
 # Files that sit beside records in tpt output directories but hold no records.
-_NOT_RECORDS = ("failures.jsonl", "rejected.jsonl", "skipped.jsonl")
+_NOT_RECORDS = ("failures.jsonl", "rejected.jsonl", "skipped.jsonl", "flagged.jsonl")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -64,7 +64,7 @@ def _run_validate(
                 total += 1
                 if isinstance(item, BadLine):
                     reason, detail = item.reason, item.detail
-                elif (verdict := verdicts[id(item)]) is not None:
+                elif (verdict := verdicts[id(item)]) is not None and verdict.drop:
                     reason, detail = verdict.reason, verdict.detail
                 else:
                     kept += 1
