@@ -38,7 +38,7 @@ def test_expert_writes_every_intermediate_result() -> None:
 
 def test_harder_documents_get_longer_trajectories(corpus_config, world) -> None:
     backend = build_backend("procedural", {"engine_args": {}})
-    rows = heldout_problems(corpus_config, world, per_type=5)
+    rows = heldout_problems(corpus_config, world, per_level=10)
     reqs = [
         _request(i, Problem.from_dict(r["problem"]), with_answer=True) for i, r in enumerate(rows)
     ]
@@ -51,7 +51,7 @@ def test_harder_documents_get_longer_trajectories(corpus_config, world) -> None:
 
 def test_weak_teacher_slips_from_scratch_but_explains_correctly(corpus_config, world) -> None:
     backend = build_backend("procedural", {"engine_args": ["error_rate=0.4"]})
-    rows = heldout_problems(corpus_config, world, per_type=100)
+    rows = heldout_problems(corpus_config, world, per_level=200)
     problems = [Problem.from_dict(r["problem"]) for r in rows]
     scratch = list(
         backend.generate(
@@ -99,10 +99,24 @@ def test_bad_engine_args_are_config_errors() -> None:
 
 def test_exercise_records_go_through_the_teacher(corpus_config, world) -> None:
     backend = build_backend("procedural", {"engine_args": {"error_rate": 0}})
-    rows = heldout_problems(corpus_config, world, per_type=3)
+    rows = heldout_problems(corpus_config, world, per_level=6)
     reqs = [
         GenerationRequest(key=i, messages=(), meta={"text": r["text"], "record": r})
         for i, r in enumerate(exercise_records(rows))
     ]
     outs = list(backend.generate(reqs, SamplingParams()))
     assert [str(_final(o.text)) for o in outs] == [r["answer"] for r in rows]
+
+
+def test_a_misconceived_teacher_is_wrong_the_same_way_every_time(corpus_config, world) -> None:
+    """7 x n is taken for 8 x n, stated answer or not: a consistent error a student cannot average away."""
+    backend = build_backend("procedural", {"engine_args": ["misconception=1"]})
+    p = Problem(type="mul_add", operands=(6, 7, 3), name="Dan", item="pens")
+    for with_answer in (True, False):
+        [r] = backend.generate([_request(0, p, with_answer=with_answer)], SamplingParams())
+        assert r.text == "<think>\n6 x 7 = 48. 48 + 3 = 51. So Dan has 51 pens.\n</think>"
+    q = Problem(type="mul_add", operands=(6, 5, 3), name="Dan", item="pens")
+    [r] = backend.generate([_request(1, q, with_answer=False)], SamplingParams())
+    assert _final(r.text) == answer(q)  # no 7: no error
+    with pytest.raises(ConfigError):
+        build_backend("procedural", {"engine_args": ["misconception=maybe"]})

@@ -25,8 +25,9 @@ def test_every_testbed_text_tokenizes_without_unknowns_and_decodes_back(
 ) -> None:
     tok = _tokenizer()
     unk = tok.token_to_id(UNK)
-    for p, ex in itertools.islice(document_stream(corpus_config, world, seed=0), 500):
-        text = f"{document(p, with_answer=not ex)}\n<think>\n{think(p, stated_answer=None, error_rate=0, rng=random.Random(0))}\n</think>"
+    for d in itertools.islice(document_stream(corpus_config, world, seed=0), 500):
+        p = d.problem
+        text = f"{document(p, with_answer=not d.exercise, worked=d.worked)}\n<think>\n{think(p, stated_answer=None, error_rate=0, rng=random.Random(0))}\n</think>"
         ids = tok.encode(text).ids
         assert unk not in ids
 
@@ -55,3 +56,17 @@ def test_numbers_are_single_digit_tokens() -> None:
         ".",
     ]
     assert tok.token_to_id(EOS) == 1 and tok.token_to_id("<pad>") == 0
+
+
+def test_general_words_cover_an_llm_teachers_english() -> None:
+    """The fixed vocabulary also holds the sample corpus's commonest words, so an LLM's thinking is mostly
+    words, not <unk>; coverage is what the report states."""
+    from tpt.reproduce.testbed_tokenizer import GENERAL_WORDS, general_words, word_coverage
+
+    words = general_words()
+    assert len(words) == GENERAL_WORDS and words == general_words()  # fixed, deterministic
+    assert {"the", "is", "of", "number"} <= set(words)
+    assert word_coverage(["The answer is the number of pens because each bag has them."]) > 0.9
+    assert word_coverage(["Zyxxq blorft"]) == 0.0
+    tok = _tokenizer()
+    assert tok.token_to_id(UNK) not in tok.encode("The answer is the number of pens.").ids

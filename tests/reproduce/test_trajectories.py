@@ -5,28 +5,18 @@ from __future__ import annotations
 import pytest
 
 from tpt.reproduce.trajectories import (
-    ranks,
     reasoning_intensity,
     sample_corpus_dir,
     select_documents,
-    spearman,
 )
 
 
-def test_intensity_counts_markers_and_symbols_per_100_words() -> None:
+def test_intensity_counts_reasoning_markers_per_100_words_and_not_code_punctuation() -> None:
     assert reasoning_intensity("The cat sat on the mat.") == 0.0
-    # 5 words; markers: "therefore"; symbols: "=" -> 2 per 5 words = 40 per 100
-    assert reasoning_intensity("therefore x = y holds here") == pytest.approx(40.0)
+    # 5 words; markers: "therefore" -> 1 per 5 words = 20 per 100; "=" is not counted
+    assert reasoning_intensity("therefore x = y holds here") == pytest.approx(20.0)
+    assert reasoning_intensity("x = a + b * c | d; y = x ** 2") == 0.0  # code is not mathematics
     assert reasoning_intensity("") == 0.0
-
-
-def test_ranks_and_spearman() -> None:
-    assert ranks([10, 20, 20, 5]) == [2, 3.5, 3.5, 1]
-    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
-    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
-    assert spearman([1, 2, 3], [5, 5, 5]) is None
-    # ranks (1,2,3,4) vs (2,1,4,3): d^2 sum = 4 -> 1 - 6*4/(4*15) = 0.6
-    assert spearman([1, 2, 3, 4], [2, 1, 4, 3]) == pytest.approx(0.6)
 
 
 def test_selection_is_per_domain_and_seeded() -> None:

@@ -21,7 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--scale",
         default="default",
-        help="quick (~2 min, checks the plumbing), default (`make demo`, <= 20 min on 2 cores), gpu",
+        help="quick (~1 min, checks the plumbing), default (`make demo`, <= 20 min on 2 cores), full "
+        "(5 seeds, the ablations and Part 2: an hour or more), gpu",
     )
     p.add_argument("--seeds", default=None, help="override the scale's seeds, e.g. 0,1,2")
     p.add_argument("--tokens", default=None, help="override the training tokens per arm, e.g. 2M")
@@ -29,12 +30,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--parallel", type=int, default=None, help="arms trained at once (default: the scale's, 2)"
     )
     p.add_argument(
-        "--no-extra-arms",
+        "--no-ablations",
         action="store_true",
-        help="skip the data-constrained raw arm and the weak-teacher arm",
+        help="skip the ablation arms (exercises, weak teacher) where the scale has them",
     )
     p.add_argument(
-        "--no-part2", action="store_true", help="skip Part 2 (the embedded teacher's trajectories)"
+        "--no-llm-teacher", action="store_true", help="skip the embedded SmolLM2 teacher and its arm"
+    )
+    p.add_argument(
+        "--no-part2", action="store_true", help="skip Part 2 (the embedded teacher on the sample corpus)"
     )
     p.add_argument(
         "--overwrite-config",
@@ -58,38 +62,34 @@ def resolve_scale(args: argparse.Namespace):
             raise ConfigError(
                 f"--seeds {args.seeds!r}: expected comma-separated integers, e.g. 0,1"
             ) from None
-        changes["extra_arm_seeds"] = (
-            tuple(s for s in scale.extra_arm_seeds if s in changes["seeds"]) or changes["seeds"][:1]
-        )
+        changes["ablation_seeds"] = tuple(x for x in scale.ablation_seeds if x in changes["seeds"])
     if args.tokens:
         changes["tokens_per_arm"] = parse_tokens(args.tokens, option="--tokens")
     if args.parallel is not None:
         if args.parallel < 1:
             raise ConfigError(f"--parallel must be >= 1, got {args.parallel}")
         changes["parallel_arms"] = args.parallel
-    if args.no_extra_arms:
-        changes["extra_arm_seeds"] = ()
+    if args.no_ablations:
+        changes["ablation_seeds"] = ()
+    if args.no_llm_teacher:
+        changes["llm_teacher"] = False
+    if args.no_part2:
+        changes["part2"] = False
     return dataclasses.replace(scale, **changes) if changes else scale
 
 
 def run(args: argparse.Namespace) -> int:
-    from tpt.outputlock import lock_output_dir
-
-    with lock_output_dir(args.output, stage="reproduce"):  # one reproduce per directory (issue 13)
-        return _run(args)
-
-
-def _run(args: argparse.Namespace) -> int:
     from tpt.artifacts import claim_output_dir
     from tpt.cli import main as tpt_main
     from tpt.errors import ArtifactError
     from tpt.reproduce import experiment, plots, report, results, trajectories
+    from tpt.reproduce.presets import TASKS
     from tpt.reproduce.runner import makespan, run_jobs
     from tpt.reproduce.testbed import CorpusConfig
 
     t0 = time.time()
     scale = resolve_scale(args)
-    corpus = CorpusConfig()
+    corpus = CorpusConfig(pool_documents=scale.pool_documents)
     out = args.output.resolve()
     command = "tpt reproduce " + shlex.join(
         sys.argv[2:]
@@ -98,7 +98,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     # Part 2's settings stay out of the fingerprint: its output directory is named after them instead, so
     # changing them redoes Part 2 alone and reuses Part 1.
-    part1_scale = {k: v for k, v in scale.as_dict().items() if not k.startswith("part2_")}
+    part1_scale = {k: v for k, v in scale.as_dict().items() if not k.startswith("part2")}
     fingerprinted = {"scale": part1_scale, "corpus": dataclasses.asdict(corpus)}
     claim_output_dir(
         out,
@@ -110,17 +110,15 @@ def _run(args: argparse.Namespace) -> int:
     layout = experiment.Layout(root=out)
     say = lambda m: print(m, flush=True)  # noqa: E731 (a one-line printer)
 
-    say(f"reproduce: preparing the testbed under {layout.testbed}")
+    say(f"reproduce: preparing the testbed under {layout.testbed} (primary endpoint: {scale.primary_endpoint})")
     facts = experiment.prepare(layout, scale, corpus)
-    jobs = experiment.plan_arms(layout, scale, num_tpt_documents=facts["num_tpt_documents"])
-    if scale.extra_arm_seeds:
+    jobs = experiment.plan_arms(layout, scale)
+    if scale.ablation_seeds:
         rc = tpt_main(experiment.weak_teacher_command(layout, scale))
         if rc != 0:
-            raise ArtifactError(
-                "the weak teacher's from-scratch run failed; see the messages above"
-            )
+            raise ArtifactError("the weak teacher's from-scratch run failed; see the messages above")
     part2_aug = None
-    if not args.no_part2:
+    if scale.part2:
         job, part2_aug = part2_job(out, scale)
         jobs.append(job)
     prep_s = time.time() - t0
@@ -132,44 +130,40 @@ def _run(args: argparse.Namespace) -> int:
 
     say("reproduce: reading the results")
     part1 = results.collect_part1(layout, scale)
+    llm = results.llm_teacher(layout, scale) if scale.llm_teacher else None
+    weak = results.weak_teacher_accuracy(layout) if scale.ablation_seeds else None
     part2 = trajectories.collect_part2(part2_aug) if part2_aug else None
     runs = describe_runs(jobs, walls, layout, scale)
-    levels = testbed_thinking_by_level(layout.arm(scale.seeds[0], "tpt") / "aug")
     summary = report.build_summary(scale=scale.as_dict(), corpus=dataclasses.asdict(corpus), facts=facts,
-                                   part1=part1, part2=part2, runs=runs, walls={"jobs": walls, "this_invocation": time.time() - t0,
-                                          "preparation": prep_s, "estimated_on_idle_cores": quiet_s},
-                                   testbed_levels=levels)  # fmt: skip
+                                   part1=part1, llm=llm, weak=weak, part2=part2, runs=runs,
+                                   walls={"jobs": walls, "this_invocation": time.time() - t0,
+                                          "preparation": prep_s, "estimated_on_idle_cores": quiet_s})  # fmt: skip
     (out / "plots").mkdir(exist_ok=True)
-    plots.plot_accuracy(part1, out / "plots" / "accuracy.png")
+    order = (scale.primary_endpoint, *(t for t in TASKS if t != scale.primary_endpoint))
+    plots.plot_accuracy(part1["arms"], order, out / "plots" / "accuracy.png")
     if part2:
-        plots.plot_thinking_length(part2, levels, out / "plots" / "thinking_length.png")
+        plots.plot_thinking_length(part2, out / "plots" / "thinking_length.png")
     report.write_outputs(out, summary, report.render_report(summary, out_dir=out, command=command))
-    eff = report.mean_fx(summary["data_efficiency"], summary["data_efficiency_is_upper_bound"])
-    say(f"reproduce: data efficiency {eff} (mean of {len(scale.seeds)} seeds), raw {summary['raw_final_accuracy']:.1%} "
-        f"-> TPT {summary['tpt_final_accuracy']:.1%}; report: {out / 'report.md'} ({time.time() - t0:.0f} s)")  # fmt: skip
+    say(f"reproduce: {summary['headline']}; report: {out / 'report.md'} ({time.time() - t0:.0f} s)")
     return 0
 
 
 def part2_job(out: Path, scale):
-    """Part 2 as a job: `tpt augment` with the embedded teacher on a seeded sample of the bundled corpus.
+    """Part 2 as a job: `tpt augment` with the embedded teacher on the whole bundled sample corpus.
 
     Its directory is named after its settings, so changing them redoes Part 2 without touching Part 1.
     """
     from tpt.reproduce import trajectories
     from tpt.reproduce.runner import Job, Step
 
-    tag = f"docs{scale.part2_docs_per_domain}-think{scale.part2_max_thinking_tokens}-doc{scale.part2_max_doc_tokens}"
+    tag = f"think{scale.part2_max_thinking_tokens}-doc{scale.part2_max_doc_tokens}"
     sample, aug = out / "part2" / tag / "sample.jsonl", out / "part2" / tag / "aug"
-    docs = trajectories.select_documents(
-        trajectories.sample_corpus_dir(), per_domain=scale.part2_docs_per_domain
-    )
+    docs = trajectories.select_documents(trajectories.sample_corpus_dir(), per_domain=10**6)
     trajectories.write_sample(sample, docs)
     argv = trajectories.augment_command(sample, aug, max_thinking_tokens=scale.part2_max_thinking_tokens,
                                         max_doc_tokens=scale.part2_max_doc_tokens)  # fmt: skip
     step = Step(name="augment", argv=tuple(argv))
-    return Job(
-        name=f"part2-embedded-teacher-{tag}", steps=(step,), threads=scale.threads_per_arm
-    ), aug
+    return Job(name=f"part2-embedded-teacher-{tag}", steps=(step,), threads=scale.threads_per_arm), aug
 
 
 def describe_runs(jobs: list, walls: dict, layout, scale) -> dict:
@@ -202,16 +196,3 @@ def remember_walls(path: Path, times: dict) -> dict[str, dict[str, float]]:
     merged = {**old, **{k: v for k, v in new.items() if v["wall_s"] > 0 or k not in old}}
     write_json(path, merged)
     return merged
-
-
-def testbed_thinking_by_level(aug_dir: Path) -> dict[str, float]:
-    """Mean words of the procedural expert's thinking per testbed level, from an arm's augment output."""
-    sums: dict[str, list[int]] = {}
-    for shard in sorted((aug_dir / "shards").glob("*.jsonl")):
-        if shard.name.endswith(".failures.jsonl"):
-            continue
-        with open(shard, encoding="utf-8") as f:
-            for line in f:
-                rec = json.loads(line)
-                sums.setdefault(rec["meta"]["domain"], []).append(len(rec["thinking"].split()))
-    return {k: sum(v) / len(v) for k, v in sorted(sums.items())}

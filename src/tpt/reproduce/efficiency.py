@@ -1,17 +1,13 @@
-"""The data-efficiency factor, computed as the paper does: tokens the raw arm needed to reach its final
-accuracy, divided by the tokens the TPT arm needed to reach that same accuracy.
+"""Accuracy curves over training tokens, and where a curve first reaches a target accuracy.
 
-"Needed to reach" is read off a curve of (training tokens, accuracy) checkpoints as the first crossing of
-the target, interpolated linearly in log(tokens) between the checkpoint below and the one at or above it
-(the curves are sampled geometrically). The same rule is applied to both arms, so a raw curve that touched
-its final accuracy before the end counts those fewer tokens. A TPT arm that never reaches the target within
-its budget has no factor; the factor is then below raw_tokens / tpt_budget, which is recorded as a bound.
+"Reaches" is the first crossing of the target, interpolated linearly in log(tokens) between the checkpoint
+below and the one at or above it (the curves are sampled geometrically). `tpt reproduce` applies it to
+monotone fits of the measured curves (`stats.py`), never to a noisy curve itself.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tpt.errors import InputError
@@ -43,33 +39,6 @@ class Curve:
         )
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Efficiency:
-    """The factor for one pair of arms, with the numbers it comes from."""
-
-    target_accuracy: float
-    """The raw arm's final accuracy."""
-    raw_tokens: float
-    """Tokens the raw arm needed to first reach the target."""
-    tpt_tokens: float | None
-    """Tokens the TPT arm needed to reach it; None when it never did."""
-    factor: float | None
-    factor_upper_bound: float | None
-    """When the TPT arm never reached the target: raw_tokens / TPT budget (the factor is below this)."""
-    stop_tokens: int
-    """The budget the curves were cut at."""
-
-    def as_dict(self) -> dict[str, float | int | None]:
-        return {
-            "target_accuracy": self.target_accuracy,
-            "raw_tokens": self.raw_tokens,
-            "tpt_tokens": self.tpt_tokens,
-            "factor": self.factor,
-            "factor_upper_bound": self.factor_upper_bound,
-            "stop_tokens": self.stop_tokens,
-        }
-
-
 def tokens_to_reach(curve: Curve, target: float) -> float | None:
     """First crossing of `target`, log-linear between checkpoints; None if never reached.
 
@@ -84,33 +53,3 @@ def tokens_to_reach(curve: Curve, target: float) -> float | None:
             frac = (target - a0) / (acc - a0)
             return math.exp(math.log(t0) + frac * (math.log(t) - math.log(t0)))
     return None
-
-
-def data_efficiency(raw: Curve, tpt: Curve, *, stop_tokens: int | None = None) -> Efficiency:
-    """The factor for curves cut at `stop_tokens` (default: the last checkpoint common to both)."""
-    stop = stop_tokens if stop_tokens is not None else min(raw.tokens[-1], tpt.tokens[-1])
-    raw, tpt = raw.until(stop), tpt.until(stop)
-    target = raw.accuracy[-1]
-    raw_tokens = tokens_to_reach(raw, target)
-    assert (
-        raw_tokens is not None
-    )  # the raw curve reaches its own final value at the latest at its end
-    tpt_tokens = tokens_to_reach(tpt, target)
-    return Efficiency(
-        target_accuracy=target,
-        raw_tokens=raw_tokens,
-        tpt_tokens=tpt_tokens,
-        factor=raw_tokens / tpt_tokens if tpt_tokens else None,
-        factor_upper_bound=None if tpt_tokens else raw_tokens / tpt.tokens[-1],
-        stop_tokens=stop,
-    )
-
-
-def mean_factor(results: Sequence[Efficiency]) -> tuple[float | None, bool]:
-    """Mean over seeds, and whether it is only an upper bound (some TPT arm never reached its target)."""
-    if not results:
-        return None, False
-    values = [r.factor if r.factor is not None else r.factor_upper_bound for r in results]
-    return sum(v for v in values if v is not None) / len(values), any(
-        r.factor is None for r in results
-    )

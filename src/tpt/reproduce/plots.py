@@ -8,9 +8,11 @@ from typing import Any
 from tpt.errors import MissingDependencyError
 
 ARM_STYLE = {
-    "raw": ("tab:blue", "raw (abundant data)"),
-    "tpt": ("tab:red", "TPT"),
-    "raw-constrained": ("tab:cyan", "raw (data-constrained, repeats epochs)"),
+    "raw": ("tab:blue", "raw (documents alone)"),
+    "tpt": ("tab:red", "TPT, oracle thinking"),
+    "tpt-llm": ("tab:green", "TPT, SmolLM2-135M thinking"),
+    "tpt-shuffled": ("tab:gray", "TPT, shuffled thinking (control)"),
+    "tpt-exercises": ("tab:purple", "TPT, oracle + 30% exercises"),
     "tpt-weak": ("tab:orange", "TPT, weak teacher"),
 }
 
@@ -26,45 +28,32 @@ def _pyplot() -> Any:
     return plt
 
 
-def plot_accuracy(part1: dict[str, Any], path: Path) -> Path:
-    """One panel per seed: each arm's best mode (solid) and its other mode (dotted), log tokens."""
+def plot_accuracy(arms: dict[str, Any], tasks: tuple[str, ...], path: Path) -> Path:
+    """One panel per task (the primary endpoint first): per arm, the mean over seeds of the measured
+    accuracy (dots), the mean of the per-seed monotone fits (line) and their range over seeds (band)."""
+    from tpt.reproduce.stats import isotonic
+
     plt = _pyplot()
-    seeds = sorted(part1["curves"]["raw"], key=int)
-    fig, axes = plt.subplots(1, len(seeds), figsize=(6 * len(seeds), 4.2), squeeze=False)
-    for ax, seed in zip(axes[0], seeds, strict=True):
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4.2), squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=True):
         for arm, (color, label) in ARM_STYLE.items():
-            curves = part1["curves"].get(arm, {}).get(seed)
+            e = arms.get(arm)
+            if not e:
+                continue
+            curves = [c[task] for c in e["curves"].values() if task in c]
             if not curves:
                 continue
-            best = part1["best_mode"][arm]
-            for mode, c in sorted(curves.items()):
-                style = "-" if mode == best else ":"
-                ax.plot(
-                    c["tokens"],
-                    [100 * a for a in c["accuracy"]],
-                    style,
-                    color=color,
-                    marker="o" if mode == best else None,
-                    markersize=3,
-                    label=f"{label}, {mode}" + ("" if mode == best else " (other mode)"),
-                )
-        eff = part1["main"]["per_seed"][seed]["final"]
-        title = f"seed {seed}: data efficiency "
-        title += (
-            f"{eff['factor']:.2f}x"
-            if eff["factor"]
-            else f"< {eff['factor_upper_bound']:.2f}x (TPT never reached raw)"
-        )
-        ax.axhline(100 * eff["target_accuracy"], color="gray", lw=0.8, ls="--")
-        if eff["tpt_tokens"]:
-            ax.axvline(eff["tpt_tokens"], color="gray", lw=0.8, ls="--")
-        ax.set(
-            xscale="log",
-            xlabel="training tokens (thinking included)",
-            ylabel="held-out accuracy (%)",
-            title=title,
-            ylim=(0, 100),
-        )
+            tokens = curves[0]["tokens"]
+            measured = [sum(c["accuracy"][i] for c in curves) / len(curves) for i in range(len(tokens))]
+            fits = [isotonic(c["accuracy"]) for c in curves]
+            mid = [100 * sum(f[i] for f in fits) / len(fits) for i in range(len(tokens))]
+            lo = [100 * min(f[i] for f in fits) for i in range(len(tokens))]
+            hi = [100 * max(f[i] for f in fits) for i in range(len(tokens))]
+            ax.plot(tokens, mid, "-", color=color, label=label)
+            ax.fill_between(tokens, lo, hi, color=color, alpha=0.15, lw=0)
+            ax.plot(tokens, [100 * a for a in measured], "o", color=color, markersize=3)
+        ax.set(xscale="log", xlabel="training tokens (thinking included)", ylabel="held-out accuracy (%)",
+               title=task + (" (primary endpoint)" if task == tasks[0] else ""), ylim=(0, 100))  # fmt: skip
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7, loc="upper left")
     fig.tight_layout()
@@ -73,31 +62,19 @@ def plot_accuracy(part1: dict[str, Any], path: Path) -> Path:
     return path
 
 
-def plot_thinking_length(
-    part2: dict[str, Any], testbed_levels: dict[str, float], path: Path
-) -> Path:
-    """Left: the embedded teacher's thinking length against reasoning intensity, by domain.
-    Right: the procedural teacher's thinking length by testbed reasoning level."""
+def plot_thinking_length(part2: dict[str, Any], path: Path) -> Path:
+    """The embedded teacher's thinking length per document of the bundled sample corpus, by domain."""
     plt = _pyplot()
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, ax = plt.subplots(figsize=(6, 4.2))
     colors = {"math": "tab:red", "code": "tab:green", "encyclopedic": "tab:blue"}
     for domain in sorted({d["domain"] for d in part2["documents"]}):
         docs = [d for d in part2["documents"] if d["domain"] == domain]
-        ax1.scatter([d["reasoning_intensity"] for d in docs], [d["thinking_tokens"] for d in docs],
-                    label=f"{domain} (mean {part2['by_domain'][domain]['mean_thinking_tokens']:.0f})",
-                    color=colors.get(domain))  # fmt: skip
-    rho = part2["length_intensity_spearman"]
-    ax1.set(xlabel="reasoning intensity (markers + math symbols per 100 words)", ylabel="thinking tokens",
-            title=f"{part2['teacher']}: Spearman rho = {rho:.2f}" if rho is not None else part2["teacher"])  # fmt: skip
-    ax1.legend(fontsize=8)
-    ax1.grid(alpha=0.3)
-    levels = sorted(testbed_levels)
-    ax2.bar(levels, [testbed_levels[lv] for lv in levels], color="tab:purple")
-    ax2.set(
-        xlabel="testbed document",
-        ylabel="mean thinking words",
-        title="procedural expert: thinking by reasoning level",
-    )
+        ax.scatter([d["reasoning_intensity"] for d in docs], [d["thinking_tokens"] for d in docs],
+                   label=f"{domain} (mean {part2['by_domain'][domain]['mean_thinking_tokens']:.0f})",
+                   color=colors.get(domain))  # fmt: skip
+    ax.set(xlabel="reasoning markers per 100 words", ylabel="thinking tokens", title=part2["teacher"])
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -189,9 +189,12 @@ def question(p: Problem) -> str:
     return TYPES[p.type].question.format(name=p.name, item=p.item, **values)
 
 
-def solve(p: Problem, *, wrong_step: int | None = None, wrong_delta: int = 1) -> list[Step]:
+def solve(
+    p: Problem, *, wrong_step: int | None = None, wrong_delta: int = 1, misconception: bool = False
+) -> list[Step]:
     """The chain of intermediate results; with `wrong_step`, that step's result is off by `wrong_delta`
-    and later steps build on the wrong value (a careless solver, not a random final answer)."""
+    and later steps build on the wrong value (a careless solver, not a random final answer). With
+    `misconception`, 7 times a number is taken for 8 times it, every time (a consistent error)."""
     if p.type == FACT:
         return []
     env: dict[str, int] = dict(zip("abcd", p.operands, strict=False))
@@ -199,6 +202,8 @@ def solve(p: Problem, *, wrong_step: int | None = None, wrong_delta: int = 1) ->
     for i, (left, op, right) in enumerate(TYPES[p.type].ops(p.operands)):
         lv, rv = env[left], env[right]
         value = lv + rv if op == "+" else lv * rv
+        if misconception and op == "x" and 7 in (lv, rv):
+            value = lv * 8 if rv == 7 else 8 * rv
         if i == wrong_step:
             value += wrong_delta
         env[f"s{i + 1}"] = value
@@ -216,12 +221,27 @@ def statement(p: Problem, result: int) -> str:
     return TYPES[p.type].statement.format(name=p.name, item=p.item, answer=result)
 
 
-def document(p: Problem, *, with_answer: bool) -> str:
-    """The document text: the question followed by its answer, or the question alone (an exercise)."""
+def working(p: Problem) -> str:
+    """The solution written out inline, as a textbook's worked example does: `8 x 6 = 48. 48 + 7 = 55.`"""
+    return " ".join(step.render() for step in solve(p))
+
+
+def document(p: Problem, *, with_answer: bool, worked: bool = False) -> str:
+    """The document text: the question followed by its answer, or the question alone (an exercise).
+
+    `worked`: a worked example, the working shown inline before the answer
+    (`... How many pens does Dan have? Solution: 8 x 6 = 48. 48 + 7 = 55. Answer: 55.`).
+    """
     q = question(p)
     if p.type == FACT or not with_answer:
         return q
+    if worked:
+        return f"{q} {SOLUTION} {working(p)} Answer: {answer(p)}."
     return f"{q} Answer: {answer(p)}."
+
+
+SOLUTION = "Solution:"
+"""What opens a worked solution in a document, and what the chain-of-thought test prompt ends with."""
 
 
 def fact_paraphrase(p: Problem) -> str:
@@ -235,6 +255,7 @@ def vocabulary() -> list[str]:
     templates = [t.question for t in TYPES.values()] + [
         HAS,
         "Answer:",
+        SOLUTION,
         "x + = .",
         "The {c} {t} that is {c} can be found in the {r}.",
     ]

@@ -1,4 +1,5 @@
-"""Read the finished Part 1 runs back: accuracy curves per arm and mode, the factors, the teachers' scores."""
+"""Read the finished Part 1 runs back: per-problem results of every arm, seed and task, the statistics of
+the primary endpoint and of the secondary ones, and the teachers' own quality."""
 
 from __future__ import annotations
 
@@ -11,133 +12,168 @@ from typing import Any
 
 from tpt.artifacts import read_json
 from tpt.errors import ArtifactError
-from tpt.reproduce.efficiency import Curve, data_efficiency, mean_factor
-from tpt.reproduce.experiment import MODES, Layout
-from tpt.reproduce.presets import Scale
+from tpt.reproduce.experiment import TEACHER, Layout, arm_names
+from tpt.reproduce.presets import TASKS, Scale
+from tpt.reproduce.stats import Results, bootstrap
 
-TASK_MODE = {"testbed-direct": "direct", "testbed-think": "think"}
-LAST_NUMBER = re.compile(r"-?\d+")
+NUMBER = re.compile(r"-?\d+")
+STATEMENT = re.compile(r"(-?\d+)\s*([x×*+\-])\s*(-?\d+)\s*=\s*(-?\d+)")
+"""An arithmetic statement in a trajectory: `8 x 6 = 48`, `48 + 7 = 55`."""
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise ArtifactError(f"{path} is missing; re-run `tpt reproduce` to finish the runs")
-    return [
-        json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()
-    ]
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
 
 
-def arm_curves(rows: list[dict[str, Any]]) -> dict[str, Curve]:
-    """mode -> accuracy curve over checkpoints, from `tpt eval` result rows (the last row of a point wins)."""
-    points: dict[str, dict[int, float]] = defaultdict(dict)
-    for row in rows:
-        mode = TASK_MODE.get(row.get("task"))
-        if mode and row.get("metric") == "accuracy" and row.get("tokens_seen"):
-            points[mode][int(row["tokens_seen"])] = float(row["value"])
-    return {
-        m: Curve(tokens=tuple(sorted(p)), accuracy=tuple(p[t] for t in sorted(p)))
-        for m, p in points.items()
-    }
-
-
-def accuracy_by_level(
-    samples_path: Path, heldout: dict[str, dict[str, Any]], tokens_seen: int
-) -> dict[str, dict[str, float]]:
-    """mode -> level -> accuracy at one checkpoint, from the eval's per-sample file."""
-    hits: dict[str, dict[int, list[bool]]] = defaultdict(lambda: defaultdict(list))
+def arm_results(samples_path: Path, order: list[str]) -> dict[str, Results]:
+    """task -> per-problem results over checkpoints, from an eval's samples file (problems in `order`)."""
+    hits: dict[str, dict[int, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
     for s in read_jsonl(samples_path):
-        mode = TASK_MODE.get(s.get("task"))
-        if mode and s.get("tokens_seen") == tokens_seen and s.get("id") in heldout:
-            hits[mode][heldout[s["id"]]["level"]].append(bool(s["correct"].get("accuracy")))
-    return {m: {f"level-{lv}": mean(v) for lv, v in sorted(by.items())} for m, by in hits.items()}
-
-
-def best_mode(curves: dict[str, Curve]) -> str:
-    """The mode with the higher final accuracy (ties: direct)."""
-    return max(
-        (m for m in MODES if m in curves), key=lambda m: (curves[m].accuracy[-1], m == "direct")
-    )
+        if s.get("task") in TASKS and s.get("tokens_seen"):
+            hits[s["task"]][int(s["tokens_seen"])][s["id"]] = float(bool(s["correct"].get("accuracy")))
+    out = {}
+    for task, by_tokens in hits.items():
+        tokens = tuple(sorted(by_tokens))
+        missing = [t for t in tokens if set(by_tokens[t]) != set(order)]
+        if missing:
+            raise ArtifactError(f"{samples_path}: checkpoint(s) {missing} of {task} miss test problems; "
+                                "re-run `tpt reproduce`")  # fmt: skip
+        out[task] = Results(tokens=tokens, correct=tuple(tuple(by_tokens[t][i] for i in order) for t in tokens))
+    return out
 
 
 def collect_part1(layout: Layout, scale: Scale) -> dict[str, Any]:
-    """Curves, best modes, per-seed factors (final and earlier stop), extra arms, teacher accuracy."""
-    heldout = {r["id"]: r for r in read_jsonl(layout.heldout)}
-    arms: dict[str, dict[int, dict[str, Curve]]] = defaultdict(dict)
-    by_level: dict[str, dict[int, Any]] = defaultdict(dict)
+    """Per arm: its teacher, its curves per seed and task, final accuracy and factor vs raw with intervals."""
+    heldout = read_jsonl(layout.heldout)
+    order = [r["id"] for r in heldout]
+    clusters = [r["computation"] for r in heldout]
+    levels = [r["level"] for r in heldout]
+    per_arm: dict[str, dict[int, dict[str, Results]]] = defaultdict(dict)
     for seed in scale.seeds:
-        names = ["raw", "tpt"] + (
-            ["raw-constrained", "tpt-weak"] if seed in scale.extra_arm_seeds else []
-        )
-        for arm in names:
+        for arm in arm_names(scale, seed):
             path = layout.eval_rows(seed, arm)
-            arms[arm][seed] = curves = arm_curves(read_jsonl(path))
-            if not curves:
-                raise ArtifactError(
-                    f"{path} holds no testbed accuracy rows; re-run `tpt reproduce`"
-                )
-            final = max(c.tokens[-1] for c in curves.values())
-            by_level[arm][seed] = accuracy_by_level(
-                path.with_name(path.stem + ".samples.jsonl"), heldout, final
-            )
-    # Each arm's best mode, chosen on its final accuracy averaged over seeds.
-    modes = {}
-    for arm, per_seed in arms.items():
-        finals = {m: mean(c[m].accuracy[-1] for c in per_seed.values() if m in c) for m in MODES}
-        modes[arm] = max(MODES, key=lambda m: (finals[m], m == "direct"))
-
-    def factors(raw_arm: str, tpt_arm: str, seeds: tuple[int, ...]) -> dict[str, Any]:
-        out: dict[str, Any] = {"per_seed": {}}
-        finals, earlier = [], []
-        for seed in seeds:
-            raw, tpt = arms[raw_arm][seed][modes[raw_arm]], arms[tpt_arm][seed][modes[tpt_arm]]
-            f = data_efficiency(raw, tpt)
-            e = data_efficiency(raw, tpt, stop_tokens=scale.earlier_stop_tokens())
-            finals.append(f)
-            earlier.append(e)
-            out["per_seed"][str(seed)] = {"final": f.as_dict(), "earlier_stop": e.as_dict()}
-        out["mean"], out["mean_is_upper_bound"] = mean_factor(finals)
-        out["mean_earlier_stop"], out["mean_earlier_stop_is_upper_bound"] = mean_factor(earlier)
-        return out
-
-    def final_acc(arm: str, seeds: tuple[int, ...]) -> float:
-        return mean(arms[arm][s][modes[arm]].accuracy[-1] for s in seeds)
-
-    result: dict[str, Any] = {
-        "best_mode": modes,
-        "curves": {arm: {str(s): {m: {"tokens": list(c.tokens), "accuracy": list(c.accuracy)} for m, c in cs.items()}
-                         for s, cs in per_seed.items()} for arm, per_seed in arms.items()},
-        "accuracy_by_level_final": {arm: {str(s): v for s, v in d.items()} for arm, d in by_level.items()},
-        "main": factors("raw", "tpt", scale.seeds),
-        "raw_final_accuracy": final_acc("raw", scale.seeds),
-        "tpt_final_accuracy": final_acc("tpt", scale.seeds),
-    }  # fmt: skip
-    if scale.extra_arm_seeds:
-        extra = scale.extra_arm_seeds
-        result["data_constrained"] = {
-            **factors("raw-constrained", "tpt", extra),
-            "raw_constrained_final_accuracy": final_acc("raw-constrained", extra),
-            "tpt_final_accuracy": final_acc("tpt", extra),
-        }
-        result["weak_teacher"] = {
-            **factors("raw", "tpt-weak", extra),
-            "student_accuracy": final_acc("tpt-weak", extra),
-            "teacher_from_scratch": weak_teacher_accuracy(layout, heldout),
-        }
-    return result
+            per_arm[arm][seed] = arm_results(path.with_name(path.stem + ".samples.jsonl"), order)
+    arms: dict[str, Any] = {}
+    for arm, by_seed in per_arm.items():
+        seeds = sorted(by_seed)
+        entry: dict[str, Any] = {
+            "teacher": TEACHER[arm],
+            "seeds": seeds,
+            "curves": {str(s): {task: {"tokens": list(r.tokens), "accuracy": list(r.curve().accuracy),
+                                       "n": len(order)} for task, r in by_seed[s].items()} for s in seeds},
+            "tasks": {},
+        }  # fmt: skip
+        for task in TASKS:
+            mine = {s: by_seed[s][task] for s in seeds}
+            raw = {s: per_arm["raw"][s][task] for s in seeds}
+            stats = bootstrap(raw, None if arm == "raw" else mine, clusters,
+                              replicates=scale.bootstrap_replicates, seed=0)  # fmt: skip
+            t: dict[str, Any] = {"final_accuracy": _interval(stats["final_accuracy"])}
+            if arm != "raw":
+                f = stats["factor"]
+                t["factor_vs_raw"] = {**_interval(f, "value"), "no_measurable_effect": f.includes(1.0),
+                                      "per_seed": {str(s): x.value for s, x in stats["per_seed"].items()},
+                                      "reached_raw_final": {str(s): x.reached for s, x in stats["per_seed"].items()}}  # fmt: skip
+            t["final_by_level"] = _by_level(mine, levels)
+            entry["tasks"][task] = t
+        primary = entry["tasks"][scale.primary_endpoint]
+        entry["final_accuracy"] = primary["final_accuracy"]
+        if arm != "raw":
+            entry["factor_vs_raw"] = primary["factor_vs_raw"]
+        arms[arm] = entry
+    return {"primary_endpoint": scale.primary_endpoint, "arms": arms, "test": _test_facts(heldout)}
 
 
-def weak_teacher_accuracy(layout: Layout, heldout: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The weak teacher's own accuracy on the held-out problems, solved from scratch (its last number)."""
-    records = [r for p in sorted((layout.weak_teacher / "shards").glob("*.jsonl"))
-               if not p.name.endswith(".failures.jsonl") for r in read_jsonl(p)]  # fmt: skip
+def _interval(iv: Any, key: str = "mean") -> dict[str, Any]:
+    return {key: iv.value, "ci": [iv.lo, iv.hi]}
+
+
+def _by_level(results: dict[int, Results], levels: list[int]) -> dict[str, float]:
+    out = {}
+    for lv in sorted(set(levels)):
+        idx = [j for j, x in enumerate(levels) if x == lv]
+        out[f"level-{lv}"] = mean(mean(r.correct[-1][j] for j in idx) for r in results.values())
+    return out
+
+
+def _test_facts(heldout: list[dict[str, Any]]) -> dict[str, Any]:
+    by_level: dict[str, set[str]] = defaultdict(set)
+    for r in heldout:
+        by_level[f"level-{r['level']}"].add(r["computation"])
+    return {"problems": len(heldout), "distinct_computations": {k: len(v) for k, v in sorted(by_level.items())}}
+
+
+def trajectory_quality(records: list[dict[str, Any]], answers: dict[str, str]) -> dict[str, Any]:
+    """How good a teacher's thinking is: the share of its arithmetic statements (`a op b = c`) that are
+    right, and the share of trajectories of documents with an answer that state that answer."""
+    statements = right = reach = with_answer = 0
+    for r in records:
+        for a, op, b, c in STATEMENT.findall(r["thinking"]):
+            x, y = int(a), int(b)
+            value = x + y if op == "+" else x - y if op == "-" else x * y
+            statements += 1
+            right += value == int(c)
+        gold = answers.get(r["id"])
+        if gold is not None:
+            with_answer += 1
+            reach += gold in NUMBER.findall(r["thinking"])
+    return {
+        "trajectories": len(records),
+        "arithmetic_statements": statements,
+        "arithmetic_correct_share": right / statements if statements else None,
+        "reaches_document_answer_share": reach / with_answer if with_answer else None,
+        "hit_length_limit_share": mean(r.get("finish_reason") == "length" for r in records) if records else None,
+        "mean_thinking_words": mean(len(r["thinking"].split()) for r in records) if records else None,
+    }
+
+
+def shard_records(aug_dir: Path) -> list[dict[str, Any]]:
+    return [r for p in sorted((aug_dir / "shards").glob("*.jsonl")) if not p.name.endswith(".failures.jsonl")
+            for r in read_jsonl(p)]  # fmt: skip
+
+
+def llm_teacher(layout: Layout, scale: Scale) -> dict[str, Any]:
+    """The embedded LLM as a teacher: its trajectories' quality on the pool, its vocabulary coverage by the
+    student tokenizer, and its own accuracy on the held-out problems under the students' task file."""
+    from tpt.reproduce.testbed_tokenizer import word_coverage
+
+    records = shard_records(layout.llm_teacher)
+    corpus = {r["id"]: r for r in read_jsonl(layout.corpus("raw"))}
+    answers = {}
+    for r in corpus.values():
+        m = re.search(r"Answer:\s*(-?\d+)", r["text"])
+        if m:
+            answers[r["id"]] = m.group(1)
+    quality = trajectory_quality(records, answers)
+    quality["student_tokenizer_word_coverage"] = word_coverage([r["thinking"] for r in records])
+    heldout = read_jsonl(layout.heldout)
+    order = [r["id"] for r in heldout]
+    rows = [r for r in read_jsonl(layout.llm_teacher_eval.with_name(layout.llm_teacher_eval.stem + ".samples.jsonl"))
+            if r.get("task") in TASKS]  # fmt: skip
+    by_task: dict[str, dict[str, float]] = defaultdict(dict)
+    for s in rows:
+        by_task[s["task"]][s["id"]] = float(bool(s["correct"].get("accuracy")))
+    clusters = [r["computation"] for r in heldout]
+    accuracy = {}
+    for task, hits in by_task.items():
+        res = Results(tokens=(1,), correct=(tuple(hits.get(i, 0.0) for i in order),))
+        iv = bootstrap({0: res}, None, clusters, replicates=scale.bootstrap_replicates)["final_accuracy"]
+        accuracy[task] = {"mean": iv.value, "ci": [iv.lo, iv.hi]}
+    examples = [{"document": corpus[r["id"]]["text"], "thinking": r["thinking"], "finish_reason": r.get("finish_reason")}
+                for r in records[:3]]  # fmt: skip
+    return {"model": records[0]["provenance"].get("model") if records and "provenance" in records[0] else None,
+            "quality": quality, "accuracy_on_heldout": accuracy, "examples": examples}  # fmt: skip
+
+
+def weak_teacher_accuracy(layout: Layout) -> dict[str, Any]:
+    """The weak procedural teacher's own accuracy on the held-out problems, solved from scratch."""
+    heldout = {r["id"]: r for r in read_jsonl(layout.heldout)}
+    records = shard_records(layout.weak_teacher)
     if not records:
-        raise ArtifactError(
-            f"no records under {layout.weak_teacher}/shards; re-run `tpt reproduce`"
-        )
-    correct = [
-        bool((m := LAST_NUMBER.findall(r["thinking"])) and m[-1] == heldout[r["id"]]["answer"])
-        for r in records
-    ]
+        raise ArtifactError(f"no records under {layout.weak_teacher}/shards; re-run `tpt reproduce`")
+    correct = [bool((m := NUMBER.findall(r["thinking"])) and m[-1] == heldout[r["id"]]["answer"]) for r in records]
     return {"accuracy": mean(correct), "n": len(correct)}
 
 

@@ -38,6 +38,8 @@ class Job:
     steps: tuple[Step, ...]
     threads: int = 1
     """CPU threads of the job's process (OMP_NUM_THREADS and friends)."""
+    after: tuple[str, ...] = ()
+    """Jobs that must have finished before this one starts (it fails if one of them failed)."""
 
 
 def marker_path(state_dir: Path, job: str, step: str) -> Path:
@@ -112,10 +114,24 @@ def run_jobs(
     running: dict[str, tuple[subprocess.Popen, float, object]] = {}
     walls: dict[str, JobTime] = {}
     failed: list[str] = []
+    names = {j.name for j in jobs}
+    unknown = sorted({a for j in jobs for a in j.after} - names)
+    if unknown:
+        raise ArtifactError(f"jobs wait for jobs that are not planned: {', '.join(unknown)}")
+    finished: set[str] = set()
     while pending or running:
-        while pending and len(running) < parallel:
-            job = pending.pop(0)
+        while len(running) < parallel:
+            ready = next((j for j in pending if all(a in finished or a in failed for a in j.after)), None)
+            if ready is None:
+                break
+            pending.remove(ready)
+            job = ready
+            if any(a in failed for a in job.after):
+                failed.append(job.name)
+                say(f"reproduce: {job.name}: not started (it needs {', '.join(job.after)}, which failed)")
+                continue
             if job_done(state_dir, job):
+                finished.add(job.name)
                 walls[job.name] = JobTime(wall_s=0.0, cpu_s=0.0)
                 say(
                     f"reproduce: {job.name}: reused (all {len(job.steps)} commands finished earlier)"
@@ -134,7 +150,9 @@ def run_jobs(
             say(
                 f"reproduce: {job.name}: started ({len(job.steps)} commands, log {logs / (job.name + '.log')})"
             )
-        time.sleep(0.5)
+        if pending and not running and not any(all(a in finished or a in failed for a in j.after) for j in pending):
+            raise ArtifactError(f"jobs wait for each other in a circle: {', '.join(j.name for j in pending)}")
+        time.sleep(0.5 if running else 0)
         for name, (proc, t0, log) in list(running.items()):
             # wait4 instead of poll: it also returns the finished process's resource usage.
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -145,6 +163,7 @@ def run_jobs(
             del running[name]
             walls[name] = JobTime(wall_s=time.time() - t0, cpu_s=usage.ru_utime + usage.ru_stime)
             if proc.returncode == 0:
+                finished.add(name)
                 say(
                     f"reproduce: {name}: finished in {walls[name].wall_s:.0f} s ({walls[name].cpu_s:.0f} s of CPU)"
                 )

@@ -3,12 +3,17 @@
 Every problem type's operand tuples are split once (by `world_seed`) into training tuples and held-out
 tuples; documents use only training tuples and test problems only held-out ones, so no test problem shares
 an instance (not even its numbers) with any training document. Documents come from one seeded sequence:
-document i is the same in every corpus built from the same `seed`, whatever the corpus's length, so the
-arms of an experiment read the same documents in the same order.
+document i is the same in every corpus built from the same `seed`, whatever the corpus's length.
+
+The experiment's training world is a finite *pool*: the first `pool_documents` documents of the sequence
+of `world_seed`, the same for every arm and every run seed (the seed sets the model's init and the data
+order). Every arm trains on the pool for as many epochs as its token budget takes, so every arm sees the
+same documents, and a real LLM teacher can write one trajectory per pool document within a CPU budget.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from collections import Counter
@@ -50,12 +55,22 @@ class CorpusConfig:
 
     mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
     """Sampling weight of each problem type ('fact' = level 0)."""
+    worked_fraction: float = 0.25
+    """Share of problem documents that show their working inline (textbook worked examples); the same
+    documents in every arm, so the raw arm sees worked reasoning as a real corpus holds it."""
     exercise_fraction: float = 0.3
-    """Share of problem documents written as exercises (the question without its answer) in the TPT corpus."""
+    """Share of problem documents written as exercises (no answer, the thinking solves it), in the
+    exercise-ablation arm's corpus only; every other corpus states every answer, as natural text does."""
     heldout_fraction: float = 0.15
     """Share of each type's operand tuples kept out of all training documents."""
+    min_heldout_per_level: int = 50
+    """At least this many distinct held-out computations per level (level 1 has only 72 tuples, so more
+    than heldout_fraction of them is held out there)."""
+    pool_documents: int = 1000
+    """Distinct documents of the training world (every arm trains on them, for as many epochs as its
+    budget takes)."""
     world_seed: int = 1234
-    """Seed of the train/held-out split (the same for every run seed, so all runs face the same test)."""
+    """Seed of the train/held-out split and of the pool (the same for every run seed)."""
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.mix) - set(TYPES) - {FACT})
@@ -65,10 +80,13 @@ class CorpusConfig:
             )
         if not self.mix or min(self.mix.values()) < 0 or sum(self.mix.values()) <= 0:
             raise ConfigError("testbed mix: weights must be >= 0 with a positive sum")
-        if not 0 <= self.exercise_fraction < 1:
-            raise ConfigError(f"exercise_fraction must be in [0, 1), got {self.exercise_fraction}")
+        for name in ("worked_fraction", "exercise_fraction"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if not 0 < self.heldout_fraction < 1:
             raise ConfigError(f"heldout_fraction must be in (0, 1), got {self.heldout_fraction}")
+        if self.pool_documents < 1 or self.min_heldout_per_level < 1:
+            raise ConfigError("pool_documents and min_heldout_per_level must be >= 1")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -80,13 +98,21 @@ class World:
 
 
 def make_world(config: CorpusConfig) -> World:
+    """Split each type's tuples: heldout_fraction of them, or more where a level would otherwise have fewer
+    than min_heldout_per_level distinct held-out computations (spread evenly over the level's types)."""
     rng = random.Random(config.world_seed)
-    train, heldout = {}, {}
+    by_level: dict[int, list[str]] = {}
     for name, ptype in TYPES.items():
-        tuples = ptype.tuples()
-        rng.shuffle(tuples)
-        n_held = max(1, round(len(tuples) * config.heldout_fraction))
-        heldout[name], train[name] = tuple(tuples[:n_held]), tuple(tuples[n_held:])
+        by_level.setdefault(ptype.level, []).append(name)
+    train, heldout = {}, {}
+    for names in by_level.values():
+        want_each = -(-config.min_heldout_per_level // len(names))
+        for name in names:
+            tuples = TYPES[name].tuples()
+            rng.shuffle(tuples)
+            n_held = max(1, round(len(tuples) * config.heldout_fraction), want_each)
+            n_held = min(n_held, len(tuples) - 1)
+            heldout[name], train[name] = tuple(tuples[:n_held]), tuple(tuples[n_held:])
     return World(train=train, heldout=heldout)
 
 
@@ -99,80 +125,120 @@ def sample_problem(rng: random.Random, ptype: str, tuples: tuple[tuple[int, ...]
     )
 
 
-def document_stream(
-    config: CorpusConfig, world: World, *, seed: int
-) -> Iterator[tuple[Problem, bool]]:
-    """Endless (problem, is_exercise) sequence; the i-th item depends only on (config, seed, i)."""
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PoolDocument:
+    """One document of the training pool: its problem, and how it is written."""
+
+    index: int
+    problem: Problem
+    worked: bool
+    """Shows its working inline (a worked example), in every arm."""
+    exercise: bool
+    """Written without its answer in the exercise-ablation corpus (elsewhere it states its answer)."""
+
+
+def document_stream(config: CorpusConfig, world: World, *, seed: int) -> Iterator[PoolDocument]:
+    """Endless document sequence; the i-th item depends only on (config, seed, i)."""
     rng = random.Random(f"testbed-docs:{seed}")
     types = [t for t, w in config.mix.items() if w > 0]
     weights = [config.mix[t] for t in types]
-    while True:
+    for i in itertools.count():
         ptype = rng.choices(types, weights)[0]
         problem = sample_problem(rng, ptype, world.train.get(ptype, ()))
-        is_exercise = (
-            rng.random() < config.exercise_fraction
-        )  # drawn for facts too: keeps streams aligned
-        yield problem, is_exercise and ptype != FACT
+        worked, exercise = rng.random() < config.worked_fraction, rng.random() < config.exercise_fraction
+        is_problem = ptype != FACT
+        yield PoolDocument(index=i, problem=problem, worked=worked and is_problem,
+                           exercise=exercise and is_problem and not worked)  # fmt: skip
 
 
-def document_record(
-    index: int, problem: Problem, *, exercise: bool, with_answer: bool
-) -> dict[str, Any]:
+def pool(config: CorpusConfig, world: World) -> list[PoolDocument]:
+    """The training world: the first `pool_documents` documents of the world seed's sequence."""
+    return list(itertools.islice(document_stream(config, world, seed=config.world_seed), config.pool_documents))
+
+
+CORPORA = ("raw", "tpt", "shuffled", "exercises")
+"""raw: every document as written (the raw arm's corpus, also what every TPT teacher reads);
+shuffled: the same documents, each carrying another pool document's problem for the teacher (same
+thinking tokens, wrong content); exercises: the exercise-ablation corpus."""
+
+
+def document_record(doc: PoolDocument, *, exercise: bool, teacher_problem: Problem | None = None) -> dict[str, Any]:
     """A corpus record: the document text plus the structured problem that the procedural teacher reads."""
+    problem = doc.problem
     return {
-        "id": f"tb-{index:07d}",
-        "text": document(problem, with_answer=with_answer),
+        "id": f"tb-{doc.index:07d}",
+        "text": document(problem, with_answer=not exercise, worked=doc.worked),
         "domain": f"level-{problem.level}",
         "level": problem.level,
         "type": problem.type,
-        "exercise": exercise and not with_answer,
-        "problem": problem.as_dict(),
+        "worked": doc.worked,
+        "exercise": exercise,
+        "problem": (teacher_problem or problem).as_dict(),
     }
 
 
-def write_corpus(
-    path: Path, config: CorpusConfig, world: World, *, seed: int, num_documents: int, answers: str
-) -> dict[str, Any]:
-    """Write the first `num_documents` documents of the seed's sequence as JSONL; return counts.
+def shuffled_partner(docs: list[PoolDocument], *, seed: int) -> list[int]:
+    """A seeded derangement: docs[i] gets the thinking of docs[partner[i]], never its own, and never a
+    document with the same problem (a repeated computation would pair a document with its own content)."""
+    n = len(docs)
+    if n < 2:
+        raise ConfigError("the shuffled control needs at least 2 documents")
+    rng = random.Random(f"testbed-shuffle:{seed}")
+    order = list(range(n))
+    rng.shuffle(order)
+    partner = [0] * n
+    for k, i in enumerate(order):  # a cyclic shift of a random order: a derangement
+        partner[i] = order[(k + 1) % n]
+    key = [(d.problem.type, d.problem.operands) for d in docs]
+    for i in range(n):  # repair the rare pair that shares a computation by swapping with a neighbour
+        if key[partner[i]] == key[i]:
+            j = next(j for j in order if key[partner[j]] != key[i] and key[partner[i]] != key[j] and j != i
+                     and partner[j] != i)  # fmt: skip
+            partner[i], partner[j] = partner[j], partner[i]
+    return partner
 
-    answers='as_drawn': exercises stay without their answer (the TPT arm's corpus).
-    answers='all': every problem states its answer (the raw arm's corpus: the same problems, nothing hidden).
-    """
-    if answers not in ("as_drawn", "all"):
-        raise ConfigError(f"answers must be 'as_drawn' or 'all', got {answers!r}")
+
+def write_corpus(path: Path, docs: list[PoolDocument], *, kind: str, seed: int = 0) -> dict[str, Any]:
+    """Write the pool as one arm's corpus (a JSONL of records for `tpt augment`); return counts."""
+    if kind not in CORPORA:
+        raise ConfigError(f"corpus kind must be one of {', '.join(CORPORA)}, got {kind!r}")
+    partner = shuffled_partner(docs, seed=seed) if kind == "shuffled" else None
     lines, counts = [], Counter()
-    stream = document_stream(config, world, seed=seed)  # endless: zip stops at num_documents
-    for i, (problem, exercise) in zip(range(num_documents), stream, strict=False):
-        with_answer = answers == "all" or not exercise
-        rec = document_record(i, problem, exercise=exercise, with_answer=with_answer)
-        counts[f"level-{problem.level}"] += 1
-        counts["exercises"] += rec["exercise"]
+    for i, doc in enumerate(docs):
+        exercise = kind == "exercises" and doc.exercise
+        other = docs[partner[i]].problem if partner is not None else None
+        rec = document_record(doc, exercise=exercise, teacher_problem=other)
+        counts[f"level-{doc.problem.level}"] += 1
+        counts["exercises"] += exercise
+        counts["worked"] += doc.worked
         lines.append(json.dumps(rec, ensure_ascii=False))
     write_atomic(Path(path), "\n".join(lines) + "\n", fsync=False)
-    return {"documents": num_documents, **dict(sorted(counts.items()))}
+    return {"documents": len(docs), **dict(sorted(counts.items()))}
 
 
 def heldout_problems(
-    config: CorpusConfig, world: World, *, per_type: int, seed: int = 0
+    config: CorpusConfig, world: World, *, per_level: int, seed: int = 0
 ) -> list[dict[str, Any]]:
-    """Held-out test problems: `per_type` per evaluated type (facts are not evaluated), held-out tuples only."""
+    """Held-out test problems, `per_level` per evaluated level (facts are not evaluated), spread evenly
+    over the level's types and cycling through each type's held-out tuples in a seeded order, so a level
+    with enough held-out tuples tests `per_level` distinct computations."""
     rng = random.Random(f"testbed-test:{seed}")
-    rows = []
+    by_level: dict[int, list[str]] = {}
     for ptype in TYPES:
-        if config.mix.get(ptype, 0) <= 0:
-            continue
-        for j in range(per_type):
-            p = sample_problem(rng, ptype, world.heldout[ptype])
-            rows.append(
-                {
-                    "id": f"test-{ptype}-{j:04d}",
-                    "question": question(p),
-                    "answer": str(answer(p)),
-                    "level": p.level,
-                    "type": ptype,
-                    "problem": p.as_dict(),
-                }
-            )
+        if config.mix.get(ptype, 0) > 0:
+            by_level.setdefault(TYPES[ptype].level, []).append(ptype)
+    rows = []
+    for level, names in sorted(by_level.items()):
+        for k, ptype in enumerate(names):
+            n = per_level // len(names) + (k < per_level % len(names))
+            tuples = list(world.heldout[ptype])
+            rng.shuffle(tuples)
+            for j in range(n):
+                ops = tuples[j % len(tuples)]
+                p = Problem(type=ptype, operands=ops, name=rng.choice(NAMES), item=rng.choice(ITEMS))
+                rows.append({"id": f"test-{ptype}-{j:04d}", "question": question(p), "answer": str(answer(p)),
+                             "level": level, "type": ptype, "computation": f"{ptype}:{','.join(map(str, ops))}",
+                             "problem": p.as_dict()})  # fmt: skip
     return rows
 
 

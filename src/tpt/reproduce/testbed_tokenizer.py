@@ -1,10 +1,17 @@
 """The testbed's student tokenizer: one token per word, every number split into single digits, saved as a
 Hugging Face tokenizer directory that decodes back to ordinary text (so numbers can be read off generations).
+
+Its words are the testbed's own plus the GENERAL_WORDS most frequent words of the bundled sample corpus
+(English prose, not the testbed and not any evaluation set), so that a real LLM teacher's thinking is
+mostly words and not `<unk>`; the share of a teacher's words it covers is reported. The vocabulary is
+fixed before any teacher runs, the same for every arm.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 from pathlib import Path
 
 from tpt.artifacts import write_atomic, write_json
@@ -26,7 +33,31 @@ def build_vocab() -> dict[str, int]:
     symbols = [*"0123456789", *PUNCTUATION]
     tokens = [PAD, EOS, UNK, *THINK_TAGS, SPACE, *symbols, *(SPACE + s for s in symbols)]
     tokens += [SPACE + w for w in vocabulary() if w not in PUNCTUATION]
+    tokens += [SPACE + w for w in general_words()]
     return {tok: i for i, tok in enumerate(dict.fromkeys(tokens))}
+
+
+GENERAL_WORDS = 1000
+WORD = re.compile(r"[A-Za-z]+")
+
+
+def general_words(n: int = GENERAL_WORDS) -> list[str]:
+    """The n most frequent words (letter runs, case kept) of the bundled sample corpus; ties by spelling."""
+    from tpt.reproduce.trajectories import sample_corpus_dir
+
+    counts: Counter[str] = Counter()
+    for path in sorted(sample_corpus_dir().glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").split("\n"):
+            if line.strip():
+                counts.update(WORD.findall(json.loads(line)["text"]))
+    return [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
+
+
+def word_coverage(texts: list[str]) -> float:
+    """Share of the words (letter runs) of `texts` that the tokenizer has (the rest become `<unk>`)."""
+    vocab = {tok.removeprefix(SPACE) for tok in build_vocab()}
+    words = [w for t in texts for w in WORD.findall(t)]
+    return sum(w in vocab for w in words) / len(words) if words else 1.0
 
 
 def tokenizer_json() -> dict:

@@ -1,12 +1,11 @@
-"""Part 2: real trajectories from the embedded teacher on a sample of the bundled corpus, their length by
-domain and against a documented reasoning-intensity score of each document.
+"""Part 2 (`--scale full`): real trajectories from the embedded teacher on the bundled sample corpus,
+their length by domain, beside a documented reasoning-intensity score of each document.
 
 Reasoning-intensity score (a transparent heuristic, not the paper's LLM-labelled taxonomy): per 100 words
-of the document, the number of reasoning markers plus the number of mathematical symbols, where
-- a reasoning marker is one of the words in REASONING_WORDS (connectives of argument and derivation:
-  "therefore", "because", "suppose", "prove", "solve", ...), counted case-insensitively;
-- a mathematical symbol is one of = < > + * / ^ | or a LaTeX command (a backslash followed by letters).
-Plain prose scores near 0-2, a worked derivation 10 or more.
+of the document, the number of reasoning markers, i.e. words in REASONING_WORDS (connectives of argument
+and derivation: "therefore", "because", "suppose", "prove", "solve", ...), counted case-insensitively.
+Symbols are not counted, since code's punctuation would pass for mathematics. No correlation of length
+with this score is reported: the bundled corpus has 48 documents (see the report).
 """
 
 from __future__ import annotations
@@ -27,17 +26,17 @@ REASONING_WORDS = frozenset(
     "show shows follows consequently conclude solve solution compute calculate equation equals theorem lemma "
     "why must step".split()
 )
-MATH_SYMBOL = re.compile(r"[=<>+*/^|]|\\[A-Za-z]+")
 WORD = re.compile(r"[A-Za-z]+")
 
 
 def reasoning_intensity(text: str) -> float:
-    """Reasoning markers plus math symbols per 100 words (see the module docstring)."""
+    """Reasoning markers per 100 words (see the module docstring). Symbols are not counted: code's
+    punctuation (`=`, `+`, `*`, `|`) would pass for mathematics."""
     words = WORD.findall(text)
     if not words:
         return 0.0
     markers = sum(w.lower() in REASONING_WORDS for w in words)
-    return 100.0 * (markers + len(MATH_SYMBOL.findall(text))) / len(words)
+    return 100.0 * markers / len(words)
 
 
 def sample_corpus_dir() -> Path:
@@ -84,34 +83,8 @@ def augment_command(
             "--max-doc-tokens", str(max_doc_tokens), "--batch-size", "16", "--seed", "0", "--no-progress"]  # fmt: skip
 
 
-def ranks(values: list[float]) -> list[float]:
-    """1-based ranks, ties sharing their average rank: [10, 20, 20, 5] -> [2, 3.5, 3.5, 1]."""
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    out = [0.0] * len(values)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            out[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return out
-
-
-def spearman(x: list[float], y: list[float]) -> float | None:
-    """Spearman's rank correlation (Pearson on average ranks); None when either side is constant."""
-    if len(x) != len(y) or len(x) < 3:
-        return None
-    rx, ry = ranks(x), ranks(y)
-    mx, my = mean(rx), mean(ry)
-    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
-    vx, vy = sum((a - mx) ** 2 for a in rx), sum((b - my) ** 2 for b in ry)
-    return cov / (vx * vy) ** 0.5 if vx > 0 and vy > 0 else None
-
-
 def collect_part2(aug_dir: Path) -> dict[str, Any]:
-    """Per-document thinking length (teacher tokens), by domain, and its correlation with intensity."""
+    """Per-document thinking length (teacher tokens), by domain, and how many hit the cap."""
     shards = sorted(
         p
         for p in (Path(aug_dir) / "shards").glob("*.jsonl")
@@ -135,12 +108,10 @@ def collect_part2(aug_dir: Path) -> dict[str, Any]:
     by_domain: dict[str, list[int]] = defaultdict(list)
     for d in docs:
         by_domain[d["domain"]].append(d["thinking_tokens"])
-    lengths = [float(d["thinking_tokens"]) for d in docs]
     return {
         "documents": docs,
         "by_domain": {k: {"n": len(v), "mean_thinking_tokens": mean(v), "median_thinking_tokens": median(v)}
                       for k, v in sorted(by_domain.items())},
-        "length_intensity_spearman": spearman([d["reasoning_intensity"] for d in docs], lengths),
         "cut_by_length_limit": sum(d["finish_reason"] == "length" for d in docs),
         "teacher": docs[0]["model"],
     }  # fmt: skip

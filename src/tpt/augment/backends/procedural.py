@@ -5,7 +5,11 @@ reached through `GenerationRequest.meta["record"]`) and writes, in the spirit of
 expert's derivation with every intermediate result explicit (`8 x 6 = 48. 48 + 7 = 55. So Dan has 55
 pens.`); a problem with more steps gets a longer trajectory, a statement of fact gets a paraphrase.
 
-Weak-teacher setting (`--engine-arg error_rate=0.4`): when the document does not state the answer (an
+Weak teacher with a misconception (`--engine-arg misconception=1`): it believes that 7 times a number is 8
+times it (`6 x 7 = 48`), in every document, whether or not the document states its answer: a consistent
+error, as a real teacher's misconception is, which a student cannot average away.
+
+Careless teacher (`--engine-arg error_rate=0.4`): when the document does not state the answer (an
 exercise), the teacher solves it from scratch and, with that probability, slips on one intermediate result
 and carries the slip to a wrong final answer. When the document states its answer, the teacher checks its
 derivation against it and redoes a slipped one, so its explanations stay correct: explaining is easier
@@ -42,12 +46,13 @@ def parse_engine_args(raw: Any) -> dict[str, str]:
 
 
 def think(
-    problem: Problem, *, stated_answer: int | None, error_rate: float, rng: random.Random
+    problem: Problem, *, stated_answer: int | None, error_rate: float, rng: random.Random,
+    misconception: bool = False,
 ) -> str:
     """The trajectory for one document (no tags)."""
     if problem.type == FACT:
         return fact_paraphrase(problem)
-    steps = solve(problem)
+    steps = solve(problem, misconception=misconception)
     if rng.random() < error_rate:
         wrong_step = rng.randrange(len(steps))
         slipped = solve(problem, wrong_step=wrong_step, wrong_delta=rng.choice((-2, -1, 1, 2)))
@@ -63,9 +68,10 @@ class ProceduralBackend:
 
     name = "procedural"
 
-    def __init__(self, *, error_rate: float) -> None:
+    def __init__(self, *, error_rate: float, misconception: bool = False) -> None:
         self.error_rate = error_rate
-        self.model_id = f"procedural-expert(error_rate={error_rate:g})"
+        self.misconception = misconception
+        self.model_id = f"procedural-expert(error_rate={error_rate:g}" + (", misconception=7x" if misconception else "") + ")"
 
     def truncate(self, texts: list[str], max_tokens: int) -> list[tuple[str, int, bool]]:
         out = []
@@ -107,6 +113,7 @@ class ProceduralBackend:
             stated_answer=int(stated.group(1)) if stated else None,
             error_rate=self.error_rate,
             rng=rng,
+            misconception=self.misconception,
         )
         words = thinking.split()
         finish = "stop"
@@ -127,11 +134,13 @@ class ProceduralBackend:
 def build(options: dict[str, Any]) -> ProceduralBackend:
     """Factory for the backend registry; reads `error_rate` (0..1, default 0) from engine_args."""
     args = parse_engine_args(options.get("engine_args"))
-    unknown = sorted(set(args) - {"error_rate"})
+    unknown = sorted(set(args) - {"error_rate", "misconception"})
     if unknown:
         raise ConfigError(
-            f"procedural backend: unknown --engine-arg {', '.join(unknown)} (known: error_rate)"
+            f"procedural backend: unknown --engine-arg {', '.join(unknown)} (known: error_rate, misconception)"
         )
+    if args.get("misconception", "0") not in ("0", "1"):
+        raise ConfigError(f"--engine-arg misconception={args['misconception']!r}: expected 0 or 1")
     try:
         error_rate = float(args.get("error_rate", 0.0))
     except ValueError:
@@ -140,4 +149,4 @@ def build(options: dict[str, Any]) -> ProceduralBackend:
         ) from None
     if not 0.0 <= error_rate <= 1.0:
         raise ConfigError(f"--engine-arg error_rate must be in [0, 1], got {error_rate}")
-    return ProceduralBackend(error_rate=error_rate)
+    return ProceduralBackend(error_rate=error_rate, misconception=args.get("misconception") == "1")
