@@ -20,6 +20,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--limit", type=int, default=None, help="only the first N input items")
     g.add_argument("--strict", action="store_true",
                    help="stop at the first malformed line, missing field or empty document")
+    g.add_argument("--control-tokens", choices=["neutralize", "reject", "pass"], default="neutralize",
+                   help="openai backend: a document holding the teacher's control strings (<|im_end|>, ...; "
+                   "from --tokenizer, else common chat markers) is neutralized (default; recorded), rejected "
+                   "as an input failure, or passed as is. In-process backends always encode documents as text")
     g = p.add_argument_group("prompt")
     g.add_argument("--template", default="paper",
                    help="'paper' (the paper's prompt, verbatim; default), 'random-focus' (App. A.3), "
@@ -131,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         strict=args.strict,
         overwrite_config=args.overwrite_config,
         retry_failed=args.retry_failed,
+        control_tokens=args.control_tokens,
         progress=not args.no_progress,
     )
     from tpt.outputlock import lock_output_dir

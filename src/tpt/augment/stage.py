@@ -25,6 +25,7 @@ from tpt.augment.backend import (
     request_seed,
     sampling_in_force,
 )
+from tpt.augment.control import check_policy
 from tpt.augment.extract import extract_thinking
 from tpt.augment.prompts import PromptTemplate, load_template
 from tpt.augment.shards import ShardBook
@@ -60,6 +61,9 @@ class AugmentConfig:
     overwrite_config: bool = False
     retry_failed: bool = False
     """Do again the documents whose generation failed in earlier runs (their failure lines go)."""
+    control_tokens: str = "neutralize"
+    """What a server-templated backend (openai) does with a document holding the teacher's control
+    strings: neutralize, reject (an input failure) or pass (control.py)."""
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -69,6 +73,7 @@ class AugmentConfig:
             raise ConfigError(f"--shard-size must be >= 1, got {self.shard_size}")
         if self.limit is not None and self.limit < 0:
             raise ConfigError(f"--limit must be >= 0, got {self.limit}")
+        check_policy(self.control_tokens)
 
 
 @dataclass(slots=True)
@@ -112,6 +117,8 @@ def _run(cfg: AugmentConfig, generate: Generate | None) -> dict[str, Any]:
         "max_doc_tokens": cfg.max_doc_tokens,
         "sampling": cfg.sampling.as_dict(),
         "shard_size": cfg.shard_size,
+        # Only a server-templated backend applies the policy; other configs keep their fingerprint.
+        **({"control_tokens": cfg.control_tokens} if cfg.backend == "openai" else {}),
     }
     safe_options = {k: v for k, v in cfg.backend_options.items() if "key" not in k or k == "api_key_env"}
     claim_output_dir(
@@ -205,7 +212,10 @@ def generate_records(backend: Backend, docs: Iterator[_Doc], cfg: AugmentConfig,
                      fail: FailFn) -> Iterator[tuple[_Doc, dict[str, Any]]]:
     """Truncate, prompt, generate and extract: yields (document, record) in completion order; a document
     that yields no record is reported through `fail`. Shared by the local and the Ray executors."""
-    inflight: dict[int, tuple[_Doc, str, int, bool]] = {}
+    inflight: dict[int, tuple[_Doc, str, int, bool, dict[str, Any] | None]] = {}
+    # Backends whose server templates the prompt itself expose the teacher's control strings; the
+    # in-process ones encode the document as text and need no policy (control.py).
+    controls = getattr(backend, "control_strings", None)
 
     def requests() -> Iterator[GenerationRequest]:
         while batch := list(islice(docs, TRUNCATE_BATCH)):
@@ -214,9 +224,15 @@ def generate_records(backend: Backend, docs: Iterator[_Doc], cfg: AugmentConfig,
                 if not kept.strip():
                     fail(doc.item, "empty_document", "no text left after truncation", doc.id)
                     continue
+                sent, control = _control_policy(controls, cfg.control_tokens, kept)
+                if control is not None and control["action"] == "rejected":
+                    found = ", ".join(f"{s!r} x{n}" for s, n in control["found"].items())
+                    fail(doc.item, "control_tokens", f"the document holds control strings of the teacher "
+                         f"({found}; from {controls.source}); --control-tokens reject", doc.id)
+                    continue
                 seed = request_seed(cfg.sampling.seed, str(doc.id))
-                prompt = template.render(kept, focus_seed=seed if seed is not None else doc.item.index)
-                inflight[doc.item.index] = (doc, kept, num_tokens, truncated)
+                prompt = template.render(sent, focus_seed=seed if seed is not None else doc.item.index)
+                inflight[doc.item.index] = (doc, kept, num_tokens, truncated, control)
                 yield GenerationRequest(
                     key=doc.item.index,
                     messages=({"role": "user", "content": prompt},),
@@ -232,7 +248,7 @@ def generate_records(backend: Backend, docs: Iterator[_Doc], cfg: AugmentConfig,
         "sampling": sampling_in_force(backend, cfg.sampling),
     }
     for result in backend.generate(requests(), cfg.sampling):
-        doc, kept, num_tokens, truncated = inflight.pop(result.key)
+        doc, kept, num_tokens, truncated, control = inflight.pop(result.key)
         if result.error:
             fail(doc.item, "generation_failed", result.error, doc.id)
             continue
@@ -255,7 +271,21 @@ def generate_records(backend: Backend, docs: Iterator[_Doc], cfg: AugmentConfig,
             "input": {"file": doc.item.file, "line": doc.item.line, "index": doc.item.index},
             "provenance": {**provenance_base, "seed": seed, "attempts": result.attempts},
         }
+        if control is not None:
+            record["control_tokens"] = control
         yield doc, record
+
+
+def _control_policy(controls: Any, policy: str, text: str) -> tuple[str, dict[str, Any] | None]:
+    """(the document as sent, what was done about its control strings: None when it has none)."""
+    if controls is None:
+        return text, None
+    found = controls.find(text)
+    if not found:
+        return text, None
+    action = {"neutralize": "neutralized", "reject": "rejected", "pass": "passed"}[policy]
+    sent = controls.neutralize(text) if policy == "neutralize" else text
+    return sent, {"action": action, "found": dict(sorted(found.items()))}
 
 
 def _to_document(item: Item, fail: Callable[..., None], cfg_text: str, cfg_id: str) -> _Doc | None:

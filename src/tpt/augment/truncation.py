@@ -27,21 +27,12 @@ def truncate_texts(
 
 
 def rust_tokenizer(tokenizer: Any) -> Any | None:
-    """The `tokenizers.Tokenizer` behind `tokenizer`, without truncation or padding; None if slow."""
-    if hasattr(tokenizer, "encode_batch"):
-        rust = tokenizer
-    elif getattr(tokenizer, "is_fast", False):
-        rust = tokenizer.backend_tokenizer
-    else:
-        return None
-    if rust.truncation is not None or rust.padding is not None:
-        # Counting must see every token: work on a copy with both switched off.
-        from tokenizers import Tokenizer
+    """The `tokenizers.Tokenizer` behind `tokenizer` as documents are encoded: a copy without
+    truncation, padding or matched control tokens (control.text_only; a document's `<|im_end|>` is
+    counted as the text it is); None if slow."""
+    from tpt.augment.control import text_only
 
-        rust = Tokenizer.from_str(rust.to_str())
-        rust.no_truncation()
-        rust.no_padding()
-    return rust
+    return text_only(tokenizer)
 
 
 def truncate_approx(text: str, max_tokens: int) -> tuple[str, int, bool]:
@@ -112,14 +103,14 @@ def _first_cut(text: str, enc: Any, max_tokens: int) -> tuple[str, int, bool]:
 def _truncate_slow(tok: Any, text: str, max_tokens: int) -> tuple[str, int, bool]:
     """A slow transformers tokenizer (no offsets): cut by decoding n tokens, stepping back until the
     decoded prefix re-counts within max_tokens."""
-    ids = tok(text, add_special_tokens=False)["input_ids"]
+    ids = tok(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
     if len(ids) <= max_tokens:
         return text, len(ids), False
     for n in range(max(0, max_tokens), 0, -1):
         kept = tok.decode(ids[:n], skip_special_tokens=False, clean_up_tokenization_spaces=False)
         if not text.startswith(kept):  # decoding normalised something: keep a true prefix
             kept = text[: len(kept)]
-        count = len(tok(kept, add_special_tokens=False)["input_ids"])
+        count = len(tok(kept, add_special_tokens=False, split_special_tokens=True)["input_ids"])
         if count <= max_tokens:
             return kept, count, True
     return "", 0, True

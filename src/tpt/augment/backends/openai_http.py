@@ -35,6 +35,7 @@ from tpt.augment.backends.openai_protocol import (
     server_message,
 )
 from tpt.augment.backends.openai_schedule import Feeder, Run
+from tpt.augment.control import common_markers, controls
 from tpt.augment.truncation import truncate_approx, truncate_texts
 from tpt.errors import BackendError, ConfigError, MissingDependencyError, TransientBackendError
 
@@ -122,6 +123,9 @@ class OpenAIHttpBackend:
         self.retry_base_s = retry_base_s
         self.retry_max_s = retry_max_s
         self._tokenizer = _load_tokenizer(tokenizer) if tokenizer else None
+        # The server templates and tokenizes the prompt itself, parsing control tokens in it: the
+        # stage applies --control-tokens to documents holding these strings (control.py).
+        self.control_strings = controls(self._tokenizer) if self._tokenizer else common_markers()
         self.stats: Counter[str] = Counter()
         """requests, attempts, retried:<kind>, failed:<kind>: for the run summary."""
         self._loop: asyncio.AbstractEventLoop | None = None
