@@ -57,7 +57,7 @@ def test_every_arm_runs_the_user_commands_on_the_same_budget_and_task_file(tmp_p
         ev = next(s.argv for s in job.steps if s.name == "eval")
         assert ev[ev.index("--task-file") + 1] == str(layout.tasks)  # the same protocol
         pack = next(s.argv for s in job.steps if s.name == "pack")
-        assert "--no-validate" in pack  # the paper filters nothing
+        assert "--paper-faithful" in pack  # the paper filters nothing
     assert [s.name for s in by["seed-0-tpt"].steps] == ["augment", "pack", "train", "eval"]
     assert by["seed-0-tpt-llm"].after == (LLM_TEACHER_JOB,)
     assert [s.name for s in by["seed-0-tpt-llm"].steps] == ["pack", "train", "eval"]
@@ -69,7 +69,7 @@ def test_every_arm_runs_the_user_commands_on_the_same_budget_and_task_file(tmp_p
     teacher = by[LLM_TEACHER_JOB]
     assert [s.argv[0] for s in teacher.steps] == ["augment", "eval"]
     assert "--backend" not in teacher.steps[0].argv  # the default: the embedded SmolLM2, in-process
-    assert teacher.steps[1].argv[1] == "embedded" and str(layout.tasks) in teacher.steps[1].argv
+    assert teacher.steps[1].argv[1] == "embedded" and str(layout.primary_task) in teacher.steps[1].argv
     full = plan_arms(layout, get_scale("full"))
     assert {"seed-0-tpt-exercises", "seed-0-tpt-weak"} <= {j.name for j in full}
 

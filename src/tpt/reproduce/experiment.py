@@ -69,6 +69,11 @@ class Layout:
     def tasks(self) -> Path:
         return self.testbed / "tasks.json"
 
+    @property
+    def primary_task(self) -> Path:
+        """The primary endpoint's task alone, as written in tasks.json (what the LLM teacher is scored by)."""
+        return self.testbed / "tasks-primary.json"
+
     def corpus(self, name: str) -> Path:
         return self.testbed / "corpus" / f"{name}.jsonl"
 
@@ -101,7 +106,9 @@ def prepare(layout: Layout, scale: Scale, config: CorpusConfig) -> dict[str, Any
     write_atomic(layout.heldout, "".join(json.dumps(r) + "\n" for r in rows), fsync=False)
     write_atomic(layout.weak_teacher.parent / "heldout-exercises.jsonl",
                  "".join(json.dumps(r) + "\n" for r in exercise_records(rows)), fsync=False)  # fmt: skip
-    write_json(layout.tasks, task_file(layout.heldout, scale))
+    tasks = task_file(layout.heldout, scale)
+    write_json(layout.tasks, tasks)
+    write_json(layout.primary_task, {"tasks": [t for t in tasks["tasks"] if t["name"] == scale.primary_endpoint]})
     docs = pool(config, world)
     corpora = {kind: write_corpus(layout.corpus(kind), docs, kind=kind) for kind in ("raw", "exercises")}
     for seed in scale.seeds:
@@ -171,7 +178,7 @@ def arm_job(layout: Layout, scale: Scale, *, seed: int, arm: str) -> Job:
     mode = "raw" if arm == "raw" else "tpt"
     # No thinking filters (the paper filters nothing): every arm trains on every pool document.
     pack = ["pack", str(records), "--output", str(d / "pack"), "--tokenizer", str(layout.tokenizer),
-            "--seq-len", str(scale.seq_len), "--mode", mode, "--seed", str(seed), "--no-validate"]  # fmt: skip
+            "--seq-len", str(scale.seq_len), "--mode", mode, "--seed", str(seed), "--paper-faithful"]  # fmt: skip
     train = ["train", str(d / "pack"), "--output", str(d / "train"), "--tokens", str(scale.tokens_per_arm),
              "--model-size", scale.model_size, "--preset", "testbed", "--batch-tokens", str(scale.batch_tokens),
              "--seed", str(seed), "--save-at", ",".join(str(t) for t in scale.checkpoints()),
@@ -187,11 +194,12 @@ def arm_job(layout: Layout, scale: Scale, *, seed: int, arm: str) -> Job:
 
 def llm_teacher_job(layout: Layout, scale: Scale) -> Job:
     """The embedded SmolLM2 writing thinking for every pool document (the paper's template and decoding,
-    the document text alone), then scored on the held-out problems by the students' own task file."""
+    the document text alone), then scored on the held-out problems by the students' primary task (the
+    same definition as in tasks.json; the secondary tasks are left out for time)."""
     augment = ["augment", str(layout.corpus("raw")), "--output", str(layout.llm_teacher),
                "--max-thinking-tokens", str(scale.llm_max_thinking_tokens), "--batch-size", str(scale.llm_batch_size),
                "--seed", "0", "--shard-size", "100000", "--no-progress"]  # fmt: skip
-    evaluate = ["eval", "embedded", "--task-file", str(layout.tasks), "--output", str(layout.llm_teacher_eval),
+    evaluate = ["eval", "embedded", "--task-file", str(layout.primary_task), "--output", str(layout.llm_teacher_eval),
                 "--batch-size", str(scale.llm_batch_size), "--threads", str(scale.threads_per_arm),
                 "--device", scale.eval_device, "--dtype", "bfloat16"]  # fmt: skip
     return Job(name=LLM_TEACHER_JOB, steps=(Step(name="augment", argv=tuple(augment)),

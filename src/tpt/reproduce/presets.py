@@ -80,7 +80,7 @@ SCALES: dict[str, Scale] = {
               pool_documents=48, cot_max_new_tokens=24, llm_max_thinking_tokens=8, llm_batch_size=48,
               bootstrap_replicates=50),
         # `make demo`: three seeds, four arms, sized for <= 20 minutes on 2 quiet cores.
-        Scale(name="default", tokens_per_arm=1_200_000, seeds=(0, 1, 2)),
+        Scale(name="default", tokens_per_arm=1_000_000, seeds=(0, 1, 2)),
         # For whoever has an hour or more: five seeds, the ablations, a longer budget and Part 2.
         Scale(name="full", tokens_per_arm=3_000_000, seeds=(0, 1, 2, 3, 4), ablation_seeds=(0, 1, 2, 3, 4),
               num_checkpoints=10, test_per_level=200, pool_documents=1600, llm_max_thinking_tokens=96,
