@@ -2,7 +2,8 @@
 # Paper §3.2, Table 5 'Pre-train 8B': an 8B student (Llama-3-8B shape) from scratch on 100B TPT tokens.
 # 4M-token batches (4 Mi = 512 rows of 8k; 100B / 4Mi = 23.8k steps, the paper rounds to 25k), lr 3e-4
 # constant after 100 warmup steps, AdamW 0.9/0.95, wd 0.1, clip 1.0, 32 GPUs. Data: recipes/data_pretrain.sh.
-# The vanilla baseline: the same command with PACK=$OUT/pack-raw and another RUN.
+# The vanilla baseline: the same command with PACK=$OUT/pack-raw (100B unique tokens of the original corpus,
+# recipes/data_pretrain.sh) and another RUN.
 # Launch the same command on each of the NNODES nodes, with its own NODE_RANK (0 = the rendezvous host):
 #   NODE_RANK=0 MASTER_ADDR=<node 0> PACK=/data/tpt/pack-tpt RUN=/ckpt/tpt-8b-100b bash recipes/pretrain_8b_100b.sh
 # Re-running the same command resumes from the last checkpoint in RUN.

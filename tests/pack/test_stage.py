@@ -87,17 +87,17 @@ def test_raw_mode_packs_the_same_documents_with_the_same_document_tokens(tmp_pat
         [
             h.record(0, "the cat sat", "why because"),
             h.record(1, "a dog ran", "so fast", source="b"),
-            h.record(2, "the mat", "", source="b"),  # empty thinking: rejected in both arms
+            h.record(2, "the mat", "", source="b"),  # empty thinking: rejected in the TPT arm only
         ],
     )
     out_raw, raw = pack(tmp_path, [src], word_tok, name="raw", seq_len=4, mode="raw")
     out_tpt, tpt = pack(tmp_path, [src], word_tok, name="tpt", seq_len=4, mode="tpt")
-    assert raw["document_tokens"] == tpt["document_tokens"] == 6
+    # No thinking filter removes a document from the raw arm; the shared ones have the same ids.
+    assert raw["document_tokens"] == tpt["document_tokens"] + 2 == 8
     assert raw["thinking_tokens"] == 0 and tpt["thinking_tokens"] == 4
-    assert raw["skipped"] == tpt["skipped"] == {"empty": 1}
-    assert load(out_raw, "tokens").ravel().tolist() == [4, 5, 6, 0, 9, 10, 11, 0]
-    for arm in (raw, tpt):
-        assert arm["by_source"]["b"]["document_tokens"] == 3
+    assert raw["skipped"] == {} and tpt["skipped"] == {"empty": 1}
+    assert load(out_raw, "tokens").ravel().tolist() == [4, 5, 6, 0, 9, 10, 11, 0, 4, 8, 0, 0]
+    assert raw["by_source"]["b"]["document_tokens"] == 5 and tpt["by_source"]["b"]["document_tokens"] == 3
 
 
 def test_stats_add_up_to_the_shards(tmp_path, word_tok, h):

@@ -35,7 +35,8 @@ EXPECTED = {
     "sft_llama32_3b.sh": dict(SFT, command="sft", lr=4e-5),
     "sft_qwen25_math_7b.sh": dict(SFT, command="sft", lr=3e-5),
 }
-TEACHERS = {"data_pretrain.sh": "/models/Qwen3-8B", "data_midtrain.sh": "/models/DeepSeek-R1-Distill-Qwen-7B"}
+TEACHERS = {"data_pretrain.sh": "/models/Qwen3-8B", "data_pretrain_constrained.sh": "/models/Qwen3-8B",
+            "data_midtrain.sh": "/models/DeepSeek-R1-Distill-Qwen-7B"}
 
 
 def test_every_recipe_is_covered():
@@ -91,3 +92,32 @@ def test_data_recipe_uses_the_papers_generation_and_packing(name, commands_of):
     assert augment.executor == "ray" and augment.serve == "vllm" and augment.worker_gpus == 1
     assert packs and all(p.command == "pack" and p.seq_len == 8192 and p.weights == ["fineweb-edu=0.125"]
                          for p in packs)
+
+
+def _arms(name: str, commands_of) -> tuple:
+    augment, *packs = [parse_tpt(argv[1:]) for argv in commands_of(RECIPES_DIR / name)]
+    [raw] = [p for p in packs if p.mode == "raw"]
+    [tpt] = [p for p in packs if p.mode == "tpt"]
+    return augment, tpt, raw
+
+
+def test_the_abundant_vanilla_arm_reads_the_original_documents(commands_of):
+    """[P] §3.1: the vanilla model trains on "the original dataset", as many unique tokens as its budget
+    (about 3x the documents of the TPT arm); not the augmented records, which are cut to 2k teacher
+    tokens, filtered, and a third of that."""
+    from tpt.pack.documents import default_document_text
+
+    augment, tpt, raw = _arms("data_pretrain.sh", commands_of)
+    assert tpt.inputs == [augment.output.as_posix()]
+    assert raw.inputs == augment.inputs  # the corpus itself: every document, full length
+    assert augment.limit is not None  # only the TPT arm's share of it is augmented
+    assert default_document_text("raw") == "full" and raw.document_text in (None, "full")
+    assert not raw.paper_faithful and raw.validate  # the corpus has no thinking: no thinking filter applies
+
+
+def test_the_constrained_arms_share_one_document_set(commands_of):
+    """[P] §3.2: both arms on one fixed 10B-token sample; the vanilla arm reads that run's original
+    documents (full length, unfiltered) and repeats them ~4 times in its 40B budget."""
+    augment, tpt, raw = _arms("data_pretrain_constrained.sh", commands_of)
+    assert tpt.inputs == raw.inputs == [augment.output.as_posix()]
+    assert raw.document_text is None and augment.limit is None

@@ -32,7 +32,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--mode",
         choices=("tpt", "raw"),
         default="tpt",
-        help="tpt: [document; thinking] samples; raw: the same documents alone (baseline)",
+        help="tpt: [document; thinking] samples; raw: the documents alone (the baseline: every "
+        "original document of an augment run, full length, no thinking filters)",
+    )
+    parser.add_argument(
+        "--document-text",
+        choices=("full", "truncated"),
+        default=None,
+        help="full: the original document, read from the corpus the augment run recorded (default for "
+        "--mode raw: the vanilla arm trains on the original dataset); truncated: the record's text, cut "
+        "to --max-doc-tokens as the teacher saw it (default for --mode tpt)",
     )
     parser.add_argument(
         "--mix",
@@ -128,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
         tokenizer=args.tokenizer,
         seq_len=args.seq_len,
         mode=args.mode,
+        document_text=args.document_text,
         raw_fraction=args.mix,
         weights=parse_weights(args.weights),
         template=args.template,

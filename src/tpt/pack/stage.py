@@ -14,6 +14,7 @@ import numpy as np
 
 from tpt.artifacts import claim_output_dir, write_json
 from tpt.errors import ConfigError
+from tpt.pack.documents import DOCUMENT_TEXTS, default_document_text, open_inputs
 from tpt.pack.megatron import MegatronWriter
 from tpt.pack.mixing import SamplePlanner, ShuffleBuffer
 from tpt.pack.packing import PAD_SEGMENT, POLICIES, RowPacker, Sample
@@ -33,7 +34,7 @@ from tpt.pack.workers import Job, Prepared, Preparer, WorkerPool, default_worker
 from tpt.progress import Progress
 from tpt.tokenizer.student import StudentTokenizer, load_student_tokenizer, save_student_tokenizer
 from tpt.validate.checks import CheckConfig, Validator
-from tpt.validate.records import AugmentedRecord, BadLine, read_records, resolve_inputs
+from tpt.validate.records import AugmentedRecord, BadLine
 
 MODES = ("tpt", "raw")
 # Settings that change how fast the output is made, not what it is.
@@ -57,6 +58,9 @@ class PackConfig:
     tokenizer: str
     seq_len: int
     mode: str = "tpt"
+    document_text: str | None = None
+    """full: the original document (from the corpus an augment run recorded); truncated: the record's
+    text, as the teacher saw it. None: full for --mode raw, truncated for --mode tpt (documents.py)."""
     raw_fraction: float | None = None
     """--mix: in tpt mode, the chance that a sample is the raw document instead (None: no mix)."""
     weights: dict[str, float] = field(default_factory=dict)
@@ -84,6 +88,11 @@ class PackConfig:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ConfigError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.document_text is not None and self.document_text not in DOCUMENT_TEXTS:
+            raise ConfigError(
+                f"--document-text must be one of {', '.join(DOCUMENT_TEXTS)}, "
+                f"got {self.document_text!r}"
+            )
         if self.raw_fraction is not None and self.mode != "tpt":
             raise ConfigError("--mix mixes raw documents into the TPT arm; it needs --mode tpt")
         if self.packing not in POLICIES:
@@ -99,10 +108,16 @@ class PackConfig:
         if self.shard_tokens < 1:
             raise ConfigError(f"--shard-tokens must be >= 1, got {self.shard_tokens}")
 
+    @property
+    def text(self) -> str:
+        """Which text of each document is packed: full or truncated."""
+        return self.document_text or default_document_text(self.mode)
+
     def fingerprinted(self) -> dict[str, Any]:
         """The settings that change the output."""
         out = {k: v for k, v in asdict(self).items() if k not in _NOT_FINGERPRINTED}
         out["checks"] = self.checks.as_dict() if self.validate else None
+        out["document_text"] = self.text
         return out
 
 
@@ -114,12 +129,17 @@ def run_pack(config: PackConfig, *, log: Any = print) -> dict[str, Any]:
 
 def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
     started = time.monotonic()
-    files = resolve_inputs(config.inputs)
+    items, text_facts = open_inputs(
+        config.inputs, mode=config.mode, document_text=config.text, log=log
+    )
     student = load_student_tokenizer(config.tokenizer, eos_token=config.eos_token)
     template = encode_template(parse_template(config.template), student)
     # The student's special tokens count as control tokens: inside a text they would encode to them.
+    # The raw arm judges the document alone: no thinking filter removes a document from it.
     checks = replace(
-        config.checks, control_strings=config.checks.control_strings + student.special_tokens
+        config.checks,
+        control_strings=config.checks.control_strings + student.special_tokens,
+        thinking=config.mode != "raw",
     )
     validator = Validator(checks) if config.validate else None
     out = _prepare_output(config)
@@ -167,7 +187,7 @@ def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
             open(out / "flagged.jsonl", "w", encoding="utf-8") as flagged_log,
             WorkerPool(preparer, workers) as pool,
         ):
-            for batch in _batches(read_records(files), config.batch_size, config.batch_chars):
+            for batch in _batches(items, config.batch_size, config.batch_chars):
                 for done in pool.submit(_plan(batch, planner, stats, skipped_log)):
                     accept(*done)
             for done in pool.drain():
@@ -194,6 +214,7 @@ def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
         log(f"tpt pack: warning: --weights names source(s) with no records: {', '.join(unused)}")
     save_student_tokenizer(student, out / "tokenizer")
     result.update(_run_facts(config, checks, student, template, time.monotonic() - started))
+    result["inputs"] = text_facts
     write_json(out / "stats.json", result)
     write_json(out / "index.json", _index(config, student, template, dtype, shard_list))
     return result
@@ -318,6 +339,7 @@ def _run_facts(
 ) -> dict[str, Any]:
     return {
         "mode": config.mode,
+        "document_text": config.text,
         "raw_fraction": config.raw_fraction,
         "weights": config.weights,
         "seq_len": config.seq_len,
@@ -346,6 +368,7 @@ def _index(
         "eos_id": student.eos_id,
         "pad_id": student.pad_id,
         "mode": config.mode,
+        "document_text": config.text,
         "tokenizer": "tokenizer",
         "num_rows": sum(s["rows"] for s in shards),
         "shards": shards,
