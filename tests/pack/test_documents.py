@@ -73,6 +73,19 @@ def test_the_raw_arm_packs_every_original_document_at_full_length(run, h):
     assert cut["document_tokens"] < raw["document_tokens"]
 
 
+def test_the_tpt_arm_trains_on_the_truncated_document_unless_asked(run):
+    records = {json.loads(x)["id"]: json.loads(x)
+               for x in (run["aug"] / "shards" / "part-00000000.jsonl").read_text().splitlines()}
+    kept = [r for r in records.values() if r["finish_reason"] != "length"]  # d3 is cut: dropped
+    _, tpt = pack(run, "tpt")
+    assert tpt["document_text"] == "truncated" and tpt["augmented_samples"] == 3
+    assert tpt["document_tokens"] == sum(words(r["text"]) for r in kept)
+    _, full = pack(run, "tpt-full", "--document-text", "full")
+    originals = dict(DOCS)
+    assert full["document_tokens"] == sum(words(originals[r["id"]]) for r in kept)
+    assert full["thinking_tokens"] == tpt["thinking_tokens"]
+
+
 def test_a_changed_or_missing_corpus_is_a_clear_error(run, capsys):
     args = ["pack", str(run["aug"]), "--tokenizer", str(run["tok"]), "--seq-len", "8", "--mode", "raw"]
     lines = run["corpus"].read_text().splitlines()
