@@ -79,6 +79,13 @@ def resolve_scale(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from tpt.outputlock import lock_output_dir
+
+    with lock_output_dir(args.output, stage="reproduce"):  # one reproduce per directory (issue 13)
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from tpt.artifacts import claim_output_dir
     from tpt.cli import main as tpt_main
     from tpt.errors import ArtifactError
