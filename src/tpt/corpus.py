@@ -4,6 +4,12 @@ Every item carries where it came from (file and 1-based line, or row index for P
 in a deterministic order (files sorted by path, then lines in order), so a run can be split into fixed
 shards and resumed by position. Lines are parsed only when asked (`Item.parse`), so skipping a finished
 part of a large corpus costs a read, not a JSON decode.
+
+Text is taken exactly as written or not at all: a UTF-8 byte order mark at the start of a file is
+skipped; a line that is not valid UTF-8 is an input failure (`invalid_utf8`, with the offending bytes and
+their position; nothing is silently replaced); a line whose JSON holds a lone surrogate (`"\\ud800"`),
+which is no Unicode text and cannot be sent or written as UTF-8, is an input failure
+(`unencodable_text`), before any request.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import hashlib
 import io
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +28,9 @@ from typing import Any
 
 from tpt.errors import InputError
 
+BOM = b"\xef\xbb\xbf"
+# A \uD800-\uDFFF escape: only a line that holds one can parse to a lone surrogate (then it is checked).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json", ".json.gz", ".json.zst", ".ndjson")
 PARQUET_SUFFIXES = (".parquet",)
 
@@ -62,6 +72,14 @@ def resolve_inputs(spec: str | os.PathLike | list) -> list[Path]:
     return unique
 
 
+class ItemError(ValueError):
+    """Why an input item cannot become a document; `reason` is its failure reason."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
 @dataclass(frozen=True, slots=True)
 class Item:
     """One input line or row, not yet parsed."""
@@ -71,33 +89,78 @@ class Item:
     file: str
     line: int
     """1-based line number for JSONL, 0-based row index for Parquet."""
-    raw: str | dict
+    raw: str | dict | bytes
+    """The line (str), the Parquet row (dict), or the line's bytes when they are not valid UTF-8."""
 
     def parse(self) -> dict[str, Any]:
-        """The record as a dict; raises ValueError with a reason for a malformed line."""
+        """The record as a dict; raises ItemError (a ValueError) with a reason for a bad line."""
         if isinstance(self.raw, dict):
             return self.raw
+        if isinstance(self.raw, bytes):
+            raise ItemError("invalid_utf8", _utf8_detail(self.raw))
         try:
             value = json.loads(self.raw)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"malformed JSON ({exc.msg} at column {exc.colno})") from None
+            raise ItemError("malformed_line", f"malformed JSON ({exc.msg} at column {exc.colno})") from None
         if not isinstance(value, dict):
-            raise ValueError(f"expected a JSON object, got {type(value).__name__}")
+            raise ItemError("malformed_line", f"expected a JSON object, got {type(value).__name__}")
+        if _SURROGATE_ESCAPE.search(self.raw) and (where := unencodable(value)):
+            raise ItemError("unencodable_text", f"{where} holds a lone surrogate, which is not Unicode text "
+                            "and cannot be sent or written; fix the producer of this line")
         return value
 
 
-def _open_text(path: Path) -> io.TextIOBase:
+def unencodable(value: Any, path: str = "") -> str | None:
+    """Where a parsed JSON value holds a string that UTF-8 cannot encode (a lone surrogate), or None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return f"field {path or '(value)'!r} (character {exc.start})"
+        return None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if (where := unencodable(k, f"{path}.{k!s}".lstrip(".") + " (a key)")) or (
+                where := unencodable(v, f"{path}.{k!s}".lstrip("."))
+            ):
+                return where
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            if where := unencodable(v, f"{path}[{i}]"):
+                return where
+    return None
+
+
+def _utf8_detail(raw: bytes) -> str:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad = raw[exc.start : exc.end]
+        return (f"not valid UTF-8 at byte offset {exc.start} of the line ({bad.hex(' ')}: {exc.reason}); tpt takes text as written "
+                "and replaces nothing; re-encode the file as UTF-8 (e.g. iconv -f <its encoding> -t utf-8)")
+    return "not valid UTF-8"
+
+
+def _open_bytes(path: Path) -> io.BufferedIOBase:
     name = path.name.lower()
     if name.endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace")
+        return gzip.open(path, "rb")  # type: ignore[return-value]
     if name.endswith(".zst"):
         import zstandard
 
-        raw = open(path, "rb")  # noqa: SIM115 - closed through the wrapper
-        return io.TextIOWrapper(
-            zstandard.ZstdDecompressor().stream_reader(raw, closefd=True), encoding="utf-8", errors="replace"
-        )
-    return open(path, encoding="utf-8", errors="replace")  # noqa: SIM115
+        raw = open(path, "rb")  # noqa: SIM115 - closed through the reader
+        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, closefd=True))
+    return open(path, "rb")  # noqa: SIM115
+
+
+def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(1-based line number, bytes) of the non-blank lines, a leading byte order mark dropped."""
+    with _open_bytes(path) as f:
+        for lineno, line in enumerate(f, start=1):
+            if lineno == 1 and line.startswith(BOM):
+                line = line[len(BOM) :]
+            if line.strip():
+                yield lineno, line
 
 
 def _iter_file(path: Path) -> Iterator[tuple[int, str | dict]]:
@@ -114,10 +177,11 @@ def _iter_file(path: Path) -> Iterator[tuple[int, str | dict]]:
                 yield row, rec
                 row += 1
         return
-    with _open_text(path) as f:
-        for lineno, line in enumerate(f, start=1):
-            if line.strip():
-                yield lineno, line
+    for lineno, line in _lines(path):
+        try:
+            yield lineno, line.decode("utf-8")
+        except UnicodeDecodeError:
+            yield lineno, line  # kept as bytes: Item.parse names it an invalid_utf8 failure
 
 
 def iter_items(files: list[Path], *, start: int = 0) -> Iterator[Item]:
@@ -139,8 +203,7 @@ def count_items(files: list[Path]) -> int:
 
             total += pq.ParquetFile(path).metadata.num_rows
         else:
-            with _open_text(path) as f:
-                total += sum(1 for line in f if line.strip())
+            total += sum(1 for _ in _lines(path))
     return total
 
 

@@ -335,3 +335,99 @@ def test_a_crash_inside_retry_failed_loses_nothing(tmp_path, monkeypatch, crash_
     summary = run_with(monkeypatch, FakeBackend(), make_cfg([src], out, retry_failed=True))
     records, failures = _outcomes(out)
     assert records == [100, 101, 102] and failures == [] and summary["complete"]
+
+
+# -- every bad input is named, none is silent ---------------------------------------------------------
+
+def _failures(out: Path) -> list[dict]:
+    return [json.loads(x) for x in (out / "failures.jsonl").read_text().splitlines()]
+
+
+def test_a_byte_order_mark_starts_the_file_not_a_malformed_line(tmp_path, monkeypatch):
+    plain = tmp_path / "bom.jsonl"
+    plain.write_bytes(b"\xef\xbb\xbf" + json.dumps({"id": 1, "text": "first"}).encode() + b"\n"
+                      + json.dumps({"id": 2, "text": "second"}).encode() + b"\n")
+    packed = tmp_path / "bom.jsonl.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes().replace(b'"id": 1', b'"id": 3').replace(b'"id": 2', b'"id": 4')))
+    summary = run_with(monkeypatch, FakeBackend(), make_cfg([plain, packed], tmp_path / "out"))
+    assert sorted(r["id"] for r in read_records(tmp_path / "out")) == [1, 2, 3, 4]
+    assert summary["failures"] == 0
+
+
+def test_invalid_utf8_is_an_input_failure_with_the_bytes_named(tmp_path, monkeypatch):
+    src = tmp_path / "latin1.jsonl"
+    src.write_bytes(b'{"id": 1, "text": "ok"}\n{"id": 2, "text": "caf\xe9 au lait"}\n{"id": 3, "text": "fine"}\n')
+    backend = FakeBackend()
+    summary = run_with(monkeypatch, backend, make_cfg([src], tmp_path / "out"))
+    [fail] = _failures(tmp_path / "out")
+    assert (fail["line"], fail["reason"]) == (2, "invalid_utf8")
+    assert "byte offset 22 of the line (e9" in fail["detail"] and "re-encode" in fail["detail"]
+    recs = read_records(tmp_path / "out")
+    assert [r["id"] for r in recs] == [1, 3] and not any("\ufffd" in r["text"] for r in recs)
+    assert summary["failures_by_reason"] == {"invalid_utf8": 1} and backend.seen == [1, 3]
+
+
+def test_a_lone_surrogate_fails_before_any_request(tmp_path, monkeypatch):
+    src = write_jsonl(tmp_path / "s.jsonl", [
+        '{"id": 1, "text": "broken \\ud800 text"}',
+        '{"id": 2, "text": "an emoji \\ud83d\\ude00 is a valid pair"}',
+        '{"id": 3, "text": "fine", "title": "\\udfff"}',
+        '{"id": 4, "text": "a literal backslash-u: \\\\ud800"}',
+    ])
+    backend = FakeBackend()
+    summary = run_with(monkeypatch, backend, make_cfg([src], tmp_path / "out"))
+    fails = _failures(tmp_path / "out")
+    assert [(f["line"], f["reason"]) for f in fails] == [(1, "unencodable_text"), (3, "unencodable_text")]
+    assert "field 'text' (character 7) holds a lone surrogate" in fails[0]["detail"]
+    assert "field 'title'" in fails[1]["detail"]
+    assert backend.seen == [2, 4]  # nothing was sent for the bad ones
+    assert [r["text"] for r in read_records(tmp_path / "out")][0] == "an emoji \U0001F600 is a valid pair"
+    assert summary["failures_by_reason"] == {"unencodable_text": 2}
+
+
+def _dup_corpus(tmp_path: Path) -> Path:
+    ids = ["a", "b", "a", "c", 1, "1", "b", "a"]  # 1 and "1" are different ids
+    return write_jsonl(tmp_path / "dups.jsonl", [{"id": d, "text": f"doc {n}"} for n, d in enumerate(ids)])
+
+
+def test_duplicate_ids_are_kept_and_reported_by_default(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    summary = run_with(monkeypatch, FakeBackend(), make_cfg([_dup_corpus(tmp_path)], out, shard_size=3))
+    recs = sorted(read_records(out), key=lambda r: r["input"]["index"])
+    assert len(recs) == 8 and [r.get("duplicate_of") for r in recs] == [None, None, 0, None, None, None, 1, 0]
+    fails = _failures(out)
+    assert [(f["index"], f["reason"], f["kept"]) for f in fails] == [(2, "duplicate_id", True), (6, "duplicate_id", True),
+                                                                    (7, "duplicate_id", True)]
+    assert "the id of input item 0 again; kept both" in fails[0]["detail"]
+    assert summary["duplicate_ids"] == 3 and summary["failures"] == 0 and summary["records"] == 8
+    assert summary["complete"]
+
+
+def test_keep_first_drops_later_duplicates_before_the_teacher_sees_them(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    backend = FakeBackend()
+    summary = run_with(monkeypatch, backend, make_cfg([_dup_corpus(tmp_path)], out, shard_size=3,
+                                                      duplicate_ids="keep-first"))
+    assert backend.seen == ["a", "b", "c", 1, "1"]
+    assert [(f["index"], f["reason"]) for f in _failures(out)] == [(2, "duplicate_id"), (6, "duplicate_id"),
+                                                                  (7, "duplicate_id")]
+    assert summary["failures_by_reason"] == {"duplicate_id": 3} and summary["duplicate_ids"] == 3
+
+
+@pytest.mark.parametrize("policy", ["keep-both", "keep-first"])
+def test_duplicates_are_found_across_a_crash_and_resume(tmp_path, monkeypatch, policy):
+    """The first occurrences of committed and partial shards are known to the resumed run."""
+    src = _dup_corpus(tmp_path)
+    whole = run_with(monkeypatch, FakeBackend(), make_cfg([src], tmp_path / "whole", shard_size=3,
+                                                          duplicate_ids=policy))
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        run_with(monkeypatch, FakeBackend(crash_after=4), make_cfg([src], out, shard_size=3, duplicate_ids=policy))
+    resumed = run_with(monkeypatch, FakeBackend(), make_cfg([src], out, shard_size=3, duplicate_ids=policy))
+
+    def outcome(o):
+        recs = {r["input"]["index"]: r.get("duplicate_of") for r in read_records(o)}
+        return recs, [(f["index"], f["reason"]) for f in _failures(o)]
+
+    assert outcome(out) == outcome(tmp_path / "whole")
+    assert resumed["duplicate_ids"] == whole["duplicate_ids"] == 3

@@ -20,6 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--limit", type=int, default=None, help="only the first N input items")
     g.add_argument("--strict", action="store_true",
                    help="stop at the first malformed line, missing field or empty document")
+    g.add_argument("--duplicate-ids", choices=["keep-both", "keep-first"], default="keep-both",
+                   help="documents whose id came before: keep-both (default; reported in summary.json and "
+                   "failures.jsonl, the record says duplicate_of) or keep-first (the later ones fail as duplicate_id)")
     g.add_argument("--control-tokens", choices=["neutralize", "reject", "pass"], default="neutralize",
                    help="openai backend: a document holding the teacher's control strings (<|im_end|>, ...; "
                    "from --tokenizer, else common chat markers) is neutralized (default; recorded), rejected "
@@ -136,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
         overwrite_config=args.overwrite_config,
         retry_failed=args.retry_failed,
         control_tokens=args.control_tokens,
+        duplicate_ids=args.duplicate_ids,
         progress=not args.no_progress,
     )
     from tpt.outputlock import lock_output_dir
@@ -159,12 +163,15 @@ def run(args: argparse.Namespace) -> int:
 
 def print_summary(s: dict, out: Path) -> None:
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(s["failures_by_reason"].items())) or "none"
+    d = s.get("duplicate_ids")
+    dups = f"; {d} documents repeat an earlier id ({s.get('duplicate_ids_policy')})" if d else ""
     print(
         f"augment: {s['records']} records, {s['failures']} failures ({reasons}) of {s['input_items']} input items"
         f"{'' if s['complete'] else ' (INCOMPLETE: re-run the same command to continue)'}\n"
         f"  teacher tokens: {s['doc_tokens']} document, {s['prompt_tokens']} prompt, {s['completion_tokens']} "
         f"generated (mean {s['mean_completion_tokens']:.1f} per trajectory); "
-        f"{s['cut_by_length_limit']} cut by the length limit; {s['truncated_documents']} documents truncated\n"
+        f"{s['cut_by_length_limit']} cut by the length limit; {s['truncated_documents']} documents truncated"
+        f"{dups}\n"
         f"  this run: {s['new_records_this_run']} new records in {s['wall_time_s_this_run']:.1f} s"
         f"{f' ({r} failed documents retried)' if (r := s.get('retried_this_run')) else ''}\n"
         f"  output: {out}/shards/*.jsonl  failures: {out}/failures.jsonl  summary: {out}/summary.json"

@@ -7,7 +7,9 @@ rename is the commit point). After a crash or `kill -9` at any moment:
 - a committed shard is skipped without parsing its input;
 - a partial shard is repaired (a torn last line is cut) and only its items without an outcome are redone;
 so every item ends with exactly one outcome, and no partial or corrupt line survives.
-Memory is bounded by the shards open at once, not by the corpus.
+Memory is bounded by the shards open at once, not by the corpus (and 16 bytes per distinct document id:
+the book keeps the first input index of every id, `book.ids`, so duplicates are found across resumes;
+a committed shard's sidecar lists its first occurrences and its kept duplicates).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tpt.artifacts import write_atomic, write_json
+from tpt.duplicate_ids import IdRegistry
 
 PARTIAL = ".partial"
 
@@ -40,6 +43,8 @@ class ShardStats:
     thinking_chars: int = 0
     truncated_docs: int = 0
     length_cut: int = 0
+    duplicates_kept: int = 0
+    """Records whose id an earlier document has (`duplicate_of`; --duplicate-ids keep-both)."""
 
     def add_record(self, rec: dict[str, Any]) -> None:
         self.records += 1
@@ -49,6 +54,7 @@ class ShardStats:
         self.thinking_chars += len(rec.get("thinking") or "")
         self.truncated_docs += bool(rec.get("doc_truncated"))
         self.length_cut += rec.get("finish_reason") == "length"
+        self.duplicates_kept += rec.get("duplicate_of") is not None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -60,6 +66,7 @@ class ShardStats:
             "thinking_chars": self.thinking_chars,
             "truncated_docs": self.truncated_docs,
             "length_cut": self.length_cut,
+            "duplicates_kept": self.duplicates_kept,
         }
 
     @classmethod
@@ -71,7 +78,7 @@ class ShardStats:
 
     def merge(self, other: ShardStats) -> None:
         for k in ("records", "prompt_tokens", "completion_tokens", "doc_tokens", "thinking_chars",
-                  "truncated_docs", "length_cut"):
+                  "truncated_docs", "length_cut", "duplicates_kept"):
             setattr(self, k, getattr(self, k) + getattr(other, k))
         self.failures.update(other.failures)
 
@@ -144,9 +151,25 @@ def _failure_index(row: dict[str, Any]) -> int:
     return row["index"]
 
 
+IdOf = Callable[[dict[str, Any], bool], "int | None"]
+"""id_of(line, failure): the id hash of an outcome that is its id's first occurrence, else None."""
+
+
+def kept_duplicate_line(rec: dict[str, Any]) -> dict[str, Any]:
+    """The failures.jsonl line that reports a record kept although its id came before."""
+    where = rec.get("input") or {}
+    return {"file": where.get("file"), "line": where.get("line"), "index": where.get("index"),
+            "id": rec.get("id"), "reason": "duplicate_id", "kept": True,
+            "detail": f"the id of input item {rec['duplicate_of']} again; kept both (--duplicate-ids keep-both)"}
+
+
 class OpenShard:
-    def __init__(self, directory: Path, k: int, size: int):
+    def __init__(self, directory: Path, k: int, size: int, id_of: IdOf | None = None):
         self.k = k
+        self.id_of = id_of
+        self.first_ids: list[list[int]] = []
+        """[input index, id hash] of the outcomes that are their id's first occurrence."""
+        self.kept_duplicates: list[dict[str, Any]] = []
         self.size = size
         base = directory / shard_name(k)
         self.records_path = base.with_name(base.name + ".jsonl")
@@ -160,12 +183,22 @@ class OpenShard:
         self._size = {False: 0, True: 0}
         for rec, span in _repair_and_read(rec_partial, _record_index):
             self._note(False, span)
-            self.stats.add_record(rec)
+            self._add(rec, False, span[0])
         for fail, span in _repair_and_read(fail_partial, _failure_index):
             self._note(True, span)
-            self.stats.failures[fail["reason"]] += 1
+            self._add(fail, True, span[0])
         self.expected: int | None = None
         self._files = {False: open(rec_partial, "ab"), True: open(fail_partial, "ab")}  # noqa: SIM115
+
+    def _add(self, line: dict[str, Any], failure: bool, index: int) -> None:
+        if failure:
+            self.stats.failures[line["reason"]] += 1
+        else:
+            self.stats.add_record(line)
+            if line.get("duplicate_of") is not None:
+                self.kept_duplicates.append(kept_duplicate_line(line))
+        if self.id_of is not None and (h := self.id_of(line, failure)) is not None:
+            self.first_ids.append([index, h])
 
     def _note(self, failure: bool, span: Span) -> None:
         self.done_indices.add(span[0])
@@ -186,10 +219,7 @@ class OpenShard:
         f.flush()  # survives kill -9 (the page cache outlives the process); fsync at commit
         start = self._size[failure]
         self._note(failure, (index, start, start + len(data)))
-        if failure:
-            self.stats.failures[line["reason"]] += 1
-        else:
-            self.stats.add_record(line)
+        self._add(line, failure, index)
         return True
 
     def complete(self) -> bool:
@@ -200,7 +230,8 @@ class OpenShard:
             f.flush()
             os.fsync(f.fileno())
             f.close()
-        write_json(self.stats_path, {"shard": self.k, "items": self.done, **self.stats.to_json()})
+        write_json(self.stats_path, {"shard": self.k, "items": self.done, **self.stats.to_json(),
+                                     "ids": self.first_ids, "kept_duplicates": self.kept_duplicates})
         # Lines arrive in completion order; commit them in input order so that the same input always
         # gives the same files (downstream shuffles are then reproducible).
         _sort_lines(Path(str(self.failures_path) + PARTIAL), self.failures_path, self._spans[True])
@@ -217,20 +248,25 @@ class OpenShard:
 class ShardBook:
     """All shards of one output directory; thread-safe (the backend may pull input from its own thread)."""
 
-    def __init__(self, directory: Path, shard_size: int):
+    def __init__(self, directory: Path, shard_size: int, id_of: IdOf | None = None):
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.size = shard_size
         self.lock = threading.RLock()
         self.open: dict[int, OpenShard] = {}
         self.committed: dict[int, int] = {}  # shard -> number of items it holds
+        self.id_of = id_of
+        self.ids = IdRegistry()
+        """id hash -> input index of its first occurrence, over every shard seen (for duplicates)."""
         self._finish_interrupted_commits()
-        for path in self.dir.glob("part-*.jsonl"):
+        for path in sorted(self.dir.glob("part-*.jsonl")):
             if path.name.endswith(".failures.jsonl"):
                 continue
             k = int(path.name[5:13])
-            stats = self.dir / f"{shard_name(k)}.stats.json"
-            self.committed[k] = json.loads(stats.read_text(encoding="utf-8"))["items"]
+            stats = json.loads((self.dir / f"{shard_name(k)}.stats.json").read_text(encoding="utf-8"))
+            self.committed[k] = stats["items"]
+            for index, h in stats.get("ids", ()):  # an output of an older tpt has none
+                self.ids.add(h, index)
 
     def _finish_interrupted_commits(self) -> None:
         """Settle a crash inside commit(). Its steps: stats sidecar, failures file, records file (the
@@ -300,7 +336,9 @@ class ShardBook:
     def shard(self, k: int) -> OpenShard:
         with self.lock:
             if k not in self.open:
-                self.open[k] = OpenShard(self.dir, k, self.size)
+                sh = self.open[k] = OpenShard(self.dir, k, self.size, self.id_of)
+                for index, h in sh.first_ids:
+                    self.ids.add(h, index)
             return self.open[k]
 
     def write(self, index: int, line: dict[str, Any], *, failure: bool) -> bool:
@@ -334,8 +372,8 @@ class ShardBook:
         total = ShardStats()
         for path in sorted(self.dir.glob("part-*.stats.json")):
             d = json.loads(path.read_text(encoding="utf-8"))
-            d.pop("shard", None)
-            d.pop("items", None)
+            for key in ("shard", "items", "ids", "kept_duplicates"):
+                d.pop(key, None)
             total.merge(ShardStats.from_json(d))
         with self.lock:
             for sh in self.open.values():
@@ -343,15 +381,29 @@ class ShardBook:
         return total
 
     def collect_failures(self, out: Path) -> int:
-        """Rebuild `failures.jsonl` from every shard's failure lines; returns the count."""
+        """Rebuild `failures.jsonl` from every shard's failure lines, each shard's kept duplicates
+        after them (reason duplicate_id, kept: true); returns the count of failures (items without a
+        record)."""
+        with self.lock:
+            kept = {k: list(sh.kept_duplicates) for k, sh in self.open.items()}
         tmp = out.with_name(f".{out.name}.tmp")
         n = 0
-        with open(tmp, "w", encoding="utf-8") as dst:
-            for path in sorted(self.dir.glob("part-*.failures.jsonl*")):
-                with open(path, encoding="utf-8") as src:
-                    for line in src:
-                        if line.endswith("\n"):
-                            dst.write(line)
-                            n += 1
-        os.replace(tmp, out)
+        try:
+            with open(tmp, "w", encoding="utf-8") as dst:
+                for path in sorted(self.dir.glob("part-*.failures.jsonl*")):
+                    with open(path, encoding="utf-8") as src:
+                        for line in src:
+                            if line.endswith("\n"):
+                                dst.write(line)
+                                n += 1
+                    k = int(path.name[5:13])
+                    if k not in kept and path.name.endswith(".failures.jsonl"):
+                        sidecar = self.dir / f"{shard_name(k)}.stats.json"
+                        kept[k] = json.loads(sidecar.read_text(encoding="utf-8")).get("kept_duplicates", [])
+                    for line in kept.pop(k, []):
+                        dst.write(json.dumps(line, ensure_ascii=False) + "\n")
+            os.replace(tmp, out)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         return n

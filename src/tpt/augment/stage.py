@@ -30,6 +30,8 @@ from tpt.augment.extract import extract_thinking
 from tpt.augment.prompts import PromptTemplate, load_template
 from tpt.augment.shards import ShardBook
 from tpt.corpus import Item, content_id, count_items, iter_items, resolve_inputs
+from tpt.duplicate_ids import check_policy as check_duplicate_policy
+from tpt.duplicate_ids import id_hash
 from tpt.errors import ConfigError, InputError
 from tpt.outputlock import lock_output_dir
 from tpt.progress import Progress
@@ -64,6 +66,9 @@ class AugmentConfig:
     control_tokens: str = "neutralize"
     """What a server-templated backend (openai) does with a document holding the teacher's control
     strings: neutralize, reject (an input failure) or pass (control.py)."""
+    duplicate_ids: str = "keep-both"
+    """Documents whose id came before: keep-both (reported; the record says duplicate_of) or
+    keep-first (the later ones are duplicate_id failures)."""
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -74,6 +79,7 @@ class AugmentConfig:
         if self.limit is not None and self.limit < 0:
             raise ConfigError(f"--limit must be >= 0, got {self.limit}")
         check_policy(self.control_tokens)
+        check_duplicate_policy(self.duplicate_ids)
 
 
 @dataclass(slots=True)
@@ -84,6 +90,8 @@ class _Doc:
     source: str
     meta: dict[str, Any]
     record: dict[str, Any]
+    duplicate_of: int | None = None
+    """Input index of the first document with this id (kept with --duplicate-ids keep-both)."""
 
 
 FailFn = Callable[..., None]
@@ -119,6 +127,7 @@ def _run(cfg: AugmentConfig, generate: Generate | None) -> dict[str, Any]:
         "shard_size": cfg.shard_size,
         # Only a server-templated backend applies the policy; other configs keep their fingerprint.
         **({"control_tokens": cfg.control_tokens} if cfg.backend == "openai" else {}),
+        **({"duplicate_ids": cfg.duplicate_ids} if cfg.duplicate_ids != "keep-both" else {}),
     }
     safe_options = {k: v for k, v in cfg.backend_options.items() if "key" not in k or k == "api_key_env"}
     claim_output_dir(
@@ -128,7 +137,7 @@ def _run(cfg: AugmentConfig, generate: Generate | None) -> dict[str, Any]:
         fingerprinted=fingerprinted,
         override=cfg.overwrite_config,
     )
-    book = ShardBook(cfg.output / "shards", cfg.shard_size)
+    book = ShardBook(cfg.output / "shards", cfg.shard_size, id_of=_first_occurrence_id)
     retried = book.forget_failures(RETRYABLE) if cfg.retry_failed else 0
     progress = Progress(None, label="augment", enabled=cfg.progress)
     if cfg.progress:
@@ -174,7 +183,7 @@ def _run(cfg: AugmentConfig, generate: Generate | None) -> dict[str, Any]:
                 progress.skip(1)
                 continue
             doc = _to_document(item, fail, cfg.text_field, cfg.id_field)
-            if doc is not None:
+            if doc is not None and not _is_dropped_duplicate(doc, book, cfg.duplicate_ids, fail):
                 yield doc
         counters["input_items"] = last_index + 1
         if last_index >= 0:
@@ -222,7 +231,7 @@ def generate_records(backend: Backend, docs: Iterator[_Doc], cfg: AugmentConfig,
             cut = backend.truncate([d.text for d in batch], cfg.max_doc_tokens)
             for doc, (kept, num_tokens, truncated) in zip(batch, cut, strict=True):
                 if not kept.strip():
-                    fail(doc.item, "empty_document", "no text left after truncation", doc.id)
+                    fail(doc.item, "empty_document", EMPTY_AFTER_TRUNCATION, doc.id)
                     continue
                 sent, control = _control_policy(controls, cfg.control_tokens, kept)
                 if control is not None and control["action"] == "rejected":
@@ -273,6 +282,8 @@ def generate_records(backend: Backend, docs: Iterator[_Doc], cfg: AugmentConfig,
         }
         if control is not None:
             record["control_tokens"] = control
+        if doc.duplicate_of is not None:
+            record["duplicate_of"] = doc.duplicate_of
         yield doc, record
 
 
@@ -293,7 +304,7 @@ def _to_document(item: Item, fail: Callable[..., None], cfg_text: str, cfg_id: s
     try:
         rec = item.parse()
     except ValueError as exc:
-        fail(item, "malformed_line", str(exc))
+        fail(item, getattr(exc, "reason", "malformed_line"), str(exc))  # also invalid_utf8, unencodable_text
         return None
     doc_id = rec.get(cfg_id)
     if cfg_text not in rec:
@@ -311,6 +322,34 @@ def _to_document(item: Item, fail: Callable[..., None], cfg_text: str, cfg_id: s
     source = rec.get("source") if isinstance(rec.get("source"), str) else Path(item.file).name
     meta = {k: v for k, v in rec.items() if k not in (cfg_text, cfg_id, "source")}
     return _Doc(item=item, id=doc_id, text=text, source=source, meta=meta, record=rec)
+
+
+# Failure reasons of documents that passed the input checks: their id counts as seen (duplicate_ids.py).
+CHECKED_FAILURES = frozenset({"generation_failed", "control_tokens"})
+EMPTY_AFTER_TRUNCATION = "no text left after truncation"
+
+
+def _first_occurrence_id(line: dict[str, Any], failure: bool) -> int | None:
+    """The id hash of an outcome that registered its id (a document that passed the input checks and
+    was not a duplicate), else None; the same rule rebuilds the registry on resume."""
+    if failure:
+        checked = line.get("reason") in CHECKED_FAILURES or line.get("detail") == EMPTY_AFTER_TRUNCATION
+        return id_hash(line.get("id")) if checked else None
+    return id_hash(line.get("id")) if line.get("duplicate_of") is None else None
+
+
+def _is_dropped_duplicate(doc: _Doc, book: ShardBook, policy: str, fail: FailFn) -> bool:
+    """Register the document's id; a repeat is marked (keep-both) or failed (keep-first)."""
+    with book.lock:
+        first = book.ids.add(id_hash(doc.id), doc.item.index)
+    if first == doc.item.index:
+        return False
+    if policy == "keep-first":
+        fail(doc.item, "duplicate_id", f"the id of input item {first} again; dropped (--duplicate-ids keep-first)",
+             doc.id)
+        return True
+    doc.duplicate_of = first
+    return False
 
 
 def _write_summary(cfg: AugmentConfig, book: ShardBook, counters: dict[str, int],
@@ -336,6 +375,8 @@ def _write_summary(cfg: AugmentConfig, book: ShardBook, counters: dict[str, int]
         "mean_thinking_chars": stats.thinking_chars / stats.records if stats.records else 0.0,
         "truncated_documents": stats.truncated_docs,
         "cut_by_length_limit": stats.length_cut,
+        "duplicate_ids": stats.duplicates_kept + stats.failures.get("duplicate_id", 0),
+        "duplicate_ids_policy": cfg.duplicate_ids,
         "wall_time_s_this_run": round(wall_s, 3),
     }
     write_json(cfg.output / "summary.json", summary)
