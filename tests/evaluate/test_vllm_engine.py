@@ -101,3 +101,24 @@ def test_vllm_rows_through_evaluate(
     assert (
         row["config"]["engine"] == "vllm" and row["value"] == 0.0
     )  # " 0 x 2 = 0 ." is not 12 + ...
+
+
+def test_vllm_engine_encodes_a_tpt_checkpoint_by_its_bos_convention(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import json
+
+    calls: dict = {}
+    fake = _fake_vllm(calls)
+
+    class Tokenizer:
+        def __call__(self, texts, add_special_tokens=True):
+            assert add_special_tokens is False  # the convention decides, not the tokenizer's default
+            return {"input_ids": [[len(t), 7] for t in texts]}
+
+    fake.LLM.get_tokenizer = lambda self: Tokenizer()
+    monkeypatch.setitem(sys.modules, "vllm", fake)
+    (tmp_path / "tpt_checkpoint.json").write_text(json.dumps({"bos_id": 5}))
+    engine = build_engine("vllm", tmp_path)
+    engine.generate(["ab", "abc"], GenParams(max_new_tokens=4))
+    assert calls["prompts"] == [{"prompt_token_ids": [5, 2, 7]}, {"prompt_token_ids": [5, 3, 7]}]

@@ -6,6 +6,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tpt.errors import InputError
 from tpt.hfmodel import is_embedded
@@ -39,6 +40,33 @@ def read_checkpoint_meta(path: Path) -> tuple[int | None, int | None]:
     if tokens is None and (m := CHECKPOINT_RE.match(path.name)):
         tokens = int(m.group(1))
     return tokens, step
+
+
+def prompt_bos(model_dir: Path) -> tuple[bool, int | None]:
+    """How to start a prompt for this model: (known, bos_id). A tpt checkpoint records the BOS
+    convention its data was packed with (pack/bos.py): known, with the id to put first or None for no
+    BOS. Any other model: not known, and its tokenizer's own default applies."""
+    meta_path = Path(model_dir) / CHECKPOINT_META
+    if not meta_path.is_file():
+        return False, None
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{meta_path} is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict) or "bos_id" not in meta:
+        return False, None
+    bos = meta["bos_id"]
+    return True, int(bos) if isinstance(bos, int) else None
+
+
+def encode_prompts(tokenizer: Any, prompts: list[str], bos: tuple[bool, int | None]) -> list[list[int]]:
+    """Token ids of each prompt: by the checkpoint's BOS convention when it records one, else with the
+    tokenizer's default special tokens."""
+    known, bos_id = bos
+    if not known:
+        return tokenizer(prompts, add_special_tokens=True)["input_ids"]
+    ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
+    return [[bos_id, *row] for row in ids] if bos_id is not None else ids
 
 
 def list_checkpoints(checkpoints_dir: Path) -> list[Path]:

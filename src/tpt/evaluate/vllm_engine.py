@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tpt.errors import BackendError, MissingDependencyError
 from tpt.evaluate.engine import Completion, GenParams, cut_at_stop
+from tpt.evaluate.models import encode_prompts, prompt_bos
 
 
 class VllmEngine:
@@ -34,6 +35,8 @@ class VllmEngine:
             raise MissingDependencyError("vllm", "--engine vllm", "vllm") from None
         self.vllm = vllm
         self.dtype = dtype
+        self.bos = prompt_bos(Path(model_dir))
+        """(known, bos_id): a tpt checkpoint's BOS convention; prompts then go in as token ids."""
         try:
             self.llm = vllm.LLM(model=str(model_dir), dtype=dtype, seed=seed)
         except Exception as exc:  # vLLM raises many types (CUDA, config, OOM)
@@ -51,7 +54,11 @@ class VllmEngine:
             stop=list(params.stop),
             seed=params.seed,
         )
-        outputs = self.llm.generate(list(prompts), sampling, use_tqdm=False)
+        inputs: list = list(prompts)
+        if self.bos[0]:  # encoded as training packed them, not by vLLM's add_special_tokens default
+            ids = encode_prompts(self.llm.get_tokenizer(), list(prompts), self.bos)
+            inputs = [{"prompt_token_ids": row} for row in ids]
+        outputs = self.llm.generate(inputs, sampling, use_tqdm=False)
         results = []
         for out in outputs:
             row = []

@@ -67,6 +67,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--eos-token", default=None, help="end-of-sequence token (default: the tokenizer's own)"
     )
     parser.add_argument(
+        "--bos",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="start every sample with the tokenizer's BOS: auto (default) when the tokenizer adds one "
+        "itself (Llama 3), as the model it belongs to was pre-trained; recorded in index.json and the "
+        "checkpoints, and tpt eval encodes prompts the same way",
+    )
+    parser.add_argument(
         "--packing",
         choices=("stream", "whole"),
         default="stream",
@@ -142,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
         weights=parse_weights(args.weights),
         template=args.template,
         eos_token=args.eos_token,
+        bos=args.bos,
         packing=args.packing,
         seed=args.seed,
         shuffle_buffer=args.shuffle_buffer,

@@ -62,11 +62,14 @@ def assemble(
     samples: list[Sample] = []
     for rec in records:
         doc = encoded[rec.document]
-        raw = Sample(
-            np.concatenate([doc, eos]),
-            ((KIND_DOCUMENT, len(doc)), (KIND_TEMPLATE, 1)),
-            rec.source,
-            False,
+        raw = _with_bos(
+            Sample(
+                np.concatenate([doc, eos]),
+                ((KIND_DOCUMENT, len(doc)), (KIND_TEMPLATE, 1)),
+                rec.source,
+                False,
+            ),
+            template.bos_id,
         )
         augmented = None
         for is_raw in rec.raw_flags:
@@ -74,11 +77,20 @@ def assemble(
                 samples.append(raw)
                 continue
             if augmented is None:
-                augmented = _augmented(
-                    doc, encoded[rec.thinking], literals, template, eos, rec.source
+                augmented = _with_bos(
+                    _augmented(doc, encoded[rec.thinking], literals, template, eos, rec.source),
+                    template.bos_id,
                 )
             samples.append(augmented)
     return samples
+
+
+def _with_bos(sample: Sample, bos_id: int | None) -> Sample:
+    """The sample with the BOS token in front (a template token), when the convention has one."""
+    if bos_id is None:
+        return sample
+    ids = np.concatenate([np.array([bos_id], dtype=np.uint32), sample.ids])
+    return Sample(ids, ((KIND_TEMPLATE, 1), *sample.runs), sample.source, sample.augmented)
 
 
 def _augmented(

@@ -14,6 +14,7 @@ import numpy as np
 
 from tpt.artifacts import claim_output_dir, write_json
 from tpt.errors import ConfigError
+from tpt.pack.bos import BOS_SETTINGS, resolve_bos
 from tpt.pack.documents import DOCUMENT_TEXTS, default_document_text, open_inputs
 from tpt.pack.megatron import MegatronWriter
 from tpt.pack.mixing import SamplePlanner, ShuffleBuffer
@@ -66,6 +67,8 @@ class PackConfig:
     weights: dict[str, float] = field(default_factory=dict)
     template: str = DEFAULT_TEMPLATE
     eos_token: str | None = None
+    bos: str = "auto"
+    """auto: every sample starts with BOS when the student tokenizer adds one (pack/bos.py); on; off."""
     packing: str = "stream"
     seed: int = 0
     shuffle_buffer: int = 10_000
@@ -95,6 +98,8 @@ class PackConfig:
             )
         if self.raw_fraction is not None and self.mode != "tpt":
             raise ConfigError("--mix mixes raw documents into the TPT arm; it needs --mode tpt")
+        if self.bos not in BOS_SETTINGS:
+            raise ConfigError(f"--bos must be one of {', '.join(BOS_SETTINGS)}, got {self.bos!r}")
         if self.packing not in POLICIES:
             raise ConfigError(
                 f"--packing must be one of {', '.join(POLICIES)}, got {self.packing!r}"
@@ -133,7 +138,9 @@ def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
         config.inputs, mode=config.mode, document_text=config.text, log=log
     )
     student = load_student_tokenizer(config.tokenizer, eos_token=config.eos_token)
-    template = encode_template(parse_template(config.template), student)
+    template = encode_template(
+        parse_template(config.template), student, resolve_bos(student, config.bos)
+    )
     # The student's special tokens count as control tokens: inside a text they would encode to them.
     # The raw arm judges the document alone: no thinking filter removes a document from it.
     checks = replace(
@@ -347,6 +354,7 @@ def _run_facts(
         "seed": config.seed,
         "template": template.template.text,
         "think_tags": template.think_tags,
+        "bos_id": template.bos_id,
         "validation": checks.as_dict() if config.validate else None,
         "tokenizer_source": str(student.source),
         "wall_seconds": round(seconds, 3),
@@ -367,6 +375,11 @@ def _index(
         "vocab_size": student.vocab_size,
         "eos_id": student.eos_id,
         "pad_id": student.pad_id,
+        # The BOS convention (pack/bos.py): every sample starts with bos_id; null: none does.
+        "bos_id": template.bos_id,
+        "bos_token": student.tokenizer.id_to_token(template.bos_id)
+        if template.bos_id is not None
+        else None,
         "mode": config.mode,
         "document_text": config.text,
         "tokenizer": "tokenizer",

@@ -5,8 +5,9 @@ template text. The default, `newline`, gives
 
     {document}\\n\\n<think>\\n{thinking}\\n</think><EOS>
 
-Each piece is tokenized on its own and the ids are concatenated, so every token has exactly one kind
-(document, thinking or template) and a document's ids are identical in the raw and the TPT arm. For a
+with the student's BOS in front when the BOS convention says so (pack/bos.py). Each piece is
+tokenized on its own and the ids are concatenated, so every token has exactly one kind (document,
+thinking or template) and a document's ids are identical in the raw and the TPT arm. For a
 byte-level BPE this equals tokenizing the whole sample, except where a merge would cross a piece
 boundary (the separators start with a newline, which the GPT-2 split keeps apart from the words
 around it).
@@ -61,6 +62,8 @@ class EncodedTemplate:
     eos_id: int
     think_tags: str
     """"added_tokens" when <think> and </think> are single tokens of the tokenizer, else "plain_text"."""
+    bos_id: int | None = None
+    """Put in front of every sample (raw and augmented) when set: the BOS convention (pack/bos.py)."""
 
 
 def parse_template(spec: str) -> SampleTemplate:
@@ -95,7 +98,9 @@ def parse_template(spec: str) -> SampleTemplate:
     return SampleTemplate(name=name, text=text, pieces=tuple(pieces))
 
 
-def encode_template(template: SampleTemplate, student: StudentTokenizer) -> EncodedTemplate:
+def encode_template(
+    template: SampleTemplate, student: StudentTokenizer, bos_id: int | None = None
+) -> EncodedTemplate:
     """Tokenize the literal pieces; refuse a template the tokenizer cannot represent."""
     literal_ids = []
     for kind, text in template.pieces:
@@ -119,7 +124,11 @@ def encode_template(template: SampleTemplate, student: StudentTokenizer) -> Enco
         else "plain_text"
     )
     return EncodedTemplate(
-        template=template, literal_ids=tuple(literal_ids), eos_id=student.eos_id, think_tags=tags
+        template=template,
+        literal_ids=tuple(literal_ids),
+        eos_id=student.eos_id,
+        think_tags=tags,
+        bos_id=bos_id,
     )
 
 

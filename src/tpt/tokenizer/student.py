@@ -58,6 +58,10 @@ class StudentTokenizer:
     """Contents of all added tokens, special or not (they are matched before the model's merges)."""
     config: dict[str, Any]
     """The directory's tokenizer_config.json (empty for a bare tokenizer.json)."""
+    bos_token: str | None = None
+    """The beginning-of-sequence token the tokenizer puts in front of a text when it adds special
+    tokens (Llama 3's `<|begin_of_text|>`); None when it adds none (GPT-2, Qwen2, tpt's own)."""
+    bos_id: int | None = None
 
     def is_single_token(self, text: str) -> bool:
         return text in self.added_tokens
@@ -111,6 +115,7 @@ def load_student_tokenizer(path: str | Path, *, eos_token: str | None = None) ->
     pad_id = tok.token_to_id(pad) if pad else None
     unk = getattr(tok.model, "unk_token", None)
     vocab = tok.get_vocab(with_added_tokens=True)
+    bos_id = _added_bos(tok, config)
     return StudentTokenizer(
         tokenizer=tok,
         source=source,
@@ -122,7 +127,26 @@ def load_student_tokenizer(path: str | Path, *, eos_token: str | None = None) ->
         special_tokens=special,
         added_tokens=tuple(t.content for _, t in sorted(added.items())),
         config=config,
+        bos_token=tok.id_to_token(bos_id) if bos_id is not None else None,
+        bos_id=bos_id,
     )
+
+
+def _added_bos(tok: Any, config: dict[str, Any]) -> int | None:
+    """The id the tokenizer puts first when it encodes with special tokens, if any.
+
+    Read from what it does (its post-processor) unless tokenizer_config.json says `add_bos_token`
+    (transformers rebuilds the post-processor from that flag, for Llama-style tokenizers)."""
+    flag = config.get("add_bos_token")
+    if flag is False:
+        return None
+    if flag is True and (name := _token_name(config.get("bos_token"))):
+        return tok.token_to_id(name)
+    plain = tok.encode("a", add_special_tokens=False).ids
+    special = tok.encode("a", add_special_tokens=True).ids
+    if len(special) > len(plain) and special[1 : 1 + len(plain)] == plain:
+        return int(special[0])
+    return None
 
 
 def save_student_tokenizer(student: StudentTokenizer, out_dir: Path) -> None:
@@ -144,7 +168,9 @@ def save_student_tokenizer(student: StudentTokenizer, out_dir: Path) -> None:
         student.tokenizer.save(str(out_dir / "tokenizer.json"))
     if not (out_dir / "tokenizer_config.json").is_file():
         pad = student.tokenizer.id_to_token(student.pad_id)
-        write_tokenizer_config(out_dir, eos_token=student.eos_token, pad_token=pad)
+        write_tokenizer_config(
+            out_dir, eos_token=student.eos_token, pad_token=pad, bos_token=student.bos_token
+        )
 
 
 def write_tokenizer_config(

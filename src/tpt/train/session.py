@@ -38,6 +38,8 @@ class RunSpec:
     tensorboard: bool = False
     wandb: bool = False
     overwrite_config: bool = False
+    checkpoint_info: dict[str, Any] | None = None
+    """More facts for every checkpoint's tpt_checkpoint.json (train: the data's BOS convention)."""
 
 
 def run_session(
@@ -151,6 +153,7 @@ def _run(
         info = {
             "format": "tpt-checkpoint-v1",
             "stage": spec.stage,
+            **(spec.checkpoint_info or {}),
             **info,
             "fingerprint": fingerprint,
             "world_size": ctx.world_size,

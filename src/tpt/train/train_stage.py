@@ -102,6 +102,9 @@ def run_train(args: argparse.Namespace, data_dir: Path, run_dir: Path) -> int:
         tensorboard=args.tensorboard,
         wandb=args.wandb,
         overwrite_config=args.overwrite_config,
+        # The BOS convention the data was packed with (pack/bos.py; absent in older packs: no BOS),
+        # for `tpt eval` to encode prompts the same way.
+        checkpoint_info={"bos_id": data.index.get("bos_id")},
     )
     return run_session(
         spec,
