@@ -15,6 +15,7 @@ from typing import Any
 
 from tpt.errors import InputError
 from tpt.evaluate.engine import Completion, GenParams, cut_at_stop
+from tpt.evaluate.models import encode_prompts, prompt_bos
 
 
 def resolve_dtype(model_dir: Path, dtype: str) -> str:
@@ -68,6 +69,8 @@ class HFEngine:
         # transformers >= 5.2x names the KV cache `cache` (in and out); earlier, `past_key_values`.
         params = inspect.signature(self.model.forward).parameters
         self.cache_name = "cache" if "cache" in params else "past_key_values"
+        self.bos = prompt_bos(self.path)
+        """(known, bos_id): the BOS convention of a tpt checkpoint, else the tokenizer's default."""
         self.context = getattr(self.model.config, "max_position_embeddings", None)
         self.over_context = 0
         """Prompts of the last generate() whose tokens plus max_new_tokens pass `context`."""
@@ -76,7 +79,7 @@ class HFEngine:
         self.model = None
 
     def encode(self, prompts: Sequence[str]) -> list[list[int]]:
-        ids = self.tokenizer(list(prompts), add_special_tokens=True)["input_ids"]
+        ids = encode_prompts(self.tokenizer, list(prompts), self.bos)
         for i, row in enumerate(ids):
             if not row:
                 raise InputError(
