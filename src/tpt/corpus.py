@@ -30,7 +30,7 @@ from tpt.errors import InputError
 
 BOM = b"\xef\xbb\xbf"
 # A \uD800-\uDFFF escape: only a line that holds one can parse to a lone surrogate (then it is checked).
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json", ".json.gz", ".json.zst", ".ndjson")
 PARQUET_SUFFIXES = (".parquet",)
 
@@ -97,14 +97,14 @@ class Item:
         if isinstance(self.raw, dict):
             return self.raw
         if isinstance(self.raw, bytes):
-            raise ItemError("invalid_utf8", _utf8_detail(self.raw))
+            raise ItemError("invalid_utf8", utf8_detail(self.raw))
         try:
             value = json.loads(self.raw)
         except json.JSONDecodeError as exc:
             raise ItemError("malformed_line", f"malformed JSON ({exc.msg} at column {exc.colno})") from None
         if not isinstance(value, dict):
             raise ItemError("malformed_line", f"expected a JSON object, got {type(value).__name__}")
-        if _SURROGATE_ESCAPE.search(self.raw) and (where := unencodable(value)):
+        if SURROGATE_ESCAPE.search(self.raw) and (where := unencodable(value)):
             raise ItemError("unencodable_text", f"{where} holds a lone surrogate, which is not Unicode text "
                             "and cannot be sent or written; fix the producer of this line")
         return value
@@ -131,7 +131,7 @@ def unencodable(value: Any, path: str = "") -> str | None:
     return None
 
 
-def _utf8_detail(raw: bytes) -> str:
+def utf8_detail(raw: bytes) -> str:
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -82,3 +82,28 @@ class IdRegistry:
 def _sorted(hashes: Any, indices: Any) -> tuple[Any, Any]:
     order = hashes.argsort(kind="stable")
     return hashes[order], indices[order]
+
+
+class DuplicateCheck:
+    """Duplicate ids in a stream of records (`tpt validate`, `tpt pack`): the same rule as the augment
+    stage, over the records as read (before any check judges them), positions 0-based in read order."""
+
+    def __init__(self, policy: str = "keep-both") -> None:
+        self.policy = check_policy(policy)
+        self.ids = IdRegistry()
+        self.count = 0
+
+    @property
+    def drops(self) -> bool:
+        return self.policy == "keep-first"
+
+    def check(self, doc_id: Any, position: int) -> str | None:
+        """None when the record's id is new (or it has none); else the detail that reports it."""
+        if doc_id is None:
+            return None
+        first = self.ids.add(id_hash(doc_id), position)
+        if first == position:
+            return None
+        self.count += 1
+        action = "dropped (--duplicate-ids keep-first)" if self.drops else "kept both (--duplicate-ids keep-both)"
+        return f"the id of input item {first} again; {action}"

@@ -293,3 +293,20 @@ def test_a_rerun_replaces_the_previous_output(tmp_path, word_tok, h):
         (tmp_path / "aug").mkdir()
         (tmp_path / "aug" / "manifest.json").write_text('{"stage": "augment"}')
         pack(tmp_path, [src], word_tok, name="aug", seq_len=4)
+
+
+def test_bad_text_and_duplicate_ids_are_named(tmp_path, word_tok, h):
+    src = tmp_path / "in.jsonl"
+    rows = [h.record(0, "the cat sat", "why"), h.record(1, "a dog ran", "so fast"),
+            h.record(0, "the cat sat", "why"), h.record(2, "the \\ud800 mat", "so")]
+    src.write_bytes(b"\xef\xbb\xbf" + "".join(json.dumps(r) + "\n" for r in rows).encode().replace(b"\\\\", b"\\")
+                    + b'{"id": 3, "text": "caf\xe9", "thinking": "a"}\n')
+    out, stats = pack(tmp_path, [src], word_tok, seq_len=8)
+    assert stats["skipped"] == {"invalid_utf8": 1, "unencodable_text": 1}
+    assert stats["flagged"] == {"duplicate_id": 1} and stats["duplicate_ids"]["count"] == 1
+    [flagged] = [json.loads(x) for x in (out / "flagged.jsonl").read_text().splitlines()]
+    assert (flagged["line"], flagged["reason"]) == (3, "duplicate_id")
+    assert stats["documents"] == 3
+    out, stats = pack(tmp_path, [src], word_tok, seq_len=8, name="first", duplicate_ids="keep-first")
+    assert stats["skipped"] == {"duplicate_id": 1, "invalid_utf8": 1, "unencodable_text": 1}
+    assert stats["documents"] == 2

@@ -114,3 +114,32 @@ def test_cli_runs_and_reports_errors_without_traceback(tmp_path, good, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(["validate", str(src), "--output", str(tmp_path / "v3"), "--max-copy", "2"]) == 2
     assert "--max-copy" in capsys.readouterr().err
+
+
+def test_every_bad_input_is_named_as_in_augment(tmp_path, good):
+    """BOM accepted; invalid UTF-8 and lone surrogates named (not malformed_json, nothing replaced)."""
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(
+        b"\xef\xbb\xbf" + json.dumps({**good, "id": 1}).encode() + b"\n"
+        + json.dumps({**good, "id": 2}).encode().replace(b"A matrix", b"A m\xe4trix", 1) + b"\n"
+        + json.dumps({**good, "id": 3}).encode().replace(b"A matrix", b"A ma\\ud800trix", 1) + b"\n"
+    )
+    summary = run_validate([src], tmp_path / "val", CheckConfig())
+    assert (summary.kept, summary.by_reason) == (1, {"invalid_utf8": 1, "unencodable_text": 1})
+    rejected = [json.loads(x) for x in (tmp_path / "val" / "rejected.jsonl").read_text().splitlines()]
+    assert [r["input"]["line"] for r in rejected] == [2, 3]
+    assert "byte offset" in rejected[0]["detail"] and "field 'text'" in rejected[1]["detail"]
+
+
+@pytest.mark.parametrize("policy", ["keep-both", "keep-first"])
+def test_duplicate_ids_are_reported_and_kept_or_rejected(tmp_path, good, policy):
+    src = write(tmp_path / "in.jsonl", [{**good, "id": i} for i in ("a", "b", "a", "a", 1, "1")])
+    summary = run_validate([src], tmp_path / "val", CheckConfig(), duplicate_ids=policy)
+    assert summary.duplicate_ids == 2
+    listed = json.loads((tmp_path / "val" / "summary.json").read_text())["duplicate_ids"]
+    assert listed["count"] == 2 and [d["line"] for d in listed["listed"]] == [3, 4]
+    assert listed["listed"][0]["detail"].startswith("the id of input item 0 again")
+    if policy == "keep-both":
+        assert summary.kept == 6
+    else:
+        assert summary.kept == 4 and summary.by_reason == {"duplicate_id": 2}

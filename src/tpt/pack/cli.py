@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tpt.validate.cli import add_check_arguments, check_config_from_args
+from tpt.validate.cli import add_check_arguments, add_duplicate_argument, check_config_from_args
 
 HELP = (
     "validate, tokenize and pack augmented records into fixed-length token shards with exact stats"
@@ -128,6 +128,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "or copying trajectories are packed; the paper filters nothing); contamination is reported in "
         "stats.json and flagged.jsonl, not dropped; leaked control tokens still drop a record",
     )
+    add_duplicate_argument(parser)
     add_check_arguments(parser)
 
 
@@ -162,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
         megatron=args.megatron,
         validate=args.validate,
         checks=paper_faithful(checks) if args.paper_faithful else checks,
+        duplicate_ids=args.duplicate_ids,
     )
     stats = run_pack(config)
     print(summary_line(stats, config.seq_len, config.output))

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 
 from tpt.artifacts import claim_output_dir, write_json
+from tpt.duplicate_ids import DuplicateCheck
+from tpt.duplicate_ids import check_policy as check_duplicate_policy
 from tpt.errors import ConfigError
 from tpt.pack.bos import BOS_SETTINGS, resolve_bos
 from tpt.pack.documents import DOCUMENT_TEXTS, default_document_text, open_inputs
@@ -87,6 +89,8 @@ class PackConfig:
     megatron: bool = False
     validate: bool = True
     checks: CheckConfig = field(default_factory=CheckConfig)
+    duplicate_ids: str = "keep-both"
+    """Records whose id came before: keep-both (reported in flagged.jsonl) or keep-first (skipped)."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -112,6 +116,7 @@ class PackConfig:
             raise ConfigError(f"--piece-cache must be >= 0, got {self.piece_cache}")
         if self.shard_tokens < 1:
             raise ConfigError(f"--shard-tokens must be >= 1, got {self.shard_tokens}")
+        check_duplicate_policy(self.duplicate_ids)
 
     @property
     def text(self) -> str:
@@ -153,6 +158,7 @@ def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
     raw_fraction = 1.0 if config.mode == "raw" else config.raw_fraction or 0.0
     planner = SamplePlanner(seed=config.seed, weights=config.weights, raw_fraction=raw_fraction)
     stats = PackStats()
+    dups = DuplicateCheck(config.duplicate_ids)
     shuffle: ShuffleBuffer[Sample] = ShuffleBuffer(config.shuffle_buffer, config.seed)
     packer = RowPacker(config.seq_len, config.packing, student.pad_id)
     dtype = token_dtype(student.vocab_size)
@@ -195,7 +201,7 @@ def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
             WorkerPool(preparer, workers) as pool,
         ):
             for batch in _batches(items, config.batch_size, config.batch_chars):
-                for done in pool.submit(_plan(batch, planner, stats, skipped_log)):
+                for done in pool.submit(_plan(batch, planner, stats, skipped_log, dups, flagged_log)):
                     accept(*done)
             for done in pool.drain():
                 accept(*done)
@@ -221,6 +227,7 @@ def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
         log(f"tpt pack: warning: --weights names source(s) with no records: {', '.join(unused)}")
     save_student_tokenizer(student, out / "tokenizer")
     result.update(_run_facts(config, checks, student, template, time.monotonic() - started))
+    result["duplicate_ids"] = {"count": dups.count, "policy": dups.policy}
     result["inputs"] = text_facts
     write_json(out / "stats.json", result)
     write_json(out / "index.json", _index(config, student, template, dtype, shard_list))
@@ -249,14 +256,24 @@ def _plan(
     planner: SamplePlanner,
     stats: PackStats,
     skipped_log: Any,
+    dups: DuplicateCheck,
+    flagged_log: Any,
 ) -> Job:
-    """Count a batch, log its bad lines, and decide each record's samples (before validation: the
-    decision depends only on the record's position, seed and source)."""
+    """Count a batch, log its bad lines and repeated ids, and decide each record's samples (before
+    validation: the decision depends only on the record's position, seed and source)."""
     for _, item in batch:
         stats.record(item.source)
-    records = [(i, r) for i, r in batch if isinstance(r, AugmentedRecord)]
-    for _, bad in (x for x in batch if isinstance(x[1], BadLine)):
-        _skip(stats, skipped_log, bad, bad.reason, bad.detail)
+    records = []
+    for i, item in batch:
+        if isinstance(item, BadLine):
+            _skip(stats, skipped_log, item, item.reason, item.detail)
+        elif (repeat := dups.check(item.id, i)) and dups.drops:
+            _skip(stats, skipped_log, item, "duplicate_id", repeat)
+        else:
+            if repeat:
+                stats.flag(item.source, "duplicate_id")
+                _log(flagged_log, item, "duplicate_id", repeat)
+            records.append((i, item))
     ordinals = np.fromiter((i for i, _ in records), dtype=np.int64, count=len(records))
     copies = planner.copies(ordinals, [r.source for _, r in records])
     return Job(

@@ -106,17 +106,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "'thinking' fields",
     )
     parser.add_argument("--output", required=True, help="output directory (VAL_DIR)")
+    add_duplicate_argument(parser)
     add_check_arguments(parser)
+
+
+def add_duplicate_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--duplicate-ids",
+        choices=["keep-both", "keep-first"],
+        default="keep-both",
+        help="records whose id came before: keep-both (default; counted and listed in the summary) "
+        "or keep-first (the later ones are rejected as duplicate_id)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from tpt.validate.stage import run_validate
 
-    summary = run_validate(args.inputs, args.output, check_config_from_args(args))
+    summary = run_validate(
+        args.inputs, args.output, check_config_from_args(args), duplicate_ids=args.duplicate_ids
+    )
     reasons = ", ".join(f"{k} {v}" for k, v in summary.by_reason.items())
     print(
         f"tpt validate: {summary.records} records: {summary.kept} kept, {summary.rejected} rejected"
         + (f" ({reasons})" if reasons else "")
+        + (f"; {summary.duplicate_ids} repeat an earlier id" if summary.duplicate_ids else "")
         + f" -> {args.output}"
     )
     return 0

@@ -1,7 +1,9 @@
 """Read augmented records (`tpt augment` output, `tpt validate` output, or plain JSONL) as a stream.
 
 A line that cannot become a record is not dropped: it comes out as a `BadLine` with a reason, so that
-the caller can count it and write it to its rejected/skipped file.
+the caller can count it and write it to its rejected/skipped file. Text follows the augment stage's
+rules (corpus.py): a byte order mark at the start of a file is skipped, a line that is not valid UTF-8
+is `invalid_utf8` (nothing is replaced) and one holding a lone surrogate is `unencodable_text`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from tpt.corpus import BOM, SURROGATE_ESCAPE, unencodable, utf8_detail
 from tpt.errors import InputError, MissingDependencyError
 
 SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst")
@@ -45,7 +48,7 @@ class BadLine:
     line: int
     id: Any
     source: str
-    reason: str  # malformed_json | not_an_object | missing_text | bad_thinking
+    reason: str  # malformed_json | invalid_utf8 | unencodable_text | not_an_object | missing_text | bad_thinking
     detail: str
     raw: bytes
 
@@ -133,6 +136,8 @@ def read_records(files: Iterable[Path]) -> Iterator[AugmentedRecord | BadLine]:
             raise InputError(f"cannot read {path}: {exc}") from None
         with f:
             for number, raw in enumerate(f, start=1):
+                if number == 1 and raw.startswith(BOM):
+                    raw = raw[len(BOM) :]
                 if raw.strip():
                     yield parse_line(raw, name, number, default_source)
 
@@ -140,8 +145,13 @@ def read_records(files: Iterable[Path]) -> Iterator[AugmentedRecord | BadLine]:
 def parse_line(raw: bytes, file: str, line: int, default_source: str) -> AugmentedRecord | BadLine:
     """One JSONL line -> a record, or a BadLine that says what is wrong with it."""
     try:
-        obj = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        text = raw.decode("utf-8")  # strict: json.loads(bytes) would let encoded surrogates through
+    except UnicodeDecodeError:
+        return BadLine(file=file, line=line, id=None, source=default_source, reason="invalid_utf8",
+                       detail=utf8_detail(raw), raw=raw)  # fmt: skip
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
         return BadLine(
             file=file,
             line=line,
@@ -163,6 +173,9 @@ def parse_line(raw: bytes, file: str, line: int, default_source: str) -> Augment
         )
     source = obj.get("source")
     source = source if isinstance(source, str) and source else default_source
+    if SURROGATE_ESCAPE.search(text) and (where := unencodable(obj)):
+        return BadLine(file=file, line=line, id=None, source=source, reason="unencodable_text",
+                       detail=f"{where} holds a lone surrogate, which is not Unicode text", raw=raw)  # fmt: skip
     text, thinking = obj.get("text"), obj.get("thinking")
     if not isinstance(text, str) or not text.strip():
         what = (
