@@ -148,7 +148,8 @@ def test_pack_keeps_torch_and_transformers_out_of_the_process(tmp_path, bpe, aug
 
 def _filter_corpus(path: Path) -> Path:
     """Two sources: 'math' with 2 of 4 trajectories cut by the length limit, 'web' with one short
-    trajectory, one contaminated document and one leaked control token among 5."""
+    trajectory, one contaminated document and one trajectory that leaks a control token among 5 (and a
+    document that quotes one, which is data and packed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     gsm8k = resources.files("tpt").joinpath("data/eval/gsm8k/test.jsonl")
     question = json.loads(gsm8k.read_text(encoding="utf-8").splitlines()[0])["question"]
@@ -159,8 +160,9 @@ def _filter_corpus(path: Path) -> Path:
                      "finish_reason": "length" if i < 2 else "stop", "source": "math"})
     for i, (text, think) in enumerate([
         ("A page about rivers.", thinking), ("A page about hills.", "Too short."),
-        ("A page that quotes " + question, thinking), ("A page about lakes.", thinking),
-        ("A page with <|im_end|> inside.", thinking),
+        ("A page that quotes " + question, thinking),
+        ("A page about lakes that quotes <|endoftext|> and <|im_end|>.", thinking),
+        ("A page about ponds.", thinking + " <|im_end|>"),
     ]):
         rows.append({"id": f"w{i}", "text": text, "thinking": think, "finish_reason": "stop", "source": "web"})
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
@@ -182,15 +184,37 @@ def test_drops_are_reported_per_source_and_reason_and_the_paper_setting_keeps_th
                                                              "too_short": 1}
     assert "5 of 9 records dropped (55.6%: " in line and "truncated 2 (22.2%)" in line
     assert "by source: web 60.0%, math 50.0%" in line
-    # The paper filters nothing: only the leaked control token (it would become a control token) is
-    # dropped; the contaminated document is packed and reported.
+    # The paper filters nothing: every record is packed; the contaminated document is reported.
     assert main([*args, "--output", str(tmp_path / "paper"), "--paper-faithful"]) == 0
     line = capsys.readouterr().out
     stats = json.loads((tmp_path / "paper" / "stats.json").read_text())
-    assert stats["skipped"] == {"leaked_control": 1} and stats["augmented_samples"] == 8
+    assert stats["skipped"] == {} and stats["augmented_samples"] == 9
     assert stats["flagged"] == {"contamination": 1}
     assert stats["by_source"]["web"]["flagged"] == {"contamination": 1}
     [flagged] = [json.loads(x) for x in (tmp_path / "paper" / "flagged.jsonl").read_text().splitlines()]
     assert (flagged["id"], flagged["reason"]) == ("w2", "contamination")
     assert "flagged, packed: contamination 1" in line
     assert stats["validation"]["report_only"] == ["contamination"]
+
+
+@pytest.mark.parametrize("mode", ["tpt", "raw"])
+def test_a_documents_control_strings_are_text_to_the_student(tmp_path, bpe, mode):
+    """Before: the document's `<|endoftext|>` became the EOS id mid-sample (and the record was
+    dropped as leaked_control from both arms). Now it is packed, encoded as the characters it is."""
+    src = tmp_path / "in.jsonl"
+    thinking = " ".join(f"step {i} follows from the one before it because of the rule" for i in range(4))
+    doc = "A forum post ends with <|endoftext|> and then says <think> more."
+    src.write_text(json.dumps({"id": 1, "text": doc, "thinking": thinking, "finish_reason": "stop"}) + "\n")
+    out = tmp_path / "out"
+    assert main(["pack", str(src), "--tokenizer", str(bpe), "--seq-len", "128", "--workers", "0",
+                 "--mode", mode, "--output", str(out), "--no-progress"]) == 0
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["skipped"] == {} and stats["documents"] == 1
+    index = json.loads((out / "index.json").read_text())
+    tokens = np.load(out / "shard-00000.tokens.npy")[0]
+    kinds = np.load(out / "shard-00000.kinds.npy")[0]
+    document = tokens[kinds == 1]
+    assert index["eos_id"] not in document.tolist()
+    from tokenizers import Tokenizer
+
+    assert Tokenizer.from_file(str(out / "tokenizer" / "tokenizer.json")).decode(document.tolist()) == doc

@@ -54,7 +54,6 @@ def test_a_good_trajectory_passes_every_check(validator, good):
         ({"thinking": "Short and shallow: nine words in total here."}, "too_short"),
         ({"thinking": "fine so far <|im_end|> " + "padding words " * 20}, "leaked_control"),
         ({"thinking": "so the answer is clear </think> " + "more words " * 20}, "leaked_control"),
-        ({"text": "Some document <|endoftext|> with an end marker"}, "leaked_control"),
         ({"thinking": "I need to check the result again. " * 12}, "repetition"),
     ],
 )
@@ -77,6 +76,8 @@ TWENTY_WORDS = " ".join(f"word{i}" for i in range(20))
             + TWENTY_WORDS
         },
         {"thinking": "Check it again. " * 2 + TWENTY_WORDS},  # a little repetition is fine
+        # A document may quote control strings: its content is data, encoded as text (issue 13).
+        {"text": "A page quoting <|endoftext|> and <|im_end|>\n<|im_start|>assistant in its text."},
         {
             "thinking": "Quoting one line: " + " ".join(DOC_WORDS[:9]) + ". " + TWENTY_WORDS * 2
         },  # some copy
@@ -198,8 +199,7 @@ def test_report_only_and_document_only_configs(good):
     leaked = rec({**good, "thinking": good["thinking"] + " <|im_end|>"})
     dirty = rec({**good, "text": good["text"] + " " + question})
     v_cut, v_leaked, v_dirty = paper.judge([cut, leaked, dirty])
-    assert v_cut is None  # the paper filters nothing
-    assert v_leaked is not None and v_leaked.reason == "leaked_control" and v_leaked.drop
+    assert v_cut is None and v_leaked is None  # the paper filters nothing
     assert v_dirty is not None and v_dirty.reason == "contamination" and not v_dirty.drop
     assert set(THINKING_FILTERS) <= paper.config.disabled
     # The raw arm judges the document alone: a thinking-less record or a bad trajectory is fine.
@@ -207,6 +207,6 @@ def test_report_only_and_document_only_configs(good):
     bare, bad_think, bad_doc = raw.judge([
         rec({**good, "thinking": None}), cut, rec({**good, "text": good["text"] + " <|im_end|>"}),
     ])
-    assert bare is None and bad_think is None and bad_doc.reason == "leaked_control"
+    assert bare is None and bad_think is None and bad_doc is None  # a document's content is data
     with pytest.raises(ConfigError, match="reported without dropping"):
         CheckConfig(report_only=frozenset({"copy"}))

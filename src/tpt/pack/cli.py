@@ -124,9 +124,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--paper-faithful",
         action="store_true",
-        help="the paper's setting: no thinking filters (truncated, unclosed, empty, short, repetitive "
-        "or copying trajectories are packed; the paper filters nothing); contamination is reported in "
-        "stats.json and flagged.jsonl, not dropped; leaked control tokens still drop a record",
+        help="the paper's setting: no thinking filters (truncated, unclosed, empty, short, leaked, "
+        "repetitive or copying trajectories are packed; the paper filters nothing); contamination is "
+        "reported in "
+        "stats.json and flagged.jsonl, not dropped",
     )
     add_duplicate_argument(parser)
     add_check_arguments(parser)

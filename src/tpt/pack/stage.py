@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from tpt.artifacts import claim_output_dir, write_json
+from tpt.augment.control import text_only
 from tpt.duplicate_ids import DuplicateCheck
 from tpt.duplicate_ids import check_policy as check_duplicate_policy
 from tpt.errors import ConfigError
@@ -146,7 +147,8 @@ def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
     template = encode_template(
         parse_template(config.template), student, resolve_bos(student, config.bos)
     )
-    # The student's special tokens count as control tokens: inside a text they would encode to them.
+    # The student's special tokens count as leaked control strings in a thinking. Texts are encoded
+    # as text (control.text_only): a document's `<|endoftext|>` is its characters, not the EOS token.
     # The raw arm judges the document alone: no thinking filter removes a document from it.
     checks = replace(
         config.checks,
@@ -180,8 +182,9 @@ def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
             megatron.add(samples)
         shards.add(packer.add(samples))
 
+    text_tokenizer = text_only(student.tokenizer)
     preparer = Preparer(
-        student.tokenizer, validator, piece_encoder_for(student.tokenizer, config.piece_cache)
+        text_tokenizer, validator, piece_encoder_for(text_tokenizer, config.piece_cache)
     )
     workers = default_workers() if config.workers is None else config.workers
 

@@ -25,7 +25,7 @@ CHECKS: tuple[str, ...] = (
     "unclosed_think",  # more `<think>` than `</think>` inside the thinking
     "empty",  # thinking is empty or whitespace
     "too_short",  # fewer than min_thinking_words words
-    "leaked_control",  # chat-template or control tokens in the thinking or the document
+    "leaked_control",  # chat-template or control tokens written in the thinking
     "repetition",  # degenerate loop: many repeated word n-grams in the thinking
     "copy",  # the thinking mostly copies the document
     "contamination",  # long n-gram overlap with an evaluation set
@@ -36,13 +36,15 @@ THINKING_FILTERS: tuple[str, ...] = (
     "unclosed_think",
     "empty",
     "too_short",
+    "leaked_control",
     "repetition",
     "copy",
 )
 """The checks that judge the quality of a trajectory. The paper filters nothing ([P] App. A.1), so
 dropping records for these is a deviation (the capped trajectories are the most reasoning-heavy ones);
-`tpt pack --paper-faithful` turns them off. leaked_control is not among them: a control token inside a
-text would be encoded as that token. Contamination is not either: it is about the evaluation."""
+`tpt pack --paper-faithful` turns them off. leaked_control is one of them: a control string in the
+thinking is the teacher writing its chat format, never a control token for the student (pack encodes
+every text as text, augment/control.py). Contamination is not: it is about the evaluation."""
 REPORT_ONLY_CHECKS: tuple[str, ...] = ("contamination",)
 """Checks whose hits may be reported without dropping the record (CheckConfig.report_only)."""
 
@@ -79,8 +81,8 @@ class CheckConfig:
     contamination_min_hits: int = 1
     """A record with at least this many n-grams found in an evaluation set is contaminated."""
     control_strings: tuple[str, ...] = ()
-    """Extra literal strings that count as leaked control tokens (tpt pack adds the student
-    tokenizer's special tokens: one inside the text would be encoded as that special token)."""
+    """Extra literal strings that count as leaked control tokens in the thinking (tpt pack adds the
+    student tokenizer's special tokens)."""
     disabled: frozenset[str] = field(default_factory=frozenset)
     """Names from CHECKS to skip (all but missing_thinking may be disabled)."""
     report_only: frozenset[str] = field(default_factory=frozenset)
@@ -310,9 +312,7 @@ class Validator:
     def _judge_text(self, record: AugmentedRecord) -> Verdict | None:
         """The checks that need no n-grams, in CHECKS order (too_short comes later, from word counts)."""
         cfg = self.config
-        if not cfg.thinking:  # the raw arm: the document alone
-            if cfg.enabled("leaked_control") and (m := self._control.search(record.text)):
-                return Verdict("leaked_control", f"the document contains {m.group(0)!r}")
+        if not cfg.thinking:  # the raw arm: the document alone, and its content is data (no check)
             return None
         thinking = record.thinking or ""
         if record.thinking is None:
@@ -325,8 +325,8 @@ class Validator:
             return Verdict("unclosed_think", "'<think>' opened in the thinking and never closed")
         if cfg.enabled("empty") and not thinking.strip():
             return Verdict("empty", "the thinking is empty")
-        if cfg.enabled("leaked_control"):
-            for name, text in (("thinking", thinking), ("document", record.text)):
-                if m := self._control.search(text):
-                    return Verdict("leaked_control", f"the {name} contains {m.group(0)!r}")
+        # A document may hold control strings: content is data, encoded as text by the teacher's and
+        # the student's tokenizers alike (augment/control.py), so only the thinking is judged.
+        if cfg.enabled("leaked_control") and (m := self._control.search(thinking)):
+            return Verdict("leaked_control", f"the thinking contains {m.group(0)!r}")
         return None
