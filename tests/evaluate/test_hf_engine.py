@@ -104,3 +104,41 @@ def test_dtype_auto_reads_config(tmp_path: Path) -> None:
     assert resolve_dtype(tmp_path, "float32") == "float32"
     (tmp_path / "config.json").write_text("{}")
     assert resolve_dtype(tmp_path, "auto") == "float32"
+
+
+def test_gold_loglik_equals_the_model_s_own_log_probabilities_batched_or_not(tiny: HFEngine) -> None:
+    """log p(target | prompt) summed over the target's tokens, the same whatever the batch's padding."""
+    import torch
+
+    targets = [" 1 2 .", " dan", " 7", " has 4"]
+    got = tiny.loglik(PROMPTS, targets)
+    for prompt, target, value in zip(PROMPTS, targets, got, strict=True):
+        ctx = tiny.encode([prompt])[0]
+        cont = tiny.tokenizer(target, add_special_tokens=False)["input_ids"]
+        with torch.inference_mode():
+            logits = tiny.model(input_ids=torch.tensor([ctx + cont])).logits[0]
+        lp = torch.log_softmax(logits.float(), -1)
+        want = sum(lp[len(ctx) + k - 1, t].item() for k, t in enumerate(cont))
+        assert value == pytest.approx(want, abs=1e-4) and value < 0
+    one = HFEngine(tiny.path, dtype="float32", batch_size=1)
+    assert one.loglik(PROMPTS, targets) == pytest.approx(got, abs=1e-4)
+
+
+def test_a_task_with_loglik_target_reports_gold_loglik(tmp_path: Path, tiny_model_dir: Path) -> None:
+    import json
+
+    from tpt.evaluate.run import evaluate
+    from tpt.evaluate.taskfile import load_task_file
+
+    data = tmp_path / "q.jsonl"
+    data.write_text("".join(json.dumps({"id": str(i), "question": f"dan has {i} bags", "answer": str(i)}) + "\n"
+                            for i in range(3)))
+    (tmp_path / "t.json").write_text(json.dumps({"name": "ll", "data": str(data), "prompt": "{question} =",
+                                                 "extract": "last_number", "max_new_tokens": 2,
+                                                 "loglik_target": " {answer} ."}))
+    [task] = load_task_file(tmp_path / "t.json")
+    out = tmp_path / "r.jsonl"
+    rows = evaluate([str(tiny_model_dir)], [task], output=out, threads=1)
+    [ll] = [r for r in rows if r["metric"] == "gold_loglik"]
+    samples = [json.loads(x) for x in out.with_name("r.samples.jsonl").read_text().splitlines()]
+    assert ll["value"] == pytest.approx(sum(s["gold_loglik"] for s in samples) / 3) and ll["value"] < 0

@@ -87,6 +87,33 @@ class HFEngine:
                 )
         return ids
 
+    def loglik(self, prompts: Sequence[str], targets: Sequence[str]) -> list[float]:
+        """log p(target | prompt) in nats, summed over the target's tokens (encoded alone, no specials)."""
+        import torch
+
+        contexts = self.encode(prompts)
+        conts = self.tokenizer(list(targets), add_special_tokens=False)["input_ids"]
+        out: list[float] = [0.0] * len(contexts)
+        order = sorted(range(len(contexts)), key=lambda i: -(len(contexts[i]) + len(conts[i])))
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            rows = [contexts[i] + conts[i] for i in chunk]
+            width = max(len(r) for r in rows)
+            ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+            mask = torch.zeros((len(rows), width), dtype=torch.long)
+            for j, row in enumerate(rows):  # right padding: positions are the plain 0..n-1
+                ids[j, : len(row)] = torch.tensor(row, dtype=torch.long)
+                mask[j, : len(row)] = 1
+            with torch.inference_mode():
+                logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
+                logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()
+            for j, i in enumerate(chunk):
+                n_ctx, n_cont = len(contexts[i]), len(conts[i])
+                # The token at position t is predicted by the logits at t - 1.
+                picked = [logprobs[j, t - 1, rows[j][t]].item() for t in range(n_ctx, n_ctx + n_cont)]
+                out[i] = float(sum(picked))
+        return out
+
     def generate(self, prompts: Sequence[str], params: GenParams) -> list[list[Completion]]:
         import torch
 

@@ -132,9 +132,21 @@ def done_keys(output: Path | None) -> dict[tuple[Any, ...], set[str]]:
     return keys
 
 
+def add_gold_loglik(engine: Any, prep: Any, score: Any) -> None:
+    """The task's `loglik_target` scored after each prompt: metric `gold_loglik` and a per-sample value."""
+    if not hasattr(engine, "loglik"):
+        raise ConfigError(f"task {prep.task.name}: loglik_target needs --engine hf")
+    targets = [prep.task.loglik_target.format(**{**ex.fields, "answer": ex.gold}) for ex in prep.examples]
+    values = engine.loglik(list(prep.prompts), targets)
+    by_id = {ex.id: v for ex, v in zip(prep.examples, values, strict=True)}
+    score.metrics["gold_loglik"] = sum(values) / len(values) if values else 0.0
+    for sample in score.samples:
+        sample["gold_loglik"] = by_id[sample["id"]]
+
+
 def metric_names(task: TaskSpec) -> list[str]:
     """The metrics a task's rows carry (scoring.py adds the last three)."""
-    return [name for name, _ in task.metrics] + list(EXTRA_METRICS)
+    return [name for name, _ in task.metrics] + list(EXTRA_METRICS) + (["gold_loglik"] if task.loglik_target else [])
 
 
 def jsonl_line(rec: dict[str, Any]) -> str:
@@ -241,6 +253,8 @@ def _evaluate(
             t0 = time.perf_counter()
             completions = engine.generate(list(prep.prompts), settings.gen_params(prep.task))
             score = score_task(prep, completions)
+            if prep.task.loglik_target:
+                add_gold_loglik(engine, prep, score)
             seconds = time.perf_counter() - t0
             base = {
                 "model": ref.model,

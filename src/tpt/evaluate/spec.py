@@ -89,6 +89,10 @@ class TaskSpec:
     metrics: tuple[tuple[str, str], ...] = (("accuracy", "last_number"),)
     """(metric name, extraction rule) pairs; the first is the primary metric."""
     compare: str = "numeric"
+    loglik_target: str = ""
+    """When set (e.g. " {answer}."): also score the log-likelihood of this text, formatted with the
+    question's fields and its gold answer, right after the prompt (metric `gold_loglik`, nats summed over
+    its tokens, averaged over questions): a low-variance measure beside accuracy."""
     description: str = ""
     source: str = "builtin"
 
@@ -112,6 +116,7 @@ class TaskSpec:
             ("prompt", self.prompt),
             ("target", self.target),
             ("preamble", self.preamble),
+            ("loglik_target", self.loglik_target),
         ):
             template_fields(template, where=f"task {self.name}: {label}")
 
@@ -131,6 +136,7 @@ class TaskSpec:
             "metrics": {name: rule for name, rule in self.metrics},
             "compare": self.compare,
             "data": self.data.path,
+            **({"loglik_target": self.loglik_target} if self.loglik_target else {}),
         }
 
 

@@ -16,7 +16,7 @@ from tpt.evaluate.spec import DataSource, FewShotSpec, TaskSpec
 TASK_KEYS = {
     "name", "description", "data", "question_field", "answer_field", "id_field", "prompt", "target",
     "preamble", "target_delimiter", "fewshot_delimiter", "fewshot", "stop", "max_new_tokens", "extract",
-    "compare",
+    "compare", "loglik_target",
 }  # fmt: skip
 FEWSHOT_KEYS = {
     "k",
@@ -37,6 +37,7 @@ STRING_FIELDS = (
     "fewshot_delimiter",
     "description",
     "compare",
+    "loglik_target",
 )
 
 
