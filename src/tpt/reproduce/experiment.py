@@ -143,8 +143,9 @@ def task_file(heldout: Path, scale: Scale) -> dict[str, Any]:
              "description": "chain of thought: work the problem out after 'Solution:' as the worked examples "
                             "do, then the number after the last 'Answer:'"},
             {"name": "testbed-direct", **common, "prompt": DIRECT_PROMPT, "stop": [".", "<think>"],
-             "max_new_tokens": 8, "extract": "first_number",
-             "description": "answer at once: the first number after 'Answer:'"},
+             "max_new_tokens": 8, "extract": "first_number", "loglik_target": " {answer}.",
+             "description": "answer at once: the first number after 'Answer:'; also the log-likelihood of the "
+                            "gold answer there (gold_loglik, a low-variance measure)"},
             {"name": "testbed-think", **common, "prompt": THINK_PROMPT, "stop": ["</think>"],
              "max_new_tokens": scale.cot_max_new_tokens + 16, "extract": "last_number",
              "description": "think first: the last number before '</think>'"},

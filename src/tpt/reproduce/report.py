@@ -164,6 +164,13 @@ def part1_section(s: dict[str, Any], sc: dict[str, Any]) -> list[str]:
                 cell += f"; {ci(x['factor_vs_raw'], percent=False)}"
             cells.append(cell)
         L.append(f"| {arm} | " + " | ".join(cells) + " |")
+    if all("gold_loglik" in e for e in arms.values()):
+        L += ["", "Low-variance measure: mean log-likelihood (nats) of the gold answer after `question Answer:` "
+              "(task testbed-direct), final checkpoint, 95% interval over seeds and problems (closer to 0 is better):", "",
+              "| arm | gold answer log-likelihood |", "| --- | --- |"]  # fmt: skip
+        for arm, e in arms.items():
+            g = e["gold_loglik"]
+            L.append(f"| {arm} | {g['mean']:.3f} [{g['ci'][0]:.3f}, {g['ci'][1]:.3f}] |")
     L += ["", f"Final accuracy by level on `{primary}` (mean over seeds):", "",
           "| arm | " + " | ".join(sorted(arms['raw']['tasks'][primary]['final_by_level'])) + " |",
           "| --- |" + " --- |" * len(arms["raw"]["tasks"][primary]["final_by_level"])]  # fmt: skip

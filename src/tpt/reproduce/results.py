@@ -27,12 +27,19 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
 
 
+LOGLIK = "gold_loglik"
+"""The key under which arm_results holds the per-problem log-likelihood of the gold answer."""
+
+
 def arm_results(samples_path: Path, order: list[str]) -> dict[str, Results]:
-    """task -> per-problem results over checkpoints, from an eval's samples file (problems in `order`)."""
+    """task -> per-problem results over checkpoints, from an eval's samples file (problems in `order`);
+    under LOGLIK, the gold answer's log-likelihood of the task that scores it."""
     hits: dict[str, dict[int, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
     for s in read_jsonl(samples_path):
         if s.get("task") in TASKS and s.get("tokens_seen"):
             hits[s["task"]][int(s["tokens_seen"])][s["id"]] = float(bool(s["correct"].get("accuracy")))
+            if LOGLIK in s:
+                hits[LOGLIK][int(s["tokens_seen"])][s["id"]] = float(s[LOGLIK])
     out = {}
     for task, by_tokens in hits.items():
         tokens = tuple(sorted(by_tokens))
@@ -78,6 +85,10 @@ def collect_part1(layout: Layout, scale: Scale) -> dict[str, Any]:
                                       "reached_raw_final": {str(s): x.reached for s, x in stats["per_seed"].items()}}  # fmt: skip
             t["final_by_level"] = _by_level(mine, levels)
             entry["tasks"][task] = t
+        if all(LOGLIK in by_seed[s] for s in seeds):
+            ll = bootstrap({s: by_seed[s][LOGLIK] for s in seeds}, None, clusters,
+                           replicates=scale.bootstrap_replicates, seed=0)["final_accuracy"]  # fmt: skip
+            entry[LOGLIK] = {**_interval(ll), "curves": {str(s): by_seed[s][LOGLIK].curve().accuracy for s in seeds}}
         primary = entry["tasks"][scale.primary_endpoint]
         entry["final_accuracy"] = primary["final_accuracy"]
         if arm != "raw":
