@@ -62,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     except TptError as exc:
         print(f"tpt {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the machine's: disk full, permissions, a missing directory
+        from tpt.machine_errors import describe
+
+        print(f"tpt {args.command}: error: {describe(exc, getattr(args, 'output', None))}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"tpt {args.command}: interrupted; re-run the same command to resume", file=sys.stderr)
         return 130

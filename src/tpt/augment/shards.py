@@ -117,11 +117,15 @@ def _sort_lines(src: Path, dst: Path, spans: list[Span]) -> None:
     The byte spans were noted when the lines were written, so no line is parsed again here."""
     data = src.read_bytes()
     tmp = dst.with_name(f".{dst.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(b"".join(data[start:end] for _, start, end in sorted(spans)))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, dst)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(b"".join(data[start:end] for _, start, end in sorted(spans)))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, dst)
+    except BaseException:  # disk full: the partial file stays, the next run commits it
+        tmp.unlink(missing_ok=True)
+        raise
     src.unlink()
 
 
