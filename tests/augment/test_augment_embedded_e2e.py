@@ -39,7 +39,10 @@ def test_default_teacher_augments_the_bundled_corpus(tmp_path):
         assert rec["meta"]["license"] == doc["license"]
         prov = rec["provenance"]
         assert prov["backend"] == "transformers" and prov["model"] == "SmolLM2-135M-Instruct"
+        # Every sampling parameter in force: the transformers sampler has no top-k, min-p or penalty.
         assert prov["sampling"] == {"temperature": 0.6, "top_p": 0.9, "max_tokens": 24,
-                                    "stop": ["</think>"], "seed": 0}
+                                    "stop": ["</think>"], "seed": 0, "top_k": -1, "min_p": 0.0,
+                                    "repetition_penalty": 1.0, "presence_penalty": 0.0,
+                                    "frequency_penalty": 0.0}
     summary = json.loads((out / "summary.json").read_text())
     assert summary["records"] == 3 and summary["complete"]

@@ -149,20 +149,23 @@ def _is_validate_dir(arg: str) -> bool:
 
 def _corpus_document(run: AugmentRun, item: Item) -> AugmentedRecord | BadLine:
     """One corpus item as the raw arm sees it (the augment stage's own reading of the item)."""
+    where = {"file": item.file, "line": item.line, "raw": b""}
     try:
         rec = item.parse()
     except ValueError as exc:
-        return BadLine(file=item.file, line=item.line, id=None, source=Path(item.file).name,
-                       reason="malformed_json", detail=str(exc), raw=b"")  # fmt: skip
+        source = Path(item.file).name
+        return BadLine(**where, id=None, source=source, reason="malformed_json", detail=str(exc))
     doc_id = rec.get(run.id_field)
     source = rec.get("source")
     source = source if isinstance(source, str) and source else Path(item.file).name
     text = rec.get(run.text_field)
     if not isinstance(text, str) or not text.strip():
-        what = "absent" if run.text_field not in rec else "empty" if isinstance(text, str) else (
-            type(text).__name__)  # fmt: skip
-        return BadLine(file=item.file, line=item.line, id=doc_id, source=source,
-                       reason="missing_text", detail=f"field {run.text_field!r} is {what}", raw=b"")  # fmt: skip
+        if run.text_field not in rec:
+            what = "absent"
+        else:
+            what = "empty" if isinstance(text, str) else type(text).__name__
+        detail = f"field {run.text_field!r} is {what}"
+        return BadLine(**where, id=doc_id, source=source, reason="missing_text", detail=detail)
     return AugmentedRecord(
         id=doc_id if doc_id is not None else content_id(text),
         text=text,
@@ -249,7 +252,9 @@ def _mismatch(run: AugmentRun, record: AugmentedRecord, index: int, why: str) ->
 
 def check_corpus(run: AugmentRun, record_files: list[Path]) -> None:
     """The run's first records must start their corpus documents: else the corpus changed."""
-    sample = [r for r in islice(read_records(record_files), CHECK_RECORDS) if isinstance(r, AugmentedRecord)]
+    sample = [
+        r for r in islice(read_records(record_files), CHECK_RECORDS) if isinstance(r, AugmentedRecord)
+    ]
     by_index = {_record_index(r): r for r in sample}
     found = _Corpus(run).texts(list(by_index))
     for index, record in by_index.items():
