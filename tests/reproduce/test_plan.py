@@ -131,3 +131,19 @@ def test_a_job_waits_for_the_jobs_it_needs_and_fails_with_them(tmp_path: Path) -
         run_jobs([needs_bad, bad, ok], work_dir=tmp_path, parallel=2, say=lambda m: None)
     with pytest.raises(ArtifactError, match="not planned"):
         run_jobs([Job(name="x", steps=(), after=("ghost",))], work_dir=tmp_path, parallel=1, say=lambda m: None)
+
+
+def test_the_llm_teacher_is_scored_by_its_students_primary_task(tmp_path: Path) -> None:
+    """Like for like: the teacher's task file holds the primary task exactly as the students' does."""
+    from tpt.reproduce.experiment import prepare
+    from tpt.reproduce.testbed import CorpusConfig
+
+    scale = get_scale("quick")
+    layout = Layout(root=tmp_path)
+    facts = prepare(layout, scale, CorpusConfig(pool_documents=scale.pool_documents))
+    students = json.loads(layout.tasks.read_text())["tasks"]
+    [teacher] = json.loads(layout.primary_task.read_text())["tasks"]
+    assert teacher == next(t for t in students if t["name"] == scale.primary_endpoint)
+    assert facts["pool_documents"] == scale.pool_documents
+    heldout = [json.loads(x) for x in layout.heldout.read_text().splitlines()]
+    assert len(heldout) == 3 * scale.test_per_level and all("computation" in r for r in heldout)

@@ -12,12 +12,19 @@ scale before anything is trained. Arms differ only in the thinking added to each
   alone, one trajectory per pool document (job `teacher-llm`, shared by every seed);
 - `tpt-shuffled`: the expert's thinking of another pool document (same thinking tokens, wrong content);
 - `tpt-exercises` (`--scale full`): the oracle arm with 30% of the problems written as exercises;
-- `tpt-weak` (`--scale full`): a weak procedural teacher with a consistent misconception.
+- `tpt-weak` (`--scale full`): a weak procedural teacher with a consistent misconception;
+- `raw-abundant` / `tpt-abundant` (`--scale full`): the paper's abundant-data setting with the oracle
+  teacher, outside the pool: each arm reads fresh documents of the seed's sequence until its budget is
+  filled once (the TPT arm's documents are a prefix of the raw arm's), so raw sees about twice the unique
+  documents; the factor of `tpt-abundant` is against `raw-abundant`.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
+import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +35,7 @@ from tpt.reproduce.runner import Job, Step
 from tpt.reproduce.problems import SOLUTION
 from tpt.reproduce.testbed import (
     CorpusConfig,
+    document_stream,
     exercise_records,
     heldout_problems,
     make_world,
@@ -36,10 +44,13 @@ from tpt.reproduce.testbed import (
 )
 from tpt.reproduce.testbed_tokenizer import EOS, save_testbed_tokenizer
 
-ARMS = ("raw", "tpt", "tpt-llm", "tpt-shuffled", "tpt-exercises", "tpt-weak")
+ARMS = ("raw", "tpt", "tpt-llm", "tpt-shuffled", "tpt-exercises", "tpt-weak", "raw-abundant", "tpt-abundant")
 TEACHER = {"raw": "none", "tpt": "oracle", "tpt-llm": "embedded-llm", "tpt-shuffled": "shuffled",
-           "tpt-exercises": "oracle", "tpt-weak": "weak"}  # fmt: skip
+           "tpt-exercises": "oracle", "tpt-weak": "weak", "raw-abundant": "none", "tpt-abundant": "oracle"}  # fmt: skip
 """What wrote each arm's thinking (summary.json's `teacher`)."""
+BASELINE = {"tpt-abundant": "raw-abundant"}
+"""The raw arm each TPT arm's factor is against (default: `raw`); raw arms have none."""
+RAW_ARMS = ("raw", "raw-abundant")
 # Prompts start after an end-of-sequence token, as every document does in the packed training rows.
 COT_PROMPT = EOS + "{question} " + SOLUTION
 DIRECT_PROMPT = EOS + "{question} Answer:"
@@ -114,6 +125,16 @@ def prepare(layout: Layout, scale: Scale, config: CorpusConfig) -> dict[str, Any
     for seed in scale.seeds:
         name = f"shuffled-seed-{seed}"
         corpora[name] = write_corpus(layout.corpus(name), docs, kind="shuffled", seed=seed)
+    abundant = {}
+    if scale.ablation_seeds:
+        per_doc = tokens_per_document(config, world)
+        abundant = {"raw": math.ceil(1.03 * scale.tokens_per_arm / per_doc["raw"]),
+                    "tpt": math.ceil(scale.tokens_per_arm / per_doc["tpt"]), "tokens_per_document": per_doc}  # fmt: skip
+        for seed in scale.ablation_seeds:
+            stream = list(itertools.islice(document_stream(config, world, seed=seed), abundant["raw"]))
+            corpora[f"abundant-raw-seed-{seed}"] = write_corpus(layout.corpus(f"abundant-raw-seed-{seed}"), stream, kind="raw")
+            corpora[f"abundant-tpt-seed-{seed}"] = write_corpus(layout.corpus(f"abundant-tpt-seed-{seed}"),
+                                                                stream[: abundant["tpt"]], kind="raw")  # fmt: skip
     distinct = {}
     for r in rows:
         distinct.setdefault(f"level-{r['level']}", set()).add(r["computation"])
@@ -123,9 +144,29 @@ def prepare(layout: Layout, scale: Scale, config: CorpusConfig) -> dict[str, Any
         "pool_documents": len(docs),
         "pool_distinct_texts": len({d.problem for d in docs}),
         "corpora": corpora,
+        "abundant_documents": abundant,
         "world": {t: {"train_tuples": len(world.train[t]), "heldout_tuples": len(world.heldout[t])}
                   for t in world.train},
     }  # fmt: skip
+
+
+def tokens_per_document(config: CorpusConfig, world: Any, *, sample: int = 2000) -> dict[str, float]:
+    """Mean student tokens per packed sample: raw `doc<eos>` and TPT `doc<think>thinking</think><eos>`."""
+    from tokenizers import Tokenizer
+
+    from tpt.augment.backends.procedural import think
+    from tpt.reproduce.problems import document
+    from tpt.reproduce.testbed_tokenizer import tokenizer_json
+
+    tok = Tokenizer.from_str(json.dumps(tokenizer_json()))
+    raw = tpt = 0
+    rng = random.Random(0)
+    for d in itertools.islice(document_stream(config, world, seed=10_000), sample):
+        text = document(d.problem, with_answer=True, worked=d.worked)
+        thinking = think(d.problem, stated_answer=None, error_rate=0.0, rng=rng)
+        raw += len(tok.encode(text).ids) + 1
+        tpt += len(tok.encode(f"{text}<think>{thinking}</think>").ids) + 1
+    return {"raw": raw / sample, "tpt": tpt / sample}
 
 
 def task_file(heldout: Path, scale: Scale) -> dict[str, Any]:
@@ -158,7 +199,7 @@ def arm_names(scale: Scale, seed: int) -> list[str]:
     if scale.llm_teacher:
         names.append("tpt-llm")
     if seed in scale.ablation_seeds:
-        names += ["tpt-exercises", "tpt-weak"]
+        names += ["tpt-exercises", "tpt-weak", "raw-abundant", "tpt-abundant"]
     return names
 
 
@@ -169,14 +210,15 @@ def arm_job(layout: Layout, scale: Scale, *, seed: int, arm: str) -> Job:
     if arm == "tpt-llm":
         records = layout.llm_teacher  # written once for every seed by the teacher-llm job
     else:
-        corpus = {"tpt-shuffled": f"shuffled-seed-{seed}", "tpt-exercises": "exercises"}.get(arm, "raw")
+        corpus = {"tpt-shuffled": f"shuffled-seed-{seed}", "tpt-exercises": "exercises",
+                  "raw-abundant": f"abundant-raw-seed-{seed}", "tpt-abundant": f"abundant-tpt-seed-{seed}"}.get(arm, "raw")  # fmt: skip
         augment = ["augment", str(layout.corpus(corpus)), "--output", str(d / "aug"), "--backend", "procedural",
                    "--seed", str(seed), "--shard-size", "100000", "--no-progress"]  # fmt: skip
         if arm == "tpt-weak":
             augment += ["--engine-arg", "misconception=1"]
         steps.append(Step(name="augment", argv=tuple(augment)))
         records = d / "aug"
-    mode = "raw" if arm == "raw" else "tpt"
+    mode = "raw" if arm in RAW_ARMS else "tpt"
     # No thinking filters (the paper filters nothing): every arm trains on every pool document.
     pack = ["pack", str(records), "--output", str(d / "pack"), "--tokenizer", str(layout.tokenizer),
             "--seq-len", str(scale.seq_len), "--mode", mode, "--seed", str(seed), "--paper-faithful"]  # fmt: skip

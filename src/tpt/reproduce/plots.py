@@ -14,6 +14,8 @@ ARM_STYLE = {
     "tpt-shuffled": ("tab:gray", "TPT, shuffled thinking (control)"),
     "tpt-exercises": ("tab:purple", "TPT, oracle + 30% exercises"),
     "tpt-weak": ("tab:orange", "TPT, weak teacher"),
+    "raw-abundant": ("tab:cyan", "raw, abundant unique data"),
+    "tpt-abundant": ("tab:pink", "TPT oracle, abundant unique data"),
 }
 
 

@@ -58,7 +58,8 @@ def build_summary(*, scale: dict, corpus: dict, facts: dict, part1: dict | None,
 
 
 ARM_LABEL = {"tpt": "oracle thinking", "tpt-llm": "SmolLM2-135M thinking", "tpt-shuffled": "shuffled control",
-             "tpt-exercises": "oracle thinking, 30% exercises", "tpt-weak": "weak teacher (7x misconception)"}  # fmt: skip
+             "tpt-exercises": "oracle thinking, 30% exercises", "tpt-weak": "weak teacher (7x misconception)",
+             "tpt-abundant": "oracle thinking, abundant data (vs raw-abundant)"}  # fmt: skip
 
 
 def headline(p1: dict[str, Any]) -> str:
@@ -144,13 +145,14 @@ def part1_section(s: dict[str, Any], sc: dict[str, Any]) -> list[str]:
          f"**{s['headline']}**", "",
          "| arm | teacher | final accuracy | factor vs raw | per seed | verdict |", "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for arm, e in arms.items():
-        if arm == "raw":
-            L.append(f"| raw | none | {ci(e['final_accuracy'], percent=True)} | (baseline) | | |")
+        if "factor_vs_raw" not in e:
+            L.append(f"| {arm} | none | {ci(e['final_accuracy'], percent=True)} | (baseline) | | |")
             continue
         f = e["factor_vs_raw"]
         per = ", ".join(f"{v:.2f}x" + ("" if f["reached_raw_final"][k] else " (bound)") for k, v in f["per_seed"].items())
         verdict = "no measurable effect" if f["no_measurable_effect"] else ("gain" if f["ci"][0] > 1 else "loss")
-        L.append(f"| {arm} | {e['teacher']} | {ci(e['final_accuracy'], percent=True)} | {ci(f, percent=False)} | {per} | {verdict} |")
+        vs = "" if e.get("baseline", "raw") == "raw" else f" (vs {e['baseline']})"
+        L.append(f"| {arm} | {e['teacher']} | {ci(e['final_accuracy'], percent=True)} | {ci(f, percent=False)}{vs} | {per} | {verdict} |")
     L += ["", "Secondary endpoints (the same runs, other `tpt eval` tasks of the same task file):", "",
           "| arm | " + " | ".join(t for t in TASK_ORDER if t != primary) + " |", "| --- |" + " --- |" * (len(TASK_ORDER) - 1)]  # fmt: skip
     for arm, e in arms.items():
@@ -205,10 +207,17 @@ def llm_section(s: dict[str, Any]) -> list[str]:
     for task, acc in t["accuracy_on_heldout"].items():
         st = student.get(task, {}).get("final_accuracy")
         L.append(f"| {task} | {ci(acc, percent=True)} | {ci(st, percent=True) if st else 'n/a'} |")
-    L += ["", "Three of its trajectories, verbatim:", ""]
+    L += ["", "What it writes on held-out problems under that prompt, verbatim:", ""]
+    for ex in t.get("answers_on_test", []):
+        L += [f"> {ex['prompt'].replace(EOS_TEXT, '')} (gold {ex['gold']}, {'right' if ex['correct'] else 'wrong'})", "",
+              "````text", ex["generation"], "````", ""]  # fmt: skip
+    L += ["Three of its trajectories on pool documents, verbatim:", ""]
     for ex in t["examples"]:
         L += [f"> {ex['document']}", "", "````text", ex["thinking"], "````", ""]
     return L
+
+
+EOS_TEXT = "<|endoftext|>"
 
 
 def part2_section(p2: dict[str, Any]) -> list[str]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from tpt.artifacts import read_json
 from tpt.errors import ArtifactError
-from tpt.reproduce.experiment import TEACHER, Layout, arm_names
+from tpt.reproduce.experiment import BASELINE, RAW_ARMS, TEACHER, Layout, arm_names
 from tpt.reproduce.presets import TASKS, Scale
 from tpt.reproduce.stats import Results, bootstrap
 
@@ -72,13 +72,18 @@ def collect_part1(layout: Layout, scale: Scale) -> dict[str, Any]:
                                        "n": len(order)} for task, r in by_seed[s].items()} for s in seeds},
             "tasks": {},
         }  # fmt: skip
+        baseline = None if arm in RAW_ARMS else BASELINE.get(arm, "raw")
+        if baseline:
+            entry["baseline"] = baseline
         for task in TASKS:
             mine = {s: by_seed[s][task] for s in seeds}
-            raw = {s: per_arm["raw"][s][task] for s in seeds}
-            stats = bootstrap(raw, None if arm == "raw" else mine, clusters,
-                              replicates=scale.bootstrap_replicates, seed=0)  # fmt: skip
+            if baseline:
+                stats = bootstrap({s: per_arm[baseline][s][task] for s in seeds}, mine, clusters,
+                                  replicates=scale.bootstrap_replicates, seed=0)  # fmt: skip
+            else:
+                stats = bootstrap(mine, None, clusters, replicates=scale.bootstrap_replicates, seed=0)
             t: dict[str, Any] = {"final_accuracy": _interval(stats["final_accuracy"])}
-            if arm != "raw":
+            if baseline:
                 f = stats["factor"]
                 t["factor_vs_raw"] = {**_interval(f, "value"), "no_measurable_effect": f.includes(1.0),
                                       "per_seed": {str(s): x.value for s, x in stats["per_seed"].items()},
@@ -91,7 +96,7 @@ def collect_part1(layout: Layout, scale: Scale) -> dict[str, Any]:
             entry[LOGLIK] = {**_interval(ll), "curves": {str(s): by_seed[s][LOGLIK].curve().accuracy for s in seeds}}
         primary = entry["tasks"][scale.primary_endpoint]
         entry["final_accuracy"] = primary["final_accuracy"]
-        if arm != "raw":
+        if baseline:
             entry["factor_vs_raw"] = primary["factor_vs_raw"]
         arms[arm] = entry
     return {"primary_endpoint": scale.primary_endpoint, "arms": arms, "test": _test_facts(heldout)}
@@ -174,8 +179,11 @@ def llm_teacher(layout: Layout, scale: Scale) -> dict[str, Any]:
         accuracy[task] = {"mean": iv.value, "ci": [iv.lo, iv.hi]}
     examples = [{"document": corpus[r["id"]]["text"], "thinking": r["thinking"], "finish_reason": r.get("finish_reason")}
                 for r in records[:3]]  # fmt: skip
+    answers_on_test = [{"task": r["task"], "prompt": r["prompt"], "generation": r["generation"], "gold": r["gold"],
+                        "correct": bool(r["correct"].get("accuracy"))} for r in rows[:: max(1, len(rows) // 3)][:3]]  # fmt: skip
     return {"model": records[0]["provenance"].get("model") if records and "provenance" in records[0] else None,
-            "quality": quality, "accuracy_on_heldout": accuracy, "examples": examples}  # fmt: skip
+            "quality": quality, "accuracy_on_heldout": accuracy, "examples": examples,
+            "answers_on_test": answers_on_test}  # fmt: skip
 
 
 def weak_teacher_accuracy(layout: Layout) -> dict[str, Any]:
