@@ -10,6 +10,7 @@ import itertools
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -158,6 +159,45 @@ def test_retry_after_is_honoured() -> None:
         [times] = stub.stats.attempt_times.values()
     assert r.error is None and r.attempts == 2
     assert times[1] - times[0] >= 0.4  # a lower bound: robust on a loaded machine
+
+
+def test_a_lone_429_delays_only_its_own_request() -> None:
+    """One document's 429 must not stall the others (it did: every request held off for its
+    Retry-After, so a 10% fault mix stalled a 512-in-flight run; benchmarks/augment_soak.py)."""
+    import hashlib
+
+    config = StubConfig(latency_ms=5, retry_after_s=1.0, schedule=(("LIMITED", ("429",)),))
+    with StubServer(config) as stub:
+        requests = [req(0, "LIMITED"), *(req(i) for i in range(1, 31))]
+        results = run(backend_for(stub, concurrency=4), requests)
+        times = stub.stats.attempt_times
+    limited = times.pop(hashlib.sha1(b"LIMITED").hexdigest())
+    assert len(results) == 31 and not any(r.error for r in results) and len(limited) == 2
+    others = [t for ts in times.values() for t in ts]
+    assert limited[1] - limited[0] >= 1.0 and max(others) - limited[0] < 0.8  # nobody else waited
+
+
+def test_429s_from_most_requests_hold_everyone_off() -> None:
+    """When most answers are 429s the server limits everyone: new requests wait out the Retry-After."""
+    import hashlib
+    import threading
+
+    config = StubConfig(latency_ms=1, retry_after_s=0.6, schedule=(("RL", ("429",)),))
+    with StubServer(config) as stub:
+        backend = backend_for(stub, concurrency=32)
+        limited = threading.Thread(target=lambda: list(backend.generate(
+            [req(i, f"RL {i}") for i in range(20)], SamplingParams())))
+        limited.start()
+        while len(stub.stats.attempt_times) < 20:
+            time.sleep(0.01)
+        time.sleep(0.1)  # the 429s are answered; the window holds 20 of them
+        assert backend.rate_limited_widely()
+        [late] = list(backend.generate([req(99, "LATE")], SamplingParams()))
+        limited.join()
+        backend.close()
+        times = stub.stats.attempt_times
+    first = min(times[hashlib.sha1(f"RL {i}".encode()).hexdigest()][0] for i in range(20))
+    assert late.error is None and times[hashlib.sha1(b"LATE").hexdigest()][0] - first >= 0.5
 
 
 def test_random_faults_still_give_exactly_one_result_per_request() -> None:
