@@ -22,10 +22,12 @@ import asyncio
 import collections
 import hashlib
 import json
+import math
 import os
 import random
 import select
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -53,7 +55,13 @@ class StubConfig:
 
     model: str = "stub"
     latency_ms: float = 100.0
-    """Fixed time before each answer (the 'generation time')."""
+    """Time before each answer (the 'generation time'); the median when latency_sigma is set."""
+    latency_sigma: float = 0.0
+    """Log-normal spread: an attempt's latency is latency_ms * exp(sigma * z), z standard normal drawn
+    from a hash of the prompt and attempt number; p99 / median = exp(2.326 * sigma) (1.288: 20x)."""
+    timing_out: str | None = None
+    """When set, the stub writes every prompt's attempts (arrival, latency, fault, answered; wall-clock
+    seconds) to this JSON file when it stops: {sha1(prompt): [[arrival, latency_s, fault, done], ...]}."""
     words: int = 48
     """Thinking words generated per request (one word = one fake token)."""
     think: str = "plain"
@@ -123,7 +131,9 @@ class _Stub:
         self.config = config
         self.stats = StubStats(bodies=collections.deque(maxlen=config.keep_bodies))
         self._attempts: dict[str, int] = {}
-        self._track = bool(config.fail_rate or config.schedule or config.length_rate)
+        self._track = bool(config.fail_rate or config.schedule or config.length_rate
+                           or config.latency_sigma or config.timing_out)
+        self.timings: dict[str, list[list[Any]]] = {}
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -189,17 +199,32 @@ class _Stub:
         self.stats.bodies.append(body)
         if body.get("model") != cfg.model:
             return _error(404, f"The model `{body.get('model')}` does not exist.", "NotFoundError")
+        arrival = time.time()
         fault = self._pick_fault(text)
         self.stats.by_fault[fault] += 1
-        if fault in ("500", "503", "400", "401", "404"):
-            return _error(int(fault), f"injected fault {fault}", "InjectedFault")
-        if fault == "429":
+        key = hashlib.sha1(text.encode()).hexdigest() if self._track else ""
+        if fault in ("500", "503", "400", "401", "404", "429"):
+            self._note(key, arrival, 0.0, fault)
+            if fault != "429":
+                return _error(int(fault), f"injected fault {fault}", "InjectedFault")
             resp = _error(429, "rate limited (injected)", "RateLimitError")
             resp.headers["Retry-After"] = f"{cfg.retry_after_s:g}"
             return resp
+        latency = cfg.latency_ms / 1000
+        if cfg.latency_sigma:
+            attempt = self._attempts.get(key, 1) - 1  # set by _pick_fault, no await in between
+            u = min(max(_uniform(cfg.seed, key, attempt, "latency"), 1e-12), 1 - 1e-12)
+            latency *= math.exp(cfg.latency_sigma * statistics.NormalDist().inv_cdf(u))
         extra_s = {"hang": cfg.hang_s, "slow": cfg.slow_s}.get(fault, 0.0)
-        await asyncio.sleep(extra_s + cfg.latency_ms / 1000)
-        return await self._answer(request, fault, body, messages, text)
+        try:
+            await asyncio.sleep(extra_s + latency)
+            return await self._answer(request, fault, body, messages, text)
+        finally:  # noted also for drop and partial, which end by cancelling the handler
+            self._note(key, arrival, extra_s + latency, fault)
+
+    def _note(self, key: str, arrival: float, latency: float, fault: str) -> None:
+        if self.config.timing_out:
+            self.timings.setdefault(key, []).append([arrival, latency, fault, time.time()])
 
     async def _answer(
         self, request: web.Request, fault: str, body: dict, messages: list, text: str
@@ -387,7 +412,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[StubConfig, int, float]:
     )
     p.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed on stdout)")
     p.add_argument("--model", default="stub")
-    p.add_argument("--latency-ms", type=float, default=100.0)
+    p.add_argument("--latency-ms", type=float, default=100.0, help="(median) latency per answer")
+    p.add_argument("--latency-sigma", type=float, default=0.0,
+                   help="log-normal spread of the latency (1.288: p99 is 20x the median)")
+    p.add_argument("--timing-out", default=None, help="write per-prompt attempt timings here on exit")
     p.add_argument("--words", type=int, default=48)
     p.add_argument("--think", choices=THINK_MODES, default="plain")
     p.add_argument("--fail-rate", type=float, default=0.0)
@@ -415,6 +443,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[StubConfig, int, float]:
     config = StubConfig(
         model=a.model,
         latency_ms=a.latency_ms,
+        latency_sigma=a.latency_sigma,
+        timing_out=a.timing_out,
         words=a.words,
         think=a.think,
         fail_rate=a.fail_rate,
@@ -431,7 +461,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[StubConfig, int, float]:
 
 
 async def _serve(config: StubConfig, port: int, max_seconds: float) -> None:
-    runner = await start_runner(_Stub(config), port)
+    stub = _Stub(config)
+    runner = await start_runner(stub, port)
     host, bound = runner.addresses[0][:2]
     print(f"tpt openai stub listening on http://{host}:{bound}/v1", flush=True)
     stop = asyncio.Event()
@@ -447,6 +478,9 @@ async def _serve(config: StubConfig, port: int, max_seconds: float) -> None:
         except TimeoutError:
             pass
     await runner.cleanup()
+    if config.timing_out:
+        with open(config.timing_out, "w", encoding="utf-8") as f:
+            json.dump(stub.timings, f)
 
 
 def main(argv: list[str] | None = None) -> int:
