@@ -96,7 +96,7 @@ def _run(args: argparse.Namespace) -> int:
 
     t0 = time.time()
     scale = resolve_scale(args)
-    corpus = CorpusConfig(pool_documents=scale.pool_documents)
+    corpus = CorpusConfig(pool_documents=scale.pool_documents, worked_fraction=scale.worked_fraction)
     out = args.output.resolve()
     command = "tpt reproduce " + shlex.join(
         sys.argv[2:]

@@ -27,10 +27,12 @@ class Scale:
     """The task the report leads with, named before anything is trained; the others are secondary."""
     num_checkpoints: int = 8
     """Checkpoints per arm, spaced geometrically from tokens_per_arm / 32 to tokens_per_arm."""
-    test_per_level: int = 100
+    test_per_level: int = 80
     """Held-out test problems per level (levels 1-3), cycling through distinct held-out computations."""
     pool_documents: int = 800
     """Distinct training documents, the same for every arm (see testbed.pool)."""
+    worked_fraction: float = 0.5
+    """Share of the pool's problem documents that show their working inline (testbed.CorpusConfig)."""
     cot_max_new_tokens: int = 48
     llm_teacher: bool = True
     """Run the embedded SmolLM2 as a teacher (arm tpt-llm)."""

@@ -55,9 +55,9 @@ class CorpusConfig:
 
     mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
     """Sampling weight of each problem type ('fact' = level 0)."""
-    worked_fraction: float = 0.25
+    worked_fraction: float = 0.5
     """Share of problem documents that show their working inline (textbook worked examples); the same
-    documents in every arm, so the raw arm sees worked reasoning as a real corpus holds it."""
+    documents in every arm, so the raw arm sees worked reasoning as a textbook-like corpus holds it."""
     exercise_fraction: float = 0.3
     """Share of problem documents written as exercises (no answer, the thinking solves it), in the
     exercise-ablation arm's corpus only; every other corpus states every answer, as natural text does."""
@@ -145,7 +145,10 @@ def document_stream(config: CorpusConfig, world: World, *, seed: int) -> Iterato
     for i in itertools.count():
         ptype = rng.choices(types, weights)[0]
         problem = sample_problem(rng, ptype, world.train.get(ptype, ()))
-        worked, exercise = rng.random() < config.worked_fraction, rng.random() < config.exercise_fraction
+        # Exercises come from the documents that are not worked examples (a worked solution is an answer),
+        # drawn so that they are exercise_fraction of all problem documents.
+        worked = rng.random() < config.worked_fraction
+        exercise = rng.random() < min(1.0, config.exercise_fraction / (1.0 - config.worked_fraction))
         is_problem = ptype != FACT
         yield PoolDocument(index=i, problem=problem, worked=worked and is_problem,
                            exercise=exercise and is_problem and not worked)  # fmt: skip
