@@ -17,6 +17,9 @@ from tpt.errors import BackendError, TptError
 
 MAX_UNIT_ATTEMPTS = 3
 """A unit that has killed this many workers stops the run (a poison document or a broken node)."""
+RECOVERY_WAIT_S = 600.0
+"""With work left and every worker dead or restarting, how long to wait for one to come back (a lost
+node's actors restart only where there is room) before the run stops; committed shards are kept."""
 
 
 class WorkerPool:
@@ -30,6 +33,9 @@ class WorkerPool:
         self.max_unit_attempts = max_unit_attempts
         self.worker_deaths = 0
         self.units_resent = 0
+        self.documents_resent = 0
+        self.dead_workers: set[int] = set()
+        """Workers that died at least once (their node lost, killed, out of memory)."""
         self._free = dict.fromkeys(range(len(actors)), self.capacity)
         self._alive = set(self._free)
         self._recovering: set[int] = set()
@@ -46,10 +52,18 @@ class WorkerPool:
         self._units = units
         while True:
             self._fill()
-            if not self._pending:
-                if self._retry or not self._exhausted:  # work left, nobody to do it
+            if not any(kind == "unit" for kind, _, _ in self._pending.values()):
+                if not self._retry and self._exhausted:
+                    return  # done: a worker still restarting (its node gone, no room elsewhere) is not awaited
+                if not self._pending:  # work left, nobody to do it
                     raise BackendError("every Ray worker is dead; re-run the same command to resume")
-                return
+                # Work left and only restarts pending: wait for a worker to come back, not forever.
+                ready, _ = ray.wait(list(self._pending), num_returns=1, timeout=RECOVERY_WAIT_S)
+                if not ready:
+                    raise BackendError(
+                        f"no Ray worker came back within {RECOVERY_WAIT_S:g} s after the others died (lost "
+                        "nodes? restarts waiting for room); committed shards are kept: re-run the same command "
+                        "to resume")
             [ref], _ = ray.wait(list(self._pending), num_returns=1)
             kind, i, unit = self._pending.pop(ref)
             try:
@@ -68,6 +82,10 @@ class WorkerPool:
             self._free[i] += 1
             assert unit is not None
             yield unit, value
+
+    def alive_workers(self) -> set[int]:
+        """Workers that are up now (not dead for good, not waiting for a restart)."""
+        return self._alive - self._recovering
 
     def _next_unit(self) -> Unit | None:
         if self._retry:
@@ -93,6 +111,8 @@ class WorkerPool:
         assert unit is not None
         unit.attempts += 1
         self.units_resent += 1
+        self.documents_resent += len(unit.docs)
+        self.dead_workers.add(i)
         if unit.attempts >= self.max_unit_attempts:
             raise BackendError(
                 f"shard {unit.shard}: {unit.attempts} workers died while holding it (last: {_first_line(exc)}); it "

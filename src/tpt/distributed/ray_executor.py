@@ -20,6 +20,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from tpt.artifacts import write_json
 from tpt.augment import stage
 from tpt.augment.prompts import load_template
 from tpt.augment.stage import AugmentConfig
@@ -28,6 +29,7 @@ from tpt.distributed.options import RayOptions
 from tpt.distributed.pool import WorkerPool
 from tpt.distributed.units import group_units
 from tpt.errors import BackendError, ConfigError, MissingDependencyError
+from tpt.outputlock import lock_output_dir
 from tpt.serve.engines import ServeSpec
 
 GPU_ENGINES = ("vllm", "sglang")
@@ -47,14 +49,21 @@ def run(cfg: AugmentConfig, opts: RayOptions, *, serve: ServeSpec | None = None)
     except ImportError:
         raise MissingDependencyError("ray", "--executor ray", extra="ray") from None
     _check_reachable(opts.address)
-    started_here = _connect(ray, opts)
-    executor = RayExecutor(cfg, opts, serve=serve)
-    try:
-        return stage.run(cfg, generate=executor.generate)
-    finally:
-        executor.shutdown()
-        if started_here:
-            ray.shutdown()
+    with lock_output_dir(cfg.output, stage="augment"):  # the CLI holds it already; an API caller too
+        started_here = _connect(ray, opts)
+        executor = RayExecutor(cfg, opts, serve=serve)
+        try:
+            summary = stage.run(cfg, generate=executor.generate)
+            losses = executor.losses() if executor.pool is not None else {}
+            if losses.get("workers_lost"):  # what the run lost and redid, in summary.json and said
+                summary["ray"] = losses
+                write_json(cfg.output / "summary.json", summary)
+                report_losses(losses)
+            return summary
+        finally:
+            executor.shutdown()
+            if started_here:
+                ray.shutdown()
 
 
 def _connect(ray: Any, opts: RayOptions) -> bool:
@@ -141,9 +150,26 @@ class RayExecutor:
             raise BackendError(f"{len([w for w in self.workers if w['error']])} of {n} Ray workers could not "
                                f"build their backend: {'; '.join(sorted(errors))}")
         hosts = sorted({w["host"] for w in self.workers})
+        nodes = {w.get("node") for w in self.workers}
         print(f"augment: {n} Ray workers ({self.opts.worker_cpus:g} CPU, {gpus:g} GPU each) on "
-              f"{len(hosts)} node(s): {', '.join(hosts[:8])}", file=sys.stderr)
+              f"{len(nodes)} node(s) of {len(hosts)} host(s): {', '.join(hosts[:8])}", file=sys.stderr)
         self.pool = WorkerPool(self.actors, units_per_worker=self.opts.units_per_worker)
+
+    def losses(self) -> dict[str, Any]:
+        """What the run lost and redid: workers that died and the nodes they ran on (`nodes_gone`: those
+        Ray already reports dead; it notices a lost node within its health-check timeout), the units
+        they held that other workers did again, and how many of the dead came back."""
+        import ray
+
+        pool = self.pool
+        assert pool is not None
+        alive = {n["NodeID"] for n in ray.nodes() if n.get("Alive")}
+        dead = sorted(pool.dead_workers)
+        nodes = sorted({self.workers[i]["node"] for i in dead if self.workers[i].get("node")})
+        return {"workers": len(self.workers), "workers_lost": len(dead), "lost_on_nodes": nodes,
+                "nodes_gone": [n for n in nodes if n not in alive], "units_redone": pool.units_resent,
+                "documents_redone": pool.documents_resent,
+                "workers_back": len([i for i in dead if i in pool.alive_workers()])}
 
     def shutdown(self) -> None:
         """Close the backends (and their servers) politely, then make sure every actor is gone."""
@@ -157,6 +183,19 @@ class RayExecutor:
             for a in self.actors:
                 ray.kill(a)
             self.actors = []
+
+
+def report_losses(losses: dict[str, Any]) -> None:
+    """One line on stderr when workers died: what was lost and what was redone."""
+    if not losses.get("workers_lost"):
+        return
+    nodes = losses["lost_on_nodes"]
+    where = f" on node(s) {', '.join(n[:12] for n in nodes)}" if nodes else ""
+    gone = f" ({len(losses['nodes_gone'])} node(s) gone)" if losses["nodes_gone"] else ""
+    print(f"augment: lost {losses['workers_lost']} of {losses['workers']} Ray workers{where}{gone}; the "
+          f"{losses['units_redone']} unit(s) they held ({losses['documents_redone']} documents) were redone by "
+          f"the other workers, each document written once; {losses['workers_back']} worker(s) came back",
+          file=sys.stderr)
 
 
 def _fitting_workers(resources: dict[str, float], cpus: float, gpus: float) -> int:

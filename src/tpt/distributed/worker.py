@@ -44,8 +44,12 @@ class AugmentWorker:
             self.error = f"{type(exc).__name__}: {exc}"
 
     def ready(self) -> dict[str, Any]:
-        """Where this worker runs, and why its backend could not be built (None when it could)."""
-        return {"pid": os.getpid(), "host": socket.gethostname(), "error": self.error}
+        """Where this worker runs (pid, host, Ray node id), and why its backend could not be built
+        (None when it could)."""
+        import ray
+
+        node = ray.get_runtime_context().get_node_id()
+        return {"pid": os.getpid(), "host": socket.gethostname(), "node": node, "error": self.error}
 
     def run_unit(self, shard: int, docs: list[Any]) -> list[Outcome]:
         """Outcomes of one unit: a record or a failure for each document, in completion order."""
