@@ -310,3 +310,18 @@ def test_bad_text_and_duplicate_ids_are_named(tmp_path, word_tok, h):
     out, stats = pack(tmp_path, [src], word_tok, seq_len=8, name="first", duplicate_ids="keep-first")
     assert stats["skipped"] == {"duplicate_id": 1, "invalid_utf8": 1, "unencodable_text": 1}
     assert stats["documents"] == 2
+
+
+def test_the_raw_arm_names_bad_corpus_lines_as_augment_does(tmp_path, word_tok, h):
+    """The raw arm reads the augment run's corpus: its bad lines keep augment's reasons."""
+    from tpt.cli import main
+    from tpt.testing.openai_stub import StubConfig, StubServer
+
+    corpus = tmp_path / "docs.jsonl"
+    corpus.write_bytes(b'{"id": 1, "text": "the cat sat"}\n{"id": 2, "text": "caf\xe9"}\n'
+                       b'{"id": 3, "text": "a \\ud800 dog"}\n{"id": 4, "text": "a dog ran"}\n')
+    with StubServer(StubConfig(latency_ms=1, words=4)) as stub:
+        assert main(["augment", str(corpus), "--output", str(tmp_path / "aug"), "--backend", "openai",
+                     "--base-url", stub.base_url, "--model", "stub", "--no-progress"]) == 0
+    _, stats = pack(tmp_path, [tmp_path / "aug"], word_tok, seq_len=8, mode="raw")
+    assert stats["skipped"] == {"invalid_utf8": 1, "unencodable_text": 1} and stats["documents"] == 2

@@ -152,9 +152,10 @@ def _corpus_document(run: AugmentRun, item: Item) -> AugmentedRecord | BadLine:
     where = {"file": item.file, "line": item.line, "raw": b""}
     try:
         rec = item.parse()
-    except ValueError as exc:
+    except ValueError as exc:  # corpus.ItemError: malformed_line, invalid_utf8 or unencodable_text
         source = Path(item.file).name
-        return BadLine(**where, id=None, source=source, reason="malformed_json", detail=str(exc))
+        reason = getattr(exc, "reason", "malformed_line").replace("malformed_line", "malformed_json")
+        return BadLine(**where, id=None, source=source, reason=reason, detail=str(exc))
     doc_id = rec.get(run.id_field)
     source = rec.get("source")
     source = source if isinstance(source, str) and source else Path(item.file).name
