@@ -22,10 +22,16 @@ import os, sys, time
 from tpt.outputlock import lock_output_dir, lock_output_file
 target, kind, fork_child = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 lock = (lock_output_file if kind == "file" else lock_output_dir)(target, stage="augment")
+def child_main(started):
+    started.set()  # the at-fork hook has run by now
+    time.sleep(60)
 if fork_child:
     import multiprocessing
-    child = multiprocessing.get_context("fork").Process(target=time.sleep, args=(60,), daemon=False)
+    ctx = multiprocessing.get_context("fork")
+    started = ctx.Event()
+    child = ctx.Process(target=child_main, args=(started,), daemon=False)
     child.start()
+    started.wait(30)
     print("child", child.pid, flush=True)
 print("locked", os.getpid(), flush=True)
 time.sleep(120)
