@@ -136,3 +136,28 @@ def test_every_stage_refuses_a_directory_in_use(tmp_path, capsys, stage):
     assert err.startswith(f"tpt {stage}: error: ") and "is in use by" in err and f"pid {proc.pid}" in err
     assert len(err.splitlines()) == 1
     assert not target.is_file() and not (target / "manifest.json").exists()
+
+
+def test_a_filesystem_without_locks_is_named_and_can_be_overridden(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    from tpt.errors import TptError
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with pytest.raises(TptError, match=r"does not support file locks .*-o flock.*TPT_OUTPUT_LOCK=off"):
+        lock_output_dir(tmp_path / "out", stage="augment")
+    monkeypatch.setenv("TPT_OUTPUT_LOCK", "off")
+    with lock_output_dir(tmp_path / "out", stage="augment") as lock:
+        assert lock.fd is None  # not locked: the user has said one writer uses this directory
+
+
+def test_off_means_no_exclusion_between_processes(tmp_path, monkeypatch):
+    monkeypatch.setenv("TPT_OUTPUT_LOCK", "off")
+    out = tmp_path / "out"
+    with holder(out):  # the holder inherits TPT_OUTPUT_LOCK=off: it holds nothing
+        with lock_output_dir(out, stage="pack"):
+            pass
