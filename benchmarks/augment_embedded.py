@@ -49,15 +49,9 @@ def main() -> int:
         metavar="KEY=VALUE",
         help="transformers backend setting, e.g. refill_at=16 (repeatable; also passed to the CLI)",
     )
-    p.add_argument(
-        "--rounds", type=int, default=2, help="alternate raw and backend this many times"
-    )
-    p.add_argument(
-        "--threads", type=int, default=None, help="torch threads (default: torch's choice)"
-    )
-    p.add_argument(
-        "--no-cli", action="store_true", help="skip the `tpt augment` end-to-end measurement"
-    )
+    p.add_argument("--rounds", type=int, default=2, help="alternate raw and backend this many times")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    p.add_argument("--no-cli", action="store_true", help="skip the `tpt augment` end-to-end measurement")
     args = p.parse_args()
 
     import torch
@@ -80,10 +74,7 @@ def main() -> int:
             "seed": 0,
         }
     )
-    print(
-        f"model loaded in {time.perf_counter() - started:.1f} s; "
-        f"torch threads {torch.get_num_threads()}"
-    )
+    print(f"model loaded in {time.perf_counter() - started:.1f} s; torch threads {torch.get_num_threads()}")
     texts = _documents(args.docs)
     kept = [k for k, _, _ in backend.truncate(texts, args.doc_tokens)]
     template = load_template("paper")
@@ -141,11 +132,7 @@ def main() -> int:
 def _documents(count: int) -> list[str]:
     texts = []
     for path in sorted(CORPUS.glob("*.jsonl")):
-        texts += [
-            json.loads(line)["text"]
-            for line in path.read_text(encoding="utf-8").splitlines()
-            if line
-        ]
+        texts += [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line]
     return [texts[i % len(texts)] for i in range(count)]
 
 

@@ -169,9 +169,7 @@ def main() -> int:
         rows.append(("backend.generate()", n, gen, None))
         me = [sys.executable, str(Path(__file__).resolve()), "--base-url", url]
         for size in sizes:
-            _, rss, out = run_child(
-                [*me, "--concurrency", str(a.concurrency), "--child", str(size)]
-            )
+            _, rss, out = run_child([*me, "--concurrency", str(a.concurrency), "--child", str(size)])
             rows.append(("generate() in a fresh process", size, json.loads(out)[0], rss))
         if not a.skip_cli and (ROOT / "src/tpt/augment/cli.py").exists():
             for size in sizes:
@@ -198,9 +196,7 @@ def main() -> int:
     cli_rss = [(docs, rss) for what, docs, _, rss in rows if "tpt" in what]
     if len(cli_rss) == 2:
         (small, rss_small), (large, rss_large) = cli_rss
-        print(
-            f"tpt augment peak RSS: {rss_small:.0f} MiB at {small} docs, {rss_large:.0f} at {large}"
-        )
+        print(f"tpt augment peak RSS: {rss_small:.0f} MiB at {small} docs, {rss_large:.0f} at {large}")
     print(
         f"generate() / bare loop: {gen / bare:.3f}; client CPU per request: generate() "
         f"{1000 * gen_cpu / n:.2f} ms, bare loop {1000 * bare_cpu / n:.2f} ms; stub CPU "

@@ -75,10 +75,14 @@ def child(argv: list[str], timing: str) -> int:
     openai_http.OpenAIHttpBackend.generate = generate
     shards.OpenShard.write = write
     rc = main(argv)
-    hwm = next(int(x.split()[1]) for x in Path("/proc/self/status").read_text().splitlines()
-               if x.startswith("VmHWM:"))
-    Path(timing).write_text(json.dumps({"rc": rc, "peak_rss_kib": hwm, "pulled": pulled.tolist(),
-                                        "written": written.tolist()}))
+    hwm = next(
+        int(x.split()[1])
+        for x in Path("/proc/self/status").read_text().splitlines()
+        if x.startswith("VmHWM:")
+    )
+    Path(timing).write_text(
+        json.dumps({"rc": rc, "peak_rss_kib": hwm, "pulled": pulled.tolist(), "written": written.tolist()})
+    )
     return rc
 
 
@@ -119,16 +123,56 @@ def soak(n: int, a: argparse.Namespace, tmp: Path) -> dict:
     stub_timing, client_timing = tmp / f"stub-{n}.json", tmp / f"client-{n}.json"
     from tpt.testing.openai_stub import StubProcess
 
-    stub_args = ["--latency-ms", str(a.latency_ms), "--latency-sigma", str(SIGMA_20X), "--fail-rate",
-                 str(a.fail_rate), "--faults", FAULTS, "--retry-after-s", str(a.retry_after_s),
-                 "--words", str(a.words), "--timing-out", str(stub_timing)]
-    argv = ["augment", str(corpus), "--output", str(out), "--backend", "openai", "--model", "stub",
-            "--concurrency", str(a.concurrency), "--max-retries", str(a.max_retries), "--no-progress",
-            "--shard-size", str(a.shard_size)]
+    stub_args = [
+        "--latency-ms",
+        str(a.latency_ms),
+        "--latency-sigma",
+        str(SIGMA_20X),
+        "--fail-rate",
+        str(a.fail_rate),
+        "--faults",
+        FAULTS,
+        "--retry-after-s",
+        str(a.retry_after_s),
+        "--words",
+        str(a.words),
+        "--timing-out",
+        str(stub_timing),
+    ]
+    argv = [
+        "augment",
+        str(corpus),
+        "--output",
+        str(out),
+        "--backend",
+        "openai",
+        "--model",
+        "stub",
+        "--concurrency",
+        str(a.concurrency),
+        "--max-retries",
+        str(a.max_retries),
+        "--no-progress",
+        "--shard-size",
+        str(a.shard_size),
+    ]
     with StubProcess(stub_args, max_seconds=3600) as stub:
         t0 = time.perf_counter()
-        done = subprocess.run([sys.executable, __file__, "--child", str(client_timing), "--",
-                               *argv, "--base-url", stub.base_url], env=ENV, capture_output=True, text=True)
+        done = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                str(client_timing),
+                "--",
+                *argv,
+                "--base-url",
+                stub.base_url,
+            ],
+            env=ENV,
+            capture_output=True,
+            text=True,
+        )
         wall = time.perf_counter() - t0
     if done.returncode != 0:
         raise SystemExit(f"tpt augment failed ({done.returncode}):\n{done.stderr[-3000:]}")
@@ -146,20 +190,36 @@ def soak(n: int, a: argparse.Namespace, tmp: Path) -> dict:
         extra.append(in_flight - own)
         pre_send.append(tries[0][0] - client["pulled"][i])
         longest = max(longest, own)
-    ids = [json.loads(line)["id"] for p in sorted((out / "shards").glob("part-*.jsonl"))
-           if not p.name.endswith(".failures.jsonl") for line in p.read_text().splitlines()]
+    ids = [
+        json.loads(line)["id"]
+        for p in sorted((out / "shards").glob("part-*.jsonl"))
+        if not p.name.endswith(".failures.jsonl")
+        for line in p.read_text().splitlines()
+    ]
     summary = json.loads((out / "summary.json").read_text())
-    exactly_once = (len(ids) == n == len(set(ids)) and summary["failures"] == 0 and summary["complete"]
-                    and not list((out / "shards").glob("*.partial")))
+    exactly_once = (
+        len(ids) == n == len(set(ids))
+        and summary["failures"] == 0
+        and summary["complete"]
+        and not list((out / "shards").glob("*.partial"))
+    )
     return {
-        "docs": n, "wall_s": wall, "peak_rss_mib": client["peak_rss_kib"] / 1024,
+        "docs": n,
+        "wall_s": wall,
+        "peak_rss_mib": client["peak_rss_kib"] / 1024,
         "attempts": sum(len(t) for t in attempts.values()),
         "faults": sum(t[2] != "ok" for tries in attempts.values() for t in tries),
-        "latency_median_s": quantile(latencies, 0.5), "latency_p99_s": quantile(latencies, 0.99),
-        "latency_max_s": latencies[-1], "wait_ratio_max": max(ratios), "wait_ratio_p99": quantile(ratios, 0.99),
-        "extra_wait_max_s": max(extra), "extra_wait_p99_s": quantile(extra, 0.99),
-        "pre_send_p50_s": quantile(pre_send, 0.5), "pre_send_max_s": max(pre_send),
-        "exactly_once": exactly_once, "longest_own_s": longest,
+        "latency_median_s": quantile(latencies, 0.5),
+        "latency_p99_s": quantile(latencies, 0.99),
+        "latency_max_s": latencies[-1],
+        "wait_ratio_max": max(ratios),
+        "wait_ratio_p99": quantile(ratios, 0.99),
+        "extra_wait_max_s": max(extra),
+        "extra_wait_p99_s": quantile(extra, 0.99),
+        "pre_send_p50_s": quantile(pre_send, 0.5),
+        "pre_send_max_s": max(pre_send),
+        "exactly_once": exactly_once,
+        "longest_own_s": longest,
     }
 
 
@@ -183,28 +243,42 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="tpt-soak-") as tmp:
         runs = [soak(n, a, Path(tmp)) for n in (a.docs, a.big)]
     small, big = runs
-    print(f"\nstub: log-normal latency, median {a.latency_ms:g} ms (p99 20x), {a.fail_rate:.0%} transient "
-          f"faults ({FAULTS}); concurrency {a.concurrency}; load average {os.getloadavg()[0]:.1f} on "
-          f"{os.cpu_count()} CPUs")
-    print(f"{'docs':>7} {'wall s':>7} {'attempts':>8} {'faults':>6} {'lat p50':>7} {'lat p99':>7} {'lat max':>7} "
-          f"{'RSS MiB':>7} {'wait max':>8} {'wait p99':>8} {'extra max s':>11} {'pre-send max s':>14} exactly once")
+    print(
+        f"\nstub: log-normal latency, median {a.latency_ms:g} ms (p99 20x), {a.fail_rate:.0%} transient "
+        f"faults ({FAULTS}); concurrency {a.concurrency}; load average {os.getloadavg()[0]:.1f} on "
+        f"{os.cpu_count()} CPUs"
+    )
+    print(
+        f"{'docs':>7} {'wall s':>7} {'attempts':>8} {'faults':>6} {'lat p50':>7} {'lat p99':>7} {'lat max':>7} "
+        f"{'RSS MiB':>7} {'wait max':>8} {'wait p99':>8} {'extra max s':>11} {'pre-send max s':>14} exactly once"
+    )
     for r in runs:
-        print(f"{r['docs']:7d} {r['wall_s']:7.1f} {r['attempts']:8d} {r['faults']:6d} "
-              f"{r['latency_median_s']:7.3f} {r['latency_p99_s']:7.3f} {r['latency_max_s']:7.2f} "
-              f"{r['peak_rss_mib']:7.1f} {r['wait_ratio_max']:8.3f} {r['wait_ratio_p99']:8.3f} "
-              f"{r['extra_wait_max_s']:11.3f} {r['pre_send_max_s']:14.2f} {r['exactly_once']}")
+        print(
+            f"{r['docs']:7d} {r['wall_s']:7.1f} {r['attempts']:8d} {r['faults']:6d} "
+            f"{r['latency_median_s']:7.3f} {r['latency_p99_s']:7.3f} {r['latency_max_s']:7.2f} "
+            f"{r['peak_rss_mib']:7.1f} {r['wait_ratio_max']:8.3f} {r['wait_ratio_p99']:8.3f} "
+            f"{r['extra_wait_max_s']:11.3f} {r['pre_send_max_s']:14.2f} {r['exactly_once']}"
+        )
     rss_ratio = big["peak_rss_mib"] / small["peak_rss_mib"]
     wait = max(r["wait_ratio_max"] for r in runs)
     extra = max(r["extra_wait_max_s"] for r in runs) / big["latency_median_s"]
-    print(f"latency p99 / median: {big['latency_p99_s'] / big['latency_median_s']:.1f}x; faults / attempts: "
-          f"{big['faults'] / big['attempts']:.3f}")
+    print(
+        f"latency p99 / median: {big['latency_p99_s'] / big['latency_median_s']:.1f}x; faults / attempts: "
+        f"{big['faults'] / big['attempts']:.3f}"
+    )
     print(f"peak RSS, {big['docs']} / {small['docs']} docs: {rss_ratio:.3f}x (bound {a.max_rss_ratio})")
-    print(f"time in flight / (own latencies + allowed backoff), documents at or above the median latency: "
-          f"max {wait:.3f}x, p99 {big['wait_ratio_p99']:.3f}x (bound {a.max_wait_ratio})")
-    print(f"most time in flight beyond its own, any document: {extra:.3f}x the median latency "
-          f"(bound {a.max_wait_ratio})")
-    print(f"wall / the slowest document's own time: {big['wall_s'] / big['longest_own_s']:.2f}x at {big['docs']} "
-          "docs (start-up included: the run ends with its slowest document)")
+    print(
+        f"time in flight / (own latencies + allowed backoff), documents at or above the median latency: "
+        f"max {wait:.3f}x, p99 {big['wait_ratio_p99']:.3f}x (bound {a.max_wait_ratio})"
+    )
+    print(
+        f"most time in flight beyond its own, any document: {extra:.3f}x the median latency "
+        f"(bound {a.max_wait_ratio})"
+    )
+    print(
+        f"wall / the slowest document's own time: {big['wall_s'] / big['longest_own_s']:.2f}x at {big['docs']} "
+        "docs (start-up included: the run ends with its slowest document)"
+    )
     exact = all(r["exactly_once"] for r in runs)
     print(f"exactly once: {'yes' if exact else 'NO'} ({big['docs']} records, one per id, no failure line)")
     ok = rss_ratio <= a.max_rss_ratio and wait <= a.max_wait_ratio and extra <= a.max_wait_ratio and exact

@@ -58,9 +58,7 @@ def build_student(out: Path, prompts: list[str]) -> Path:
         num_key_value_heads=4, max_position_embeddings=512, eos_token_id=hf_tok.eos_token_id, tie_word_embeddings=True,
     )  # fmt: skip
     model = LlamaForCausalLM(config)
-    print(
-        f"student: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, vocab {len(hf_tok)}"
-    )
+    print(f"student: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, vocab {len(hf_tok)}")
     model.save_pretrained(out)
     hf_tok.save_pretrained(out)
     return out
@@ -75,9 +73,7 @@ def timed(engine, prompts, params) -> tuple[float, int, list]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "--model", default="tiny", help="'tiny' (built here), 'embedded', a HF dir or a .gguf"
-    )
+    ap.add_argument("--model", default="tiny", help="'tiny' (built here), 'embedded', a HF dir or a .gguf")
     ap.add_argument("--n", type=int, default=64, help="prompts")
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--batch-size", type=int, default=64)
@@ -105,9 +101,7 @@ def main() -> int:
 
             prompts = list(prepare_task(get_builtin("gsm8k"), limit=args.n).prompts)
             model_dir = resolve_model_dir(args.model)
-        params = GenParams(
-            max_new_tokens=args.max_new_tokens
-        )  # no stops: every row runs to max or eos
+        params = GenParams(max_new_tokens=args.max_new_tokens)  # no stops: every row runs to max or eos
         batched = HFEngine(model_dir, dtype=args.dtype, batch_size=args.batch_size)
         single = HFEngine(model_dir, dtype=args.dtype, batch_size=1)
         lengths = [len(ids) for ids in batched.encode(prompts)]
@@ -121,14 +115,10 @@ def main() -> int:
         same = sum(a[0].text == b[0].text for a, b in zip(out_b, out_s, strict=True))
         print(f"{'mode':<28}{'seconds':>9}{'tokens':>9}{'tokens/s':>10}")
         print(f"{'tpt sequential (batch 1)':<28}{t_s:9.2f}{tok_s:9d}{tok_s / t_s:10.1f}")
-        print(
-            f"{f'tpt batched (batch {args.batch_size})':<28}{t_b:9.2f}{tok_b:9d}{tok_b / t_b:10.1f}"
-        )
+        print(f"{f'tpt batched (batch {args.batch_size})':<28}{t_b:9.2f}{tok_b:9d}{tok_b / t_b:10.1f}")
         if args.hf_generate:
             t_h, tok_h = hf_generate(batched, prompts, args)
-            print(
-                f"{f'HF generate (batch {args.batch_size})':<28}{t_h:9.2f}{tok_h:9d}{tok_h / t_h:10.1f}"
-            )
+            print(f"{f'HF generate (batch {args.batch_size})':<28}{t_h:9.2f}{tok_h:9d}{tok_h / t_h:10.1f}")
         print(f"identical generations, batched vs sequential: {same}/{len(prompts)}")
         print(f"batched/sequential throughput: {(tok_b / t_b) / (tok_s / t_s):.1f}x")
     return 0
@@ -145,9 +135,7 @@ def hf_generate(engine, prompts: list[str], args: argparse.Namespace) -> tuple[f
     order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
     total, t0 = 0, time.perf_counter()
     for s in range(0, len(order), args.batch_size):
-        batch = tok(
-            [prompts[i] for i in order[s : s + args.batch_size]], return_tensors="pt", padding=True
-        )
+        batch = tok([prompts[i] for i in order[s : s + args.batch_size]], return_tensors="pt", padding=True)
         with torch.inference_mode():
             out = model.generate(
                 **batch,

@@ -34,9 +34,7 @@ def main() -> int:
         help="a Python interpreter that can import lm_eval",
     )
     ap.add_argument("--model", default="embedded")
-    ap.add_argument(
-        "--task", default="gsm8k", choices=("gsm8k", "svamp"), help="GSM8K, or SVAMP (easier)"
-    )
+    ap.add_argument("--task", default="gsm8k", choices=("gsm8k", "svamp"), help="GSM8K, or SVAMP (easier)")
     ap.add_argument("--n", type=int, default=16, help="the first N test questions")
     ap.add_argument("--max-new-tokens", type=int, default=256)
     ap.add_argument("--batch-size", type=int, default=8)
@@ -66,13 +64,9 @@ def main() -> int:
     )  # fmt: skip
     t_tpt = time.perf_counter() - t0
     tpt = {r["metric"]: r["value"] for r in rows}
-    tpt_samples = {
-        s["id"]: s for s in map(json.loads, (work / "tpt.samples.jsonl").read_text().splitlines())
-    }
+    tpt_samples = {s["id"]: s for s in map(json.loads, (work / "tpt.samples.jsonl").read_text().splitlines())}
 
-    env = dict(
-        os.environ, HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1", OMP_NUM_THREADS=str(args.threads)
-    )
+    env = dict(os.environ, HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1", OMP_NUM_THREADS=str(args.threads))
     cmd = [
         args.lm_eval_python, "-m", "lm_eval", "run", "--model", "hf",
         "--model_args", f"pretrained={model_dir},dtype=bfloat16", "--tasks", f"tpt_{args.task}",

@@ -33,15 +33,9 @@ from importlib import resources
 from pathlib import Path
 
 
-def build_input(
-    path: Path, target_mb: float, seed: int = 0, corpus: Path | None = None
-) -> tuple[int, int]:
+def build_input(path: Path, target_mb: float, seed: int = 0, corpus: Path | None = None) -> tuple[int, int]:
     corpus = corpus or Path(str(resources.files("tpt").joinpath("data/sample_corpus")))
-    docs = [
-        json.loads(line)
-        for f in sorted(corpus.rglob("*.jsonl"))
-        for line in f.read_text().splitlines()
-    ]
+    docs = [json.loads(line) for f in sorted(corpus.rglob("*.jsonl")) for line in f.read_text().splitlines()]
     rng = random.Random(seed)
     records = size = 0
     with open(path, "w", encoding="utf-8") as f:
@@ -96,9 +90,7 @@ def time_baseline(tokenizer_path: Path, texts: list[str]) -> tuple[float, float]
     return best
 
 
-def time_pack(
-    input_path: Path, tokenizer: Path, out: Path, extra: list[str]
-) -> tuple[float, float, dict]:
+def time_pack(input_path: Path, tokenizer: Path, out: Path, extra: list[str]) -> tuple[float, float, dict]:
     """(wall s, CPU s, stats) of the whole `tpt pack` process and its workers."""
     started = time.perf_counter()
     proc = subprocess.Popen(
@@ -131,9 +123,7 @@ def time_pack(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--mb", type=float, default=20.0, help="MB of text (documents + thinking) to pack"
-    )
+    parser.add_argument("--mb", type=float, default=20.0, help="MB of text (documents + thinking) to pack")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
         "--tokenizer", default=None, help="a tokenizer dir/tokenizer.json (default: train one)"
@@ -193,9 +183,7 @@ def main() -> None:
         ratios, cpu_ratios = [], []
         for k in range(args.repeats):
             base, base_cpu = time_baseline(tok_json, texts)
-            seconds, cpu, stats = time_pack(
-                tmp / "augmented.jsonl", tok_dir, tmp / f"packed-{k}", extra
-            )
+            seconds, cpu, stats = time_pack(tmp / "augmented.jsonl", tok_dir, tmp / f"packed-{k}", extra)
             assert stats["records"]["read"] == records, stats["records"]
             ratios.append(base / seconds)
             cpu_ratios.append(base_cpu / cpu)

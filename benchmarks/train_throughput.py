@@ -36,9 +36,7 @@ def make_pack(out: Path, *, rows: int, seq_len: int, vocab: int) -> Path:
         out / "shard-00000.tokens.npy",
         rng.integers(1, vocab, size=(rows, seq_len)).astype(np.uint16),
     )
-    np.save(
-        out / "shard-00000.kinds.npy", rng.integers(1, 3, size=(rows, seq_len)).astype(np.uint8)
-    )
+    np.save(out / "shard-00000.kinds.npy", rng.integers(1, 3, size=(rows, seq_len)).astype(np.uint8))
     np.save(out / "shard-00000.segments.npy", np.zeros((rows, seq_len), np.uint16))
     tok = Tokenizer(models.WordLevel({f"w{i}": i for i in range(vocab)}, unk_token="w0"))
     PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="w0").save_pretrained(out / "tokenizer")
@@ -125,9 +123,7 @@ def tpt_train(
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=60, help="measured steps per arm and repeat")
     ap.add_argument("--repeats", type=int, default=3)

@@ -105,8 +105,11 @@ class Item:
         if not isinstance(value, dict):
             raise ItemError("malformed_line", f"expected a JSON object, got {type(value).__name__}")
         if SURROGATE_ESCAPE.search(self.raw) and (where := unencodable(value)):
-            raise ItemError("unencodable_text", f"{where} holds a lone surrogate, which is not Unicode text "
-                            "and cannot be sent or written; fix the producer of this line")
+            raise ItemError(
+                "unencodable_text",
+                f"{where} holds a lone surrogate, which is not Unicode text "
+                "and cannot be sent or written; fix the producer of this line",
+            )
         return value
 
 
@@ -136,8 +139,10 @@ def utf8_detail(raw: bytes) -> str:
         raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         bad = raw[exc.start : exc.end]
-        return (f"not valid UTF-8 at byte offset {exc.start} of the line ({bad.hex(' ')}: {exc.reason}); tpt takes text as written "
-                "and replaces nothing; re-encode the file as UTF-8 (e.g. iconv -f <its encoding> -t utf-8)")
+        return (
+            f"not valid UTF-8 at byte offset {exc.start} of the line ({bad.hex(' ')}: {exc.reason}); tpt takes text as written "
+            "and replaces nothing; re-encode the file as UTF-8 (e.g. iconv -f <its encoding> -t utf-8)"
+        )
     return "not valid UTF-8"
 
 

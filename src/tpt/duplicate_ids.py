@@ -29,7 +29,9 @@ def check_policy(policy: str) -> str:
 
 def id_hash(value: Any) -> int:
     """A 63-bit hash of an id's canonical JSON (fits an int64 and a JSON number)."""
-    digest = hashlib.blake2b(canonical_json(value).encode("utf-8", "backslashreplace"), digest_size=8).digest()
+    digest = hashlib.blake2b(
+        canonical_json(value).encode("utf-8", "backslashreplace"), digest_size=8
+    ).digest()
     return int.from_bytes(digest, "little") >> 1
 
 
@@ -105,5 +107,7 @@ class DuplicateCheck:
         if first == position:
             return None
         self.count += 1
-        action = "dropped (--duplicate-ids keep-first)" if self.drops else "kept both (--duplicate-ids keep-both)"
+        action = (
+            "dropped (--duplicate-ids keep-first)" if self.drops else "kept both (--duplicate-ids keep-both)"
+        )
         return f"the id of input item {first} again; {action}"

@@ -39,7 +39,9 @@ def embedded_gguf() -> Path:
         ) from None
     path = Path(str(dist.locate_file(EMBEDDED_FILE)))
     if not path.is_file():
-        raise InputError(f"{EMBEDDED_PACKAGE} is installed but {path} is missing; reinstall it with --no-deps")
+        raise InputError(
+            f"{EMBEDDED_PACKAGE} is installed but {path} is missing; reinstall it with --no-deps"
+        )
     return path
 
 
@@ -67,7 +69,9 @@ def resolve_model_dir(model: str | os.PathLike | None) -> Path:
         ggufs = sorted(path.glob("*.gguf"))
         if len(ggufs) == 1:
             return convert_gguf(ggufs[0])
-        raise InputError(f"{path} is a directory without config.json; expected a Hugging Face model directory")
+        raise InputError(
+            f"{path} is a directory without config.json; expected a Hugging Face model directory"
+        )
     if not path.exists():
         raise InputError(
             f"model {str(model)!r} not found: pass a local Hugging Face model directory, a .gguf file, or "

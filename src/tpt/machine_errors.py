@@ -22,7 +22,10 @@ _ADVICE: dict[int, tuple[str, str]] = {
     errno.EACCES: ("permission denied", f"give this user access to it or choose another path, {RERUN}"),
     errno.EPERM: ("operation not permitted", f"give this user access to it or choose another path, {RERUN}"),
     errno.EROFS: ("read-only filesystem", f"choose a path on a writable filesystem, {RERUN}"),
-    errno.ENOENT: ("no such file or directory", f"create it or correct the path (was it deleted during the run?), {RERUN}"),
+    errno.ENOENT: (
+        "no such file or directory",
+        f"create it or correct the path (was it deleted during the run?), {RERUN}",
+    ),
     errno.ENOTDIR: ("not a directory", f"a part of the path is a file; correct the path, {RERUN}"),
     errno.EISDIR: ("is a directory", f"give a file path here, {RERUN}"),
     errno.EEXIST: ("exists and is not a directory", f"choose another path, {RERUN}"),

@@ -29,23 +29,49 @@ def outcomes_on_disk(out: Path) -> int:
 
 
 def augment_cmd(src: Path, out: Path, base_url: str) -> list[str]:
-    return [sys.executable, "-m", "tpt", "augment", str(src), "--output", str(out), "--backend", "openai",
-            "--base-url", base_url, "--model", "stub", "--concurrency", "3", "--shard-size", "8",
-            "--max-retries", "12", "--request-timeout", "5", "--no-progress"]
+    return [
+        sys.executable,
+        "-m",
+        "tpt",
+        "augment",
+        str(src),
+        "--output",
+        str(out),
+        "--backend",
+        "openai",
+        "--base-url",
+        base_url,
+        "--model",
+        "stub",
+        "--concurrency",
+        "3",
+        "--shard-size",
+        "8",
+        "--max-retries",
+        "12",
+        "--request-timeout",
+        "5",
+        "--no-progress",
+    ]
 
 
 @pytest.mark.slow
 def test_kill_dash_nine_twice_then_resume_is_exactly_once(tmp_path):
     n_docs = 60
     src = tmp_path / "docs.jsonl"
-    src.write_text("".join(json.dumps({"id": f"d{i}", "text": f"document number {i} " + "word " * (i % 7)})
-                           + "\n" for i in range(n_docs)))
+    src.write_text(
+        "".join(
+            json.dumps({"id": f"d{i}", "text": f"document number {i} " + "word " * (i % 7)}) + "\n"
+            for i in range(n_docs)
+        )
+    )
     out = tmp_path / "out"
     stub_args = ["--latency-ms", "60", "--fail-rate", "0.2", "--retry-after-s", "0.05", "--words", "12"]
     with StubProcess(stub_args, max_seconds=120) as stub:
         for kill_at in (12, 35):
-            proc = subprocess.Popen(augment_cmd(src, out, stub.base_url), stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.PIPE)
+            proc = subprocess.Popen(
+                augment_cmd(src, out, stub.base_url), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
             deadline = time.monotonic() + 60
             while outcomes_on_disk(out) < kill_at and proc.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.01)

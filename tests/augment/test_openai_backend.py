@@ -115,9 +115,7 @@ def test_open_think_on_prefills_and_asks_the_server_to_continue() -> None:
         body = stub.stats.bodies[-1]
     assert body["messages"][-1] == {"role": "assistant", "content": "<think>\n"}
     assert body["continue_final_message"] is True and body["add_generation_prompt"] is False
-    assert (
-        r.prefilled_think and r.text == expected_thinking(req(0).messages[0]["content"], 12) + "\n"
-    )
+    assert r.prefilled_think and r.text == expected_thinking(req(0).messages[0]["content"], 12) + "\n"
 
 
 def test_length_cut_is_marked() -> None:
@@ -143,9 +141,7 @@ def test_every_transient_fault_is_retried_and_counted() -> None:
 def test_a_request_that_keeps_failing_becomes_an_error_result() -> None:
     config = StubConfig(latency_ms=1, schedule=(("DOOMED", ("500*",)),))
     with StubServer(config) as stub:
-        results = run(
-            backend_for(stub, max_retries=2), [req(0, "DOOMED")] + [req(i) for i in range(1, 6)]
-        )
+        results = run(backend_for(stub, max_retries=2), [req(0, "DOOMED")] + [req(i) for i in range(1, 6)])
     doomed = next(r for r in results if r.key == 0)
     assert doomed.attempts == 3 and doomed.error is not None
     assert doomed.error.startswith("server_error: HTTP 500") and "injected fault" in doomed.error
@@ -185,8 +181,9 @@ def test_429s_from_most_requests_hold_everyone_off() -> None:
     config = StubConfig(latency_ms=1, retry_after_s=0.6, schedule=(("RL", ("429",)),))
     with StubServer(config) as stub:
         backend = backend_for(stub, concurrency=32)
-        limited = threading.Thread(target=lambda: list(backend.generate(
-            [req(i, f"RL {i}") for i in range(20)], SamplingParams())))
+        limited = threading.Thread(
+            target=lambda: list(backend.generate([req(i, f"RL {i}") for i in range(20)], SamplingParams()))
+        )
         limited.start()
         while len(stub.stats.attempt_times) < 20:
             time.sleep(0.01)
@@ -221,16 +218,10 @@ def test_random_faults_still_give_exactly_one_result_per_request() -> None:
 def test_a_400_on_one_request_later_is_a_per_request_error() -> None:
     config = StubConfig(latency_ms=1, schedule=(("TOO LONG", ("400*",)),))
     with StubServer(config) as stub:
-        requests = (
-            [req(i) for i in range(5)] + [req(5, "TOO LONG doc")] + [req(i) for i in range(6, 9)]
-        )
+        requests = [req(i) for i in range(5)] + [req(5, "TOO LONG doc")] + [req(i) for i in range(6, 9)]
         results = run(backend_for(stub, concurrency=1), requests)
     bad = next(r for r in results if r.key == 5)
-    assert (
-        bad.error is not None
-        and bad.error.startswith("bad_request: HTTP 400")
-        and bad.attempts == 1
-    )
+    assert bad.error is not None and bad.error.startswith("bad_request: HTTP 400") and bad.attempts == 1
     assert len(results) == 9
 
 
@@ -324,14 +315,10 @@ def test_truncate_with_a_local_tokenizer_is_exact(tmp_path) -> None:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
+    trainer = trainers.BpeTrainer(vocab_size=400, initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(["the lattice of subgroups is modular"] * 50, trainer)
     tok.save(str(tmp_path / "tokenizer.json"))
-    backend = OpenAIHttpBackend(
-        model="m", base_url="http://127.0.0.1:1/v1", tokenizer=str(tmp_path)
-    )
+    backend = OpenAIHttpBackend(model="m", base_url="http://127.0.0.1:1/v1", tokenizer=str(tmp_path))
     texts = [
         "the lattice of subgroups is modular " * 40,
         "short",
@@ -357,9 +344,7 @@ def test_stub_runs_as_a_subprocess_and_stops_itself() -> None:
     with StubProcess(
         ["--latency-ms", "1", "--fail-rate", "0.2", "--retry-after-s", "0"], max_seconds=60
     ) as stub:
-        backend = OpenAIHttpBackend(
-            model="stub", base_url=stub.base_url, retry_base_s=0.01, max_retries=10
-        )
+        backend = OpenAIHttpBackend(model="stub", base_url=stub.base_url, retry_base_s=0.01, max_retries=10)
         results = run(backend, (req(i) for i in range(30)))
         proc = stub.proc
     assert len(results) == 30 and all(r.error is None for r in results)
@@ -376,9 +361,7 @@ def test_stub_schedule_json_round_trips_through_the_cli_parser(tmp_path) -> None
 
     path = tmp_path / "schedule.json"
     path.write_text(json.dumps([["doc-3", ["500", "429"]], ["POISON", ["400*"]]]))
-    config, port, max_s = parse_args(
-        ["--port", "0", "--schedule", f"@{path}", "--max-seconds", "5"]
-    )
+    config, port, max_s = parse_args(["--port", "0", "--schedule", f"@{path}", "--max-seconds", "5"])
     assert config.schedule == (("doc-3", ("500", "429")), ("POISON", ("400*",)))
     assert (port, max_s) == (0, 5.0)
 
@@ -394,19 +377,36 @@ def test_close_is_idempotent_and_final() -> None:
 def test_every_sampling_control_is_sent_and_is_what_the_record_says() -> None:
     """A server fills the fields a request leaves out with its own defaults (vLLM: the model's
     generation_config, e.g. Qwen3's top-k 20; llama.cpp: top-k 40, min-p 0.05): tpt sends them all."""
-    neutral = {"top_k": -1, "min_p": 0.0, "repetition_penalty": 1.0, "presence_penalty": 0.0,
-               "frequency_penalty": 0.0}
+    neutral = {
+        "top_k": -1,
+        "min_p": 0.0,
+        "repetition_penalty": 1.0,
+        "presence_penalty": 0.0,
+        "frequency_penalty": 0.0,
+    }
     with StubServer(StubConfig(latency_ms=1, words=8)) as stub:
         backend = backend_for(stub)
         in_force = backend.sampling_in_force(SamplingParams(seed=3))
         run(backend, [req(0)])
         body = stub.stats.bodies[-1]
     assert {k: body[k] for k in neutral} == neutral
-    assert in_force == {"temperature": 0.6, "top_p": 0.9, **neutral, "max_tokens": 8192,
-                        "stop": ["</think>"], "seed": 3}
+    assert in_force == {
+        "temperature": 0.6,
+        "top_p": 0.9,
+        **neutral,
+        "max_tokens": 8192,
+        "stop": ["</think>"],
+        "seed": 3,
+    }
     # --engine-arg overrides win, and the record says so; --sampling-fields standard for hosted APIs.
-    assert OpenAIHttpBackend(model="m", base_url="http://127.0.0.1:1/v1", engine_args={"top_k": 20},
-                             ).sampling_in_force(SamplingParams())["top_k"] == 20
+    assert (
+        OpenAIHttpBackend(
+            model="m",
+            base_url="http://127.0.0.1:1/v1",
+            engine_args={"top_k": 20},
+        ).sampling_in_force(SamplingParams())["top_k"]
+        == 20
+    )
     standard = build({"model": "m", "base_url": "http://127.0.0.1:1/v1", "sampling_fields": "standard"})
     body = standard.body_template(SamplingParams())
     assert not {"top_k", "min_p", "repetition_penalty"} & set(body)

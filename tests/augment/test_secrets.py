@@ -27,23 +27,61 @@ def test_the_key_is_in_no_file_and_no_output(tmp_path):
     key = "sk-tpt-test-" + os.urandom(12).hex()
     wrong = "sk-tpt-wrong-" + os.urandom(12).hex()
     src = tmp_path / "docs.jsonl"
-    src.write_text("".join(json.dumps({"id": i, "text": f"document {i} about keys"}) + "\n" for i in range(40)))
+    src.write_text(
+        "".join(json.dumps({"id": i, "text": f"document {i} about keys"}) + "\n" for i in range(40))
+    )
     out = tmp_path / "out"
     env = {**os.environ, "TPT_SECRET_KEY": key, "HOME": str(tmp_path / "home")}
     started = time.time()
-    stub_args = ["--api-key-env", "TPT_SECRET_KEY", "--latency-ms", "5", "--fail-rate", "0.3",
-                 "--faults", "500,429,400", "--retry-after-s", "0.01", "--words", "8"]
+    stub_args = [
+        "--api-key-env",
+        "TPT_SECRET_KEY",
+        "--latency-ms",
+        "5",
+        "--fail-rate",
+        "0.3",
+        "--faults",
+        "500,429,400",
+        "--retry-after-s",
+        "0.01",
+        "--words",
+        "8",
+    ]
     os.environ["TPT_SECRET_KEY"] = key  # the stub process reads it from its environment
     try:
         with StubProcess(stub_args, max_seconds=120) as stub:
-            cmd = [sys.executable, "-m", "tpt", "augment", str(src), "--output", str(out), "--backend", "openai",
-                   "--base-url", stub.base_url, "--model", "stub", "--api-key-env", "TPT_SECRET_KEY",
-                   "--max-retries", "1", "--concurrency", "4", "--shard-size", "8"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "tpt",
+                "augment",
+                str(src),
+                "--output",
+                str(out),
+                "--backend",
+                "openai",
+                "--base-url",
+                stub.base_url,
+                "--model",
+                "stub",
+                "--api-key-env",
+                "TPT_SECRET_KEY",
+                "--max-retries",
+                "1",
+                "--concurrency",
+                "4",
+                "--shard-size",
+                "8",
+            ]
             runs = [subprocess.run(cmd, capture_output=True, env=env, timeout=120)]
             failures = [json.loads(x) for x in (out / "failures.jsonl").read_text().splitlines()]
             runs.append(subprocess.run([*cmd, "--retry-failed"], capture_output=True, env=env, timeout=120))
-            refused = subprocess.run([*cmd, "--retry-failed"], capture_output=True, timeout=120,
-                                     env={**env, "TPT_SECRET_KEY": wrong})
+            refused = subprocess.run(
+                [*cmd, "--retry-failed"],
+                capture_output=True,
+                timeout=120,
+                env={**env, "TPT_SECRET_KEY": wrong},
+            )
     finally:
         del os.environ["TPT_SECRET_KEY"]
     assert runs[0].returncode in (0, 1), runs[0].stderr.decode()

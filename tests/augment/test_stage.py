@@ -62,8 +62,14 @@ def write_jsonl(path: Path, rows: list) -> Path:
 
 
 def make_cfg(inputs, out, **kw) -> AugmentConfig:
-    return AugmentConfig(inputs=[str(i) for i in inputs], output=out, backend="fake",
-                         sampling=SamplingParams(max_tokens=64, seed=1), progress=False, **kw)
+    return AugmentConfig(
+        inputs=[str(i) for i in inputs],
+        output=out,
+        backend="fake",
+        sampling=SamplingParams(max_tokens=64, seed=1),
+        progress=False,
+        **kw,
+    )
 
 
 def run_with(monkeypatch, backend, cfg):
@@ -80,8 +86,10 @@ def read_records(out: Path) -> list[dict]:
 
 
 def corpus(tmp_path: Path, n: int = 10) -> Path:
-    return write_jsonl(tmp_path / "docs.jsonl", [{"id": 100 + i, "text": f"doc {i} " + "w " * i,
-                                                   "source": "s", "license": "CC0"} for i in range(n)])
+    return write_jsonl(
+        tmp_path / "docs.jsonl",
+        [{"id": 100 + i, "text": f"doc {i} " + "w " * i, "source": "s", "license": "CC0"} for i in range(n)],
+    )
 
 
 def test_records_keep_ids_and_drop_the_final_answer(tmp_path, monkeypatch):
@@ -95,24 +103,32 @@ def test_records_keep_ids_and_drop_the_final_answer(tmp_path, monkeypatch):
     assert recs[0]["meta"] == {"license": "CC0"} and recs[0]["source"] == "s"
     assert recs[0]["input"] == {"file": str(tmp_path / "docs.jsonl"), "line": 1, "index": 0}
     prov = recs[0]["provenance"]
-    assert prov["model"] == "fake-teacher" and prov["template"] == "paper" and prov["sampling"]["top_p"] == 0.9
+    assert (
+        prov["model"] == "fake-teacher" and prov["template"] == "paper" and prov["sampling"]["top_p"] == 0.9
+    )
     assert summary["complete"] and summary["records"] == 3 and summary["failures"] == 0
 
 
 def test_bad_input_is_reported_with_file_and_line_and_the_run_goes_on(tmp_path, monkeypatch):
-    src = write_jsonl(tmp_path / "bad.jsonl", [
-        {"id": "a", "text": "good one"},
-        "{not json",
-        {"id": "c", "body": "no text field"},
-        {"id": "d", "text": "   "},
-        {"id": "e", "text": 42},
-        "[1, 2]",
-        {"text": "no id here"},
-    ])
+    src = write_jsonl(
+        tmp_path / "bad.jsonl",
+        [
+            {"id": "a", "text": "good one"},
+            "{not json",
+            {"id": "c", "body": "no text field"},
+            {"id": "d", "text": "   "},
+            {"id": "e", "text": 42},
+            "[1, 2]",
+            {"text": "no id here"},
+        ],
+    )
     summary = run_with(monkeypatch, FakeBackend(), make_cfg([src], tmp_path / "out"))
     fails = [json.loads(x) for x in (tmp_path / "out" / "failures.jsonl").read_text().splitlines()]
     assert [(f["line"], f["reason"]) for f in fails] == [
-        (2, "malformed_line"), (3, "missing_field"), (4, "empty_document"), (5, "wrong_field_type"),
+        (2, "malformed_line"),
+        (3, "missing_field"),
+        (4, "empty_document"),
+        (5, "wrong_field_type"),
         (6, "malformed_line"),
     ]
     assert all(f["file"] == str(src) for f in fails)
@@ -131,7 +147,9 @@ def test_strict_makes_bad_input_fatal(tmp_path, monkeypatch):
 
 
 def test_generation_failures_are_recorded_not_fatal(tmp_path, monkeypatch):
-    summary = run_with(monkeypatch, FakeBackend(error_ids=(101,)), make_cfg([corpus(tmp_path, 3)], tmp_path / "o"))
+    summary = run_with(
+        monkeypatch, FakeBackend(error_ids=(101,)), make_cfg([corpus(tmp_path, 3)], tmp_path / "o")
+    )
     assert summary["failures_by_reason"] == {"generation_failed": 1} and summary["records"] == 2
 
 
@@ -183,8 +201,13 @@ def test_changed_config_refuses_unless_overridden(tmp_path, monkeypatch):
     src = corpus(tmp_path, 2)
     out = tmp_path / "out"
     run_with(monkeypatch, FakeBackend(), make_cfg([src], out))
-    changed = AugmentConfig(inputs=[str(src)], output=out, backend="fake", progress=False,
-                            sampling=SamplingParams(max_tokens=64, seed=1, temperature=0.9))
+    changed = AugmentConfig(
+        inputs=[str(src)],
+        output=out,
+        backend="fake",
+        progress=False,
+        sampling=SamplingParams(max_tokens=64, seed=1, temperature=0.9),
+    )
     with pytest.raises(ConfigError, match="sampling"):
         run_with(monkeypatch, FakeBackend(), changed)
     run_with(monkeypatch, FakeBackend(), AugmentConfig(**{**changed.__dict__, "overwrite_config": True}))
@@ -199,8 +222,9 @@ def test_compressed_and_parquet_inputs(tmp_path, monkeypatch):
     d.mkdir()
     with gzip.open(d / "a.jsonl.gz", "wt") as f:
         f.write(json.dumps({"id": "g", "text": "gz doc"}) + "\n")
-    (d / "b.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(
-        (json.dumps({"id": "z", "text": "zst doc"}) + "\n").encode()))
+    (d / "b.jsonl.zst").write_bytes(
+        zstandard.ZstdCompressor().compress((json.dumps({"id": "z", "text": "zst doc"}) + "\n").encode())
+    )
     pq.write_table(pa.table({"id": ["p1", "p2"], "text": ["pq one", "pq two"]}), d / "c.parquet")
     run_with(monkeypatch, FakeBackend(), make_cfg([d], tmp_path / "out"))
     recs = read_records(tmp_path / "out")
@@ -278,7 +302,9 @@ def test_retry_failed_redoes_failed_generations_once_and_keeps_input_problems(tm
     src = write_jsonl(tmp_path / "d.jsonl", rows)
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
-        run_with(monkeypatch, FakeBackend(crash_after=5, error_ids=(101, 105)), make_cfg([src], out, shard_size=4))
+        run_with(
+            monkeypatch, FakeBackend(crash_after=5, error_ids=(101, 105)), make_cfg([src], out, shard_size=4)
+        )
     assert (out / "shards" / "part-00000000.jsonl").exists()  # shard 0 (items 0-3) committed
     assert _outcomes(out)[1] == [(1, "generation_failed"), (2, "malformed_line"), (5, "generation_failed")]
 
@@ -339,16 +365,24 @@ def test_a_crash_inside_retry_failed_loses_nothing(tmp_path, monkeypatch, crash_
 
 # -- every bad input is named, none is silent ---------------------------------------------------------
 
+
 def _failures(out: Path) -> list[dict]:
     return [json.loads(x) for x in (out / "failures.jsonl").read_text().splitlines()]
 
 
 def test_a_byte_order_mark_starts_the_file_not_a_malformed_line(tmp_path, monkeypatch):
     plain = tmp_path / "bom.jsonl"
-    plain.write_bytes(b"\xef\xbb\xbf" + json.dumps({"id": 1, "text": "first"}).encode() + b"\n"
-                      + json.dumps({"id": 2, "text": "second"}).encode() + b"\n")
+    plain.write_bytes(
+        b"\xef\xbb\xbf"
+        + json.dumps({"id": 1, "text": "first"}).encode()
+        + b"\n"
+        + json.dumps({"id": 2, "text": "second"}).encode()
+        + b"\n"
+    )
     packed = tmp_path / "bom.jsonl.gz"
-    packed.write_bytes(gzip.compress(plain.read_bytes().replace(b'"id": 1', b'"id": 3').replace(b'"id": 2', b'"id": 4')))
+    packed.write_bytes(
+        gzip.compress(plain.read_bytes().replace(b'"id": 1', b'"id": 3').replace(b'"id": 2', b'"id": 4'))
+    )
     summary = run_with(monkeypatch, FakeBackend(), make_cfg([plain, packed], tmp_path / "out"))
     assert sorted(r["id"] for r in read_records(tmp_path / "out")) == [1, 2, 3, 4]
     assert summary["failures"] == 0
@@ -356,7 +390,9 @@ def test_a_byte_order_mark_starts_the_file_not_a_malformed_line(tmp_path, monkey
 
 def test_invalid_utf8_is_an_input_failure_with_the_bytes_named(tmp_path, monkeypatch):
     src = tmp_path / "latin1.jsonl"
-    src.write_bytes(b'{"id": 1, "text": "ok"}\n{"id": 2, "text": "caf\xe9 au lait"}\n{"id": 3, "text": "fine"}\n')
+    src.write_bytes(
+        b'{"id": 1, "text": "ok"}\n{"id": 2, "text": "caf\xe9 au lait"}\n{"id": 3, "text": "fine"}\n'
+    )
     backend = FakeBackend()
     summary = run_with(monkeypatch, backend, make_cfg([src], tmp_path / "out"))
     [fail] = _failures(tmp_path / "out")
@@ -368,12 +404,15 @@ def test_invalid_utf8_is_an_input_failure_with_the_bytes_named(tmp_path, monkeyp
 
 
 def test_a_lone_surrogate_fails_before_any_request(tmp_path, monkeypatch):
-    src = write_jsonl(tmp_path / "s.jsonl", [
-        '{"id": 1, "text": "broken \\ud800 text"}',
-        '{"id": 2, "text": "an emoji \\ud83d\\ude00 is a valid pair"}',
-        '{"id": 3, "text": "fine", "title": "\\udfff"}',
-        '{"id": 4, "text": "a literal backslash-u: \\\\ud800"}',
-    ])
+    src = write_jsonl(
+        tmp_path / "s.jsonl",
+        [
+            '{"id": 1, "text": "broken \\ud800 text"}',
+            '{"id": 2, "text": "an emoji \\ud83d\\ude00 is a valid pair"}',
+            '{"id": 3, "text": "fine", "title": "\\udfff"}',
+            '{"id": 4, "text": "a literal backslash-u: \\\\ud800"}',
+        ],
+    )
     backend = FakeBackend()
     summary = run_with(monkeypatch, backend, make_cfg([src], tmp_path / "out"))
     fails = _failures(tmp_path / "out")
@@ -381,7 +420,7 @@ def test_a_lone_surrogate_fails_before_any_request(tmp_path, monkeypatch):
     assert "field 'text' (character 7) holds a lone surrogate" in fails[0]["detail"]
     assert "field 'title'" in fails[1]["detail"]
     assert backend.seen == [2, 4]  # nothing was sent for the bad ones
-    assert [r["text"] for r in read_records(tmp_path / "out")][0] == "an emoji \U0001F600 is a valid pair"
+    assert [r["text"] for r in read_records(tmp_path / "out")][0] == "an emoji \U0001f600 is a valid pair"
     assert summary["failures_by_reason"] == {"unencodable_text": 2}
 
 
@@ -396,8 +435,11 @@ def test_duplicate_ids_are_kept_and_reported_by_default(tmp_path, monkeypatch):
     recs = sorted(read_records(out), key=lambda r: r["input"]["index"])
     assert len(recs) == 8 and [r.get("duplicate_of") for r in recs] == [None, None, 0, None, None, None, 1, 0]
     fails = _failures(out)
-    assert [(f["index"], f["reason"], f["kept"]) for f in fails] == [(2, "duplicate_id", True), (6, "duplicate_id", True),
-                                                                    (7, "duplicate_id", True)]
+    assert [(f["index"], f["reason"], f["kept"]) for f in fails] == [
+        (2, "duplicate_id", True),
+        (6, "duplicate_id", True),
+        (7, "duplicate_id", True),
+    ]
     assert "the id of input item 0 again; kept both" in fails[0]["detail"]
     assert summary["duplicate_ids"] == 3 and summary["failures"] == 0 and summary["records"] == 8
     assert summary["complete"]
@@ -406,11 +448,15 @@ def test_duplicate_ids_are_kept_and_reported_by_default(tmp_path, monkeypatch):
 def test_keep_first_drops_later_duplicates_before_the_teacher_sees_them(tmp_path, monkeypatch):
     out = tmp_path / "out"
     backend = FakeBackend()
-    summary = run_with(monkeypatch, backend, make_cfg([_dup_corpus(tmp_path)], out, shard_size=3,
-                                                      duplicate_ids="keep-first"))
+    summary = run_with(
+        monkeypatch, backend, make_cfg([_dup_corpus(tmp_path)], out, shard_size=3, duplicate_ids="keep-first")
+    )
     assert backend.seen == ["a", "b", "c", 1, "1"]
-    assert [(f["index"], f["reason"]) for f in _failures(out)] == [(2, "duplicate_id"), (6, "duplicate_id"),
-                                                                  (7, "duplicate_id")]
+    assert [(f["index"], f["reason"]) for f in _failures(out)] == [
+        (2, "duplicate_id"),
+        (6, "duplicate_id"),
+        (7, "duplicate_id"),
+    ]
     assert summary["failures_by_reason"] == {"duplicate_id": 3} and summary["duplicate_ids"] == 3
 
 
@@ -418,11 +464,14 @@ def test_keep_first_drops_later_duplicates_before_the_teacher_sees_them(tmp_path
 def test_duplicates_are_found_across_a_crash_and_resume(tmp_path, monkeypatch, policy):
     """The first occurrences of committed and partial shards are known to the resumed run."""
     src = _dup_corpus(tmp_path)
-    whole = run_with(monkeypatch, FakeBackend(), make_cfg([src], tmp_path / "whole", shard_size=3,
-                                                          duplicate_ids=policy))
+    whole = run_with(
+        monkeypatch, FakeBackend(), make_cfg([src], tmp_path / "whole", shard_size=3, duplicate_ids=policy)
+    )
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
-        run_with(monkeypatch, FakeBackend(crash_after=4), make_cfg([src], out, shard_size=3, duplicate_ids=policy))
+        run_with(
+            monkeypatch, FakeBackend(crash_after=4), make_cfg([src], out, shard_size=3, duplicate_ids=policy)
+        )
     resumed = run_with(monkeypatch, FakeBackend(), make_cfg([src], out, shard_size=3, duplicate_ids=policy))
 
     def outcome(o):

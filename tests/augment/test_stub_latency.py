@@ -12,14 +12,30 @@ from tpt.testing.openai_stub import StubProcess
 
 def test_log_normal_latency_and_the_timing_file(tmp_path):
     timing = tmp_path / "timing.json"
-    args = ["--latency-ms", "4", "--latency-sigma", "1.288", "--words", "4", "--timing-out", str(timing),
-            "--fail-rate", "0.1", "--faults", "500", "--retry-after-s", "0"]
+    args = [
+        "--latency-ms",
+        "4",
+        "--latency-sigma",
+        "1.288",
+        "--words",
+        "4",
+        "--timing-out",
+        str(timing),
+        "--fail-rate",
+        "0.1",
+        "--faults",
+        "500",
+        "--retry-after-s",
+        "0",
+    ]
     n = 400
     with StubProcess(args, max_seconds=60) as stub:
         backend = OpenAIHttpBackend(model="stub", base_url=stub.base_url, concurrency=64, retry_base_s=0.001)
         with backend:
-            requests = (GenerationRequest(key=i, messages=({"role": "user", "content": f"doc {i}"},))
-                        for i in range(n))
+            requests = (
+                GenerationRequest(key=i, messages=({"role": "user", "content": f"doc {i}"},))
+                for i in range(n)
+            )
             results = list(backend.generate(requests, SamplingParams(max_tokens=8)))
     assert len(results) == n and not any(r.error for r in results)
     attempts = json.loads(timing.read_text())

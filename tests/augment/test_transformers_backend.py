@@ -16,12 +16,12 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from tpt.augment.backend import GenerationRequest, SamplingParams, build_backend  # noqa: E402
 from tpt.augment import chat  # noqa: E402
+from tpt.augment.backend import GenerationRequest, SamplingParams, build_backend  # noqa: E402
 from tpt.augment.backends import refill  # noqa: E402
 from tpt.augment.backends import transformers_backend as tb  # noqa: E402
-from tpt.errors import ConfigError  # noqa: E402
 from tpt.augment.truncation import truncate_texts  # noqa: E402
+from tpt.errors import ConfigError  # noqa: E402
 
 WORDS = "lattice group ring field module prime order kernel image basis vector space".split()
 
@@ -106,14 +106,10 @@ def test_refilled_batches_decode_exactly_like_model_generate(tiny) -> None:
     # finish at different steps and new ones are prefilled into the running cache with different
     # left paddings.
     requests = [req(i, words=5 + 3 * (i % 4)) for i in range(8)]
-    shortest = min(
-        len(tiny.tok.encode(chat.render_prompt(tiny.tok, r.messages, True)[0])) for r in requests
-    )
+    shortest = min(len(tiny.tok.encode(chat.render_prompt(tiny.tok, r.messages, True)[0])) for r in requests)
     tiny.max_model_len = context = shortest + 18  # budgets 18, 15, 12, 9 by prompt length
     try:
-        results = list(
-            tiny.generate(iter(requests), SamplingParams(temperature=0, max_tokens=20, stop=()))
-        )
+        results = list(tiny.generate(iter(requests), SamplingParams(temperature=0, max_tokens=20, stop=())))
     finally:
         tiny.max_model_len = 256
     assert sorted(r.key for r in results) == list(range(8))
@@ -157,9 +153,7 @@ def test_seeds_make_rows_independent_of_their_batch(tiny) -> None:
 
 
 def test_stop_string_ends_the_row_and_is_left_out(tiny) -> None:
-    free = list(tiny.generate([req(1, 8)], SamplingParams(temperature=0, max_tokens=16, stop=())))[
-        0
-    ]
+    free = list(tiny.generate([req(1, 8)], SamplingParams(temperature=0, max_tokens=16, stop=())))[0]
     ids = greedy_reference(tiny, req(1, 8), 16)
     before = tiny.tok.decode(ids[:6], skip_special_tokens=True)
     stop = tiny.tok.decode(ids[6:8], skip_special_tokens=True)
@@ -196,9 +190,7 @@ def test_open_think_prefills_the_assistant_turn(tiny, tiny_dir) -> None:
     prompt, opened = chat.render_prompt(tiny.tok, req(0, 3).messages, tiny.open_think)
     assert tiny.open_think and opened and prompt.endswith("<|im_start|>assistant\n<think>\n")
     [r] = tiny.generate([req(0, 3)], SamplingParams(max_tokens=2))
-    assert r.prefilled_think and r.prompt_tokens == len(
-        tiny.tok.encode(prompt, add_special_tokens=False)
-    )
+    assert r.prefilled_think and r.prompt_tokens == len(tiny.tok.encode(prompt, add_special_tokens=False))
     off = tb.TransformersBackend(tiny.model, tiny.tok, model_id="x", open_think="off")
     [r] = off.generate([req(0, 3)], SamplingParams(max_tokens=2))
     assert not r.prefilled_think
@@ -211,9 +203,7 @@ def test_reasoning_templates_are_not_opened_twice(tiny) -> None:
         "{% endfor %}"
         "{% if add_generation_prompt %}<|im_start|>assistant\n<think>\n{% endif %}"
     )
-    assert (
-        chat.wants_open_think(tok, "auto") is False
-    )  # the template knows <think>: a reasoning model
+    assert chat.wants_open_think(tok, "auto") is False  # the template knows <think>: a reasoning model
     for mode in (False, True):
         prompt, opened = chat.render_prompt(tok, req(0, 3).messages, mode)
         assert opened and prompt.count("<think>") == 1
@@ -279,9 +269,7 @@ def test_options_are_checked(tiny_dir) -> None:
         tb.build(options(tiny_dir, engine_args={"lookahead": "many"}))
     with pytest.raises(ConfigError, match="open-think"):
         tb.build(options(tiny_dir, open_think="maybe"))
-    backend = build_backend(
-        "transformers", options(tiny_dir, batch_size=5, engine_args={"lookahead": "7"})
-    )
+    backend = build_backend("transformers", options(tiny_dir, batch_size=5, engine_args={"lookahead": "7"}))
     assert (backend.name, backend.batch_size, backend.lookahead) == ("transformers", 5, 7)
     assert backend.model_id == str(tiny_dir)
 
@@ -297,9 +285,7 @@ def test_embedded_teacher_writes_short_thinking() -> None:
         "A matrix is invertible exactly when its determinant is not zero.",
     ]
     kept = backend.truncate(docs, 8)
-    assert all(
-        d.startswith(k) and n <= 8 and cut for d, (k, n, cut) in zip(docs, kept, strict=True)
-    )
+    assert all(d.startswith(k) and n <= 8 and cut for d, (k, n, cut) in zip(docs, kept, strict=True))
     requests = [
         GenerationRequest(
             key=i,

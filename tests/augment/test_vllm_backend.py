@@ -135,9 +135,7 @@ class FakeEngine:
             run.steps_left -= 1
             if run.steps_left == 0:
                 del self.running[rid]
-                done.append(
-                    RequestOutput(rid, run.prompt_ids, [self._complete(run)], finished=True)
-                )
+                done.append(RequestOutput(rid, run.prompt_ids, [self._complete(run)], finished=True))
         return done
 
     def _complete(self, run: _Running) -> CompletionOutput:
@@ -150,14 +148,8 @@ class FakeEngine:
         for stop in run.params.stop or []:
             if stop in text:
                 cut = text.index(stop)
-                text = (
-                    text[:cut]
-                    if not run.params.include_stop_str_in_output
-                    else text[: cut + len(stop)]
-                )
-                return CompletionOutput(
-                    0, text, list(range(len(text[:cut].split()) + 1)), "stop", stop
-                )
+                text = text[:cut] if not run.params.include_stop_str_in_output else text[: cut + len(stop)]
+                return CompletionOutput(0, text, list(range(len(text[:cut].split()) + 1)), "stop", stop)
         return CompletionOutput(0, text, list(range(len(words))), "length")
 
 
@@ -182,9 +174,7 @@ def fake_vllm(monkeypatch, tokenizer):
         def __init__(self, **kwargs: Any) -> None:
             unknown = set(kwargs) - ENGINE_ARGS
             if unknown:  # vLLM's EngineArgs is a dataclass: unknown keywords raise TypeError
-                raise TypeError(
-                    f"EngineArgs.__init__() got an unexpected keyword argument {min(unknown)!r}"
-                )
+                raise TypeError(f"EngineArgs.__init__() got an unexpected keyword argument {min(unknown)!r}")
             self.kwargs = kwargs
             self.llm_engine = FakeEngine(
                 tokenizer, kwargs.get("max_model_len", 512), kwargs.get("max_num_seqs", 4)
@@ -236,9 +226,7 @@ def req(i: int, text: str | None = None, seed: int | None = None) -> GenerationR
 
 
 def test_engine_gets_the_model_dtype_seed_and_engine_args(fake_vllm, model_dir) -> None:
-    backend = build_backend(
-        "vllm", options(model_dir, engine_args={"max_num_seqs": 6, "max_model_len": 300})
-    )
+    backend = build_backend("vllm", options(model_dir, engine_args={"max_num_seqs": 6, "max_model_len": 300}))
     [llm] = fake_vllm
     assert llm.kwargs == {
         "model": str(model_dir),
@@ -285,8 +273,7 @@ def test_results_map_back_with_exact_prompts_and_sampling(fake_vllm, model_dir, 
 def test_length_limit_and_context_cap(fake_vllm, model_dir) -> None:
     backend = vllm_backend.build(options(model_dir, engine_args={"max_model_len": 60}))
     results = {
-        r.key: r
-        for r in backend.generate([req(0), req(1, "lattice " * 200)], SamplingParams(max_tokens=2))
+        r.key: r for r in backend.generate([req(0), req(1, "lattice " * 200)], SamplingParams(max_tokens=2))
     }
     assert results[0].finish_reason == "length" and results[0].completion_tokens == 2
     assert "context is 60" in results[1].error  # refused before reaching the engine
@@ -295,9 +282,7 @@ def test_length_limit_and_context_cap(fake_vllm, model_dir) -> None:
     backend2 = vllm_backend.build(options(model_dir, engine_args={"max_model_len": 50}))
     [r] = backend2.generate([req(0, "a b c")], SamplingParams(max_tokens=1000))
     [(_, prompt, params)] = fake_vllm[1].llm_engine.added
-    assert params.max_tokens == 50 - len(
-        prompt["prompt_token_ids"]
-    )  # capped where the context ends
+    assert params.max_tokens == 50 - len(prompt["prompt_token_ids"])  # capped where the context ends
 
 
 def test_refused_and_aborted_requests_fail_alone(fake_vllm, model_dir) -> None:
@@ -336,11 +321,7 @@ def test_open_think_off_and_truncate(fake_vllm, model_dir, tokenizer) -> None:
     assert not tokenizer.decode(prompt["prompt_token_ids"]).endswith("<think>\n")
     text = "Déjà vu in a lattice. " * 50
     [(kept, n, cut)] = backend.truncate([text], 20)
-    assert (
-        cut
-        and text.startswith(kept)
-        and n == len(tokenizer.encode(kept, add_special_tokens=False)) <= 20
-    )
+    assert cut and text.startswith(kept) and n == len(tokenizer.encode(kept, add_special_tokens=False)) <= 20
 
 
 def test_missing_vllm_says_how_to_install(monkeypatch, model_dir) -> None:

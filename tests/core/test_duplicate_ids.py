@@ -22,5 +22,11 @@ def test_ids_compare_by_json_value():
     assert id_hash(1) != id_hash("1") and id_hash([1, 2]) == id_hash([1, 2])
     check = DuplicateCheck("keep-first")
     assert [check.check(x, i) for i, x in enumerate(["a", None, "a", None, 1, "1"])] == [
-        None, None, "the id of input item 0 again; dropped (--duplicate-ids keep-first)", None, None, None]
+        None,
+        None,
+        "the id of input item 0 again; dropped (--duplicate-ids keep-first)",
+        None,
+        None,
+        None,
+    ]
     assert check.count == 1 and check.drops

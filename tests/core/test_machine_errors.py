@@ -26,19 +26,42 @@ from tpt.testing.openai_stub import StubConfig, StubServer
 
 
 def corpus(path: Path, n: int, words: int = 40) -> Path:
-    path.write_text("".join(json.dumps({"id": f"d{i}", "text": f"doc {i} " + "lorem ipsum " * words}) + "\n"
-                            for i in range(n)))
+    path.write_text(
+        "".join(
+            json.dumps({"id": f"d{i}", "text": f"doc {i} " + "lorem ipsum " * words}) + "\n" for i in range(n)
+        )
+    )
     return path
 
 
 def augment_argv(src: Path, out: Path, base_url: str, *extra: str) -> list[str]:
-    return ["augment", str(src), "--output", str(out), "--backend", "openai", "--base-url", base_url,
-            "--model", "stub", "--concurrency", "4", "--shard-size", "8", "--no-progress", *extra]
+    return [
+        "augment",
+        str(src),
+        "--output",
+        str(out),
+        "--backend",
+        "openai",
+        "--base-url",
+        base_url,
+        "--model",
+        "stub",
+        "--concurrency",
+        "4",
+        "--shard-size",
+        "8",
+        "--no-progress",
+        *extra,
+    ]
 
 
 def records_on_disk(out: Path) -> list[dict]:
-    return [json.loads(line) for p in sorted((out / "shards").glob("part-*.jsonl"))
-            if not p.name.endswith(".failures.jsonl") for line in p.read_text().splitlines()]
+    return [
+        json.loads(line)
+        for p in sorted((out / "shards").glob("part-*.jsonl"))
+        if not p.name.endswith(".failures.jsonl")
+        for line in p.read_text().splitlines()
+    ]
 
 
 def one_error_line(err: str, command: str) -> str:
@@ -54,8 +77,12 @@ def tiny_filesystem(size: str):
     if sys.platform != "linux" or os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a small filesystem needs root on Linux")
     mnt = Path(tempfile.mkdtemp(prefix="tpt-full-"))
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)],
-                      capture_output=True).returncode != 0:
+    if (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)], capture_output=True
+        ).returncode
+        != 0
+    ):
         mnt.rmdir()
         pytest.skip("cannot mount a tmpfs here")
     try:
@@ -98,9 +125,11 @@ def test_an_injected_enospc_is_one_line_and_the_rerun_is_exactly_once(tmp_path, 
         monkeypatch.setattr(shards.OpenShard, "write", write)
         assert main(augment_argv(src, out, stub.base_url)) == 2
         line = one_error_line(capsys.readouterr().err, "augment")
-        assert line == (f"tpt augment: error: disk full (ENOSPC) at {out} (while writing under it): Free "
-                        "space there or choose an --output on another disk, then re-run the same command "
-                        "(finished work is kept)")
+        assert line == (
+            f"tpt augment: error: disk full (ENOSPC) at {out} (while writing under it): Free "
+            "space there or choose an --output on another disk, then re-run the same command "
+            "(finished work is kept)"
+        )
         monkeypatch.setattr(shards.OpenShard, "write", real_write)
         assert main(augment_argv(src, out, stub.base_url)) == 0
     assert sorted(r["id"] for r in records_on_disk(out)) == sorted(f"d{i}" for i in range(30))
@@ -119,8 +148,9 @@ def test_permission_denied_names_the_directory(tmp_path):
             if shutil.which("setpriv") is None:
                 pytest.skip("needs setpriv to drop root")
             cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
-                              env={**os.environ, "HOME": str(base)})
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "HOME": str(base)}
+        )
         assert done.returncode == 2, done.stderr
         line = one_error_line(done.stderr, "validate")
         assert "permission denied (EACCES)" in line and str(locked / "val") in line

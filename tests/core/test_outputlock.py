@@ -41,8 +41,11 @@ time.sleep(120)
 @contextmanager
 def holder(target: Path, kind: str = "dir", fork_child: bool = False):
     """A separate process that holds the lock of `target` until the block ends (or it is killed)."""
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(target), kind, "1" if fork_child else "0"],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(target), kind, "1" if fork_child else "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         lines = []
         while not lines or not lines[-1].startswith("locked"):
@@ -112,13 +115,39 @@ def test_the_lock_is_reentrant_within_one_process(tmp_path):
 
 
 BUSY_COMMANDS = {
-    "augment": lambda t, d: ["augment", str(d / "corpus.jsonl"), "--output", str(t), "--backend", "openai",
-                             "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--no-progress"],
+    "augment": lambda t, d: [
+        "augment",
+        str(d / "corpus.jsonl"),
+        "--output",
+        str(t),
+        "--backend",
+        "openai",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        "--model",
+        "m",
+        "--no-progress",
+    ],
     "validate": lambda t, d: ["validate", str(d / "corpus.jsonl"), "--output", str(t)],
-    "pack": lambda t, d: ["pack", str(d / "corpus.jsonl"), "--output", str(t), "--tokenizer", str(d / "nope"),
-                          "--seq-len", "64"],
-    "tokenizer": lambda t, d: ["tokenizer", "train", str(d / "corpus.jsonl"), "--vocab-size", "300",
-                               "--output", str(t)],
+    "pack": lambda t, d: [
+        "pack",
+        str(d / "corpus.jsonl"),
+        "--output",
+        str(t),
+        "--tokenizer",
+        str(d / "nope"),
+        "--seq-len",
+        "64",
+    ],
+    "tokenizer": lambda t, d: [
+        "tokenizer",
+        "train",
+        str(d / "corpus.jsonl"),
+        "--vocab-size",
+        "300",
+        "--output",
+        str(t),
+    ],
     "eval": lambda t, d: ["eval", "embedded", "--tasks", "gsm8k", "--limit", "1", "--output", str(t)],
     "reproduce": lambda t, d: ["reproduce", "--output", str(t), "--scale", "quick"],
 }

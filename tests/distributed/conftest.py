@@ -32,7 +32,9 @@ def stub():
 
 def _write_corpus(path: Path, n: int, bad_lines: dict[int, str] | None = None) -> Path:
     """n JSONL lines with ids 0..n-1; `bad_lines` replaces some lines with broken ones."""
-    lines = [json.dumps({"id": i, "text": f"document {i} " + "word " * (i % 9), "source": "t"}) for i in range(n)]
+    lines = [
+        json.dumps({"id": i, "text": f"document {i} " + "word " * (i % 9), "source": "t"}) for i in range(n)
+    ]
     for i, line in (bad_lines or {}).items():
         lines[i] = line
     path.write_text("\n".join(lines) + "\n")

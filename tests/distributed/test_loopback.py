@@ -61,8 +61,9 @@ print(json.dumps({{"nodes": node_addresses(ray), "stray": _non_loopback_listener
 ray.shutdown()
 """
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-    res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=180, env=env,
-                         cwd=tmp_path)
+    res = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     got = json.loads(res.stdout.strip().splitlines()[-1])
     assert got["nodes"] and all(is_loopback(a) for a in got["nodes"]), got
@@ -73,6 +74,9 @@ def test_the_stub_server_listens_on_loopback_only():
     from tpt.testing.openai_stub import StubConfig, StubServer
 
     with StubServer(StubConfig(latency_ms=1, words=2)) as server:
-        mine = [c for c in psutil.net_connections(kind="inet")
-                if c.pid == os.getpid() and c.status == psutil.CONN_LISTEN and c.laddr.port == server.port]
+        mine = [
+            c
+            for c in psutil.net_connections(kind="inet")
+            if c.pid == os.getpid() and c.status == psutil.CONN_LISTEN and c.laddr.port == server.port
+        ]
         assert mine and all(is_loopback(c.laddr.ip) for c in mine)

@@ -31,8 +31,11 @@ def listeners_off_loopback(pids: set[int]) -> list[str]:
 
     from tpt.distributed.loopback import is_loopback
 
-    return [f"{c.laddr.ip}:{c.laddr.port} (pid {c.pid})" for c in psutil.net_connections(kind="inet")
-            if c.pid in pids and c.status == psutil.CONN_LISTEN and not is_loopback(c.laddr.ip)]
+    return [
+        f"{c.laddr.ip}:{c.laddr.port} (pid {c.pid})"
+        for c in psutil.net_connections(kind="inet")
+        if c.pid in pids and c.status == psutil.CONN_LISTEN and not is_loopback(c.laddr.ip)
+    ]
 
 
 @pytest.fixture
@@ -58,8 +61,9 @@ def two_nodes():
 
 
 @pytest.mark.slow
-def test_losing_a_node_mid_run_redoes_its_units_and_says_so(two_nodes, tmp_path, write_corpus, read_outcomes,
-                                                           capsys):
+def test_losing_a_node_mid_run_redoes_its_units_and_says_so(
+    two_nodes, tmp_path, write_corpus, read_outcomes, capsys
+):
     from tpt.testing.openai_stub import StubConfig, StubServer
 
     ray, cluster, second = two_nodes
@@ -67,8 +71,15 @@ def test_losing_a_node_mid_run_redoes_its_units_and_says_so(two_nodes, tmp_path,
     out = tmp_path / "out"
     with StubServer(StubConfig(latency_ms=150, words=8)) as slow:
         options = {"model": "stub", "base_url": slow.base_url, "concurrency": 2, "max_retries": 1}
-        cfg = AugmentConfig(inputs=[str(src)], output=out, backend="openai", backend_options=options,
-                            sampling=SamplingParams(max_tokens=64, seed=3), progress=False, shard_size=3)
+        cfg = AugmentConfig(
+            inputs=[str(src)],
+            output=out,
+            backend="openai",
+            backend_options=options,
+            sampling=SamplingParams(max_tokens=64, seed=3),
+            progress=False,
+            shard_size=3,
+        )
         result: dict = {}
         # 3 workers of 1 CPU on a head of 1 CPU and a second node of 2: two of them on the second node.
         runner = threading.Thread(target=lambda: result.update(run_ray(cfg, RayOptions(workers=3))))

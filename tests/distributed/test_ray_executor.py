@@ -27,8 +27,15 @@ from tpt.errors import BackendError, ConfigError
 def make_cfg(src: Path, out: Path, base_url: str, **kw) -> AugmentConfig:
     options = {"model": "stub", "base_url": base_url, "concurrency": 2, "max_retries": 1}
     options.update(kw.pop("options", {}))
-    return AugmentConfig(inputs=[str(src)], output=out, backend="openai", backend_options=options,
-                         sampling=SamplingParams(max_tokens=64, seed=3), progress=False, **kw)
+    return AugmentConfig(
+        inputs=[str(src)],
+        output=out,
+        backend="openai",
+        backend_options=options,
+        sampling=SamplingParams(max_tokens=64, seed=3),
+        progress=False,
+        **kw,
+    )
 
 
 def committed(out: Path) -> list[Path]:
@@ -39,14 +46,19 @@ def without_timing(summary: dict) -> dict:
     return {k: v for k, v in summary.items() if k != "wall_time_s_this_run"}
 
 
-def test_ray_run_writes_the_same_output_as_a_local_run(ray_cluster, stub, tmp_path, write_corpus, read_outcomes):
+def test_ray_run_writes_the_same_output_as_a_local_run(
+    ray_cluster, stub, tmp_path, write_corpus, read_outcomes
+):
     src = write_corpus(tmp_path / "docs.jsonl", 23, bad_lines={4: "{not json", 9: json.dumps({"id": 9})})
     local = stage.run(make_cfg(src, tmp_path / "local", stub.base_url, shard_size=5))
     dist = run_ray(make_cfg(src, tmp_path / "ray", stub.base_url, shard_size=5), RayOptions(workers=2))
 
     assert without_timing(dist) == without_timing(local)
-    assert dist["complete"] and dist["records"] == 21 and dist["failures_by_reason"] == {
-        "malformed_line": 1, "missing_field": 1}
+    assert (
+        dist["complete"]
+        and dist["records"] == 21
+        and dist["failures_by_reason"] == {"malformed_line": 1, "missing_field": 1}
+    )
     names = sorted(p.name for p in (tmp_path / "local" / "shards").iterdir())
     assert names == sorted(p.name for p in (tmp_path / "ray" / "shards").iterdir())
     assert len(committed(tmp_path / "ray")) == 5  # 23 items in shards of 5
@@ -58,7 +70,9 @@ def test_ray_run_writes_the_same_output_as_a_local_run(ray_cluster, stub, tmp_pa
     assert again["new_records_this_run"] == 0 and again["complete"]
 
 
-def test_a_killed_worker_loses_nothing_and_duplicates_nothing(ray_cluster, tmp_path, write_corpus, read_outcomes):
+def test_a_killed_worker_loses_nothing_and_duplicates_nothing(
+    ray_cluster, tmp_path, write_corpus, read_outcomes
+):
     from tpt.testing.openai_stub import StubConfig, StubServer
 
     src = write_corpus(tmp_path / "docs.jsonl", 40)
@@ -85,27 +99,58 @@ def test_a_killed_worker_loses_nothing_and_duplicates_nothing(ray_cluster, tmp_p
     assert not list((out / "shards").glob("*.partial"))
 
 
-def test_a_killed_job_resumes_exactly_once_from_another_driver(ray_cluster, tmp_path, write_corpus, read_outcomes):
+def test_a_killed_job_resumes_exactly_once_from_another_driver(
+    ray_cluster, tmp_path, write_corpus, read_outcomes
+):
     """`tpt augment --executor ray --address ADDR` as a process, killed with SIGKILL, then run again."""
     src = write_corpus(tmp_path / "docs.jsonl", 36)
     out = tmp_path / "out"
     address = ray_cluster.get_runtime_context().gcs_address
     with StubProcessForTest(latency_ms=250) as base_url:
-        cmd = [sys.executable, "-m", "tpt", "augment", str(src), "--output", str(out), "--backend", "openai",
-               "--model", "stub", "--base-url", base_url, "--concurrency", "1", "--shard-size", "2",
-               "--max-thinking-tokens", "64", "--seed", "3", "--no-progress",
-               "--executor", "ray", "--address", address, "--workers", "2"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "tpt",
+            "augment",
+            str(src),
+            "--output",
+            str(out),
+            "--backend",
+            "openai",
+            "--model",
+            "stub",
+            "--base-url",
+            base_url,
+            "--concurrency",
+            "1",
+            "--shard-size",
+            "2",
+            "--max-thinking-tokens",
+            "64",
+            "--seed",
+            "3",
+            "--no-progress",
+            "--executor",
+            "ray",
+            "--address",
+            address,
+            "--workers",
+            "2",
+        ]
         first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
             deadline = time.monotonic() + 90
             while len(committed(out)) < 2 and time.monotonic() < deadline and first.poll() is None:
                 time.sleep(0.05)
-            assert first.poll() is None and 2 <= len(committed(out)) < 18, first.stderr.read() if first.poll() else ""
+            assert first.poll() is None and 2 <= len(committed(out)) < 18, (
+                first.stderr.read() if first.poll() else ""
+            )
         finally:
             first.kill()  # the whole job: driver gone, its actors with it
             first.wait()
         done_before = len(read_outcomes(out)[0]) + sum(
-            len(p.read_text().splitlines()) for p in (out / "shards").glob("part-*.jsonl.partial"))
+            len(p.read_text().splitlines()) for p in (out / "shards").glob("part-*.jsonl.partial")
+        )
         second = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     assert second.returncode == 0, second.stderr
     summary = json.loads((out / "summary.json").read_text())
@@ -133,16 +178,19 @@ class StubProcessForTest:
 def test_a_worker_that_cannot_build_its_backend_is_a_clear_error(ray_cluster, tmp_path, write_corpus):
     src = write_corpus(tmp_path / "docs.jsonl", 3)
     cfg = make_cfg(src, tmp_path / "out", "http://127.0.0.1:9/v1", options={"model": None})
-    with pytest.raises(BackendError, match="2 of 2 Ray workers could not build their backend: --backend openai "
-                       "needs --model"):
+    with pytest.raises(
+        BackendError, match="2 of 2 Ray workers could not build their backend: --backend openai needs --model"
+    ):
         run_ray(cfg, RayOptions(workers=2))
 
 
 def test_bad_executor_options_are_refused(tmp_path, write_corpus):
     src = write_corpus(tmp_path / "docs.jsonl", 3)
     with pytest.raises(ConfigError, match="--units-per-worker > 1 needs"):
-        run_ray(AugmentConfig(inputs=[str(src)], output=tmp_path / "o", backend="transformers"),
-                RayOptions(units_per_worker=2))
+        run_ray(
+            AugmentConfig(inputs=[str(src)], output=tmp_path / "o", backend="transformers"),
+            RayOptions(units_per_worker=2),
+        )
     with pytest.raises(ConfigError, match="--workers must be >= 1"):
         RayOptions(workers=0)
 
@@ -152,9 +200,13 @@ def test_each_worker_starts_and_drives_its_own_server(ray_cluster, tmp_path, wri
     from tpt.serve.engines import ServeSpec
 
     src = write_corpus(tmp_path / "docs.jsonl", 12)
-    spec = ServeSpec(engine="command", model="teacher", startup_timeout_s=60,
-                     command=f"{sys.executable} -m tpt.testing.openai_stub --port {{port}} --model {{name}} "
-                     "--latency-ms 20 --words 6 --max-seconds 120")
+    spec = ServeSpec(
+        engine="command",
+        model="teacher",
+        startup_timeout_s=60,
+        command=f"{sys.executable} -m tpt.testing.openai_stub --port {{port}} --model {{name}} "
+        "--latency-ms 20 --words 6 --max-seconds 120",
+    )
     cfg = make_cfg(src, tmp_path / "out", "", shard_size=4, options={"model": "teacher", "base_url": None})
     executor = RayExecutor(cfg, RayOptions(workers=2), serve=spec)
     try:

@@ -8,8 +8,9 @@ from tpt.estimate.sample import draw_sample
 
 def corpus(tmp_path, n=50):
     path = tmp_path / "corpus.jsonl"
-    path.write_text("".join(json.dumps({"id": i, "text": f"document {i} " + "word " * (i % 11)}) + "\n"
-                            for i in range(n)))
+    path.write_text(
+        "".join(json.dumps({"id": i, "text": f"document {i} " + "word " * (i % 11)}) + "\n" for i in range(n))
+    )
     return path
 
 
@@ -18,7 +19,9 @@ def test_the_sample_is_uniform_deterministic_and_in_input_order(tmp_path):
     total, n = draw_sample([str(src)], 20, seed=7, out=tmp_path / "a.jsonl")
     draw_sample([str(src)], 20, seed=7, out=tmp_path / "b.jsonl")
     ids = [json.loads(x)["id"] for x in (tmp_path / "a.jsonl").read_text().splitlines()]
-    assert (total, n) == (200, 20) and (tmp_path / "a.jsonl").read_text() == (tmp_path / "b.jsonl").read_text()
+    assert (total, n) == (200, 20) and (tmp_path / "a.jsonl").read_text() == (
+        tmp_path / "b.jsonl"
+    ).read_text()
     assert ids == sorted(ids) and len(set(ids)) == 20 and max(ids) > 100  # not just the head of the file
     assert draw_sample([str(src)], 500, seed=0, out=tmp_path / "all.jsonl") == (200, 200)
 
@@ -28,14 +31,38 @@ def test_estimate_runs_the_sample_and_projects(tmp_path, capsys):
 
     src = corpus(tmp_path)
     with StubServer(StubConfig(latency_ms=5, words=30)) as stub:
-        code = main(["estimate", str(src), "--backend", "openai", "--base-url", stub.base_url, "--model", "stub",
-                     "--sample", "10", "--gpu-throughput", "1500", "--gpus", "4", "--max-thinking-tokens", "64",
-                     "--target-training-tokens", "1e6", "-o", str(tmp_path / "est"), "--no-progress"])
+        code = main(
+            [
+                "estimate",
+                str(src),
+                "--backend",
+                "openai",
+                "--base-url",
+                stub.base_url,
+                "--model",
+                "stub",
+                "--sample",
+                "10",
+                "--gpu-throughput",
+                "1500",
+                "--gpus",
+                "4",
+                "--max-thinking-tokens",
+                "64",
+                "--target-training-tokens",
+                "1e6",
+                "-o",
+                str(tmp_path / "est"),
+                "--no-progress",
+            ]
+        )
     assert code == 0
     out = capsys.readouterr().out
     assert "estimate from a random sample of 10 of 50 items (backend openai)" in out
     est = json.loads((tmp_path / "est" / "estimate.json").read_text())
-    assert (tmp_path / "est" / "augmented" / "summary.json").exists() and (tmp_path / "est" / "sample.jsonl").exists()
+    assert (tmp_path / "est" / "augmented" / "summary.json").exists() and (
+        tmp_path / "est" / "sample.jsonl"
+    ).exists()
     sample, p = est["sample"], est["projection"]
     assert sample["items"] == 10 and sample["records"] == 10
     assert p["documents"] == 50 and p["mean_thinking_tokens"] == 30  # the stub writes 30 words = 30 tokens

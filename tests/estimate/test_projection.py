@@ -6,8 +6,9 @@ from tpt.errors import ConfigError
 from tpt.estimate.projection import SampleMeasurement, human, project, report
 
 # 10 sampled items -> 8 records; per record 1000 document, 1200 prompt and 2000 thinking tokens; 20 s.
-SAMPLE = SampleMeasurement(items=10, records=8, doc_tokens=8000, prompt_tokens=9600, completion_tokens=16000,
-                           wall_s=20.0)
+SAMPLE = SampleMeasurement(
+    items=10, records=8, doc_tokens=8000, prompt_tokens=9600, completion_tokens=16000, wall_s=20.0
+)
 
 
 def test_projection_by_hand():
@@ -28,13 +29,23 @@ def test_projection_by_hand():
 def test_the_paper_figure_is_20k_hours_at_100b_tokens():
     # a corpus that yields exactly 100B training tokens: 100e9 / 3000 tokens per document
     p = project(SAMPLE, round(100e9 / 3000 / 0.8))
-    assert p.training_tokens == pytest.approx(100e9, rel=1e-6) and p.paper_a100_hours == pytest.approx(20_000, rel=1e-6)
+    assert p.training_tokens == pytest.approx(100e9, rel=1e-6) and p.paper_a100_hours == pytest.approx(
+        20_000, rel=1e-6
+    )
 
 
 def test_report_prints_every_figure():
     text = report(project(SAMPLE, 1_000_000, gpu_tokens_per_s=2000, gpus=8, target_training_tokens=100e9))
-    for expected in ("800k", "x3.00", "1.6B generated", "2.4B (teacher tokenizer)", "556 hours",
-                     "222 GPU-hours = 1.16 days on 8 GPUs", "480 A100-hours", "NOT enough"):
+    for expected in (
+        "800k",
+        "x3.00",
+        "1.6B generated",
+        "2.4B (teacher tokenizer)",
+        "556 hours",
+        "222 GPU-hours = 1.16 days on 8 GPUs",
+        "480 A100-hours",
+        "NOT enough",
+    ):
         assert expected in text, expected
     assert human(1_234_567) == "1.23M" and human(999) == "999"
     tiny = report(project(SAMPLE, 10, gpu_tokens_per_s=2000, gpus=8))

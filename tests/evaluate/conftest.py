@@ -141,7 +141,5 @@ def run_dir(tmp_path: Path, tiny_model_dir: Path, trained_model_dir: Path) -> Pa
         ck = run / "checkpoints" / f"tokens-{tokens:012d}"
         shutil.copytree(src, ck)
         (ck / "tpt_checkpoint.json").write_text(json.dumps({"tokens_seen": tokens, "step": step}))
-    (
-        run / "checkpoints" / ".tokens-000000009999.tmp-1"
-    ).mkdir()  # a checkpoint being written: ignored
+    (run / "checkpoints" / ".tokens-000000009999.tmp-1").mkdir()  # a checkpoint being written: ignored
     return run

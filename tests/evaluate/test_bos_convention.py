@@ -27,21 +27,59 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tok.add_special_tokens(["<pad>", "<s>", "</s>"])
     # What Llama 3's tokenizer does: encoding with special tokens puts BOS first.
     tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
-    PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
-                            unk_token="[UNK]").save_pretrained(root / "tok")
+    PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="[UNK]"
+    ).save_pretrained(root / "tok")
     records = root / "records.jsonl"
-    records.write_text("".join(json.dumps({"id": i, "text": "the cat sat", "thinking": "so fast"}) + "\n"
-                               for i in range(8)))
+    records.write_text(
+        "".join(json.dumps({"id": i, "text": "the cat sat", "thinking": "so fast"}) + "\n" for i in range(8))
+    )
     return {"root": root, "tok": root / "tok", "records": records}
 
 
 def pack_and_train(setup: dict[str, Path], name: str, *flags: str) -> tuple[Path, Path]:
     pack, run = setup["root"] / f"pack-{name}", setup["root"] / f"run-{name}"
-    assert main(["pack", str(setup["records"]), "--output", str(pack), "--tokenizer", str(setup["tok"]),
-                 "--seq-len", "16", "--no-validate", "--shuffle-buffer", "0", "--workers", "0",
-                 "--no-progress", *flags]) == 0
-    assert main(["train", str(pack), "--output", str(run), "--tokens", "32", "--batch-tokens", "32",
-                 "--preset", "testbed", "--threads", "1"]) == 0
+    assert (
+        main(
+            [
+                "pack",
+                str(setup["records"]),
+                "--output",
+                str(pack),
+                "--tokenizer",
+                str(setup["tok"]),
+                "--seq-len",
+                "16",
+                "--no-validate",
+                "--shuffle-buffer",
+                "0",
+                "--workers",
+                "0",
+                "--no-progress",
+                *flags,
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "train",
+                str(pack),
+                "--output",
+                str(run),
+                "--tokens",
+                "32",
+                "--batch-tokens",
+                "32",
+                "--preset",
+                "testbed",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     [ckpt] = sorted((run / "checkpoints").iterdir())
     return pack, ckpt
 

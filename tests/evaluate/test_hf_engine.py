@@ -44,9 +44,7 @@ def test_greedy_matches_transformers_generate(tiny: HFEngine) -> None:
     for prompt, [ours] in zip(PROMPTS, batched, strict=True):
         ids = tok(prompt, return_tensors="pt")
         with torch.inference_mode():
-            ref = model.generate(
-                **ids, max_new_tokens=12, do_sample=False, pad_token_id=tok.eos_token_id
-            )
+            ref = model.generate(**ids, max_new_tokens=12, do_sample=False, pad_token_id=tok.eos_token_id)
         new = ref[0, ids["input_ids"].shape[1] :].tolist()
         if tok.eos_token_id in new:
             new = new[: new.index(tok.eos_token_id)]
@@ -61,9 +59,7 @@ def test_per_row_stops_and_finish_reasons(trained: HFEngine) -> None:
         "dan has 5 bags with 5 pens each and 2 loose pens . how many pens does dan have ? <think>",
         "dan has 5 bags with 5 pens each and 2 loose pens . how many pens does dan have ? =",
     ]
-    [think], [direct] = trained.generate(
-        prompts, GenParams(max_new_tokens=40, stop=("</think>", " ."))
-    )
+    [think], [direct] = trained.generate(prompts, GenParams(max_new_tokens=40, stop=("</think>", " .")))
     assert direct.text == " 27" and direct.finish_reason == "stop"
     assert think.text == " 5 x 5 = 25" and think.finish_reason == "stop"  # " ." stops it early
     [[full]] = trained.generate(prompts[:1], GenParams(max_new_tokens=40, stop=("</think>",)))
@@ -131,11 +127,24 @@ def test_a_task_with_loglik_target_reports_gold_loglik(tmp_path: Path, tiny_mode
     from tpt.evaluate.taskfile import load_task_file
 
     data = tmp_path / "q.jsonl"
-    data.write_text("".join(json.dumps({"id": str(i), "question": f"dan has {i} bags", "answer": str(i)}) + "\n"
-                            for i in range(3)))
-    (tmp_path / "t.json").write_text(json.dumps({"name": "ll", "data": str(data), "prompt": "{question} =",
-                                                 "extract": "last_number", "max_new_tokens": 2,
-                                                 "loglik_target": " {answer} ."}))
+    data.write_text(
+        "".join(
+            json.dumps({"id": str(i), "question": f"dan has {i} bags", "answer": str(i)}) + "\n"
+            for i in range(3)
+        )
+    )
+    (tmp_path / "t.json").write_text(
+        json.dumps(
+            {
+                "name": "ll",
+                "data": str(data),
+                "prompt": "{question} =",
+                "extract": "last_number",
+                "max_new_tokens": 2,
+                "loglik_target": " {answer} .",
+            }
+        )
+    )
     [task] = load_task_file(tmp_path / "t.json")
     out = tmp_path / "r.jsonl"
     rows = evaluate([str(tiny_model_dir)], [task], output=out, threads=1)

@@ -73,14 +73,9 @@ def test_builtin_shot_counts_and_sources() -> None:
     assert gsm.prompts[0].count("Question:") == 6 and gsm.prompts[0].count("####") == 5
     train = {
         e.question
-        for e in load_examples(
-            DataSource(path=get_builtin("gsm8k").fewshot.pool.path, reader="gsm8k")
-        )
+        for e in load_examples(DataSource(path=get_builtin("gsm8k").fewshot.pool.path, reader="gsm8k"))
     }
-    shots = [
-        p.split("\nAnswer:")[0].removeprefix("Question: ")
-        for p in gsm.prompts[0].split("\n\n")[:-1]
-    ]
+    shots = [p.split("\nAnswer:")[0].removeprefix("Question: ") for p in gsm.prompts[0].split("\n\n")[:-1]]
     assert all(s in train for s in shots)
     assert gsm.prompts[0].split("\n\n")[:-1] == gsm.prompts[1].split("\n\n")[:-1]  # fixed exemplars
     math = prepare_task(get_builtin("math500"), limit=1)

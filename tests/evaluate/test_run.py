@@ -47,15 +47,11 @@ def _rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def test_run_dir_sweep_writes_rows_and_samples(
-    tmp_path: Path, run_dir: Path, problems_file: Path
-) -> None:
+def test_run_dir_sweep_writes_rows_and_samples(tmp_path: Path, run_dir: Path, problems_file: Path) -> None:
     """Every checkpoint x task x metric gives one row; the trained checkpoint solves the problems."""
     tasks = _task_file(tmp_path, problems_file)
     out = tmp_path / "eval" / "results.jsonl"
-    code = main(
-        ["eval", str(run_dir), "--task-file", str(tasks), "--output", str(out), "--threads", "1"]
-    )
+    code = main(["eval", str(run_dir), "--task-file", str(tasks), "--output", str(out), "--threads", "1"])
     assert code == 0
     rows = _rows(out)
     assert {(r["checkpoint"], r["tokens_seen"]) for r in rows} == {
@@ -85,9 +81,7 @@ def test_run_dir_sweep_writes_rows_and_samples(
         assert r["config"]["step"] in (4, 16)
     samples = _rows(out.with_name("results.samples.jsonl"))
     assert len(samples) == 2 * 2 * 12
-    s = next(
-        s for s in samples if s["tokens_seen"] == 4096 and s["task"] == "think" and s["id"] == "p0"
-    )
+    s = next(s for s in samples if s["tokens_seen"] == 4096 and s["task"] == "think" and s["id"] == "p0")
     assert s["prompt"].endswith("<think>")
     assert s["extracted"]["accuracy"] == s["gold"] and s["correct"]["accuracy"] is True
     assert s["finish_reason"] == "stop" and "</think>" not in s["generation"]
@@ -128,9 +122,7 @@ def test_python_entry_point(trained_model_dir: Path, tmp_path: Path, problems_fi
     assert all(r["checkpoint"] is None and r["n"] == 4 for r in rows)
 
 
-def test_sampling_rows_average_samples(
-    trained_model_dir: Path, tmp_path: Path, problems_file: Path
-) -> None:
+def test_sampling_rows_average_samples(trained_model_dir: Path, tmp_path: Path, problems_file: Path) -> None:
     rows = evaluate(
         [str(trained_model_dir)],
         [str(_task_file(tmp_path, problems_file))],
@@ -142,9 +134,7 @@ def test_sampling_rows_average_samples(
     )
     acc = next(r for r in rows if r["task"] == "think" and r["metric"] == "accuracy")
     assert acc["config"]["samples"] == 4 and acc["config"]["temperature"] == 0.6
-    assert acc["value"] * 12 == pytest.approx(
-        round(acc["value"] * 12)
-    )  # a mean of 3 x 4 zero/one scores
+    assert acc["value"] * 12 == pytest.approx(round(acc["value"] * 12))  # a mean of 3 x 4 zero/one scores
 
 
 def test_checkpoint_discovery(run_dir: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -175,10 +165,7 @@ def test_cli_bad_input_exits_2(
     assert "not found" in capsys.readouterr().err
     assert main(["eval", str(tiny_model_dir), "--tasks", "gsm8k"]) == 2
     assert "--output FILE is required" in capsys.readouterr().err
-    assert (
-        main(["eval", str(tiny_model_dir), "--tasks", "gsm8k", "--output", out, "--samples", "3"])
-        == 2
-    )
+    assert main(["eval", str(tiny_model_dir), "--tasks", "gsm8k", "--output", out, "--samples", "3"]) == 2
     assert "needs sampling" in capsys.readouterr().err
     broken = tmp_path / "broken"
     broken.mkdir()
@@ -193,9 +180,7 @@ def test_builtin_task_runs_on_a_tiny_model(tiny_model_dir: Path, tmp_path: Path)
     metrics = {(r["task"], r["metric"]) for r in rows}
     assert ("gsm8k", "accuracy") in metrics and ("gsm8k", "accuracy_flexible") in metrics
     assert ("mmlu", "accuracy") in metrics
-    truncated = next(
-        r for r in rows if r["metric"] == "mean_generated_tokens" and r["task"] == "gsm8k"
-    )
+    truncated = next(r for r in rows if r["metric"] == "mean_generated_tokens" and r["task"] == "gsm8k")
     assert 0 < truncated["value"] <= 8
     # 5-shot GSM8K prompts do not fit this model's 256 positions: the rows say so.
     assert {r.get("over_context") for r in rows if r["task"] == "gsm8k"} == {2}

@@ -56,16 +56,12 @@ def _fake_vllm(calls: dict) -> types.ModuleType:
     return mod
 
 
-def test_vllm_engine_maps_params_and_outputs(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_vllm_engine_maps_params_and_outputs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     calls: dict = {}
     monkeypatch.setitem(sys.modules, "vllm", _fake_vllm(calls))
     engine = build_engine("vllm", tmp_path, dtype="bfloat16", seed=3)
     assert calls["llm"] == {"model": str(tmp_path), "dtype": "bfloat16", "seed": 3}
-    params = GenParams(
-        max_new_tokens=64, stop=("</think>",), temperature=0.6, top_p=0.95, samples=3, seed=3
-    )
+    params = GenParams(max_new_tokens=64, stop=("</think>",), temperature=0.6, top_p=0.95, samples=3, seed=3)
     out = engine.generate(["a <think>", "b <think>"], params)
     assert calls["sampling"] == {
         "n": 3, "temperature": 0.6, "top_p": 0.95, "max_tokens": 64, "stop": ["</think>"], "seed": 3
@@ -98,9 +94,7 @@ def test_vllm_rows_through_evaluate(
     )
     rows = evaluate([str(tiny_model_dir)], [task], engine="vllm", limit=3, log=None)
     row = next(r for r in rows if r["metric"] == "accuracy")
-    assert (
-        row["config"]["engine"] == "vllm" and row["value"] == 0.0
-    )  # " 0 x 2 = 0 ." is not 12 + ...
+    assert row["config"]["engine"] == "vllm" and row["value"] == 0.0  # " 0 x 2 = 0 ." is not 12 + ...
 
 
 def test_vllm_engine_encodes_a_tpt_checkpoint_by_its_bos_convention(

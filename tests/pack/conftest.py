@@ -33,9 +33,7 @@ VOCAB = {
 }
 
 
-def write_word_tokenizer(
-    path: Path, *, with_eos: bool = True, truncate_at: int | None = None
-) -> Path:
+def write_word_tokenizer(path: Path, *, with_eos: bool = True, truncate_at: int | None = None) -> Path:
     from tokenizers import Tokenizer, models, pre_tokenizers
 
     vocab = dict(VOCAB) if with_eos else {k: v for k, v in VOCAB.items() if k != "<|endoftext|>"}

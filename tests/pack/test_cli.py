@@ -17,9 +17,7 @@ CORPUS = Path(str(resources.files("tpt").joinpath("data/sample_corpus")))
 @pytest.fixture(scope="module")
 def bpe(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("bpe") / "tok"
-    assert (
-        main(["tokenizer", "train", str(CORPUS), "--vocab-size", "1000", "--output", str(out)]) == 0
-    )
+    assert main(["tokenizer", "train", str(CORPUS), "--vocab-size", "1000", "--output", str(out)]) == 0
     return out
 
 
@@ -32,9 +30,7 @@ def augmented(tmp_path_factory) -> Path:
         for path in sorted(CORPUS.glob("*.jsonl")):
             for line in path.read_text(encoding="utf-8").splitlines():
                 doc = json.loads(line)
-                thinking = "Let me think this through. " + " ".join(
-                    reversed(doc["text"].split(". "))
-                )
+                thinking = "Let me think this through. " + " ".join(reversed(doc["text"].split(". ")))
                 f.write(
                     json.dumps(
                         {
@@ -85,10 +81,7 @@ def test_cli_pack_writes_the_documented_sample_text(tmp_path, bpe, augmented, ca
     first_end = int(np.flatnonzero((tokens == eos) & (kinds == 3))[0])
     first = json.loads((augmented / "shards" / "part-00000000.jsonl").read_text().splitlines()[0])
     expected = (
-        first["text"].rstrip()
-        + "\n\n<think>\n"
-        + first["thinking"].strip()
-        + "\n</think><|endoftext|>"
+        first["text"].rstrip() + "\n\n<think>\n" + first["thinking"].strip() + "\n</think><|endoftext|>"
     )
     assert tok.decode(tokens[: first_end + 1].tolist(), skip_special_tokens=False) == expected
     doc_ids = tokens[: first_end + 1][kinds[: first_end + 1] == 1]
@@ -140,9 +133,7 @@ def test_pack_keeps_torch_and_transformers_out_of_the_process(tmp_path, bpe, aug
         "'--seq-len', '128', '--mode', 'raw']); "
         "print(rc, sorted(m for m in ('torch', 'transformers', 'datasets') if m in sys.modules))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "0 []"
 
 
@@ -156,15 +147,27 @@ def _filter_corpus(path: Path) -> Path:
     thinking = " ".join(f"step {i} follows from the one before it because of the rule" for i in range(4))
     rows = []
     for i in range(4):
-        rows.append({"id": f"m{i}", "text": f"Problem {i}: add the numbers.", "thinking": thinking,
-                     "finish_reason": "length" if i < 2 else "stop", "source": "math"})
-    for i, (text, think) in enumerate([
-        ("A page about rivers.", thinking), ("A page about hills.", "Too short."),
-        ("A page that quotes " + question, thinking),
-        ("A page about lakes that quotes <|endoftext|> and <|im_end|>.", thinking),
-        ("A page about ponds.", thinking + " <|im_end|>"),
-    ]):
-        rows.append({"id": f"w{i}", "text": text, "thinking": think, "finish_reason": "stop", "source": "web"})
+        rows.append(
+            {
+                "id": f"m{i}",
+                "text": f"Problem {i}: add the numbers.",
+                "thinking": thinking,
+                "finish_reason": "length" if i < 2 else "stop",
+                "source": "math",
+            }
+        )
+    for i, (text, think) in enumerate(
+        [
+            ("A page about rivers.", thinking),
+            ("A page about hills.", "Too short."),
+            ("A page that quotes " + question, thinking),
+            ("A page about lakes that quotes <|endoftext|> and <|im_end|>.", thinking),
+            ("A page about ponds.", thinking + " <|im_end|>"),
+        ]
+    ):
+        rows.append(
+            {"id": f"w{i}", "text": text, "thinking": think, "finish_reason": "stop", "source": "web"}
+        )
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
 
@@ -180,8 +183,11 @@ def test_drops_are_reported_per_source_and_reason_and_the_paper_setting_keeps_th
     assert share["all"] == pytest.approx(5 / 9) and share["by_reason"]["truncated"] == pytest.approx(2 / 9)
     assert share["by_source"]["math"] == {"all": 0.5, "by_reason": {"truncated": 0.5}}
     assert share["by_source"]["web"]["all"] == pytest.approx(0.6)
-    assert stats["by_source"]["web"]["skipped_by_reason"] == {"contamination": 1, "leaked_control": 1,
-                                                             "too_short": 1}
+    assert stats["by_source"]["web"]["skipped_by_reason"] == {
+        "contamination": 1,
+        "leaked_control": 1,
+        "too_short": 1,
+    }
     assert "5 of 9 records dropped (55.6%: " in line and "truncated 2 (22.2%)" in line
     assert "by source: web 60.0%, math 50.0%" in line
     # The paper filters nothing: every record is packed; the contaminated document is reported.
@@ -206,8 +212,26 @@ def test_a_documents_control_strings_are_text_to_the_student(tmp_path, bpe, mode
     doc = "A forum post ends with <|endoftext|> and then says <think> more."
     src.write_text(json.dumps({"id": 1, "text": doc, "thinking": thinking, "finish_reason": "stop"}) + "\n")
     out = tmp_path / "out"
-    assert main(["pack", str(src), "--tokenizer", str(bpe), "--seq-len", "128", "--workers", "0",
-                 "--mode", mode, "--output", str(out), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "pack",
+                str(src),
+                "--tokenizer",
+                str(bpe),
+                "--seq-len",
+                "128",
+                "--workers",
+                "0",
+                "--mode",
+                mode,
+                "--output",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     stats = json.loads((out / "stats.json").read_text())
     assert stats["skipped"] == {} and stats["documents"] == 1
     index = json.loads((out / "index.json").read_text())

@@ -32,18 +32,56 @@ def run(tmp_path: Path, h) -> dict[str, Path]:
     tok = h.write_word_tokenizer(tmp_path / "tok" / "tokenizer.json")
     config = StubConfig(latency_ms=1, words=30, schedule=(("POISON", ("400*",)), ("CUTME", ("length",))))
     with StubServer(config) as stub:
-        code = main(["augment", str(corpus), "--output", str(tmp_path / "aug"), "--backend", "openai",
-                     "--base-url", stub.base_url, "--model", "stub", "--max-retries", "0",
-                     "--max-doc-tokens", "5", "--no-progress"])  # 5 tokens ~ 20 characters
+        code = main(
+            [
+                "augment",
+                str(corpus),
+                "--output",
+                str(tmp_path / "aug"),
+                "--backend",
+                "openai",
+                "--base-url",
+                stub.base_url,
+                "--model",
+                "stub",
+                "--max-retries",
+                "0",
+                "--max-doc-tokens",
+                "5",
+                "--no-progress",
+            ]
+        )  # 5 tokens ~ 20 characters
     assert code == 0  # d2 failed and d4 is empty: recorded failures, the run is complete
     return {"corpus": corpus, "aug": tmp_path / "aug", "tok": tok, "tmp": tmp_path}
 
 
 def pack(run: dict[str, Path], name: str, *extra: str) -> tuple[Path, dict]:
     out = run["tmp"] / name
-    assert main(["pack", str(run["aug"]), "--output", str(out), "--tokenizer", str(run["tok"]),
-                 "--seq-len", "8", "--shuffle-buffer", "0", "--workers", "0", "--no-progress",
-                 "--min-thinking-words", "1", "--disable-check", "repetition", *extra]) == 0
+    assert (
+        main(
+            [
+                "pack",
+                str(run["aug"]),
+                "--output",
+                str(out),
+                "--tokenizer",
+                str(run["tok"]),
+                "--seq-len",
+                "8",
+                "--shuffle-buffer",
+                "0",
+                "--workers",
+                "0",
+                "--no-progress",
+                "--min-thinking-words",
+                "1",
+                "--disable-check",
+                "repetition",
+                *extra,
+            ]
+        )
+        == 0
+    )
     return out, json.loads((out / "stats.json").read_text())
 
 
@@ -52,7 +90,9 @@ def words(text: str) -> int:
 
 
 def test_the_raw_arm_packs_every_original_document_at_full_length(run, h):
-    records = [json.loads(x) for x in (run["aug"] / "shards" / "part-00000000.jsonl").read_text().splitlines()]
+    records = [
+        json.loads(x) for x in (run["aug"] / "shards" / "part-00000000.jsonl").read_text().splitlines()
+    ]
     assert sorted(r["id"] for r in records) == ["d0", "d1", "d3", "d5"]
     assert next(r for r in records if r["id"] == "d1")["doc_truncated"]
 
@@ -74,8 +114,10 @@ def test_the_raw_arm_packs_every_original_document_at_full_length(run, h):
 
 
 def test_the_tpt_arm_trains_on_the_truncated_document_unless_asked(run):
-    records = {json.loads(x)["id"]: json.loads(x)
-               for x in (run["aug"] / "shards" / "part-00000000.jsonl").read_text().splitlines()}
+    records = {
+        json.loads(x)["id"]: json.loads(x)
+        for x in (run["aug"] / "shards" / "part-00000000.jsonl").read_text().splitlines()
+    }
     kept = [r for r in records.values() if r["finish_reason"] != "length"]  # d3 is cut: dropped
     _, tpt = pack(run, "tpt")
     assert tpt["document_text"] == "truncated" and tpt["augmented_samples"] == 3
@@ -100,6 +142,21 @@ def test_a_changed_or_missing_corpus_is_a_clear_error(run, capsys):
     assert main([*args, "--output", str(run["tmp"] / "z"), "--document-text", "truncated"]) == 0
     # Full text for the TPT arm needs the corpus of an augment run.
     records = run["aug"] / "shards" / "part-00000000.jsonl"
-    assert main(["pack", str(records), "--tokenizer", str(run["tok"]), "--seq-len", "8",
-                 "--output", str(run["tmp"] / "w"), "--document-text", "full"]) == 2
+    assert (
+        main(
+            [
+                "pack",
+                str(records),
+                "--tokenizer",
+                str(run["tok"]),
+                "--seq-len",
+                "8",
+                "--output",
+                str(run["tmp"] / "w"),
+                "--document-text",
+                "full",
+            ]
+        )
+        == 2
+    )
     assert "not a tpt augment output directory" in capsys.readouterr().err

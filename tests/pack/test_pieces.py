@@ -65,9 +65,7 @@ def _tokenizer(pattern: str | None, *, nfc: bool = False, think_tokens: bool = T
     )
     tok.train_from_iterator(TRAIN_TEXT, trainer)
     if think_tokens:
-        tok.add_tokens(
-            [AddedToken(t, special=False, normalized=False) for t in ("<think>", "</think>")]
-        )
+        tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in ("<think>", "</think>")])
     return tok
 
 

@@ -27,9 +27,7 @@ def pack(tmp_path, inputs, tok, name="out", **kw) -> tuple[Path, dict]:
 
 def load(out: Path, what: str) -> np.ndarray:
     index = json.loads((out / "index.json").read_text())
-    return np.concatenate(
-        [np.load(out / f"{s['name']}.{what}.npy", mmap_mode="r") for s in index["shards"]]
-    )
+    return np.concatenate([np.load(out / f"{s['name']}.{what}.npy", mmap_mode="r") for s in index["shards"]])
 
 
 def test_exact_ids_kinds_and_segments_of_a_tiny_corpus(tmp_path, word_tok, h):
@@ -68,9 +66,7 @@ def test_exact_ids_kinds_and_segments_of_a_tiny_corpus(tmp_path, word_tok, h):
         stats["pad_tokens"],
     ) == (2, 3, 7, 7, 6, 20, 4)
     index = json.loads((out / "index.json").read_text())
-    assert (
-        index["format"] == "tpt-packed-v1" and index["dtype"] == "uint16" and index["num_rows"] == 3
-    )
+    assert index["format"] == "tpt-packed-v1" and index["dtype"] == "uint16" and index["num_rows"] == 3
     assert (index["eos_id"], index["pad_id"], index["vocab_size"], index["mode"]) == (
         0,
         0,
@@ -153,38 +149,27 @@ def test_stats_add_up_to_the_shards(tmp_path, word_tok, h):
 
 
 def test_same_seed_same_bytes_other_seed_other_order(tmp_path, word_tok, h):
-    recs = [
-        h.record(i, " ".join(["the", "cat", "dog", "mat"][: 1 + i % 4]), "so fast")
-        for i in range(50)
-    ]
+    recs = [h.record(i, " ".join(["the", "cat", "dog", "mat"][: 1 + i % 4]), "so fast") for i in range(50)]
     src = h.write_records(tmp_path / "in.jsonl", recs)
     a, _ = pack(tmp_path, [src], word_tok, name="a", seq_len=8, shuffle_buffer=16, seed=3)
-    b, _ = pack(
-        tmp_path, [src], word_tok, name="b", seq_len=8, shuffle_buffer=16, seed=3, batch_size=7
-    )
+    b, _ = pack(tmp_path, [src], word_tok, name="b", seq_len=8, shuffle_buffer=16, seed=3, batch_size=7)
     c, _ = pack(tmp_path, [src], word_tok, name="c", seq_len=8, shuffle_buffer=16, seed=4)
     for what in ("tokens", "kinds", "segments"):
-        assert (a / f"shard-00000.{what}.npy").read_bytes() == (
-            b / f"shard-00000.{what}.npy"
-        ).read_bytes()
+        assert (a / f"shard-00000.{what}.npy").read_bytes() == (b / f"shard-00000.{what}.npy").read_bytes()
     assert not np.array_equal(load(a, "tokens"), load(c, "tokens"))
     # A shuffle reorders samples; it never changes them.
     assert sorted(load(a, "tokens").ravel().tolist()) == sorted(load(c, "tokens").ravel().tolist())
 
 
 def test_mix_packs_a_fraction_of_samples_raw(tmp_path, word_tok, h):
-    src = h.write_records(
-        tmp_path / "in.jsonl", [h.record(i, "the cat sat", "so fast") for i in range(200)]
-    )
+    src = h.write_records(tmp_path / "in.jsonl", [h.record(i, "the cat sat", "so fast") for i in range(200)])
     out, stats = pack(tmp_path, [src], word_tok, seq_len=16, raw_fraction=0.25)
     assert stats["raw_samples"] + stats["augmented_samples"] == 200
     assert 25 <= stats["raw_samples"] <= 75
     assert stats["thinking_tokens"] == 2 * stats["augmented_samples"]
     assert stats["document_tokens"] == 3 * 200
     with pytest.raises(ConfigError, match="--mix"):
-        PackConfig(
-            inputs=("x",), output=tmp_path, tokenizer="t", seq_len=8, mode="raw", raw_fraction=0.5
-        )
+        PackConfig(inputs=("x",), output=tmp_path, tokenizer="t", seq_len=8, mode="raw", raw_fraction=0.5)
 
 
 def test_bad_records_are_skipped_with_a_reason_never_lost(tmp_path, word_tok, h):
@@ -234,18 +219,14 @@ def test_no_validate_raw_mode_needs_no_thinking(tmp_path, word_tok, h):
 
 def test_templates_change_the_format_and_custom_ones_are_checked(tmp_path, word_tok, h):
     src = h.write_records(tmp_path / "in.jsonl", [h.record(0, "the cat", "so fast")])
-    out, _ = pack(
-        tmp_path, [src], word_tok, seq_len=8, template="{thinking} <think> {document} </think>"
-    )
+    out, _ = pack(tmp_path, [src], word_tok, seq_len=8, template="{thinking} <think> {document} </think>")
     assert load(out, "tokens")[0].tolist() == [17, 18, 2, 4, 5, 3, 0, 0]
     assert load(out, "kinds")[0].tolist() == [2, 2, 3, 1, 1, 3, 3, 0]
     out, stats = pack(tmp_path, [src], word_tok, name="inline", seq_len=8, template="inline")
     assert load(out, "tokens")[0].tolist() == [4, 5, 2, 17, 18, 3, 0, 0]
     assert stats["template"] == "{document} <think> {thinking} </think>"
     with pytest.raises(ConfigError, match="unknown token"):
-        pack(
-            tmp_path, [src], word_tok, name="o2", seq_len=8, template="{document} [[ {thinking} ]]"
-        )
+        pack(tmp_path, [src], word_tok, name="o2", seq_len=8, template="{document} [[ {thinking} ]]")
     with pytest.raises(ConfigError, match="exactly once"):
         pack(tmp_path, [src], word_tok, name="o3", seq_len=8, template="{document} only")
 
@@ -297,10 +278,17 @@ def test_a_rerun_replaces_the_previous_output(tmp_path, word_tok, h):
 
 def test_bad_text_and_duplicate_ids_are_named(tmp_path, word_tok, h):
     src = tmp_path / "in.jsonl"
-    rows = [h.record(0, "the cat sat", "why"), h.record(1, "a dog ran", "so fast"),
-            h.record(0, "the cat sat", "why"), h.record(2, "the \\ud800 mat", "so")]
-    src.write_bytes(b"\xef\xbb\xbf" + "".join(json.dumps(r) + "\n" for r in rows).encode().replace(b"\\\\", b"\\")
-                    + b'{"id": 3, "text": "caf\xe9", "thinking": "a"}\n')
+    rows = [
+        h.record(0, "the cat sat", "why"),
+        h.record(1, "a dog ran", "so fast"),
+        h.record(0, "the cat sat", "why"),
+        h.record(2, "the \\ud800 mat", "so"),
+    ]
+    src.write_bytes(
+        b"\xef\xbb\xbf"
+        + "".join(json.dumps(r) + "\n" for r in rows).encode().replace(b"\\\\", b"\\")
+        + b'{"id": 3, "text": "caf\xe9", "thinking": "a"}\n'
+    )
     out, stats = pack(tmp_path, [src], word_tok, seq_len=8)
     assert stats["skipped"] == {"invalid_utf8": 1, "unencodable_text": 1}
     assert stats["flagged"] == {"duplicate_id": 1} and stats["duplicate_ids"]["count"] == 1
@@ -318,10 +306,28 @@ def test_the_raw_arm_names_bad_corpus_lines_as_augment_does(tmp_path, word_tok, 
     from tpt.testing.openai_stub import StubConfig, StubServer
 
     corpus = tmp_path / "docs.jsonl"
-    corpus.write_bytes(b'{"id": 1, "text": "the cat sat"}\n{"id": 2, "text": "caf\xe9"}\n'
-                       b'{"id": 3, "text": "a \\ud800 dog"}\n{"id": 4, "text": "a dog ran"}\n')
+    corpus.write_bytes(
+        b'{"id": 1, "text": "the cat sat"}\n{"id": 2, "text": "caf\xe9"}\n'
+        b'{"id": 3, "text": "a \\ud800 dog"}\n{"id": 4, "text": "a dog ran"}\n'
+    )
     with StubServer(StubConfig(latency_ms=1, words=4)) as stub:
-        assert main(["augment", str(corpus), "--output", str(tmp_path / "aug"), "--backend", "openai",
-                     "--base-url", stub.base_url, "--model", "stub", "--no-progress"]) == 0
+        assert (
+            main(
+                [
+                    "augment",
+                    str(corpus),
+                    "--output",
+                    str(tmp_path / "aug"),
+                    "--backend",
+                    "openai",
+                    "--base-url",
+                    stub.base_url,
+                    "--model",
+                    "stub",
+                    "--no-progress",
+                ]
+            )
+            == 0
+        )
     _, stats = pack(tmp_path, [tmp_path / "aug"], word_tok, seq_len=8, mode="raw")
     assert stats["skipped"] == {"invalid_utf8": 1, "unencodable_text": 1} and stats["documents"] == 2

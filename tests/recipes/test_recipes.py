@@ -15,28 +15,61 @@ def parse_tpt(argv: list[str]):
     """A `tpt` command line through the real parser (built with the full options of that command)."""
     return build_parser(argv[0]).parse_args(argv)
 
+
 RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
 RECIPES = sorted(RECIPES_DIR.glob("*.sh"))
 
 # [P] Table 5, written out: (GPUs, lr, schedule, warmup, batch tokens, betas, weight decay, clip, budget).
-PRETRAIN = dict(gpus=32, lr=3e-4, schedule="constant", warmup_steps=100, batch_tokens=4 * 2**20,
-                betas=(0.9, 0.95), weight_decay=0.1, grad_clip=1.0)
-MIDTRAIN = dict(schedule="cosine", warmup_steps=100, batch_tokens=8 * 2**20, betas=(0.9, 0.95), weight_decay=0.1,
-                grad_clip=0.3, tokens=100 * 10**9)
-SFT = dict(gpus=8, schedule="cosine", warmup_steps=400, batch_tokens=2**20, betas=(0.9, 0.999), weight_decay=0.0,
-           grad_clip=0.2, epochs=5, seq_len=32768, rope_theta_scale=16.0)
+PRETRAIN = dict(
+    gpus=32,
+    lr=3e-4,
+    schedule="constant",
+    warmup_steps=100,
+    batch_tokens=4 * 2**20,
+    betas=(0.9, 0.95),
+    weight_decay=0.1,
+    grad_clip=1.0,
+)
+MIDTRAIN = dict(
+    schedule="cosine",
+    warmup_steps=100,
+    batch_tokens=8 * 2**20,
+    betas=(0.9, 0.95),
+    weight_decay=0.1,
+    grad_clip=0.3,
+    tokens=100 * 10**9,
+)
+SFT = dict(
+    gpus=8,
+    schedule="cosine",
+    warmup_steps=400,
+    batch_tokens=2**20,
+    betas=(0.9, 0.999),
+    weight_decay=0.0,
+    grad_clip=0.2,
+    epochs=5,
+    seq_len=32768,
+    rope_theta_scale=16.0,
+)
 EXPECTED = {
     "pretrain_8b_100b.sh": dict(PRETRAIN, command="train", model_size="8b", tokens=100 * 10**9),
     "pretrain_8b_40b_constrained.sh": dict(PRETRAIN, command="train", model_size="8b", tokens=40 * 10**9),
-    "midtrain_qwen25_math_1p5b.sh": dict(MIDTRAIN, command="train", gpus=16, lr=6e-5, init="/models/Qwen2.5-Math-1.5B"),
+    "midtrain_qwen25_math_1p5b.sh": dict(
+        MIDTRAIN, command="train", gpus=16, lr=6e-5, init="/models/Qwen2.5-Math-1.5B"
+    ),
     "midtrain_llama32_3b.sh": dict(MIDTRAIN, command="train", gpus=32, lr=4e-5, init="/models/Llama-3.2-3B"),
-    "midtrain_qwen25_math_7b.sh": dict(MIDTRAIN, command="train", gpus=32, lr=3e-5, init="/models/Qwen2.5-Math-7B"),
+    "midtrain_qwen25_math_7b.sh": dict(
+        MIDTRAIN, command="train", gpus=32, lr=3e-5, init="/models/Qwen2.5-Math-7B"
+    ),
     "sft_qwen25_math_1p5b.sh": dict(SFT, command="sft", lr=6e-5),
     "sft_llama32_3b.sh": dict(SFT, command="sft", lr=4e-5),
     "sft_qwen25_math_7b.sh": dict(SFT, command="sft", lr=3e-5),
 }
-TEACHERS = {"data_pretrain.sh": "/models/Qwen3-8B", "data_pretrain_constrained.sh": "/models/Qwen3-8B",
-            "data_midtrain.sh": "/models/DeepSeek-R1-Distill-Qwen-7B"}
+TEACHERS = {
+    "data_pretrain.sh": "/models/Qwen3-8B",
+    "data_pretrain_constrained.sh": "/models/Qwen3-8B",
+    "data_midtrain.sh": "/models/DeepSeek-R1-Distill-Qwen-7B",
+}
 
 
 def test_every_recipe_is_covered():
@@ -60,26 +93,37 @@ def test_training_recipe_matches_table_5(name, commands_of):
     [argv] = commands_of(RECIPES_DIR / name)
     assert argv[0] == "torchrun"
     split = argv.index("-m")
-    launcher = get_args_parser().parse_args(argv[1:split + 2])  # the real torchrun parser
+    launcher = get_args_parser().parse_args(argv[1 : split + 2])  # the real torchrun parser
     assert launcher.module and launcher.training_script == "tpt"
     want = EXPECTED[name]
     assert int(launcher.nnodes) * int(launcher.nproc_per_node) == want["gpus"]
 
-    args = parse_tpt(argv[split + 2:])  # the real `tpt train` / `tpt sft` parser
+    args = parse_tpt(argv[split + 2 :])  # the real `tpt train` / `tpt sft` parser
     assert args.command == want["command"]
     seq_len = want.get("seq_len", 8192)
     tokens = args.tokens if args.tokens is not None else 10 * 2**30  # sft: epochs, not a budget
     cfg = build_train_config(args, seq_len=seq_len, tokens=tokens)  # the real config checks
-    got = dict(lr=cfg.optim.lr, schedule=cfg.optim.schedule, warmup_steps=cfg.optim.warmup_steps,
-               batch_tokens=cfg.batch_tokens, betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay,
-               grad_clip=cfg.optim.grad_clip)
+    got = dict(
+        lr=cfg.optim.lr,
+        schedule=cfg.optim.schedule,
+        warmup_steps=cfg.optim.warmup_steps,
+        batch_tokens=cfg.batch_tokens,
+        betas=tuple(cfg.optim.betas),
+        weight_decay=cfg.optim.weight_decay,
+        grad_clip=cfg.optim.grad_clip,
+    )
     assert got == {k: want[k] for k in got}
     if want["command"] == "train":
         assert args.tokens == want["tokens"]
-        assert getattr(args, "init", None) == want.get("init") and (args.init or args.model_size == want["model_size"])
+        assert getattr(args, "init", None) == want.get("init") and (
+            args.init or args.model_size == want["model_size"]
+        )
     else:
-        assert (args.epochs, args.seq_len, args.rope_theta_scale) == (want["epochs"], want["seq_len"],
-                                                                     want["rope_theta_scale"])
+        assert (args.epochs, args.seq_len, args.rope_theta_scale) == (
+            want["epochs"],
+            want["seq_len"],
+            want["rope_theta_scale"],
+        )
 
 
 @pytest.mark.parametrize("name", sorted(TEACHERS))
@@ -88,10 +132,15 @@ def test_data_recipe_uses_the_papers_generation_and_packing(name, commands_of):
     augment, *packs = commands
     assert augment.command == "augment" and augment.model == TEACHERS[name]
     assert (augment.max_doc_tokens, augment.max_thinking_tokens, augment.temperature, augment.top_p) == (
-        2048, 8192, 0.6, 0.9)
+        2048,
+        8192,
+        0.6,
+        0.9,
+    )
     assert augment.executor == "ray" and augment.serve == "vllm" and augment.worker_gpus == 1
-    assert packs and all(p.command == "pack" and p.seq_len == 8192 and p.weights == ["fineweb-edu=0.125"]
-                         for p in packs)
+    assert packs and all(
+        p.command == "pack" and p.seq_len == 8192 and p.weights == ["fineweb-edu=0.125"] for p in packs
+    )
 
 
 def _arms(name: str, commands_of) -> tuple:

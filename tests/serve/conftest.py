@@ -12,7 +12,7 @@ import pytest
 # The fake: records its argv, finds the port and the served name the way the engine's CLI would, then
 # serves the OpenAI stub. With FAKE_DIE_AFTER=N it kills itself (SIGKILL) after N requests, once: the
 # marker file makes its restarted life a normal one.
-FAKE_SERVER = r'''
+FAKE_SERVER = r"""
 import json, os, signal, sys, threading, time
 argv = sys.argv[1:]
 with open(os.environ["FAKE_ARGV_LOG"], "a") as f:
@@ -38,7 +38,7 @@ with StubServer(StubConfig(model=name, latency_ms=float(os.environ.get("FAKE_LAT
             os.kill(os.getpid(), signal.SIGKILL)
         if os.getppid() == 1:
             break
-'''
+"""
 
 
 @pytest.fixture(autouse=True)
@@ -54,8 +54,10 @@ def fake_engines(tmp_path, monkeypatch):
     script = root / "fake_server.py"
     script.write_text(FAKE_SERVER)
     vllm = root / "bin" / "vllm"
-    vllm.write_text(f"#!{sys.executable}\nimport runpy, sys\nsys.argv = [{str(script)!r}, *sys.argv[1:]]\n"
-                    f"runpy.run_path({str(script)!r}, run_name='__main__')\n")
+    vllm.write_text(
+        f"#!{sys.executable}\nimport runpy, sys\nsys.argv = [{str(script)!r}, *sys.argv[1:]]\n"
+        f"runpy.run_path({str(script)!r}, run_name='__main__')\n"
+    )
     vllm.chmod(0o755)
     for module in ("sglang/launch_server.py", "llama_cpp/server/__main__.py"):
         path = root / "py" / module

@@ -34,11 +34,28 @@ def alive(pid: int) -> bool:
 
 def test_the_exact_command_lines(tmp_path):
     py = str(tmp_path / "env" / "bin" / "python")
-    spec = ServeSpec(engine="vllm", model="/m/Qwen3-8B", served_model_name="qwen3", python=py,
-                     extra_args=("--max-num-seqs", "256"))
+    spec = ServeSpec(
+        engine="vllm",
+        model="/m/Qwen3-8B",
+        served_model_name="qwen3",
+        python=py,
+        extra_args=("--max-num-seqs", "256"),
+    )
     assert server_command(spec, 8001) == [
-        str(tmp_path / "env" / "bin" / "vllm"), "serve", "/m/Qwen3-8B", "--host", "127.0.0.1", "--port", "8001",
-        "--served-model-name", "qwen3", "--generation-config", "vllm", "--max-num-seqs", "256"]
+        str(tmp_path / "env" / "bin" / "vllm"),
+        "serve",
+        "/m/Qwen3-8B",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "8001",
+        "--served-model-name",
+        "qwen3",
+        "--generation-config",
+        "vllm",
+        "--max-num-seqs",
+        "256",
+    ]
     # The model's generation_config would fill every field a request leaves out: tpt starts vLLM
     # without it, unless the user asks for one.
     own = ServeSpec(engine="vllm", model="/m", python=py, extra_args=("--generation-config", "auto"))
@@ -46,17 +63,41 @@ def test_the_exact_command_lines(tmp_path):
     assert generation_config(spec) == "vllm"
     spec = ServeSpec(engine="sglang", model="/m/R1-7B", python=py)
     assert server_command(spec, 8002) == [
-        py, "-m", "sglang.launch_server", "--model-path", "/m/R1-7B", "--host", "127.0.0.1", "--port", "8002",
-        "--served-model-name", "/m/R1-7B"]
+        py,
+        "-m",
+        "sglang.launch_server",
+        "--model-path",
+        "/m/R1-7B",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "8002",
+        "--served-model-name",
+        "/m/R1-7B",
+    ]
     spec = ServeSpec(engine="llama.cpp", model="/m/smol.gguf", python=py, extra_args=("--n_ctx", "4096"))
     assert server_command(spec, 8003) == [
-        py, "-m", "llama_cpp.server", "--model", "/m/smol.gguf", "--host", "127.0.0.1", "--port", "8003",
-        "--model_alias", "/m/smol.gguf", "--n_ctx", "4096"]
+        py,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        "/m/smol.gguf",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "8003",
+        "--model_alias",
+        "/m/smol.gguf",
+        "--n_ctx",
+        "4096",
+    ]
 
 
 @pytest.mark.parametrize("engine", ["vllm", "sglang", "llama.cpp"])
 def test_each_engine_starts_answers_and_stops(fake_engines, engine):
-    spec = ServeSpec(engine=engine, model="/models/teacher", served_model_name="teacher", startup_timeout_s=30)
+    spec = ServeSpec(
+        engine=engine, model="/models/teacher", served_model_name="teacher", startup_timeout_s=30
+    )
     with ManagedServer(spec) as server:
         assert server.healthy and models(server.base_url) == ["teacher"]
         pid = server.pid
@@ -87,16 +128,26 @@ def test_after_max_restarts_the_server_is_failed_with_its_log(fake_engines):
         deadline = time.monotonic() + 10
         while server.failed is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert "exited with status -9 after 0 restarts" in server.failed and "=== tpt: starting" in server.failed
+        assert (
+            "exited with status -9 after 0 restarts" in server.failed and "=== tpt: starting" in server.failed
+        )
 
 
 def test_a_server_that_dies_while_starting_or_never_answers_is_a_clear_error(tmp_path):
-    crash = ServeSpec(engine="command", model="m", startup_timeout_s=10,
-                      command=f"{sys.executable} -c \"print('CUDA out of memory'); raise SystemExit(3)\" {{port}}")
+    crash = ServeSpec(
+        engine="command",
+        model="m",
+        startup_timeout_s=10,
+        command=f"{sys.executable} -c \"print('CUDA out of memory'); raise SystemExit(3)\" {{port}}",
+    )
     with pytest.raises(BackendError, match=r"(?s)exited with status 3 while starting.*CUDA out of memory"):
         ManagedServer(crash).start()
-    mute = ServeSpec(engine="command", model="m", startup_timeout_s=1,
-                     command=f"{sys.executable} -c \"import time; time.sleep(60)\" {{port}}")
+    mute = ServeSpec(
+        engine="command",
+        model="m",
+        startup_timeout_s=1,
+        command=f'{sys.executable} -c "import time; time.sleep(60)" {{port}}',
+    )
     t0 = time.monotonic()
     with pytest.raises(BackendError, match="did not answer GET /v1/models within 1 s"):
         ManagedServer(mute).start()
@@ -112,25 +163,67 @@ def test_bad_serve_options_are_refused(tmp_path):
         ServeSpec(engine="vllm", model="")
     corpus = tmp_path / "d.jsonl"
     corpus.write_text('{"text": "x"}\n')
-    assert main(["augment", str(corpus), "-o", str(tmp_path / "o"), "--serve", "vllm", "--model", "m",
-                 "--backend", "transformers"]) == 2
+    assert (
+        main(
+            [
+                "augment",
+                str(corpus),
+                "-o",
+                str(tmp_path / "o"),
+                "--serve",
+                "vllm",
+                "--model",
+                "m",
+                "--backend",
+                "transformers",
+            ]
+        )
+        == 2
+    )
 
 
-def test_augment_with_a_server_that_dies_mid_run_loses_and_duplicates_nothing(fake_engines, tmp_path, monkeypatch):
+def test_augment_with_a_server_that_dies_mid_run_loses_and_duplicates_nothing(
+    fake_engines, tmp_path, monkeypatch
+):
     monkeypatch.setenv("FAKE_DIE_AFTER", "7")  # first life: SIGKILL after 7 requests
     monkeypatch.setenv("FAKE_LATENCY_MS", "60")
     corpus = tmp_path / "docs.jsonl"
-    corpus.write_text("".join(json.dumps({"id": i, "text": f"document number {i}"}) + "\n" for i in range(20)))
+    corpus.write_text(
+        "".join(json.dumps({"id": i, "text": f"document number {i}"}) + "\n" for i in range(20))
+    )
     out = tmp_path / "out"
     # --max-retries 0: the client does not retry, so every request the dying server drops must be resent
-    code = main(["augment", str(corpus), "-o", str(out), "--serve", "vllm", "--model", "/models/teacher",
-                 "--served-model-name", "teacher", "--concurrency", "3", "--max-retries", "0",
-                 "--shard-size", "5", "--max-thinking-tokens", "32", "--no-progress"])
+    code = main(
+        [
+            "augment",
+            str(corpus),
+            "-o",
+            str(out),
+            "--serve",
+            "vllm",
+            "--model",
+            "/models/teacher",
+            "--served-model-name",
+            "teacher",
+            "--concurrency",
+            "3",
+            "--max-retries",
+            "0",
+            "--shard-size",
+            "5",
+            "--max-thinking-tokens",
+            "32",
+            "--no-progress",
+        ]
+    )
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["records"] == 20 and summary["failures"] == 0 and summary["complete"]
-    ids = sorted(json.loads(line)["id"] for p in (out / "shards").glob("part-*[0-9].jsonl")
-                 for line in p.read_text().splitlines())
+    ids = sorted(
+        json.loads(line)["id"]
+        for p in (out / "shards").glob("part-*[0-9].jsonl")
+        for line in p.read_text().splitlines()
+    )
     assert ids == list(range(20))
     assert (fake_engines / "died-once").exists()  # the server did die under the run
     argvs = (fake_engines / "argv.jsonl").read_text().splitlines()
@@ -139,8 +232,26 @@ def test_augment_with_a_server_that_dies_mid_run_loses_and_duplicates_nothing(fa
     # Each record says every sampling parameter in force: what the request carried, and the server's.
     record = json.loads((out / "shards" / "part-00000000.jsonl").read_text().splitlines()[0])
     sampling = record["provenance"]["sampling"]
-    assert {k: sampling[k] for k in ("temperature", "top_p", "top_k", "min_p", "repetition_penalty",
-                                     "presence_penalty", "frequency_penalty", "max_tokens")} == {
-        "temperature": 0.6, "top_p": 0.9, "top_k": -1, "min_p": 0.0, "repetition_penalty": 1.0,
-        "presence_penalty": 0.0, "frequency_penalty": 0.0, "max_tokens": 32}
+    assert {
+        k: sampling[k]
+        for k in (
+            "temperature",
+            "top_p",
+            "top_k",
+            "min_p",
+            "repetition_penalty",
+            "presence_penalty",
+            "frequency_penalty",
+            "max_tokens",
+        )
+    } == {
+        "temperature": 0.6,
+        "top_p": 0.9,
+        "top_k": -1,
+        "min_p": 0.0,
+        "repetition_penalty": 1.0,
+        "presence_penalty": 0.0,
+        "frequency_penalty": 0.0,
+        "max_tokens": 32,
+    }
     assert sampling["server_generation_config"] == "vllm"

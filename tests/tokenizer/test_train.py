@@ -17,9 +17,7 @@ CORPUS = Path(str(resources.files("tpt").joinpath("data/sample_corpus")))
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tok") / "bpe"
-    assert (
-        main(["tokenizer", "train", str(CORPUS), "--vocab-size", "600", "--output", str(out)]) == 0
-    )
+    assert main(["tokenizer", "train", str(CORPUS), "--vocab-size", "600", "--output", str(out)]) == 0
     return out
 
 
@@ -49,8 +47,7 @@ def test_think_tokens_option_makes_each_tag_one_token(tmp_path):
     assert student.vocab_size == 400
     ids = student.tokenizer.encode("x\n<think>\ny\n</think>", add_special_tokens=False).ids
     assert (
-        student.tokenizer.token_to_id("<think>") in ids
-        and student.tokenizer.token_to_id("</think>") in ids
+        student.tokenizer.token_to_id("<think>") in ids and student.tokenizer.token_to_id("</think>") in ids
     )
     # Not special: decoding without special tokens keeps them.
     assert "<think>" in student.tokenizer.decode(ids, skip_special_tokens=True)

@@ -23,9 +23,7 @@ def make_tokenizer(out: Path) -> None:
     vocab = {w: i for i, w in enumerate(WORDS)}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="x"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>", unk_token="x"
-    )
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>", unk_token="x")
     fast.save_pretrained(out)
 
 
@@ -39,9 +37,7 @@ def sample_pieces(rng: np.random.Generator) -> list[tuple[list[int], int]]:
     return [(doc, 1), ([v["<think>"]], 3), (think, 2), ([v["</think>"], v["<eos>"]], 3)]
 
 
-def make_pack(
-    out: Path, *, rows: int = 64, seq_len: int = 32, seed: int = 0, shards: int = 2
-) -> Path:
+def make_pack(out: Path, *, rows: int = 64, seq_len: int = 32, seed: int = 0, shards: int = 2) -> Path:
     """Write a PACK_DIR: (rows, seq_len) tokens/kinds/segments shards, index.json, stats.json, tokenizer/."""
     out.mkdir(parents=True, exist_ok=True)
     make_tokenizer(out / "tokenizer")
@@ -106,9 +102,7 @@ def pack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_pack(tmp_path_factory.mktemp("pack") / "pack")
 
 
-GSM8K_TRAIN = (
-    Path(__file__).resolve().parents[2] / "src" / "tpt" / "data" / "eval" / "gsm8k" / "train.jsonl"
-)
+GSM8K_TRAIN = Path(__file__).resolve().parents[2] / "src" / "tpt" / "data" / "eval" / "gsm8k" / "train.jsonl"
 CHAT_SPECIALS = ["<pad>", "<eos>", "<|im_start|>", "<|im_end|>"]
 
 

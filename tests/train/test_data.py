@@ -85,9 +85,7 @@ def test_wrong_format_shape_dtype_and_token_ids_are_refused(pack_dir: Path, tmp_
         PackedData(p)
     (p / "index.json").write_text(json.dumps(index))
     np.save(p / "shard-00001.kinds.npy", np.zeros((32, 32), np.int64))
-    with pytest.raises(
-        ArtifactError, match="shard-00001.kinds.npy has dtype int64, expected uint8"
-    ):
+    with pytest.raises(ArtifactError, match="shard-00001.kinds.npy has dtype int64, expected uint8"):
         PackedData(p)
     shutil.copy(pack_dir / "shard-00001.kinds.npy", p / "shard-00001.kinds.npy")
     (p / "index.json").write_text(json.dumps({**index, "vocab_size": 10}))

@@ -62,9 +62,7 @@ def single(pack_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_gradient_accumulation_matches_one_big_batch(
-    pack_dir: Path, single: Path, tmp_path: Path
-) -> None:
+def test_gradient_accumulation_matches_one_big_batch(pack_dir: Path, single: Path, tmp_path: Path) -> None:
     out = tmp_path / "accum"
     assert main(["train", str(pack_dir), "--output", str(out), *ARGS, "--micro-batch", "4"]) == 0
     assert losses(out) == pytest.approx(losses(single), rel=1e-5)

@@ -15,9 +15,7 @@ def test_tiny_is_about_one_million_non_embedding_parameters_with_any_vocabulary(
     model = create_model(build_config("tiny", vocab_size=vocab, seq_len=128), seed=0)
     sizes = count_parameters(model)
     assert 0.8e6 < sizes["non_embedding_parameters"] < 1.0e6
-    assert (
-        sizes["parameters"] - sizes["non_embedding_parameters"] == vocab * 128
-    )  # tied: counted once
+    assert sizes["parameters"] - sizes["non_embedding_parameters"] == vocab * 128  # tied: counted once
     assert type(model).__name__ == "Qwen3ForCausalLM"  # QK-norm by default on CPU sizes
     assert model.model.layers[0].self_attn.q_norm.weight.shape == (32,)  # per head (head_dim 32)
 

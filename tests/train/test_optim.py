@@ -40,10 +40,6 @@ def test_weight_decay_only_on_matrices() -> None:
     model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.LayerNorm(4))
     opt = build_optimizer(model, OptimConfig(lr=1e-3, weight_decay=0.1, betas=(0.9, 0.98)))
     decay, no_decay = opt.param_groups
-    assert decay["weight_decay"] == 0.1 and [p.shape for p in decay["params"]] == [
-        torch.Size([4, 4])
-    ]
-    assert (
-        no_decay["weight_decay"] == 0.0 and len(no_decay["params"]) == 3
-    )  # bias, norm weight, norm bias
+    assert decay["weight_decay"] == 0.1 and [p.shape for p in decay["params"]] == [torch.Size([4, 4])]
+    assert no_decay["weight_decay"] == 0.0 and len(no_decay["params"]) == 3  # bias, norm weight, norm bias
     assert decay["betas"] == (0.9, 0.98)

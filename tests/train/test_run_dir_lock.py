@@ -12,8 +12,10 @@ import pytest
 
 from tpt.cli import main
 
-HOLD = "import sys, time; from tpt.outputlock import lock_output_dir; lock_output_dir(sys.argv[1], stage='train'); " \
-       "print('locked', flush=True); time.sleep(120)"
+HOLD = (
+    "import sys, time; from tpt.outputlock import lock_output_dir; lock_output_dir(sys.argv[1], stage='train'); "
+    "print('locked', flush=True); time.sleep(120)"
+)
 GSM8K = Path(__file__).resolve().parents[2] / "src" / "tpt" / "data" / "eval" / "gsm8k" / "train.jsonl"
 
 
@@ -22,8 +24,18 @@ def test_a_run_directory_in_use_is_refused_at_once(pack_dir, bpe_student, tmp_pa
     run = tmp_path / "run"
     argv = {
         "train": ["train", str(pack_dir), "--output", str(run), "--tokens", "1024"],
-        "sft": ["sft", str(GSM8K), "--init", str(bpe_student), "--output", str(run), "--max-examples", "4",
-                "--seq-len", "256"],
+        "sft": [
+            "sft",
+            str(GSM8K),
+            "--init",
+            str(bpe_student),
+            "--output",
+            str(run),
+            "--max-examples",
+            "4",
+            "--seq-len",
+            "256",
+        ],
     }[stage]
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(run)], stdout=subprocess.PIPE, text=True)
     try:

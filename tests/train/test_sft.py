@@ -21,9 +21,7 @@ from tpt.train.sft_data import (
     read_conversations,
 )
 
-GSM8K = (
-    Path(__file__).resolve().parents[2] / "src" / "tpt" / "data" / "eval" / "gsm8k" / "train.jsonl"
-)
+GSM8K = Path(__file__).resolve().parents[2] / "src" / "tpt" / "data" / "eval" / "gsm8k" / "train.jsonl"
 
 
 @pytest.fixture(scope="module")
@@ -87,9 +85,7 @@ def test_packed_examples_do_not_attend_to_each_other(bpe_student: Path, tokenize
     import torch
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(
-        bpe_student, dtype=torch.float32, attn_implementation="sdpa"
-    )
+    model = AutoModelForCausalLM.from_pretrained(bpe_student, dtype=torch.float32, attn_implementation="sdpa")
     chats = [
         gsm8k_messages(r["question"], r["answer"])
         for r in map(json.loads, GSM8K.read_text().splitlines()[:2])

@@ -23,18 +23,14 @@ def train(pack: Path, out: Path, *extra: str) -> int:
     return main(["train", str(pack), "--output", str(out), *BASE, *extra])
 
 
-def test_tiny_model_trains_saves_loadable_checkpoints_and_mid_trains(
-    pack_dir: Path, tmp_path: Path
-) -> None:
+def test_tiny_model_trains_saves_loadable_checkpoints_and_mid_trains(pack_dir: Path, tmp_path: Path) -> None:
     """Loss falls; checkpoints sit at the asked token points plus the end, load with transformers and
     generate; a second run mid-trains from one (--init) and starts where the first one ended."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     run = tmp_path / "run"
-    assert (
-        train(pack_dir, run, "--tokens", "40960", "--save-at", "5000,10k", "--log-every", "5") == 0
-    )
+    assert train(pack_dir, run, "--tokens", "40960", "--save-at", "5000,10k", "--log-every", "5") == 0
     metrics = read_metrics(run)
     assert [m["step"] for m in metrics] == list(range(5, 81, 5))
     first, last = metrics[0], metrics[-1]
@@ -85,16 +81,11 @@ def test_tiny_model_trains_saves_loadable_checkpoints_and_mid_trains(
     assert mid_metrics[0]["loss"] < first["loss"] - 1.0  # it starts from the trained weights
     assert mid_metrics[0]["lr"] == pytest.approx(4e-5)  # the midtrain preset: lr 4e-5, cosine
     assert mid_metrics[-1]["lr"] == pytest.approx(4e-6)
-    assert (
-        json.loads((mid / "manifest.json").read_text())["config"]["train"]["extra"]["preset"]
-        == "midtrain"
-    )
+    assert json.loads((mid / "manifest.json").read_text())["config"]["train"]["extra"]["preset"] == "midtrain"
 
 
 @pytest.mark.slow
-def test_resume_after_kill_9_reproduces_the_uninterrupted_run(
-    pack_dir: Path, tmp_path: Path
-) -> None:
+def test_resume_after_kill_9_reproduces_the_uninterrupted_run(pack_dir: Path, tmp_path: Path) -> None:
     """Kill a run with SIGKILL right after its first checkpoint, re-run the same command: it resumes
     there, and every logged loss equals the uninterrupted run's (exact on CPU up to float noise)."""
     args = ["--tokens", "40960", "--save-every", "5120", "--log-every", "1", "--precision", "fp32"]
@@ -111,9 +102,7 @@ def test_resume_after_kill_9_reproduces_the_uninterrupted_run(
     proc.kill()
     proc.wait()
     assert first_ckpt.exists(), "the run never wrote its first checkpoint"
-    assert not (run / "checkpoints" / "tokens-000000040960").exists(), (
-        "the run finished before the kill"
-    )
+    assert not (run / "checkpoints" / "tokens-000000040960").exists(), "the run finished before the kill"
 
     assert train(pack_dir, run, *args) == 0
     got, want = read_metrics(run), read_metrics(reference)
@@ -153,9 +142,7 @@ def test_non_finite_steps_are_skipped_counted_and_abort_a_diverged_run(
     a = load_file(run / "checkpoints" / "tokens-000000001024" / "model.safetensors")
     b = load_file(run / "checkpoints" / "tokens-000000002048" / "model.safetensors")
     assert all((a[k] == b[k]).all() for k in a)
-    info = json.loads(
-        (run / "checkpoints" / "tokens-000000002048" / "tpt_checkpoint.json").read_text()
-    )
+    info = json.loads((run / "checkpoints" / "tokens-000000002048" / "tpt_checkpoint.json").read_text())
     assert info["skipped_steps"] == 3
     metrics = read_metrics(run)
     assert metrics[0]["loss"] is not None and metrics[-1]["skipped_steps"] == len(metrics) - 1
@@ -170,9 +157,7 @@ def test_bad_input_is_refused_before_any_work(
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    assert "is not packed tpt data" in error(
-        str(corpus), "--output", str(tmp_path / "a"), "--tokens", "4096"
-    )
+    assert "is not packed tpt data" in error(str(corpus), "--output", str(tmp_path / "a"), "--tokens", "4096")
     assert "smaller than one batch" in error(
         str(pack_dir), "--output", str(tmp_path / "b"), "--tokens", "100"
     )
@@ -194,9 +179,7 @@ def test_bad_input_is_refused_before_any_work(
 
     small = tmp_path / "small"
     create_model(build_config("tiny", vocab_size=10, seq_len=32), seed=0).save_pretrained(small)
-    msg = error(
-        str(pack_dir), "--output", str(tmp_path / "d"), "--tokens", "4096", "--init", str(small)
-    )
+    msg = error(str(pack_dir), "--output", str(tmp_path / "d"), "--tokens", "4096", "--init", str(small))
     assert "10 embedding rows" in msg and "vocab_size 18" in msg
     AutoTokenizer.from_pretrained(pack_dir / "tokenizer").save_pretrained(small)  # same tokenizer
 
@@ -207,9 +190,7 @@ def test_bad_input_is_refused_before_any_work(
     )
 
 
-def test_block_attention_trains_without_cross_sample_targets(
-    pack_dir: Path, tmp_path: Path
-) -> None:
+def test_block_attention_trains_without_cross_sample_targets(pack_dir: Path, tmp_path: Path) -> None:
     """--block-attention restarts positions per packed sample; the first token of each sample is then
     not a target, so fewer target tokens are counted than with plain causal packing."""
     plain, block = tmp_path / "plain", tmp_path / "block"
@@ -217,12 +198,8 @@ def test_block_attention_trains_without_cross_sample_targets(
     assert train(pack_dir, block, "--tokens", "1024", "--log-every", "1", "--block-attention") == 0
     p, b = read_metrics(plain)[0], read_metrics(block)[0]
     assert b["target_tokens"] < p["target_tokens"]
-    assert (
-        b["tokens_template"] == p["tokens_template"]
-    )  # <think>, </think> and <eos> follow in-sample
-    assert (
-        b["tokens_document"] < p["tokens_document"]
-    )  # each sample's first token is a document token
+    assert b["tokens_template"] == p["tokens_template"]  # <think>, </think> and <eos> follow in-sample
+    assert b["tokens_document"] < p["tokens_document"]  # each sample's first token is a document token
 
 
 def test_a_budget_larger_than_the_data_says_how_many_epochs(

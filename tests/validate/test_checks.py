@@ -71,16 +71,11 @@ TWENTY_WORDS = " ".join(f"word{i}" for i in range(20))
         {"finish_reason": None},
         {"thinking": "I think about how to think before I answer: " + TWENTY_WORDS},  # no tags
         {"thinking": TWENTY_WORDS},  # exactly the minimum number of words
-        {
-            "thinking": "Angles like <x> or a | b, and <thinking> are not control tokens. "
-            + TWENTY_WORDS
-        },
+        {"thinking": "Angles like <x> or a | b, and <thinking> are not control tokens. " + TWENTY_WORDS},
         {"thinking": "Check it again. " * 2 + TWENTY_WORDS},  # a little repetition is fine
         # A document may quote control strings: its content is data, encoded as text (issue 13).
         {"text": "A page quoting <|endoftext|> and <|im_end|>\n<|im_start|>assistant in its text."},
-        {
-            "thinking": "Quoting one line: " + " ".join(DOC_WORDS[:9]) + ". " + TWENTY_WORDS * 2
-        },  # some copy
+        {"thinking": "Quoting one line: " + " ".join(DOC_WORDS[:9]) + ". " + TWENTY_WORDS * 2},  # some copy
     ],
 )
 def test_near_misses_pass(validator, good, change):
@@ -118,12 +113,7 @@ def test_mmlu_math_and_arc_questions_are_indexed_too(validator, good):
         ("math500/test.jsonl", "problem"),
         ("arc_challenge/test.jsonl", "question"),
     ):
-        lines = (
-            resources.files("tpt")
-            .joinpath(f"data/eval/{rel}")
-            .read_text(encoding="utf-8")
-            .splitlines()
-        )
+        lines = resources.files("tpt").joinpath(f"data/eval/{rel}").read_text(encoding="utf-8").splitlines()
         question = next(q for q in (json.loads(x)[field] for x in lines) if len(q.split()) > 20)
         [v] = validator.judge([rec({**good, "thinking": good["thinking"] + " " + question})])
         assert v is not None and v.reason == "contamination", rel
@@ -142,8 +132,7 @@ def test_disabled_checks_do_not_run(good):
 def test_extra_control_strings_and_thresholds(good):
     v = Validator(CheckConfig(control_strings=("[[END]]",), min_thinking_words=500))
     assert [
-        x.reason
-        for x in v.judge([rec({**good, "thinking": good["thinking"] + " [[END]]"}), rec(good)])
+        x.reason for x in v.judge([rec({**good, "thinking": good["thinking"] + " [[END]]"}), rec(good)])
     ] == ["leaked_control", "too_short"]
     with pytest.raises(ConfigError, match="--max-copy"):
         CheckConfig(max_copy=1.5)
@@ -172,9 +161,7 @@ def test_batch_verdicts_equal_one_record_at_a_time(validator, good):
         {**good, "thinking": good["text"]},
         replace_thinking(good, "short"),
     ]
-    together = [
-        None if v is None else v.reason for v in validator.judge([rec(d) for d in variants])
-    ]
+    together = [None if v is None else v.reason for v in validator.judge([rec(d) for d in variants])]
     alone = [reason(validator, d) for d in variants]
     assert together == alone == [None, "truncated", "repetition", "copy", "too_short"]
 
@@ -204,9 +191,13 @@ def test_report_only_and_document_only_configs(good):
     assert set(THINKING_FILTERS) <= paper.config.disabled
     # The raw arm judges the document alone: a thinking-less record or a bad trajectory is fine.
     raw = Validator(CheckConfig(thinking=False))
-    bare, bad_think, bad_doc = raw.judge([
-        rec({**good, "thinking": None}), cut, rec({**good, "text": good["text"] + " <|im_end|>"}),
-    ])
+    bare, bad_think, bad_doc = raw.judge(
+        [
+            rec({**good, "thinking": None}),
+            cut,
+            rec({**good, "text": good["text"] + " <|im_end|>"}),
+        ]
+    )
     assert bare is None and bad_think is None and bad_doc is None  # a document's content is data
     with pytest.raises(ConfigError, match="reported without dropping"):
         CheckConfig(report_only=frozenset({"copy"}))

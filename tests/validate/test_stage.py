@@ -38,9 +38,7 @@ def test_kept_and_rejected_files_and_summary(tmp_path, good):
     kept = (tmp_path / "val" / "kept.jsonl").read_text().splitlines()
     original = src.read_text().splitlines()
     assert kept == [original[0], original[4]]  # byte for byte
-    rejected = [
-        json.loads(x) for x in (tmp_path / "val" / "rejected.jsonl").read_text().splitlines()
-    ]
+    rejected = [json.loads(x) for x in (tmp_path / "val" / "rejected.jsonl").read_text().splitlines()]
     assert [(r["input"]["line"], r["reason"]) for r in rejected] == [
         (2, "truncated"),
         (3, "malformed_json"),
@@ -94,21 +92,14 @@ def test_plain_directories_and_compressed_files(tmp_path, good):
 
 
 def test_source_defaults_to_the_file_name(tmp_path, good):
-    src = write(
-        tmp_path / "fineweb-edu.part1.jsonl", [{k: v for k, v in good.items() if k != "source"}]
-    )
+    src = write(tmp_path / "fineweb-edu.part1.jsonl", [{k: v for k, v in good.items() if k != "source"}])
     [r] = read_records([src])
     assert r.source == "fineweb-edu"
 
 
 def test_cli_runs_and_reports_errors_without_traceback(tmp_path, good, capsys):
     src = write(tmp_path / "in.jsonl", [good, {**good, "finish_reason": "length"}])
-    assert (
-        main(
-            ["validate", str(src), "--output", str(tmp_path / "v"), "--disable-check", "truncated"]
-        )
-        == 0
-    )
+    assert main(["validate", str(src), "--output", str(tmp_path / "v"), "--disable-check", "truncated"]) == 0
     assert "2 kept, 0 rejected" in capsys.readouterr().out
     assert main(["validate", str(tmp_path / "nope.jsonl"), "--output", str(tmp_path / "v2")]) == 2
     assert "does not exist" in capsys.readouterr().err
@@ -120,9 +111,13 @@ def test_every_bad_input_is_named_as_in_augment(tmp_path, good):
     """BOM accepted; invalid UTF-8 and lone surrogates named (not malformed_json, nothing replaced)."""
     src = tmp_path / "in.jsonl"
     src.write_bytes(
-        b"\xef\xbb\xbf" + json.dumps({**good, "id": 1}).encode() + b"\n"
-        + json.dumps({**good, "id": 2}).encode().replace(b"A matrix", b"A m\xe4trix", 1) + b"\n"
-        + json.dumps({**good, "id": 3}).encode().replace(b"A matrix", b"A ma\\ud800trix", 1) + b"\n"
+        b"\xef\xbb\xbf"
+        + json.dumps({**good, "id": 1}).encode()
+        + b"\n"
+        + json.dumps({**good, "id": 2}).encode().replace(b"A matrix", b"A m\xe4trix", 1)
+        + b"\n"
+        + json.dumps({**good, "id": 3}).encode().replace(b"A matrix", b"A ma\\ud800trix", 1)
+        + b"\n"
     )
     summary = run_validate([src], tmp_path / "val", CheckConfig())
     assert (summary.kept, summary.by_reason) == (1, {"invalid_utf8": 1, "unencodable_text": 1})

@@ -15,7 +15,6 @@ from typing import Any, Protocol
 
 from tpt.errors import ConfigError
 
-
 NEUTRAL_SAMPLING: dict[str, Any] = {
     "top_k": -1,
     "min_p": 0.0,

@@ -27,9 +27,7 @@ def wants_open_think(tokenizer: Any, open_think: str) -> bool:
             "an instruct or reasoning model"
         )
     text = template if isinstance(template, str) else " ".join(map(str, dict(template).values()))
-    return (
-        "<think>" not in text
-    )  # a reasoning model's template knows the tag and opens the turn itself
+    return "<think>" not in text  # a reasoning model's template knows the tag and opens the turn itself
 
 
 def prepare_prompt(
@@ -53,9 +51,7 @@ def prepare_prompt(
     return ids, prefilled, budget
 
 
-def encode_prompt(
-    tok: Any, messages: Iterable[dict[str, str]], open_think: bool
-) -> tuple[list[int], bool]:
+def encode_prompt(tok: Any, messages: Iterable[dict[str, str]], open_think: bool) -> tuple[list[int], bool]:
     """The prompt's ids, with every message's content encoded as text (control.py), and whether it
     ends opened with `<think>`.
 
@@ -100,18 +96,14 @@ def encode_prompt(
     return ids, prefilled
 
 
-def render_prompt(
-    tokenizer: Any, messages: Iterable[dict[str, str]], open_think: bool
-) -> tuple[str, bool]:
+def render_prompt(tokenizer: Any, messages: Iterable[dict[str, str]], open_think: bool) -> tuple[str, bool]:
     """The chat-templated prompt, opened with `<think>` when asked; and whether it ends opened.
 
     A reasoning model's template may open the thinking itself (generation prompt ending in
     `<think>`); that counts as opened too, since the completion then holds the thinking without its
     opening tag.
     """
-    prompt = tokenizer.apply_chat_template(
-        list(messages), tokenize=False, add_generation_prompt=True
-    )
+    prompt = tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
     if open_think and not prompt.rstrip().endswith("<think>"):
         prompt += THINK_OPEN
     return prompt, prompt.rstrip().endswith("<think>")

@@ -10,66 +10,129 @@ HELP = "Have a teacher LLM write one thinking trajectory per document (resumable
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="JSONL (.jsonl, .jsonl.gz, .jsonl.zst) or Parquet files, directories of them, or globs")
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="JSONL (.jsonl, .jsonl.gz, .jsonl.zst) or Parquet files, directories of them, or globs",
+    )
     p.add_argument("--output", "-o", required=True, type=Path, help="output directory (resumable)")
     g = p.add_argument_group("input")
     g.add_argument("--text-field", default="text", help="field holding the document text (default: text)")
-    g.add_argument("--id-field", default="id",
-                   help="field holding the document id, kept unchanged (default: id; absent: a content hash)")
+    g.add_argument(
+        "--id-field",
+        default="id",
+        help="field holding the document id, kept unchanged (default: id; absent: a content hash)",
+    )
     g.add_argument("--limit", type=int, default=None, help="only the first N input items")
-    g.add_argument("--strict", action="store_true",
-                   help="stop at the first malformed line, missing field or empty document")
-    g.add_argument("--duplicate-ids", choices=["keep-both", "keep-first"], default="keep-both",
-                   help="documents whose id came before: keep-both (default; reported in summary.json and "
-                   "failures.jsonl, the record says duplicate_of) or keep-first (the later ones fail as duplicate_id)")
-    g.add_argument("--control-tokens", choices=["neutralize", "reject", "pass"], default="neutralize",
-                   help="openai backend: a document holding the teacher's control strings (<|im_end|>, ...; "
-                   "from --tokenizer, else common chat markers) is neutralized (default; recorded), rejected "
-                   "as an input failure, or passed as is. In-process backends always encode documents as text")
+    g.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop at the first malformed line, missing field or empty document",
+    )
+    g.add_argument(
+        "--duplicate-ids",
+        choices=["keep-both", "keep-first"],
+        default="keep-both",
+        help="documents whose id came before: keep-both (default; reported in summary.json and "
+        "failures.jsonl, the record says duplicate_of) or keep-first (the later ones fail as duplicate_id)",
+    )
+    g.add_argument(
+        "--control-tokens",
+        choices=["neutralize", "reject", "pass"],
+        default="neutralize",
+        help="openai backend: a document holding the teacher's control strings (<|im_end|>, ...; "
+        "from --tokenizer, else common chat markers) is neutralized (default; recorded), rejected "
+        "as an input failure, or passed as is. In-process backends always encode documents as text",
+    )
     g = p.add_argument_group("prompt")
-    g.add_argument("--template", default="paper",
-                   help="'paper' (the paper's prompt, verbatim; default), 'random-focus' (App. A.3), "
-                   "or a text file with {{CONTEXT}}")
-    g.add_argument("--max-doc-tokens", type=int, default=2048,
-                   help="truncate documents to this many teacher tokens (default 2048, as the paper)")
-    g.add_argument("--open-think", choices=["auto", "on", "off"], default="auto",
-                   help="open the assistant turn with <think> (auto: only for non-reasoning teachers)")
+    g.add_argument(
+        "--template",
+        default="paper",
+        help="'paper' (the paper's prompt, verbatim; default), 'random-focus' (App. A.3), "
+        "or a text file with {{CONTEXT}}",
+    )
+    g.add_argument(
+        "--max-doc-tokens",
+        type=int,
+        default=2048,
+        help="truncate documents to this many teacher tokens (default 2048, as the paper)",
+    )
+    g.add_argument(
+        "--open-think",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="open the assistant turn with <think> (auto: only for non-reasoning teachers)",
+    )
     g = p.add_argument_group("decoding (defaults from the paper)")
     g.add_argument("--temperature", type=float, default=0.6)
     g.add_argument("--top-p", type=float, default=0.9)
     g.add_argument("--max-thinking-tokens", type=int, default=8192)
-    g.add_argument("--seed", type=int, default=None, help="base seed (per document: derived from it and the id)")
-    g.add_argument("--sampling-fields", choices=["full", "standard"], default="full",
-                   help="openai: full (default) also sends top_k -1, min_p 0 and neutral penalties, so no "
-                   "server default applies unseen; standard: only the OpenAI API's fields (hosted APIs)")
+    g.add_argument(
+        "--seed", type=int, default=None, help="base seed (per document: derived from it and the id)"
+    )
+    g.add_argument(
+        "--sampling-fields",
+        choices=["full", "standard"],
+        default="full",
+        help="openai: full (default) also sends top_k -1, min_p 0 and neutral penalties, so no "
+        "server default applies unseen; standard: only the OpenAI API's fields (hosted APIs)",
+    )
     g = p.add_argument_group("backend")
-    g.add_argument("--backend", default=None,
-                   help="transformers (default, in-process; openai with --serve), openai (any OpenAI-compatible "
-                   "server), vllm (in-process, GPU), procedural (the reproduction testbed's expert)")
-    g.add_argument("--model", default=None,
-                   help="HF model dir or .gguf file (transformers/vllm; default: the embedded "
-                   "SmolLM2-135M-Instruct), or the served model name (openai)")
+    g.add_argument(
+        "--backend",
+        default=None,
+        help="transformers (default, in-process; openai with --serve), openai (any OpenAI-compatible "
+        "server), vllm (in-process, GPU), procedural (the reproduction testbed's expert)",
+    )
+    g.add_argument(
+        "--model",
+        default=None,
+        help="HF model dir or .gguf file (transformers/vllm; default: the embedded "
+        "SmolLM2-135M-Instruct), or the served model name (openai)",
+    )
     g.add_argument("--base-url", default=None, help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
-    g.add_argument("--api-key-env", default="OPENAI_API_KEY",
-                   help="NAME of the environment variable holding the API key (the key is never written)")
+    g.add_argument(
+        "--api-key-env",
+        default="OPENAI_API_KEY",
+        help="NAME of the environment variable holding the API key (the key is never written)",
+    )
     g.add_argument("--concurrency", type=int, default=64, help="openai: requests in flight (default 64)")
     g.add_argument("--request-timeout", type=float, default=600.0, help="openai: seconds per request")
     g.add_argument("--max-retries", type=int, default=6, help="openai: retries of transient errors")
-    g.add_argument("--tokenizer", default=None,
-                   help="openai: local HF tokenizer of the served model, for exact --max-doc-tokens")
-    g.add_argument("--batch-size", type=int, default=16, help="transformers: sequences decoded together (vllm: the engine batch is --engine-arg max_num_seqs=N)")
+    g.add_argument(
+        "--tokenizer",
+        default=None,
+        help="openai: local HF tokenizer of the served model, for exact --max-doc-tokens",
+    )
+    g.add_argument(
+        "--batch-size",
+        type=int,
+        default=16,
+        help="transformers: sequences decoded together (vllm: the engine batch is --engine-arg max_num_seqs=N)",
+    )
     g.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32", "float16"])
     g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    g.add_argument("--engine-arg", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra backend argument (repeatable); the value is parsed as JSON when it can be")
+    g.add_argument(
+        "--engine-arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra backend argument (repeatable); the value is parsed as JSON when it can be",
+    )
     g = p.add_argument_group("output")
     g.add_argument("--shard-size", type=int, default=1000, help="input items per output shard (default 1000)")
-    g.add_argument("--overwrite-config", action="store_true",
-                   help="continue in an output dir made with a different config (records keep provenance)")
-    g.add_argument("--retry-failed", action="store_true",
-                   help="do again the documents whose generation failed in earlier runs (server errors, "
-                   "timeouts); input problems stay recorded")
+    g.add_argument(
+        "--overwrite-config",
+        action="store_true",
+        help="continue in an output dir made with a different config (records keep provenance)",
+    )
+    g.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="do again the documents whose generation failed in earlier runs (server errors, "
+        "timeouts); input problems stay recorded",
+    )
     g.add_argument("--no-progress", action="store_true", help="no progress line")
     from tpt.distributed.options import add_arguments as add_executor_arguments
     from tpt.serve.options import add_arguments as add_serve_arguments

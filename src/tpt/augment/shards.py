@@ -77,8 +77,16 @@ class ShardStats:
         return s
 
     def merge(self, other: ShardStats) -> None:
-        for k in ("records", "prompt_tokens", "completion_tokens", "doc_tokens", "thinking_chars",
-                  "truncated_docs", "length_cut", "duplicates_kept"):
+        for k in (
+            "records",
+            "prompt_tokens",
+            "completion_tokens",
+            "doc_tokens",
+            "thinking_chars",
+            "truncated_docs",
+            "length_cut",
+            "duplicates_kept",
+        ):
             setattr(self, k, getattr(self, k) + getattr(other, k))
         self.failures.update(other.failures)
 
@@ -162,9 +170,15 @@ IdOf = Callable[[dict[str, Any], bool], "int | None"]
 def kept_duplicate_line(rec: dict[str, Any]) -> dict[str, Any]:
     """The failures.jsonl line that reports a record kept although its id came before."""
     where = rec.get("input") or {}
-    return {"file": where.get("file"), "line": where.get("line"), "index": where.get("index"),
-            "id": rec.get("id"), "reason": "duplicate_id", "kept": True,
-            "detail": f"the id of input item {rec['duplicate_of']} again; kept both (--duplicate-ids keep-both)"}
+    return {
+        "file": where.get("file"),
+        "line": where.get("line"),
+        "index": where.get("index"),
+        "id": rec.get("id"),
+        "reason": "duplicate_id",
+        "kept": True,
+        "detail": f"the id of input item {rec['duplicate_of']} again; kept both (--duplicate-ids keep-both)",
+    }
 
 
 class OpenShard:
@@ -234,13 +248,22 @@ class OpenShard:
             f.flush()
             os.fsync(f.fileno())
             f.close()
-        write_json(self.stats_path, {"shard": self.k, "items": self.done, **self.stats.to_json(),
-                                     "ids": self.first_ids, "kept_duplicates": self.kept_duplicates})
+        write_json(
+            self.stats_path,
+            {
+                "shard": self.k,
+                "items": self.done,
+                **self.stats.to_json(),
+                "ids": self.first_ids,
+                "kept_duplicates": self.kept_duplicates,
+            },
+        )
         # Lines arrive in completion order; commit them in input order so that the same input always
         # gives the same files (downstream shuffles are then reproducible).
         _sort_lines(Path(str(self.failures_path) + PARTIAL), self.failures_path, self._spans[True])
-        _sort_lines(Path(str(self.records_path) + PARTIAL), self.records_path,
-                    self._spans[False])  # the commit point
+        _sort_lines(
+            Path(str(self.records_path) + PARTIAL), self.records_path, self._spans[False]
+        )  # the commit point
 
     def close(self) -> None:
         for f in self._files.values():

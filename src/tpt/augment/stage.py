@@ -153,8 +153,14 @@ def _run(cfg: AugmentConfig, generate: Generate | None) -> dict[str, Any]:
     def fail(item: Item, reason: str, detail: str, doc_id: Any = None) -> None:
         if cfg.strict:
             raise InputError(f"{item.file}:{item.line}: {reason}: {detail} (--strict)")
-        line = {"file": item.file, "line": item.line, "index": item.index, "id": doc_id,
-                "reason": reason, "detail": detail}
+        line = {
+            "file": item.file,
+            "line": item.line,
+            "index": item.index,
+            "id": doc_id,
+            "reason": reason,
+            "detail": detail,
+        }
         if book.write(item.index, line, failure=True):
             counters["new_failures"] += 1
             progress.update(done=1, failures=1)
@@ -217,8 +223,9 @@ def _generate_locally(cfg: AugmentConfig, template: PromptTemplate) -> Generate:
     return generate
 
 
-def generate_records(backend: Backend, docs: Iterator[_Doc], cfg: AugmentConfig, template: PromptTemplate,
-                     fail: FailFn) -> Iterator[tuple[_Doc, dict[str, Any]]]:
+def generate_records(
+    backend: Backend, docs: Iterator[_Doc], cfg: AugmentConfig, template: PromptTemplate, fail: FailFn
+) -> Iterator[tuple[_Doc, dict[str, Any]]]:
     """Truncate, prompt, generate and extract: yields (document, record) in completion order; a document
     that yields no record is reported through `fail`. Shared by the local and the Ray executors."""
     inflight: dict[int, tuple[_Doc, str, int, bool, dict[str, Any] | None]] = {}
@@ -236,8 +243,13 @@ def generate_records(backend: Backend, docs: Iterator[_Doc], cfg: AugmentConfig,
                 sent, control = _control_policy(controls, cfg.control_tokens, kept)
                 if control is not None and control["action"] == "rejected":
                     found = ", ".join(f"{s!r} x{n}" for s, n in control["found"].items())
-                    fail(doc.item, "control_tokens", f"the document holds control strings of the teacher "
-                         f"({found}; from {controls.source}); --control-tokens reject", doc.id)
+                    fail(
+                        doc.item,
+                        "control_tokens",
+                        f"the document holds control strings of the teacher "
+                        f"({found}; from {controls.source}); --control-tokens reject",
+                        doc.id,
+                    )
                     continue
                 seed = request_seed(cfg.sampling.seed, str(doc.id))
                 prompt = template.render(sent, focus_seed=seed if seed is not None else doc.item.index)
@@ -345,15 +357,20 @@ def _is_dropped_duplicate(doc: _Doc, book: ShardBook, policy: str, fail: FailFn)
     if first == doc.item.index:
         return False
     if policy == "keep-first":
-        fail(doc.item, "duplicate_id", f"the id of input item {first} again; dropped (--duplicate-ids keep-first)",
-             doc.id)
+        fail(
+            doc.item,
+            "duplicate_id",
+            f"the id of input item {first} again; dropped (--duplicate-ids keep-first)",
+            doc.id,
+        )
         return True
     doc.duplicate_of = first
     return False
 
 
-def _write_summary(cfg: AugmentConfig, book: ShardBook, counters: dict[str, int],
-                   wall_s: float) -> dict[str, Any]:
+def _write_summary(
+    cfg: AugmentConfig, book: ShardBook, counters: dict[str, int], wall_s: float
+) -> dict[str, Any]:
     total = counters["input_items"]
     stats = book.summary_stats()
     num_failures = book.collect_failures(cfg.output / "failures.jsonl")

@@ -16,9 +16,7 @@ from typing import Any
 APPROX_CHARS_PER_TOKEN = 4
 
 
-def truncate_texts(
-    tokenizer: Any, texts: list[str], max_tokens: int
-) -> list[tuple[str, int, bool]]:
+def truncate_texts(tokenizer: Any, texts: list[str], max_tokens: int) -> list[tuple[str, int, bool]]:
     """(kept prefix, its token count, cut?) per text, at most max_tokens tokens each."""
     rust = rust_tokenizer(tokenizer)
     if rust is None:
@@ -47,9 +45,7 @@ def truncate_approx(text: str, max_tokens: int) -> tuple[str, int, bool]:
     return kept, -(-len(kept) // APPROX_CHARS_PER_TOKEN), True
 
 
-def _truncate_fast(
-    tokenizer: Any, texts: list[str], max_tokens: int
-) -> list[tuple[str, int, bool]]:
+def _truncate_fast(tokenizer: Any, texts: list[str], max_tokens: int) -> list[tuple[str, int, bool]]:
     """Cut after token max_tokens, then recount the kept text (a cut can re-merge at its end)."""
     if max_tokens <= 0:
         return [("", 0, bool(t)) for t in texts]

@@ -45,8 +45,10 @@ def init_local(ray: Any, **kwargs: Any) -> None:
     stray = [a for a in node_addresses(ray) if not is_loopback(a)]
     if stray:
         ray.shutdown()
-        raise BackendError(f"the local Ray cluster came up on {', '.join(stray)}, not on 127.0.0.1; "
-                           "start one with `ray start --head --node-ip-address 127.0.0.1` and pass --address")
+        raise BackendError(
+            f"the local Ray cluster came up on {', '.join(stray)}, not on 127.0.0.1; "
+            "start one with `ray start --head --node-ip-address 127.0.0.1` and pass --address"
+        )
 
 
 def node_addresses(ray: Any) -> list[str]:

@@ -35,23 +35,49 @@ class RayOptions:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("executor (where the work runs)")
-    g.add_argument("--executor", choices=["local", "ray"], default="local",
-                   help="local (default: this process) or ray (workers on a Ray cluster; same output)")
-    g.add_argument("--address", default=None,
-                   help="ray: cluster address (auto, host:6379, ray://host:10001); default $RAY_ADDRESS, "
-                   "else a local cluster on this machine")
-    g.add_argument("--workers", type=int, default=None,
-                   help="ray: worker actors, one backend each (default: as many as the GPUs, else CPUs, allow)")
+    g.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="local (default: this process) or ray (workers on a Ray cluster; same output)",
+    )
+    g.add_argument(
+        "--address",
+        default=None,
+        help="ray: cluster address (auto, host:6379, ray://host:10001); default $RAY_ADDRESS, "
+        "else a local cluster on this machine",
+    )
+    g.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="ray: worker actors, one backend each (default: as many as the GPUs, else CPUs, allow)",
+    )
     g.add_argument("--worker-cpus", type=float, default=1.0, help="ray: CPUs per worker (default 1)")
-    g.add_argument("--worker-gpus", type=float, default=None,
-                   help="ray: GPUs per worker (default 1 for vllm and --serve vllm/sglang, else 0)")
-    g.add_argument("--units-per-worker", type=int, default=1,
-                   help="ray, openai backend: shards a worker runs at once, to keep its server busy "
-                   "through the long tail of each shard (default 1)")
-    g.add_argument("--worker-restarts", type=int, default=3, help="ray: restarts of a dead worker (default 3)")
+    g.add_argument(
+        "--worker-gpus",
+        type=float,
+        default=None,
+        help="ray: GPUs per worker (default 1 for vllm and --serve vllm/sglang, else 0)",
+    )
+    g.add_argument(
+        "--units-per-worker",
+        type=int,
+        default=1,
+        help="ray, openai backend: shards a worker runs at once, to keep its server busy "
+        "through the long tail of each shard (default 1)",
+    )
+    g.add_argument(
+        "--worker-restarts", type=int, default=3, help="ray: restarts of a dead worker (default 3)"
+    )
 
 
 def ray_options(args: argparse.Namespace) -> RayOptions:
-    return RayOptions(address=args.address, workers=args.workers, worker_cpus=args.worker_cpus,
-                      worker_gpus=args.worker_gpus, units_per_worker=args.units_per_worker,
-                      max_restarts=args.worker_restarts)
+    return RayOptions(
+        address=args.address,
+        workers=args.workers,
+        worker_cpus=args.worker_cpus,
+        worker_gpus=args.worker_gpus,
+        units_per_worker=args.units_per_worker,
+        max_restarts=args.worker_restarts,
+    )

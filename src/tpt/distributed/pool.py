@@ -25,7 +25,9 @@ node's actors restart only where there is room) before the run stops; committed 
 class WorkerPool:
     """`for unit, outcomes in WorkerPool(actors, ...).map_unordered(units)`; one pass per instance."""
 
-    def __init__(self, actors: list[Any], *, units_per_worker: int, max_unit_attempts: int = MAX_UNIT_ATTEMPTS):
+    def __init__(
+        self, actors: list[Any], *, units_per_worker: int, max_unit_attempts: int = MAX_UNIT_ATTEMPTS
+    ):
         self.actors = actors
         # One unit more than the worker runs at once: it waits in the actor, so no worker idles while
         # the driver reads the next shard.
@@ -63,7 +65,8 @@ class WorkerPool:
                     raise BackendError(
                         f"no Ray worker came back within {RECOVERY_WAIT_S:g} s after the others died (lost "
                         "nodes? restarts waiting for room); committed shards are kept: re-run the same command "
-                        "to resume")
+                        "to resume"
+                    )
             [ref], _ = ray.wait(list(self._pending), num_returns=1)
             kind, i, unit = self._pending.pop(ref)
             try:
@@ -117,7 +120,8 @@ class WorkerPool:
             raise BackendError(
                 f"shard {unit.shard}: {unit.attempts} workers died while holding it (last: {_first_line(exc)}); it "
                 "may hold a document that crashes the engine. Committed shards are kept; fix the cause, then "
-                "re-run the same command to resume")
+                "re-run the same command to resume"
+            )
         self._retry.appendleft(unit)  # first in line: its shard commits soon
         if i not in self._recovering:
             self.worker_deaths += 1

@@ -42,8 +42,10 @@ def run(cfg: AugmentConfig, opts: RayOptions, *, serve: ServeSpec | None = None)
     """`stage.run` with generation spread over Ray workers; returns the same summary."""
     backend = "openai" if serve is not None else cfg.backend
     if opts.units_per_worker > 1 and backend not in THREAD_SAFE_BACKENDS:
-        raise ConfigError(f"--units-per-worker > 1 needs a backend that runs requests concurrently "
-                          f"({', '.join(THREAD_SAFE_BACKENDS)}); {backend!r} runs one unit at a time")
+        raise ConfigError(
+            f"--units-per-worker > 1 needs a backend that runs requests concurrently "
+            f"({', '.join(THREAD_SAFE_BACKENDS)}); {backend!r} runs one unit at a time"
+        )
     try:
         import ray
     except ImportError:
@@ -78,8 +80,10 @@ def _connect(ray: Any, opts: RayOptions) -> bool:
     try:
         ray.init(address=address, **kwargs)
     except ConnectionError as exc:
-        raise ConfigError(f"cannot join the Ray cluster at {address!r} ({exc}); start it with "
-                          "`ray start --head` or pass its address to --address") from None
+        raise ConfigError(
+            f"cannot join the Ray cluster at {address!r} ({exc}); start it with "
+            "`ray start --head` or pass its address to --address"
+        ) from None
     return True
 
 
@@ -96,8 +100,10 @@ def _check_reachable(address: str | None, timeout_s: float = 5.0) -> None:
     try:
         socket.create_connection((host, int(port)), timeout=timeout_s).close()
     except OSError as exc:
-        raise ConfigError(f"cannot reach the Ray cluster at {address} ({exc}); is `ray start --head` running "
-                          "there, and is this the address it printed?") from None
+        raise ConfigError(
+            f"cannot reach the Ray cluster at {address} ({exc}); is `ray start --head` running "
+            "there, and is this the address it printed?"
+        ) from None
 
 
 class RayExecutor:
@@ -137,22 +143,31 @@ class RayExecutor:
             gpus = 1.0 if on_gpu else 0.0
         n = self.opts.workers or _fitting_workers(ray.cluster_resources(), self.opts.worker_cpus, gpus)
         actor_cls = ray.remote(AugmentWorker).options(
-            num_cpus=self.opts.worker_cpus, num_gpus=gpus, max_restarts=self.opts.max_restarts,
+            num_cpus=self.opts.worker_cpus,
+            num_gpus=gpus,
+            max_restarts=self.opts.max_restarts,
             max_task_retries=0,  # the pool resends a dead worker's unit itself (and counts it)
             max_concurrency=self.opts.units_per_worker + 2,  # units + the one waiting + ready()
         )
         template = load_template(self.cfg.template)  # loaded here: a template file need not be on workers
-        self.actors = [actor_cls.remote(self.cfg, template, serve=self.serve,
-                                        units_at_once=self.opts.units_per_worker) for _ in range(n)]
+        self.actors = [
+            actor_cls.remote(self.cfg, template, serve=self.serve, units_at_once=self.opts.units_per_worker)
+            for _ in range(n)
+        ]
         self.workers = ray.get([a.ready.remote() for a in self.actors])
         errors = {w["error"] for w in self.workers if w["error"]}
         if errors:
-            raise BackendError(f"{len([w for w in self.workers if w['error']])} of {n} Ray workers could not "
-                               f"build their backend: {'; '.join(sorted(errors))}")
+            raise BackendError(
+                f"{len([w for w in self.workers if w['error']])} of {n} Ray workers could not "
+                f"build their backend: {'; '.join(sorted(errors))}"
+            )
         hosts = sorted({w["host"] for w in self.workers})
         nodes = {w.get("node") for w in self.workers}
-        print(f"augment: {n} Ray workers ({self.opts.worker_cpus:g} CPU, {gpus:g} GPU each) on "
-              f"{len(nodes)} node(s) of {len(hosts)} host(s): {', '.join(hosts[:8])}", file=sys.stderr)
+        print(
+            f"augment: {n} Ray workers ({self.opts.worker_cpus:g} CPU, {gpus:g} GPU each) on "
+            f"{len(nodes)} node(s) of {len(hosts)} host(s): {', '.join(hosts[:8])}",
+            file=sys.stderr,
+        )
         self.pool = WorkerPool(self.actors, units_per_worker=self.opts.units_per_worker)
 
     def losses(self) -> dict[str, Any]:
@@ -166,10 +181,15 @@ class RayExecutor:
         alive = {n["NodeID"] for n in ray.nodes() if n.get("Alive")}
         dead = sorted(pool.dead_workers)
         nodes = sorted({self.workers[i]["node"] for i in dead if self.workers[i].get("node")})
-        return {"workers": len(self.workers), "workers_lost": len(dead), "lost_on_nodes": nodes,
-                "nodes_gone": [n for n in nodes if n not in alive], "units_redone": pool.units_resent,
-                "documents_redone": pool.documents_resent,
-                "workers_back": len([i for i in dead if i in pool.alive_workers()])}
+        return {
+            "workers": len(self.workers),
+            "workers_lost": len(dead),
+            "lost_on_nodes": nodes,
+            "nodes_gone": [n for n in nodes if n not in alive],
+            "units_redone": pool.units_resent,
+            "documents_redone": pool.documents_resent,
+            "workers_back": len([i for i in dead if i in pool.alive_workers()]),
+        }
 
     def shutdown(self) -> None:
         """Close the backends (and their servers) politely, then make sure every actor is gone."""
@@ -192,10 +212,12 @@ def report_losses(losses: dict[str, Any]) -> None:
     nodes = losses["lost_on_nodes"]
     where = f" on node(s) {', '.join(n[:12] for n in nodes)}" if nodes else ""
     gone = f" ({len(losses['nodes_gone'])} node(s) gone)" if losses["nodes_gone"] else ""
-    print(f"augment: lost {losses['workers_lost']} of {losses['workers']} Ray workers{where}{gone}; the "
-          f"{losses['units_redone']} unit(s) they held ({losses['documents_redone']} documents) were redone by "
-          f"the other workers, each document written once; {losses['workers_back']} worker(s) came back",
-          file=sys.stderr)
+    print(
+        f"augment: lost {losses['workers_lost']} of {losses['workers']} Ray workers{where}{gone}; the "
+        f"{losses['units_redone']} unit(s) they held ({losses['documents_redone']} documents) were redone by "
+        f"the other workers, each document written once; {losses['workers_back']} worker(s) came back",
+        file=sys.stderr,
+    )
 
 
 def _fitting_workers(resources: dict[str, float], cpus: float, gpus: float) -> int:
@@ -203,8 +225,10 @@ def _fitting_workers(resources: dict[str, float], cpus: float, gpus: float) -> i
     if gpus > 0:
         n = int(resources.get("GPU", 0) // gpus)
         if n < 1:
-            raise ConfigError(f"the Ray cluster has {resources.get('GPU', 0):g} GPUs; each worker needs {gpus:g} "
-                              "(--worker-gpus). Use a GPU cluster, or --worker-gpus 0 for a CPU backend")
+            raise ConfigError(
+                f"the Ray cluster has {resources.get('GPU', 0):g} GPUs; each worker needs {gpus:g} "
+                "(--worker-gpus). Use a GPU cluster, or --worker-gpus 0 for a CPU backend"
+            )
         return n
     n = int(resources.get("CPU", 0) // cpus) if cpus > 0 else 1
     if n < 1:

@@ -19,8 +19,14 @@ from tpt.serve.engines import ServeSpec
 class AugmentWorker:
     """Made a Ray actor by ray_executor.py (threaded: a `ready` call is answered while a unit runs)."""
 
-    def __init__(self, cfg: AugmentConfig, template: PromptTemplate, *, serve: ServeSpec | None = None,
-                 units_at_once: int = 1) -> None:
+    def __init__(
+        self,
+        cfg: AugmentConfig,
+        template: PromptTemplate,
+        *,
+        serve: ServeSpec | None = None,
+        units_at_once: int = 1,
+    ) -> None:
         self.cfg = cfg
         self.template = template
         self.error: str | None = None

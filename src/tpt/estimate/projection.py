@@ -33,8 +33,10 @@ class SampleMeasurement:
 
     def __post_init__(self) -> None:
         if self.items < 1 or self.records < 1:
-            raise ConfigError(f"the sample produced {self.records} records from {self.items} items: nothing to "
-                              "project from (check failures.jsonl of the sample run, or use a larger --sample)")
+            raise ConfigError(
+                f"the sample produced {self.records} records from {self.items} items: nothing to "
+                "project from (check failures.jsonl of the sample run, or use a larger --sample)"
+            )
         if self.wall_s <= 0:
             raise ConfigError(f"the sample's wall time must be > 0, got {self.wall_s}")
 
@@ -70,8 +72,14 @@ class Projection:
         return asdict(self)
 
 
-def project(m: SampleMeasurement, corpus_items: int, *, gpu_tokens_per_s: float | None = None,
-            gpus: int | None = None, target_training_tokens: float | None = None) -> Projection:
+def project(
+    m: SampleMeasurement,
+    corpus_items: int,
+    *,
+    gpu_tokens_per_s: float | None = None,
+    gpus: int | None = None,
+    target_training_tokens: float | None = None,
+) -> Projection:
     """Scale the sample to `corpus_items` input items."""
     if corpus_items < m.items:
         raise ConfigError(f"the corpus has {corpus_items} items, fewer than the sample's {m.items}")
@@ -104,7 +112,9 @@ def project(m: SampleMeasurement, corpus_items: int, *, gpu_tokens_per_s: float 
         gpus=gpus,
         days_on_gpus=gpu_hours / gpus / 24 if gpu_hours is not None and gpus else None,
         paper_a100_hours=PAPER_A100_HOURS * training / PAPER_TRAINING_TOKENS,
-        documents_for_target=target_training_tokens / (doc_mean + think_mean) if target_training_tokens else None,
+        documents_for_target=target_training_tokens / (doc_mean + think_mean)
+        if target_training_tokens
+        else None,
         target_training_tokens=target_training_tokens,
     )
 
@@ -139,10 +149,14 @@ def report(p: Projection) -> str:
         if p.days_on_gpus is not None:
             line += f" = {_num(p.days_on_gpus)} days on {p.gpus} GPUs"
         lines.append(line)
-    lines.append(f"  paper, for comparison: 20k A100-hours per 100B training tokens -> {_num(p.paper_a100_hours)} "
-                 f"A100-hours for {human(p.training_tokens)} tokens")
+    lines.append(
+        f"  paper, for comparison: 20k A100-hours per 100B training tokens -> {_num(p.paper_a100_hours)} "
+        f"A100-hours for {human(p.training_tokens)} tokens"
+    )
     if p.documents_for_target is not None:
         enough = "enough" if p.documents >= p.documents_for_target else "NOT enough"
-        lines.append(f"  {human(p.target_training_tokens or 0)} training tokens need {human(p.documents_for_target)} "
-                     f"augmented documents: this corpus has {enough}")
+        lines.append(
+            f"  {human(p.target_training_tokens or 0)} training tokens need {human(p.documents_for_target)} "
+            f"augmented documents: this corpus has {enough}"
+        )
     return "\n".join(lines)

@@ -23,7 +23,11 @@ def draw_sample(inputs: list[str], size: int, *, seed: int, out: Path) -> tuple[
         # Algorithm R: item i (0-based) replaces a kept one with probability size / (i + 1).
         slot = item.index if item.index < size else rng.randrange(item.index + 1)
         if slot < size:
-            line = item.raw if isinstance(item.raw, str) else json.dumps(item.raw, ensure_ascii=False, default=str)
+            line = (
+                item.raw
+                if isinstance(item.raw, str)
+                else json.dumps(item.raw, ensure_ascii=False, default=str)
+            )
             entry = (item.index, line.rstrip("\n"))
             if item.index < size:
                 reservoir.append(entry)

@@ -33,9 +33,7 @@ _THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d*)?")
 
 def check_compare(compare: str) -> str:
     if compare not in COMPARISONS:
-        raise ConfigError(
-            f"unknown compare mode {compare!r}; expected one of {', '.join(COMPARISONS)}"
-        )
+        raise ConfigError(f"unknown compare mode {compare!r}; expected one of {', '.join(COMPARISONS)}")
     return compare
 
 

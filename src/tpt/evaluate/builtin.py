@@ -15,8 +15,8 @@
 from __future__ import annotations
 
 import difflib
-from dataclasses import replace
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from tpt.errors import ConfigError

@@ -42,9 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="cap on generated tokens, for every task (default: the task's; built-ins 2048)",
     )
-    parser.add_argument(
-        "--temperature", type=float, default=0.0, help="0 (default) is greedy decoding"
-    )
+    parser.add_argument("--temperature", type=float, default=0.0, help="0 (default) is greedy decoding")
     parser.add_argument("--top-p", type=float, default=1.0)
     parser.add_argument(
         "--samples", type=int, default=1, help="samples per question; metrics are pass@1 averaged"
@@ -53,9 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--engine", choices=("hf", "vllm"), default="hf", help="hf (CPU or GPU) or vllm (GPU)"
     )
-    parser.add_argument(
-        "--dtype", choices=("auto", "float32", "bfloat16", "float16"), default="auto"
-    )
+    parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default="auto")
     parser.add_argument("--device", default=None, help="cpu (default for hf), cuda, cuda:1, ...")
     parser.add_argument(
         "--threads", type=int, help="torch CPU threads (torch.set_num_threads), for parallel evals"
@@ -66,9 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="write lm-evaluation-harness task YAMLs (and their data) for the tasks to DIR; "
         "with no MODEL, only export",
     )
-    parser.add_argument(
-        "--list-tasks", action="store_true", help="list the built-in tasks and exit"
-    )
+    parser.add_argument("--list-tasks", action="store_true", help="list the built-in tasks and exit")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -105,9 +99,7 @@ def run(args: argparse.Namespace) -> int:
             max_new_tokens=args.max_new_tokens,
         )
         names = ",".join(p.stem for p in paths)
-        print(
-            f"wrote {len(paths)} task(s) to {args.export_lm_eval}; run them with:", file=sys.stderr
-        )
+        print(f"wrote {len(paths)} task(s) to {args.export_lm_eval}; run them with:", file=sys.stderr)
         print(
             f"  HF_DATASETS_OFFLINE=1 lm_eval --model hf --model_args pretrained=CKPT --tasks {names} "
             f"--include_path {args.export_lm_eval}",
@@ -116,9 +108,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.models:
             return 0
     if not args.models:
-        raise ConfigError(
-            "no MODEL given: pass a model directory, a .gguf file, 'embedded' or a RUN_DIR"
-        )
+        raise ConfigError("no MODEL given: pass a model directory, a .gguf file, 'embedded' or a RUN_DIR")
     if not args.output:
         raise ConfigError("--output FILE is required: the results JSONL to write")
     rows = evaluate(args.models, task_args, output=args.output, settings=settings)

@@ -59,9 +59,7 @@ def parse_rule(spec: str) -> ExtractRule:
             try:
                 pattern = re.compile(spec[len(kind) + 1 :])
             except re.error as exc:
-                raise ConfigError(
-                    f"extraction rule {spec!r}: invalid regular expression ({exc})"
-                ) from None
+                raise ConfigError(f"extraction rule {spec!r}: invalid regular expression ({exc})") from None
             return ExtractRule(spec=spec, kind=kind, pattern=pattern)
     raise ConfigError(
         f"unknown extraction rule {spec!r}; expected one of {', '.join(SIMPLE_RULES)}, "

@@ -47,9 +47,7 @@ class HFEngine:
         from tpt.hfmodel import load_causal_lm
 
         self.dtype = resolve_dtype(model_dir, dtype)
-        self.model, self.tokenizer, self.path = load_causal_lm(
-            model_dir, dtype=self.dtype, device=device
-        )
+        self.model, self.tokenizer, self.path = load_causal_lm(model_dir, dtype=self.dtype, device=device)
         self.device = device
         self.batch_size = batch_size
         tok = self.tokenizer
@@ -82,9 +80,7 @@ class HFEngine:
         ids = encode_prompts(self.tokenizer, list(prompts), self.bos)
         for i, row in enumerate(ids):
             if not row:
-                raise InputError(
-                    f"prompt {i} encodes to no tokens; check the task's prompt template"
-                )
+                raise InputError(f"prompt {i} encodes to no tokens; check the task's prompt template")
         return ids
 
     def loglik(self, prompts: Sequence[str], targets: Sequence[str]) -> list[float]:
@@ -119,9 +115,7 @@ class HFEngine:
 
         encoded = self.encode(prompts)
         self.over_context = (
-            sum(len(ids) + params.max_new_tokens > self.context for ids in encoded)
-            if self.context
-            else 0
+            sum(len(ids) + params.max_new_tokens > self.context for ids in encoded) if self.context else 0
         )
         # One work item per (prompt, sample); longest first so that each batch has similar lengths.
         items = [(p, s) for p in range(len(prompts)) for s in range(params.samples)]
@@ -202,9 +196,7 @@ class HFEngine:
             text = self.tokenizer.decode(generated[i], skip_special_tokens=False)
             text, found = cut_at_stop(text, params.stop)
             reason = "stop" if found else finish[i]
-            completions.append(
-                Completion(text=text, num_tokens=len(generated[i]), finish_reason=reason)
-            )
+            completions.append(Completion(text=text, num_tokens=len(generated[i]), finish_reason=reason))
         return completions
 
     def hits_stop(self, tail: list[int], stop: tuple[str, ...]) -> bool:

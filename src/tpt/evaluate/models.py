@@ -93,15 +93,11 @@ def expand_model(arg: str) -> list[ModelRef]:
             for ck in ckpts:
                 tokens, step = read_checkpoint_meta(ck)
                 refs.append(
-                    ModelRef(
-                        model=model, path=str(ck), checkpoint=ck.name, tokens_seen=tokens, step=step
-                    )
+                    ModelRef(model=model, path=str(ck), checkpoint=ck.name, tokens_seen=tokens, step=step)
                 )
             return refs
         if (path / "checkpoints").is_dir() or any(path.glob("tokens-*")):
-            raise InputError(
-                f"{path} has no complete checkpoint yet (tokens-XXXXXXXXXXXX/ with config.json)"
-            )
+            raise InputError(f"{path} has no complete checkpoint yet (tokens-XXXXXXXXXXXX/ with config.json)")
         if not any(path.glob("*.gguf")):
             raise InputError(
                 f"{path} is neither a model directory (config.json), a training run (checkpoints/) nor a "
@@ -109,9 +105,7 @@ def expand_model(arg: str) -> list[ModelRef]:
             )
     if path.is_dir() and CHECKPOINT_RE.match(path.name):
         tokens, step = read_checkpoint_meta(path)
-        return [
-            ModelRef(model=arg, path=str(path), checkpoint=path.name, tokens_seen=tokens, step=step)
-        ]
+        return [ModelRef(model=arg, path=str(path), checkpoint=path.name, tokens_seen=tokens, step=step)]
     if path.is_dir():
         tokens, step = read_checkpoint_meta(path)
         return [ModelRef(model=arg, path=str(path), tokens_seen=tokens, step=step)]

@@ -50,9 +50,7 @@ def split_pool(task: TaskSpec, data: list[Example]) -> tuple[list[Example], list
     fs = task.fewshot
     if fs.holdout > 0:
         if fs.holdout >= len(data):
-            raise ConfigError(
-                f"task {task.name}: fewshot.holdout={fs.holdout} leaves no example to score"
-            )
+            raise ConfigError(f"task {task.name}: fewshot.holdout={fs.holdout} leaves no example to score")
         order = list(range(len(data)))
         random.Random(fs.seed).shuffle(order)
         held = set(order[: fs.holdout])
@@ -75,9 +73,7 @@ def split_pool(task: TaskSpec, data: list[Example]) -> tuple[list[Example], list
 def select_exemplars(task: TaskSpec, question: Example, pool: Sequence[Example]) -> list[Example]:
     """The first k pool items that are not the question itself (and share `match_field`, if set)."""
     fs = task.fewshot
-    same_file = fs.holdout > 0 or (
-        fs.pool is not None and Path(fs.pool.path) == Path(task.data.path)
-    )
+    same_file = fs.holdout > 0 or (fs.pool is not None and Path(fs.pool.path) == Path(task.data.path))
     chosen: list[Example] = []
     for ex in pool:
         if len(chosen) == fs.k:
@@ -92,11 +88,7 @@ def select_exemplars(task: TaskSpec, question: Example, pool: Sequence[Example])
     if len(chosen) < fs.k:
         raise InputError(
             f"task {task.name}: only {len(chosen)} of {fs.k} exemplars available for question {question.id}"
-            + (
-                f" ({fs.match_field}={question.fields.get(fs.match_field)!r})"
-                if fs.match_field
-                else ""
-            )
+            + (f" ({fs.match_field}={question.fields.get(fs.match_field)!r})" if fs.match_field else "")
         )
     return chosen
 
@@ -119,6 +111,4 @@ def prepare_task(task: TaskSpec, *, limit: int | None = None) -> PreparedTask:
     scored, pool = split_pool(task, data)
     chosen = scored[:limit] if limit is not None else scored
     prompts = tuple(render_prompt(task, q, select_exemplars(task, q, pool)) for q in chosen)
-    return PreparedTask(
-        task=task, examples=tuple(chosen), prompts=prompts, num_available=len(scored)
-    )
+    return PreparedTask(task=task, examples=tuple(chosen), prompts=prompts, num_available=len(scored))

@@ -61,9 +61,7 @@ def load_examples(source: DataSource) -> list[Example]:
     return [reader(source, path, n, rec) for n, rec in read_records(path)]
 
 
-def example_from_record(
-    source: DataSource, rec: dict[str, Any], where: str = "inline exemplar"
-) -> Example:
+def example_from_record(source: DataSource, rec: dict[str, Any], where: str = "inline exemplar") -> Example:
     """An Example from a record written inline in a task file (same fields as the data)."""
     return READERS[source.reader](source, Path(where), 0, rec)
 
@@ -131,9 +129,7 @@ def read_math500(source: DataSource, path: Path, n: int, rec: dict[str, Any]) ->
         "solution": rec.get("solution", ""),
         "answer": str(_need(rec, "answer", path, n)),
     }
-    return Example(
-        id=str(rec.get("unique_id", n)), fields=fields, gold=fields["answer"], question=problem
-    )
+    return Example(id=str(rec.get("unique_id", n)), fields=fields, gold=fields["answer"], question=problem)
 
 
 def _choices_block(choices: list[str]) -> str:

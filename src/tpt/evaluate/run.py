@@ -146,7 +146,11 @@ def add_gold_loglik(engine: Any, prep: Any, score: Any) -> None:
 
 def metric_names(task: TaskSpec) -> list[str]:
     """The metrics a task's rows carry (scoring.py adds the last three)."""
-    return [name for name, _ in task.metrics] + list(EXTRA_METRICS) + (["gold_loglik"] if task.loglik_target else [])
+    return (
+        [name for name, _ in task.metrics]
+        + list(EXTRA_METRICS)
+        + (["gold_loglik"] if task.loglik_target else [])
+    )
 
 
 def jsonl_line(rec: dict[str, Any]) -> str:
@@ -228,9 +232,7 @@ def _evaluate(
     rows: list[dict[str, Any]] = []
     for ref in refs:
         model_dir = resolve_model_dir(ref.path)
-        dtype = (
-            resolve_dtype(model_dir, settings.dtype) if settings.engine == "hf" else settings.dtype
-        )
+        dtype = resolve_dtype(model_dir, settings.dtype) if settings.engine == "hf" else settings.dtype
         engine: Engine | None = None
         for prep in prepared:
             config = row_config(settings, prep, settings.engine, dtype, ref)

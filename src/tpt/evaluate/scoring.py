@@ -42,10 +42,7 @@ def score_task(prepared: PreparedTask, completions: Sequence[Sequence[Completion
         per_q = {name: 0 for name, _ in rules}
         for k, out in enumerate(outs):
             extracted = {name: extract(rule, out.text) for name, rule in rules}
-            correct = {
-                name: answers_match(extracted[name], example.gold, task.compare)
-                for name, _ in rules
-            }
+            correct = {name: answers_match(extracted[name], example.gold, task.compare) for name, _ in rules}
             for name in per_q:
                 per_q[name] += correct[name]
             failed += extracted[primary] is None

@@ -29,9 +29,7 @@ class DataSource:
 
     def __post_init__(self) -> None:
         if self.reader not in READERS:
-            raise ConfigError(
-                f"unknown data reader {self.reader!r}; expected one of {', '.join(READERS)}"
-            )
+            raise ConfigError(f"unknown data reader {self.reader!r}; expected one of {', '.join(READERS)}")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -57,9 +55,7 @@ class FewShotSpec:
         if self.k < 0:
             raise ConfigError(f"fewshot.k must be >= 0, got {self.k}")
         if self.order not in FEWSHOT_ORDERS:
-            raise ConfigError(
-                f"fewshot.order must be one of {', '.join(FEWSHOT_ORDERS)}, got {self.order!r}"
-            )
+            raise ConfigError(f"fewshot.order must be one of {', '.join(FEWSHOT_ORDERS)}, got {self.order!r}")
         sources = sum([self.pool is not None, bool(self.inline), self.holdout > 0])
         if self.k > 0 and sources != 1:
             raise ConfigError(
@@ -98,14 +94,10 @@ class TaskSpec:
 
     def __post_init__(self) -> None:
         if not self.name or not all(c.isalnum() or c in "_-." for c in self.name):
-            raise ConfigError(
-                f"task name {self.name!r} must be non-empty letters, digits, '_', '-' or '.'"
-            )
+            raise ConfigError(f"task name {self.name!r} must be non-empty letters, digits, '_', '-' or '.'")
         check_compare(self.compare)
         if self.max_new_tokens < 1:
-            raise ConfigError(
-                f"task {self.name}: max_new_tokens must be >= 1, got {self.max_new_tokens}"
-            )
+            raise ConfigError(f"task {self.name}: max_new_tokens must be >= 1, got {self.max_new_tokens}")
         if not self.metrics:
             raise ConfigError(f"task {self.name}: needs at least one metric (an extraction rule)")
         for _, rule in self.metrics:

@@ -46,9 +46,7 @@ def _check_keys(obj: dict[str, Any], allowed: set[str], where: str) -> None:
         if key not in allowed:
             close = difflib.get_close_matches(key, sorted(allowed), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(
-                f"{where}: unknown key {key!r}{hint} (allowed: {', '.join(sorted(allowed))})"
-            )
+            raise ConfigError(f"{where}: unknown key {key!r}{hint} (allowed: {', '.join(sorted(allowed))})")
 
 
 def parse_file(path: Path) -> Any:
@@ -67,9 +65,7 @@ def parse_file(path: Path) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(
-            f"task file {path} is not valid JSON ({exc}); use .yaml/.yml for YAML"
-        ) from None
+        raise InputError(f"task file {path} is not valid JSON ({exc}); use .yaml/.yml for YAML") from None
 
 
 def load_task_file(path: str | Path) -> list[TaskSpec]:
@@ -78,9 +74,7 @@ def load_task_file(path: str | Path) -> list[TaskSpec]:
     raw = parse_file(path)
     if isinstance(raw, dict) and "tasks" in raw:
         if set(raw) != {"tasks"} or not isinstance(raw["tasks"], list):
-            raise ConfigError(
-                f"task file {path}: 'tasks' must be the only key, holding a list of tasks"
-            )
+            raise ConfigError(f"task file {path}: 'tasks' must be the only key, holding a list of tasks")
         items = raw["tasks"]
     elif isinstance(raw, dict):
         items = [raw]
@@ -113,9 +107,7 @@ def task_from_dict(obj: Any, *, base: Path, where: str) -> TaskSpec:
     _check_keys(obj, TASK_KEYS, where)
     missing = [k for k in REQUIRED if k not in obj]
     if missing:
-        raise ConfigError(
-            f"{where}: missing required field(s) {', '.join(missing)} (see docs/eval.md)"
-        )
+        raise ConfigError(f"{where}: missing required field(s) {', '.join(missing)} (see docs/eval.md)")
     where = f"{where} {obj['name']!r}"
     names = {k: obj.get(k) for k in ("question_field", "answer_field", "id_field")}
     data = DataSource(
@@ -187,9 +179,7 @@ def fewshot_from(obj: Any, data: DataSource, *, base: Path, where: str) -> FewSh
     if obj in (None, 0, False):
         return FewShotSpec()
     if not isinstance(obj, dict):
-        raise ConfigError(
-            f"{where}: 'fewshot' must be a mapping such as {{k: 3, file: train.jsonl}}"
-        )
+        raise ConfigError(f"{where}: 'fewshot' must be a mapping such as {{k: 3, file: train.jsonl}}")
     _check_keys(obj, FEWSHOT_KEYS, f"{where}: fewshot")
     if "file" in obj and "examples" in obj:
         raise ConfigError(f"{where}: fewshot takes 'file' or 'examples', not both")

@@ -6,9 +6,7 @@ import argparse
 
 from tpt.validate.cli import add_check_arguments, add_duplicate_argument, check_config_from_args
 
-HELP = (
-    "validate, tokenize and pack augmented records into fixed-length token shards with exact stats"
-)
+HELP = "validate, tokenize and pack augmented records into fixed-length token shards with exact stats"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,9 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         help="student tokenizer: a local Hugging Face tokenizer directory or tokenizer.json",
     )
-    parser.add_argument(
-        "--seq-len", type=int, required=True, help="tokens per row (the paper: 8192)"
-    )
+    parser.add_argument("--seq-len", type=int, required=True, help="tokens per row (the paper: 8192)")
     parser.add_argument(
         "--mode",
         choices=("tpt", "raw"),
@@ -80,9 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="stream",
         help="stream: cut every seq-len tokens; whole: never cut a sample that fits a row",
     )
-    parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the shuffle, --mix and --weights"
-    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the shuffle, --mix and --weights")
     parser.add_argument(
         "--shuffle-buffer",
         type=int,
@@ -184,9 +178,7 @@ def summary_line(stats: dict, seq_len: int, output: object) -> str:
         f"{skipped} of {read} records dropped"
     )
     if skipped:
-        reasons = ", ".join(
-            f"{k} {v} ({share['by_reason'][k]:.1%})" for k, v in stats["skipped"].items()
-        )
+        reasons = ", ".join(f"{k} {v} ({share['by_reason'][k]:.1%})" for k, v in stats["skipped"].items())
         sources = ", ".join(
             f"{name} {s['all']:.1%}"
             for name, s in sorted(share["by_source"].items(), key=lambda kv: -kv[1]["all"])

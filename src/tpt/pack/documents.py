@@ -253,9 +253,7 @@ def _mismatch(run: AugmentRun, record: AugmentedRecord, index: int, why: str) ->
 
 def check_corpus(run: AugmentRun, record_files: list[Path]) -> None:
     """The run's first records must start their corpus documents: else the corpus changed."""
-    sample = [
-        r for r in islice(read_records(record_files), CHECK_RECORDS) if isinstance(r, AugmentedRecord)
-    ]
+    sample = [r for r in islice(read_records(record_files), CHECK_RECORDS) if isinstance(r, AugmentedRecord)]
     by_index = {_record_index(r): r for r in sample}
     found = _Corpus(run).texts(list(by_index))
     for index, record in by_index.items():

@@ -39,9 +39,7 @@ def parse_weights(specs: Iterable[str]) -> dict[str, float]:
     return weights
 
 
-def uniforms(
-    seed: int, stream: int, ordinals: np.ndarray, copies: np.ndarray | int = 0
-) -> np.ndarray:
+def uniforms(seed: int, stream: int, ordinals: np.ndarray, copies: np.ndarray | int = 0) -> np.ndarray:
     """Deterministic uniforms in [0, 1), one per (ordinal, copy): a hash, not a generator's state."""
     with np.errstate(over="ignore"):
         key = (

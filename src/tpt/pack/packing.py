@@ -71,9 +71,7 @@ class RowPacker:
         lengths = np.fromiter((len(s.ids) for s in samples), dtype=np.int64, count=len(samples))
         starts = self._place(lengths, tail)
         ends = starts + lengths
-        self.split_samples += int(
-            np.count_nonzero((lengths > 0) & (starts // L != (ends - 1) // L))
-        )
+        self.split_samples += int(np.count_nonzero((lengths > 0) & (starts // L != (ends - 1) // L)))
         total = int(ends[-1])
         tokens = np.full(total, self.pad_id, dtype=np.uint32)
         kinds = np.zeros(total, dtype=np.uint8)
@@ -147,6 +145,4 @@ class RowPacker:
 
     def _empty(self) -> Rows:
         L = self.seq_len
-        return Rows(
-            np.empty((0, L), np.uint32), np.empty((0, L), np.uint8), np.empty((0, L), np.uint16)
-        )
+        return Rows(np.empty((0, L), np.uint32), np.empty((0, L), np.uint8), np.empty((0, L), np.uint16))

@@ -156,9 +156,7 @@ class PieceEncoder:
             del new_bodies[p]
         for text in pending:
             pieces = text.pieces
-            if len(pieces) > 1 and (
-                not _clean(pieces[0][-1:]) or not unclean.isdisjoint(text.names)
-            ):
+            if len(pieces) > 1 and (not _clean(pieces[0][-1:]) or not unclean.isdisjoint(text.names)):
                 # Irregular spacing: cut only where exact. Middle pieces of the cut are clean; the
                 # last may end in whitespace (exact there only, never cached).
                 text.pieces = _CUT.split(texts[text.index])
@@ -172,13 +170,11 @@ class PieceEncoder:
         )
         self.misses += len(encoded)
         as_bytes = [np.asarray(e.ids, dtype=np.uint32).tobytes() for e in encoded]
-        new_heads.update(zip(heads, as_bytes))
-        new_bodies.update(zip(bodies, as_bytes[len(heads) :]))
+        new_heads.update(zip(heads, as_bytes, strict=False))  # the heads' encodings come first
+        new_bodies.update(zip(bodies, as_bytes[len(heads) :], strict=True))
         room = self.capacity - len(self._head)
         # A head is reused only when it ends in non-whitespace (a cut may follow it).
-        self._head.update(
-            islice(((p, new_heads[p]) for p in heads if _clean(p[-1:])), max(room, 0))
-        )
+        self._head.update(islice(((p, new_heads[p]) for p in heads if _clean(p[-1:])), max(room, 0)))
         room = self.capacity - len(self._body)
         self._body.update(islice(((p, new_bodies[p]) for p in bodies if _clean(p)), max(room, 0)))
         for text in pending:

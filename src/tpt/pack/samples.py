@@ -32,9 +32,7 @@ def encode_texts(tokenizer: Any, texts: Sequence[str]) -> EncodedTexts:
     """Encode without special tokens (the sample format adds its own EOS)."""
     encodings = tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)
     offsets = np.zeros(len(encodings) + 1, dtype=np.int64)
-    np.cumsum(
-        np.fromiter(map(len, encodings), dtype=np.int64, count=len(encodings)), out=offsets[1:]
-    )
+    np.cumsum(np.fromiter(map(len, encodings), dtype=np.int64, count=len(encodings)), out=offsets[1:])
     ids = np.fromiter(
         itertools.chain.from_iterable(e.ids for e in encodings),
         dtype=np.uint32,

@@ -30,9 +30,7 @@ def shard_name(k: int) -> str:
 class ShardWriter:
     """Buffers rows until a shard is full (memory: one shard), then writes it."""
 
-    def __init__(
-        self, out_dir: Path, *, seq_len: int, dtype: np.dtype, rows_per_shard: int
-    ) -> None:
+    def __init__(self, out_dir: Path, *, seq_len: int, dtype: np.dtype, rows_per_shard: int) -> None:
         self.out_dir, self.seq_len, self.dtype = Path(out_dir), seq_len, dtype
         self.rows_per_shard = max(1, rows_per_shard)
         self.shards: list[dict[str, Any]] = []

@@ -17,6 +17,7 @@ from tpt.augment.control import text_only
 from tpt.duplicate_ids import DuplicateCheck
 from tpt.duplicate_ids import check_policy as check_duplicate_policy
 from tpt.errors import ConfigError
+from tpt.outputlock import lock_output_dir
 from tpt.pack.bos import BOS_SETTINGS, resolve_bos
 from tpt.pack.documents import DOCUMENT_TEXTS, default_document_text, open_inputs
 from tpt.pack.megatron import MegatronWriter
@@ -33,7 +34,6 @@ from tpt.pack.template import (
     encode_template,
     parse_template,
 )
-from tpt.outputlock import lock_output_dir
 from tpt.pack.workers import Job, Prepared, Preparer, WorkerPool, default_workers
 from tpt.progress import Progress
 from tpt.tokenizer.student import StudentTokenizer, load_student_tokenizer, save_student_tokenizer
@@ -98,17 +98,14 @@ class PackConfig:
             raise ConfigError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.document_text is not None and self.document_text not in DOCUMENT_TEXTS:
             raise ConfigError(
-                f"--document-text must be one of {', '.join(DOCUMENT_TEXTS)}, "
-                f"got {self.document_text!r}"
+                f"--document-text must be one of {', '.join(DOCUMENT_TEXTS)}, got {self.document_text!r}"
             )
         if self.raw_fraction is not None and self.mode != "tpt":
             raise ConfigError("--mix mixes raw documents into the TPT arm; it needs --mode tpt")
         if self.bos not in BOS_SETTINGS:
             raise ConfigError(f"--bos must be one of {', '.join(BOS_SETTINGS)}, got {self.bos!r}")
         if self.packing not in POLICIES:
-            raise ConfigError(
-                f"--packing must be one of {', '.join(POLICIES)}, got {self.packing!r}"
-            )
+            raise ConfigError(f"--packing must be one of {', '.join(POLICIES)}, got {self.packing!r}")
         if self.batch_size < 1:
             raise ConfigError(f"--batch-size must be >= 1, got {self.batch_size}")
         if self.workers is not None and self.workers < 0:
@@ -140,13 +137,9 @@ def run_pack(config: PackConfig, *, log: Any = print) -> dict[str, Any]:
 
 def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
     started = time.monotonic()
-    items, text_facts = open_inputs(
-        config.inputs, mode=config.mode, document_text=config.text, log=log
-    )
+    items, text_facts = open_inputs(config.inputs, mode=config.mode, document_text=config.text, log=log)
     student = load_student_tokenizer(config.tokenizer, eos_token=config.eos_token)
-    template = encode_template(
-        parse_template(config.template), student, resolve_bos(student, config.bos)
-    )
+    template = encode_template(parse_template(config.template), student, resolve_bos(student, config.bos))
     # The student's special tokens count as leaked control strings in a thinking. Texts are encoded
     # as text (control.text_only): a document's `<|endoftext|>` is its characters, not the EOS token.
     # The raw arm judges the document alone: no thinking filter removes a document from it.
@@ -171,9 +164,7 @@ def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
         rows_per_shard=config.shard_tokens // config.seq_len,
     )
     megatron = (
-        MegatronWriter(out / "megatron" / "text_document", student.vocab_size)
-        if config.megatron
-        else None
+        MegatronWriter(out / "megatron" / "text_document", student.vocab_size) if config.megatron else None
     )
 
     def emit(samples: list[Sample]) -> None:
@@ -183,9 +174,7 @@ def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
         shards.add(packer.add(samples))
 
     text_tokenizer = text_only(student.tokenizer)
-    preparer = Preparer(
-        text_tokenizer, validator, piece_encoder_for(text_tokenizer, config.piece_cache)
-    )
+    preparer = Preparer(text_tokenizer, validator, piece_encoder_for(text_tokenizer, config.piece_cache))
     workers = default_workers() if config.workers is None else config.workers
 
     progress = Progress(None, label="pack", enabled=config.progress)
@@ -282,10 +271,7 @@ def _plan(
     return Job(
         # Workers need no raw line.
         records=[replace(r, raw=b"") for _, r in records],
-        flags=[
-            tuple(planner.raw_flags(i, n))
-            for (i, _), n in zip(records, copies.tolist(), strict=True)
-        ],
+        flags=[tuple(planner.raw_flags(i, n)) for (i, _), n in zip(records, copies.tolist(), strict=True)],
     )
 
 
@@ -312,9 +298,7 @@ def _accept(
     ]
 
 
-def _skip(
-    stats: PackStats, log: Any, item: AugmentedRecord | BadLine, reason: str, detail: str
-) -> None:
+def _skip(stats: PackStats, log: Any, item: AugmentedRecord | BadLine, reason: str, detail: str) -> None:
     stats.skip(item.source, reason)
     _log(log, item, reason, detail)
 
@@ -397,9 +381,7 @@ def _index(
         "pad_id": student.pad_id,
         # The BOS convention (pack/bos.py): every sample starts with bos_id; null: none does.
         "bos_id": template.bos_id,
-        "bos_token": student.tokenizer.id_to_token(template.bos_id)
-        if template.bos_id is not None
-        else None,
+        "bos_token": student.tokenizer.id_to_token(template.bos_id) if template.bos_id is not None else None,
         "mode": config.mode,
         "document_text": config.text,
         "tokenizer": "tokenizer",

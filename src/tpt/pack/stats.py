@@ -97,8 +97,7 @@ class PackStats:
                 name: {
                     "all": _share(entry["skipped"], entry["records"]),
                     "by_reason": {
-                        k: _share(v, entry["records"])
-                        for k, v in sorted(entry["skipped_by_reason"].items())
+                        k: _share(v, entry["records"]) for k, v in sorted(entry["skipped_by_reason"].items())
                     },
                 }
                 for name, entry in sorted(self.by_source.items())

@@ -76,9 +76,7 @@ def parse_template(spec: str) -> SampleTemplate:
     try:
         parsed = list(string.Formatter().parse(text))
     except ValueError as exc:
-        raise ConfigError(
-            f"--template {spec!r}: {exc} (write a literal brace as {{{{ or }}}})"
-        ) from None
+        raise ConfigError(f"--template {spec!r}: {exc} (write a literal brace as {{{{ or }}}})") from None
     for literal, field, fmt, conv in parsed:
         if literal:
             pieces.append(("literal", literal))
@@ -114,14 +112,10 @@ def encode_template(
                 "these tokens to the tokenizer"
             )
         if text.strip() and not ids:
-            raise ConfigError(
-                f"the tokenizer {student.source} encodes template text {text!r} to no tokens"
-            )
+            raise ConfigError(f"the tokenizer {student.source} encodes template text {text!r} to no tokens")
         literal_ids.append(np.asarray(ids, dtype=np.uint32))
     tags = (
-        "added_tokens"
-        if all(student.is_single_token(t) for t in ("<think>", "</think>"))
-        else "plain_text"
+        "added_tokens" if all(student.is_single_token(t) for t in ("<think>", "</think>")) else "plain_text"
     )
     return EncodedTemplate(
         template=template,

@@ -56,9 +56,7 @@ class Prepared:
 class Preparer:
     """Validates a Job's records and tokenizes the texts its samples need."""
 
-    def __init__(
-        self, tokenizer: Any, validator: Validator | None, pieces: PieceEncoder | None
-    ) -> None:
+    def __init__(self, tokenizer: Any, validator: Validator | None, pieces: PieceEncoder | None) -> None:
         self.tokenizer = tokenizer
         self.validator = validator
         self.pieces = pieces
@@ -70,9 +68,7 @@ class Preparer:
         texts: list[str] = []
         planned: list[tuple[int, int, int]] = []
         missing: list[int] = []
-        for k, (record, flags, verdict) in enumerate(
-            zip(job.records, job.flags, verdicts, strict=True)
-        ):
+        for k, (record, flags, verdict) in enumerate(zip(job.records, job.flags, verdicts, strict=True)):
             if (verdict is not None and verdict.drop) or not flags:
                 continue
             needs_thinking = not all(flags)

@@ -78,15 +78,41 @@ def server_command(spec: ServeSpec, port: int) -> list[str]:
     if spec.engine == "vllm":
         # `vllm serve` (vLLM >= 0.5): the model is positional; the name clients use is --served-model-name.
         vllm = str(Path(spec.python).parent / "vllm") if spec.python else _executable("vllm", "vllm")
-        return [vllm, "serve", spec.model, *host,
-                "--served-model-name", spec.name, *_generation_config(spec), *spec.extra_args]
+        return [
+            vllm,
+            "serve",
+            spec.model,
+            *host,
+            "--served-model-name",
+            spec.name,
+            *_generation_config(spec),
+            *spec.extra_args,
+        ]
     if spec.engine == "sglang":
-        return [spec.python or sys.executable, "-m", "sglang.launch_server", "--model-path", spec.model, *host,
-                "--served-model-name", spec.name, *spec.extra_args]
+        return [
+            spec.python or sys.executable,
+            "-m",
+            "sglang.launch_server",
+            "--model-path",
+            spec.model,
+            *host,
+            "--served-model-name",
+            spec.name,
+            *spec.extra_args,
+        ]
     if spec.engine == "llama.cpp":
         # llama-cpp-python's server: flags are its settings' field names (snake_case).
-        return [spec.python or sys.executable, "-m", "llama_cpp.server", "--model", spec.model, *host,
-                "--model_alias", spec.name, *spec.extra_args]
+        return [
+            spec.python or sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            spec.model,
+            *host,
+            "--model_alias",
+            spec.name,
+            *spec.extra_args,
+        ]
     assert spec.command is not None
     return [part.format(port=port, model=spec.model, name=spec.name) for part in shlex.split(spec.command)]
 

@@ -148,8 +148,14 @@ class ManagedServer:
             log.write(f"\n=== tpt: starting (generation {self.generation + 1}): {' '.join(argv)}\n".encode())
             log.flush()
             try:
-                self._proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                              stdin=subprocess.DEVNULL, env=env, preexec_fn=_die_with_parent)
+                self._proc = subprocess.Popen(
+                    argv,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=env,
+                    preexec_fn=_die_with_parent,
+                )
             except OSError as exc:
                 raise BackendError(f"cannot start the {self.spec.engine} server ({argv[0]}): {exc}") from None
             finally:
@@ -159,17 +165,21 @@ class ManagedServer:
             if self._stopping.is_set():
                 return
             if self._proc.poll() is not None:
-                raise BackendError(f"the {self.spec.engine} server exited with status {self._proc.returncode} "
-                                   f"while starting; its log ({self.log_path}) ends with:\n{self.log_tail()}")
+                raise BackendError(
+                    f"the {self.spec.engine} server exited with status {self._proc.returncode} "
+                    f"while starting; its log ({self.log_path}) ends with:\n{self.log_tail()}"
+                )
             if self._probe(timeout_s=2.0):
                 self.generation += 1
                 self._healthy.set()
                 return
             time.sleep(0.25)
         self._kill()
-        raise BackendError(f"the {self.spec.engine} server did not answer GET /v1/models within "
-                           f"{self.spec.startup_timeout_s:.0f} s; its log ({self.log_path}) ends with:\n"
-                           f"{self.log_tail()}")
+        raise BackendError(
+            f"the {self.spec.engine} server did not answer GET /v1/models within "
+            f"{self.spec.startup_timeout_s:.0f} s; its log ({self.log_path}) ends with:\n"
+            f"{self.log_tail()}"
+        )
 
     def _probe(self, timeout_s: float) -> bool:
         try:
@@ -193,14 +203,19 @@ class ManagedServer:
             if not dead:
                 continue
             self._healthy.clear()
-            why = (f"exited with status {proc.returncode}" if proc is not None and proc.poll() is not None
-                   else f"stopped answering ({failed_probes} failed health probes)")
+            why = (
+                f"exited with status {proc.returncode}"
+                if proc is not None and proc.poll() is not None
+                else f"stopped answering ({failed_probes} failed health probes)"
+            )
             self._kill()
             if self._stopping.is_set():
                 return
             if self.restarts >= self.spec.max_restarts:
-                self.failed = (f"the {self.spec.engine} server {why} after {self.restarts} restarts "
-                               f"(--serve-max-restarts); its log ({self.log_path}) ends with:\n{self.log_tail()}")
+                self.failed = (
+                    f"the {self.spec.engine} server {why} after {self.restarts} restarts "
+                    f"(--serve-max-restarts); its log ({self.log_path}) ends with:\n{self.log_tail()}"
+                )
                 return
             self.restarts += 1
             with open(self.log_path, "ab") as log:

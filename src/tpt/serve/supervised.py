@@ -48,8 +48,9 @@ class SupervisedBackend:
             in_force["server_generation_config"] = config
         return in_force
 
-    def generate(self, requests: Iterable[GenerationRequest], sampling: SamplingParams
-                 ) -> Iterator[GenerationResult]:
+    def generate(
+        self, requests: Iterable[GenerationRequest], sampling: SamplingParams
+    ) -> Iterator[GenerationResult]:
         """Yield one result per request; lost requests go round again once the server is back."""
         sent: dict[int, tuple[GenerationRequest, int]] = {}
         resends: dict[int, int] = {}
@@ -58,8 +59,11 @@ class SupervisedBackend:
             lost: list[GenerationRequest] = []
             for result in self.inner.generate(self._feed(source, sent), sampling):
                 request, generation = sent.pop(result.key)
-                if (result.error and resends.get(result.key, 0) < MAX_RESENDS
-                        and self._lost_to_restart(result.error, generation)):
+                if (
+                    result.error
+                    and resends.get(result.key, 0) < MAX_RESENDS
+                    and self._lost_to_restart(result.error, generation)
+                ):
                     resends[result.key] = resends.get(result.key, 0) + 1
                     lost.append(request)
                     continue
@@ -70,8 +74,9 @@ class SupervisedBackend:
             self.resent += len(lost)
             source = iter(lost)
 
-    def _feed(self, source: Iterator[GenerationRequest], sent: dict[int, tuple[GenerationRequest, int]]
-              ) -> Iterator[GenerationRequest]:
+    def _feed(
+        self, source: Iterator[GenerationRequest], sent: dict[int, tuple[GenerationRequest, int]]
+    ) -> Iterator[GenerationRequest]:
         # Pulled by the inner backend as it has room: holding back here keeps new documents from being
         # burned against a server that is restarting (in-flight ones finish or come back as lost).
         for request in source:
@@ -99,8 +104,10 @@ def build_served_backend(spec: ServeSpec, options: dict[str, Any]) -> Supervised
     """Start `spec`'s server here, wait for it, and return the openai backend that drives it."""
     server = ManagedServer(spec).start()
     try:
-        inner = build_backend("openai", {**options, "base_url": server.base_url, "model": spec.name,
-                                         "server_engine": spec.engine})
+        inner = build_backend(
+            "openai",
+            {**options, "base_url": server.base_url, "model": spec.name, "server_engine": spec.engine},
+        )
     except BaseException:
         server.stop()
         raise

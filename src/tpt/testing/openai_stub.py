@@ -131,8 +131,13 @@ class _Stub:
         self.config = config
         self.stats = StubStats(bodies=collections.deque(maxlen=config.keep_bodies))
         self._attempts: dict[str, int] = {}
-        self._track = bool(config.fail_rate or config.schedule or config.length_rate
-                           or config.latency_sigma or config.timing_out)
+        self._track = bool(
+            config.fail_rate
+            or config.schedule
+            or config.length_rate
+            or config.latency_sigma
+            or config.timing_out
+        )
         self.timings: dict[str, list[list[Any]]] = {}
 
     def app(self) -> web.Application:
@@ -193,9 +198,7 @@ class _Stub:
             messages = body["messages"]
             text = prompt_text(messages)
         except (ValueError, KeyError, TypeError, AttributeError):
-            return _error(
-                400, "request body must be JSON with a 'messages' list", "BadRequestError"
-            )
+            return _error(400, "request body must be JSON with a 'messages' list", "BadRequestError")
         self.stats.bodies.append(body)
         if body.get("model") != cfg.model:
             return _error(404, f"The model `{body.get('model')}` does not exist.", "NotFoundError")
@@ -256,9 +259,7 @@ class _Stub:
         stops = [stops] if isinstance(stops, str) else stops
         cut_at_close = "</think>" in stops
         answer = "So the key idea is clear."
-        continuing = (
-            bool(body.get("continue_final_message")) and messages[-1].get("role") == "assistant"
-        )
+        continuing = bool(body.get("continue_final_message")) and messages[-1].get("role") == "assistant"
         reasoning = None
         stop_reason = None  # like vLLM: the stop string that cut the answer, null for end of sequence
         if cfg.think in ("reasoning_content", "reasoning"):
@@ -341,9 +342,7 @@ class StubServer:
 
     def __enter__(self) -> StubServer:
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="tpt-openai-stub", daemon=True
-        )
+        self._thread = threading.Thread(target=self._loop.run_forever, name="tpt-openai-stub", daemon=True)
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=30)
         return self
@@ -365,9 +364,7 @@ class StubServer:
 async def start_runner(stub: _Stub, port: int) -> web.AppRunner:
     """Serve on 127.0.0.1:port (0: any free port); no access log, which costs CPU per request."""
     # handler_cancellation: a client that times out on a 'hang' cancels the sleeping handler.
-    runner = web.AppRunner(
-        stub.app(), access_log=None, handler_cancellation=True, shutdown_timeout=1.0
-    )
+    runner = web.AppRunner(stub.app(), access_log=None, handler_cancellation=True, shutdown_timeout=1.0)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port, backlog=1024).start()
     return runner
@@ -376,9 +373,7 @@ async def start_runner(stub: _Stub, port: int) -> web.AppRunner:
 class StubProcess:
     """The stub as a subprocess, with its own core and GIL: `with StubProcess(args) as stub`."""
 
-    def __init__(
-        self, args: list[str] | tuple[str, ...] = (), *, max_seconds: float = 600.0
-    ) -> None:
+    def __init__(self, args: list[str] | tuple[str, ...] = (), *, max_seconds: float = 600.0) -> None:
         self.args = [*args, "--max-seconds", str(max_seconds)]
         self.proc: subprocess.Popen[str] | None = None
         self.base_url = ""
@@ -407,33 +402,29 @@ class StubProcess:
 
 def parse_args(argv: list[str] | None = None) -> tuple[StubConfig, int, float]:
     """CLI flags -> (config, port, max_seconds)."""
-    p = argparse.ArgumentParser(
-        prog="python -m tpt.testing.openai_stub", description=__doc__.split("\n")[0]
-    )
+    p = argparse.ArgumentParser(prog="python -m tpt.testing.openai_stub", description=__doc__.split("\n")[0])
     p.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed on stdout)")
     p.add_argument("--model", default="stub")
     p.add_argument("--latency-ms", type=float, default=100.0, help="(median) latency per answer")
-    p.add_argument("--latency-sigma", type=float, default=0.0,
-                   help="log-normal spread of the latency (1.288: p99 is 20x the median)")
+    p.add_argument(
+        "--latency-sigma",
+        type=float,
+        default=0.0,
+        help="log-normal spread of the latency (1.288: p99 is 20x the median)",
+    )
     p.add_argument("--timing-out", default=None, help="write per-prompt attempt timings here on exit")
     p.add_argument("--words", type=int, default=48)
     p.add_argument("--think", choices=THINK_MODES, default="plain")
     p.add_argument("--fail-rate", type=float, default=0.0)
-    p.add_argument(
-        "--faults", default="500,503,429,drop,partial,garbage", help="comma-separated tokens"
-    )
+    p.add_argument("--faults", default="500,503,429,drop,partial,garbage", help="comma-separated tokens")
     p.add_argument("--length-rate", type=float, default=0.0)
-    p.add_argument(
-        "--schedule", default="", help="JSON [[substring, [fault, ...]], ...] or @file.json"
-    )
+    p.add_argument("--schedule", default="", help="JSON [[substring, [fault, ...]], ...] or @file.json")
     p.add_argument("--retry-after-s", type=float, default=1.0)
     p.add_argument("--hang-s", type=float, default=3600.0)
     p.add_argument("--slow-s", type=float, default=2.0)
     p.add_argument("--api-key-env", default=None, help="require the key held in this env variable")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--max-seconds", type=float, default=3600.0, help="exit after this long, whatever"
-    )
+    p.add_argument("--max-seconds", type=float, default=3600.0, help="exit after this long, whatever")
     a = p.parse_args(argv)
     schedule_text = a.schedule
     if schedule_text.startswith("@"):

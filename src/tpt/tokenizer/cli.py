@@ -21,28 +21,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="CORPUS",
         help="JSONL file(s) or directories (tpt augment output works as is)",
     )
-    p.add_argument(
-        "--vocab-size", type=int, required=True, help="vocabulary size, added tokens included"
-    )
-    p.add_argument(
-        "--output", required=True, help="directory to write tokenizer.json and its config to"
-    )
+    p.add_argument("--vocab-size", type=int, required=True, help="vocabulary size, added tokens included")
+    p.add_argument("--output", required=True, help="directory to write tokenizer.json and its config to")
     p.add_argument(
         "--fields",
         default="text,thinking",
         help="record fields to learn from, comma-separated (default: text,thinking)",
     )
-    p.add_argument(
-        "--min-frequency", type=int, default=2, help="least count of a merged pair (default 2)"
-    )
+    p.add_argument("--min-frequency", type=int, default=2, help="least count of a merged pair (default 2)")
     p.add_argument(
         "--think-tokens",
         action="store_true",
         help="add <think> and </think> as single tokens (default: they stay plain text)",
     )
-    p.add_argument(
-        "--max-records", type=int, default=None, help="learn from the first N records only"
-    )
+    p.add_argument("--max-records", type=int, default=None, help="learn from the first N records only")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -88,19 +88,13 @@ def load_student_tokenizer(path: str | Path, *, eos_token: str | None = None) ->
             f"--tokenizer {source}: expected a Hugging Face tokenizer directory or a tokenizer.json"
         )
     else:
-        raise InputError(
-            f"--tokenizer {source} does not exist (tpt never downloads tokenizers from a hub)"
-        )
+        raise InputError(f"--tokenizer {source} does not exist (tpt never downloads tokenizers from a hub)")
     # A tokenizer.json may carry truncation or padding settings; packing must see every token.
     tok.no_truncation()
     tok.no_padding()
     added = tok.get_added_tokens_decoder()
     special = tuple(t.content for _, t in sorted(added.items()) if t.special)
-    eos = (
-        eos_token
-        or _token_name(config.get("eos_token"))
-        or _token_name(special_map.get("eos_token"))
-    )
+    eos = eos_token or _token_name(config.get("eos_token")) or _token_name(special_map.get("eos_token"))
     if eos is None:
         eos = next((t for t in KNOWN_EOS if tok.token_to_id(t) is not None), None)
     if eos is None:
@@ -192,9 +186,7 @@ def write_tokenizer_config(
         config["bos_token"] = bos_token
     if model_max_length:
         config["model_max_length"] = model_max_length
-    (out_dir / "tokenizer_config.json").write_text(
-        json.dumps(config, indent=2) + "\n", encoding="utf-8"
-    )
+    (out_dir / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
 
 def _token_name(value: Any) -> str | None:
@@ -220,9 +212,7 @@ def _from_file(tokenizer_cls: Any, path: Path) -> Any:
     try:
         return tokenizer_cls.from_file(str(path))
     except Exception as exc:  # tokenizers raises a bare Exception for any parse error
-        raise InputError(
-            f"--tokenizer: {path} is not a tokenizers JSON file that loads ({exc})"
-        ) from None
+        raise InputError(f"--tokenizer: {path} is not a tokenizers JSON file that loads ({exc})") from None
 
 
 def _convert_slow(source: Path) -> Any:

@@ -103,9 +103,7 @@ def _train_tokenizer(corpus: Sequence[str | Path], output: Path, config: TrainCo
     )
     tok.train_from_iterator(texts(), trainer=trainer)
     if counts["records"] == 0:
-        raise InputError(
-            f"no usable records in {', '.join(map(str, corpus))} (need a 'text' field)"
-        )
+        raise InputError(f"no usable records in {', '.join(map(str, corpus))} (need a 'text' field)")
     if config.think_tokens:
         from tokenizers import AddedToken
 

@@ -119,9 +119,7 @@ def read_checkpoint_info(ckpt: Path) -> dict[str, Any]:
     info = read_json(Path(ckpt) / STATE_FILE)
     for key in ("tokens_seen", "step", "rows_consumed"):
         if key not in info:
-            raise ArtifactError(
-                f"{ckpt}/{STATE_FILE} lacks {key!r}; it was not written by this tpt"
-            )
+            raise ArtifactError(f"{ckpt}/{STATE_FILE} lacks {key!r}; it was not written by this tpt")
     return info
 
 
@@ -133,9 +131,7 @@ def restore_trainer_state(ckpt: Path, *, model: Any, optimizer: Any, fsdp: bool 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise ArtifactError(
-            f"{path} is missing; the checkpoint cannot be resumed exactly"
-        ) from None
+        raise ArtifactError(f"{path} is missing; the checkpoint cannot be resumed exactly") from None
     if fsdp:
         from torch.distributed.checkpoint.state_dict import (
             StateDictOptions,

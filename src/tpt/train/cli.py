@@ -8,9 +8,7 @@ from pathlib import Path
 from tpt.train.config import parse_tokens
 from tpt.train.options import add_optimization_arguments
 
-HELP = (
-    "train a student (from scratch or from a checkpoint) on packed data; checkpoints by tokens seen"
-)
+HELP = "train a student (from scratch or from a checkpoint) on packed data; checkpoints by tokens seen"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -38,9 +38,7 @@ class OptimConfig:
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ConfigError(f"--lr must be a positive number, got {self.lr}")
         if self.schedule not in SCHEDULES:
-            raise ConfigError(
-                f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}"
-            )
+            raise ConfigError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if self.warmup_steps < 0:
             raise ConfigError(f"--warmup-steps must be >= 0, got {self.warmup_steps}")
         if not 0 <= self.min_lr_ratio <= 1:
@@ -96,17 +94,13 @@ class TrainConfig:
         if self.save_every_tokens is not None and self.save_every_tokens <= 0:
             raise ConfigError(f"--save-every must be > 0 tokens, got {self.save_every_tokens}")
         if any(p <= 0 for p in self.save_at_tokens):
-            raise ConfigError(
-                f"--save-at points must be > 0 tokens, got {list(self.save_at_tokens)}"
-            )
+            raise ConfigError(f"--save-at points must be > 0 tokens, got {list(self.save_at_tokens)}")
         if self.log_every_steps <= 0:
             raise ConfigError(f"--log-every must be >= 1 step, got {self.log_every_steps}")
         if self.precision not in ("bf16", "fp32"):
             raise ConfigError(f"--precision must be bf16 or fp32, got {self.precision!r}")
         if self.data_order not in ("shuffle", "sequential"):
-            raise ConfigError(
-                f"--data-order must be shuffle or sequential, got {self.data_order!r}"
-            )
+            raise ConfigError(f"--data-order must be shuffle or sequential, got {self.data_order!r}")
 
     @property
     def rows_per_step(self) -> int:
@@ -177,9 +171,7 @@ def parse_tokens(text: str, *, option: str) -> int:
     ('4Mi' = 4,194,304: the paper's "4M-token batch" as a multiple of its 8,192-token rows)."""
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([kmbg]i?)?\s*", str(text).lower())
     if not m:
-        raise ConfigError(
-            f"{option}: {text!r} is not a token count (examples: 3000000, 3M, 200k, 3e6)"
-        )
+        raise ConfigError(f"{option}: {text!r} is not a token count (examples: 3000000, 3M, 200k, 3e6)")
     value = float(m.group(1)) * _SUFFIX[m.group(2) or ""]
     if value != int(value) or value <= 0:
         raise ConfigError(f"{option}: {text!r} must be a positive whole number of tokens")

@@ -86,9 +86,7 @@ class PackedData:
             self._tokens.append(tokens)
             self._kinds.append(self._open(shard["name"], "kinds", (np.uint8,), int(shard["rows"])))
             if block_attention:
-                self._segments.append(
-                    self._open(shard["name"], "segments", (np.uint16,), int(shard["rows"]))
-                )
+                self._segments.append(self._open(shard["name"], "segments", (np.uint16,), int(shard["rows"])))
         rows = [len(t) for t in self._tokens]
         self.num_rows = int(sum(rows))
         if self.num_rows != int(self.index.get("num_rows", self.num_rows)):
@@ -145,9 +143,7 @@ class PackedData:
             boundary[:, :-1] = positions[:, 1:] == 0
             targets[boundary] = IGNORE_INDEX
             target_kinds[boundary] = 0
-        return RowBatch(
-            input_ids=tokens, targets=targets, target_kinds=target_kinds, position_ids=positions
-        )
+        return RowBatch(input_ids=tokens, targets=targets, target_kinds=target_kinds, position_ids=positions)
 
 
 def read_pack_index(pack_dir: Path) -> dict:
@@ -155,9 +151,7 @@ def read_pack_index(pack_dir: Path) -> dict:
     if not pack_dir.is_dir():
         raise InputError(f"data directory {pack_dir} does not exist")
     if not (pack_dir / "index.json").is_file():
-        raise InputError(
-            f"{pack_dir} is not packed tpt data (no index.json); run `tpt pack` to make it"
-        )
+        raise InputError(f"{pack_dir} is not packed tpt data (no index.json); run `tpt pack` to make it")
     index = read_json(pack_dir / "index.json")
     if not isinstance(index, dict) or index.get("format") != PACK_FORMAT:
         got = index.get("format") if isinstance(index, dict) else type(index).__name__

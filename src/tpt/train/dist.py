@@ -73,9 +73,7 @@ def wrap(model: Any, ctx: DistContext, *, fsdp: bool, bf16: bool) -> Any:
 
         # Sharded parameters stay fp32 (the optimizer's master copy); gathered copies compute in bf16
         # (the loop then skips autocast, as torchtitan does) and gradients are reduced in fp32.
-        mp = MixedPrecisionPolicy(
-            param_dtype=torch.bfloat16 if bf16 else None, reduce_dtype=torch.float32
-        )
+        mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16 if bf16 else None, reduce_dtype=torch.float32)
         for layer in model.model.layers:
             fully_shard(layer, mp_policy=mp)
         fully_shard(model, mp_policy=mp)

@@ -89,9 +89,7 @@ class MetricsLog:
                 if isinstance(value, (int, float)) and key != "step":
                     self._tb.add_scalar(f"train/{key}", value, step)
         if self._wandb is not None:
-            self._wandb.log(
-                {k: v for k, v in record.items() if isinstance(v, (int, float))}, step=step
-            )
+            self._wandb.log({k: v for k, v in record.items() if isinstance(v, (int, float))}, step=step)
         self._progress(record)
 
     def _progress(self, r: dict[str, Any]) -> None:

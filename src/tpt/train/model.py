@@ -144,9 +144,7 @@ def create_model(config: Any, *, seed: int) -> Any:
     return AutoModelForCausalLM.from_config(config, dtype=torch.float32, attn_implementation="sdpa")
 
 
-def load_model(
-    path: str | Path, *, rope_theta_scale: float = 1.0, seq_len: int | None = None
-) -> Any:
+def load_model(path: str | Path, *, rope_theta_scale: float = 1.0, seq_len: int | None = None) -> Any:
     """A local Hugging Face causal LM in fp32, optionally with its RoPE base scaled for a longer context."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM

@@ -59,9 +59,7 @@ def add_optimization_arguments(
     )
     g.add_argument("--betas", type=_betas, help="AdamW betas, e.g. 0.9,0.95")
     g.add_argument("--adam-eps", type=float, default=1e-8, help="AdamW epsilon (default 1e-8)")
-    g.add_argument(
-        "--weight-decay", type=float, help="AdamW decoupled weight decay (matrices only)"
-    )
+    g.add_argument("--weight-decay", type=float, help="AdamW decoupled weight decay (matrices only)")
     g.add_argument("--grad-clip", type=float, help="clip the global gradient norm (0: no clipping)")
     g.add_argument(
         "--batch-tokens",
@@ -99,17 +97,13 @@ def add_optimization_arguments(
         default=(),
         help="also write checkpoints at these token counts, e.g. 100k,200k,400k,1M",
     )
-    c.add_argument(
-        "--log-every", type=int, default=10, help="steps per metrics.jsonl line (default 10)"
-    )
+    c.add_argument("--log-every", type=int, default=10, help="steps per metrics.jsonl line (default 10)")
     c.add_argument(
         "--tensorboard",
         action="store_true",
         help="also log to RUN_DIR/tensorboard (needs tensorboard)",
     )
-    c.add_argument(
-        "--wandb", action="store_true", help="also log to Weights & Biases (needs wandb)"
-    )
+    c.add_argument("--wandb", action="store_true", help="also log to Weights & Biases (needs wandb)")
     c.add_argument(
         "--overwrite-config",
         action="store_true",
@@ -138,9 +132,7 @@ def add_optimization_arguments(
 def build_train_config(args: argparse.Namespace, *, seq_len: int, tokens: int) -> TrainConfig:
     """TrainConfig from parsed options, with unset optimizer options filled from the preset."""
     preset = PRESETS[args.preset]
-    value = {
-        k: (getattr(args, k) if getattr(args, k) is not None else preset[k]) for k in OPTIM_KEYS
-    }
+    value = {k: (getattr(args, k) if getattr(args, k) is not None else preset[k]) for k in OPTIM_KEYS}
     if args.threads is not None and args.threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {args.threads}")
     optim = OptimConfig(
@@ -195,9 +187,7 @@ def _betas(text: str) -> tuple[float, float]:
     try:
         b1, b2 = (float(x) for x in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected two numbers like 0.9,0.95, got {text!r}"
-        ) from None
+        raise argparse.ArgumentTypeError(f"expected two numbers like 0.9,0.95, got {text!r}") from None
     return (b1, b2)
 
 

@@ -243,9 +243,7 @@ def _claim(spec: RunSpec, ctx: dist.DistContext, micro: int, held: ExitStack) ->
 def _resume_point(latest: Path, cfg: TrainConfig) -> LoopState:
     info = checkpoint.read_checkpoint_info(latest)
     if info["rows_consumed"] != info["step"] * cfg.rows_per_step:
-        raise ConfigError(
-            f"{latest} was made with another batch size; resume it with its own --batch-tokens"
-        )
+        raise ConfigError(f"{latest} was made with another batch size; resume it with its own --batch-tokens")
     return LoopState(step=int(info["step"]), skipped_steps=int(info.get("skipped_steps", 0)))
 
 

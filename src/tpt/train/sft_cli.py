@@ -8,9 +8,7 @@ from pathlib import Path
 from tpt.train.config import parse_tokens
 from tpt.train.options import add_optimization_arguments
 
-HELP = (
-    "fine-tune a checkpoint on chat data: assistant-only loss, no attention across packed examples"
-)
+HELP = "fine-tune a checkpoint on chat data: assistant-only loss, no attention across packed examples"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

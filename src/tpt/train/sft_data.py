@@ -68,7 +68,9 @@ def read_conversations(
     n = 0
     for path in paths:
         try:
-            lines = Path(path).read_text(encoding="utf-8").split("\n")  # not splitlines(): U+2028 may sit inside a JSON string
+            lines = (
+                Path(path).read_text(encoding="utf-8").split("\n")
+            )  # not splitlines(): U+2028 may sit inside a JSON string
         except OSError as exc:
             raise InputError(f"cannot read SFT data {path}: {exc}") from None
         for lineno, line in enumerate(lines, 1):
@@ -90,9 +92,7 @@ def read_conversations(
             ):
                 yield gsm8k_messages(obj["question"], obj["answer"]), "question_answer"
             else:
-                raise InputError(
-                    f"{where}: expected a `messages` list or `question`/`answer` strings"
-                )
+                raise InputError(f"{where}: expected a `messages` list or `question`/`answer` strings")
             n += 1
 
 
@@ -100,25 +100,17 @@ def _check_messages(messages: Any, where: str) -> list[dict]:
     if not isinstance(messages, list) or not messages:
         raise InputError(f"{where}: `messages` must be a non-empty list")
     for m in messages:
-        if not (
-            isinstance(m, dict)
-            and isinstance(m.get("role"), str)
-            and isinstance(m.get("content"), str)
-        ):
+        if not (isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)):
             raise InputError(f"{where}: every message needs string `role` and `content`, got {m!r}")
     roles = [m["role"] for m in messages]
     if "assistant" not in roles:
         raise InputError(f"{where}: no assistant turn, so nothing to train on")
     if roles[0] == "assistant":
-        raise InputError(
-            f"{where}: the first turn is the assistant's; start with a system or user turn"
-        )
+        raise InputError(f"{where}: the first turn is the assistant's; start with a system or user turn")
     return messages
 
 
-def encode_conversation(
-    messages: list[dict], tokenizer: Any, template: str | None
-) -> EncodedExample:
+def encode_conversation(messages: list[dict], tokenizer: Any, template: str | None) -> EncodedExample:
     """Token ids of the templated chat, and which of them belong to assistant turns.
 
     Each assistant turn is located as a character span: it starts where the chat so far, rendered with
@@ -153,9 +145,7 @@ class SftRows:
 
     kind_names = {ASSISTANT_KIND: "assistant"}
 
-    def __init__(
-        self, examples: list[EncodedExample], *, seq_len: int, pad_id: int, vocab_size: int
-    ) -> None:
+    def __init__(self, examples: list[EncodedExample], *, seq_len: int, pad_id: int, vocab_size: int) -> None:
         self.seq_len = seq_len
         rows = _pack_next_fit([len(e.ids) for e in examples], seq_len)
         self.num_rows = len(rows)
@@ -187,9 +177,7 @@ class SftRows:
         # Where the next token starts another example, it is never a target.
         boundary[:, :-1] = positions[:, 1:] == 0
         targets[boundary], kinds[boundary] = IGNORE_INDEX, 0
-        return RowBatch(
-            input_ids=tokens, targets=targets, target_kinds=kinds, position_ids=positions
-        )
+        return RowBatch(input_ids=tokens, targets=targets, target_kinds=kinds, position_ids=positions)
 
 
 def _pack_next_fit(lengths: list[int], seq_len: int) -> list[list[int]]:
@@ -237,11 +225,7 @@ def prepare_sft(
             f"no usable SFT example in {', '.join(map(str, paths))} "
             f"({stats.dropped_too_long} longer than --seq-len {seq_len})"
         )
-    pad = (
-        tokenizer.pad_token_id
-        if tokenizer.pad_token_id is not None
-        else (tokenizer.eos_token_id or 0)
-    )
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
     rows = SftRows(examples, seq_len=seq_len, pad_id=pad, vocab_size=vocab_size)
     stats.rows = rows.num_rows
     return rows, stats

@@ -70,9 +70,7 @@ def run_sft(args: argparse.Namespace, paths: list[Path], run_dir: Path) -> int:
         tokenizer.chat_template = template  # saved with every checkpoint, so generation uses it too
 
     def new_model() -> Any:
-        return student.load_model(
-            init, rope_theta_scale=args.rope_theta_scale, seq_len=args.seq_len
-        )
+        return student.load_model(init, rope_theta_scale=args.rope_theta_scale, seq_len=args.seq_len)
 
     sft_spec = {
         "init": str(init.resolve()),

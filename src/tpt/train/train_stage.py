@@ -42,8 +42,7 @@ def check_init_vocabulary(init: str, data: PackedData, tokenizer: Any) -> None:
             f"vocab_size {data.vocab_size}; pack with the checkpoint's tokenizer"
         )
     has_tokenizer = any(
-        (directory / f).is_file()
-        for f in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
+        (directory / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
     )
     if not has_tokenizer:
         return  # only the size can be checked; the checkpoint did not ship its tokenizer

@@ -96,13 +96,11 @@ class CheckConfig:
         unknown = sorted(set(self.disabled) - set(CHECKS))
         if unknown:
             raise ConfigError(
-                f"--disable-check: unknown check(s) {', '.join(unknown)}; "
-                f"choose from {', '.join(CHECKS[1:])}"
+                f"--disable-check: unknown check(s) {', '.join(unknown)}; choose from {', '.join(CHECKS[1:])}"
             )
         if bad := sorted(set(self.report_only) - set(REPORT_ONLY_CHECKS)):
             raise ConfigError(
-                f"only {', '.join(REPORT_ONLY_CHECKS)} can be reported without dropping, "
-                f"not {', '.join(bad)}"
+                f"only {', '.join(REPORT_ONLY_CHECKS)} can be reported without dropping, not {', '.join(bad)}"
             )
         if "missing_thinking" in self.disabled:
             raise ConfigError(
@@ -111,19 +109,13 @@ class CheckConfig:
             )
         for name in ("min_thinking_words", "contamination_min_hits"):
             if getattr(self, name) < 0:
-                raise ConfigError(
-                    f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}"
-                )
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         for name in ("repetition_ngram", "copy_ngram", "contamination_ngram"):
             if getattr(self, name) < 1:
-                raise ConfigError(
-                    f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
-                )
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         for name in ("max_repetition", "max_copy"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ConfigError(
-                    f"--{name.replace('_', '-')} must be in [0, 1], got {getattr(self, name)}"
-                )
+                raise ConfigError(f"--{name.replace('_', '-')} must be in [0, 1], got {getattr(self, name)}")
 
     def enabled(self, name: str) -> bool:
         return name not in self.disabled
@@ -175,9 +167,7 @@ MAX_BATCH = 1 << 24
 
 
 def _record_keys(grams: HashRuns) -> np.ndarray:
-    return np.sort(
-        (grams.owners().astype(np.uint64) << _OWNER_SHIFT) | (grams.values >> np.uint64(24))
-    )
+    return np.sort((grams.owners().astype(np.uint64) << _OWNER_SHIFT) | (grams.values >> np.uint64(24)))
 
 
 def _key_owners(keys: np.ndarray, num_records: int) -> np.ndarray:
@@ -225,16 +215,12 @@ class Validator:
         """One verdict per record (None: kept), in order."""
         if len(records) > MAX_BATCH:
             return [
-                v
-                for i in range(0, len(records), MAX_BATCH)
-                for v in self.judge(records[i : i + MAX_BATCH])
+                v for i in range(0, len(records), MAX_BATCH) for v in self.judge(records[i : i + MAX_BATCH])
             ]
         verdicts = [self._judge_text(r) for r in records]
         pending = [i for i, v in enumerate(verdicts) if v is None]
         if pending:
-            for i, verdict in zip(
-                pending, self._judge_words([records[i] for i in pending]), strict=True
-            ):
+            for i, verdict in zip(pending, self._judge_words([records[i] for i in pending]), strict=True):
                 verdicts[i] = verdict
         return verdicts
 
@@ -294,9 +280,7 @@ class Validator:
             for j in range(len(records))
         ]
 
-    def _contamination(
-        self, doc: HashRuns, think: HashRuns
-    ) -> tuple[str, np.ndarray, Callable[[int], str]]:
+    def _contamination(self, doc: HashRuns, think: HashRuns) -> tuple[str, np.ndarray, Callable[[int], str]]:
         index, n = self._index, self.config.contamination_ngram
         assert index is not None
         doc_hits, doc_set = index.matches(ngram_hashes(doc, n))
@@ -318,9 +302,7 @@ class Validator:
         if record.thinking is None:
             return Verdict("missing_thinking", "no 'thinking' field")
         if cfg.enabled("truncated") and record.finish_reason == "length":
-            return Verdict(
-                "truncated", "finish_reason is 'length': cut by the teacher's token limit"
-            )
+            return Verdict("truncated", "finish_reason is 'length': cut by the teacher's token limit")
         if cfg.enabled("unclosed_think") and thinking.count("<think>") > thinking.count("</think>"):
             return Verdict("unclosed_think", "'<think>' opened in the thinking and never closed")
         if cfg.enabled("empty") and not thinking.strip():

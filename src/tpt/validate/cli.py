@@ -28,9 +28,7 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
         default=20,
         help="shorter thinking is too_short (default 20)",
     )
-    g.add_argument(
-        "--repetition-ngram", type=int, default=10, help="n of the repetition check (default 10)"
-    )
+    g.add_argument("--repetition-ngram", type=int, default=10, help="n of the repetition check (default 10)")
     g.add_argument(
         "--max-repetition",
         type=float,
@@ -88,9 +86,7 @@ def check_config_from_args(args: argparse.Namespace):  # -> CheckConfig (importe
         copy_ngram=args.copy_ngram,
         max_copy=args.max_copy,
         contamination_ngram=args.contamination_ngram,
-        contamination_sets=tuple(
-            s.strip() for s in args.contamination_sets.split(",") if s.strip()
-        ),
+        contamination_sets=tuple(s.strip() for s in args.contamination_sets.split(",") if s.strip()),
         contamination_min_hits=args.contamination_min_hits,
         control_strings=tuple(args.control_token),
         disabled=frozenset(args.disable_check),
@@ -102,8 +98,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "inputs",
         nargs="+",
         metavar="INPUT",
-        help="tpt augment output directories, or JSONL files/directories with 'text' and "
-        "'thinking' fields",
+        help="tpt augment output directories, or JSONL files/directories with 'text' and 'thinking' fields",
     )
     parser.add_argument("--output", required=True, help="output directory (VAL_DIR)")
     add_duplicate_argument(parser)

@@ -79,9 +79,7 @@ def _questions(name: str) -> Iterator[str]:
                 if line.strip():
                     yield json.loads(line)[field]
     except (OSError, json.JSONDecodeError, KeyError) as exc:
-        raise InputError(
-            f"bundled eval set {name} ({rel}) cannot be read: {exc}; reinstall tpt"
-        ) from None
+        raise InputError(f"bundled eval set {name} ({rel}) cannot be read: {exc}; reinstall tpt") from None
 
 
 def load_index(set_names: Sequence[str], n: int, *, cache: bool = True) -> ContaminationIndex:

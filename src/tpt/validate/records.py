@@ -48,7 +48,9 @@ class BadLine:
     line: int
     id: Any
     source: str
-    reason: str  # malformed_json | invalid_utf8 | unencodable_text | not_an_object | missing_text | bad_thinking
+    reason: (
+        str  # malformed_json | invalid_utf8 | unencodable_text | not_an_object | missing_text | bad_thinking
+    )
     detail: str
     raw: bytes
 
@@ -87,18 +89,12 @@ def _dir_inputs(path: Path) -> list[Path]:
     if stage == "validate":
         kept = path / "kept.jsonl"
         if not kept.is_file():
-            raise InputError(
-                f"{path} is a `tpt validate` directory without kept.jsonl; re-run tpt validate"
-            )
+            raise InputError(f"{path} is a `tpt validate` directory without kept.jsonl; re-run tpt validate")
         return [kept]
     if (path / "shards").is_dir():
-        found = sorted(
-            p for p in (path / "shards").glob("part-*.jsonl") if not p.name.endswith(_NOT_RECORDS)
-        )
+        found = sorted(p for p in (path / "shards").glob("part-*.jsonl") if not p.name.endswith(_NOT_RECORDS))
         if not found:
-            raise InputError(
-                f"{path}/shards holds no part-*.jsonl shards yet; has `tpt augment` run?"
-            )
+            raise InputError(f"{path}/shards holds no part-*.jsonl shards yet; has `tpt augment` run?")
         return found
     found = sorted(
         p

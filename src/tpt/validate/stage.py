@@ -89,7 +89,10 @@ def _run_validate(
     (out / "kept.jsonl.tmp").replace(out / "kept.jsonl")
     (out / "rejected.jsonl.tmp").replace(out / "rejected.jsonl")
     summary = ValidateSummary(
-        records=total, kept=kept, rejected=total - kept, by_reason=dict(sorted(reasons.items())),
+        records=total,
+        kept=kept,
+        rejected=total - kept,
+        by_reason=dict(sorted(reasons.items())),
         duplicate_ids=dups.count,
     )
     write_json(

@@ -341,9 +341,7 @@ class OpenAIHttpBackend:
         """Whether the latest answers say the server rate-limits everyone (see RATE_LIMIT_WINDOW)."""
         return sum(self._answers_429) * 2 >= RATE_LIMIT_WINDOW
 
-    def _failed(
-        self, request: GenerationRequest, attempts: int, exc: Exception
-    ) -> GenerationResult:
+    def _failed(self, request: GenerationRequest, attempts: int, exc: Exception) -> GenerationResult:
         return GenerationResult(
             key=request.key, attempts=attempts, error=str(exc), prefilled_think=self.open_think
         )
@@ -480,9 +478,7 @@ def _load_tokenizer(path: str) -> Any:
         except ImportError:
             raise MissingDependencyError("transformers", f"--tokenizer {path}", "hf") from None
         if p.is_file():  # a GGUF file carries its tokenizer
-            hf = AutoTokenizer.from_pretrained(
-                str(p.parent), gguf_file=p.name, local_files_only=True
-            )
+            hf = AutoTokenizer.from_pretrained(str(p.parent), gguf_file=p.name, local_files_only=True)
         else:
             hf = AutoTokenizer.from_pretrained(str(p), use_fast=True, local_files_only=True)
         tokenizer = getattr(hf, "backend_tokenizer", None)
@@ -504,9 +500,7 @@ def build(options: dict[str, Any]) -> OpenAIHttpBackend:
         )
     base_url = options.get("base_url") or os.environ.get("OPENAI_BASE_URL")
     if not base_url:
-        raise ConfigError(
-            "--backend openai needs --base-url, e.g. http://127.0.0.1:8000/v1 for `vllm serve`"
-        )
+        raise ConfigError("--backend openai needs --base-url, e.g. http://127.0.0.1:8000/v1 for `vllm serve`")
     api_key_env = options.get("api_key_env") or "OPENAI_API_KEY"
     concurrency = int(options.get("concurrency") or 64)
     if concurrency < 1:

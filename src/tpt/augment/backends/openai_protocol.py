@@ -22,9 +22,7 @@ def normalize_base_url(url: str) -> str:
     url = url.removesuffix("/chat/completions")
     parsed = yarl.URL(url)
     if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ConfigError(
-            f"--base-url must be an http(s) URL such as http://127.0.0.1:8000/v1, got {url!r}"
-        )
+        raise ConfigError(f"--base-url must be an http(s) URL such as http://127.0.0.1:8000/v1, got {url!r}")
     if parsed.path in ("", "/"):
         url += "/v1"  # `vllm serve`, SGLang, llama.cpp and TGI all serve the API under /v1
     return url

@@ -46,7 +46,11 @@ def parse_engine_args(raw: Any) -> dict[str, str]:
 
 
 def think(
-    problem: Problem, *, stated_answer: int | None, error_rate: float, rng: random.Random,
+    problem: Problem,
+    *,
+    stated_answer: int | None,
+    error_rate: float,
+    rng: random.Random,
     misconception: bool = False,
 ) -> str:
     """The trajectory for one document (no tags)."""
@@ -71,7 +75,11 @@ class ProceduralBackend:
     def __init__(self, *, error_rate: float, misconception: bool = False) -> None:
         self.error_rate = error_rate
         self.misconception = misconception
-        self.model_id = f"procedural-expert(error_rate={error_rate:g}" + (", misconception=7x" if misconception else "") + ")"
+        self.model_id = (
+            f"procedural-expert(error_rate={error_rate:g}"
+            + (", misconception=7x" if misconception else "")
+            + ")"
+        )
 
     def truncate(self, texts: list[str], max_tokens: int) -> list[tuple[str, int, bool]]:
         out = []

@@ -80,9 +80,7 @@ class Batch:
         self.mask: Any = None  # (B, L) bool: real token or padding
         self.next_pos: Any = None  # (B,) position of the token fed next
         self.next_tok: Any = None  # (B,) the token fed next (sampled, not yet in the cache)
-        self.can_merge = (
-            True  # False for caches we cannot left-pad (sliding-window or linear layers)
-        )
+        self.can_merge = True  # False for caches we cannot left-pad (sliding-window or linear layers)
         # On CPU, keep one padding column in front of every batch. With no padding at all,
         # transformers drops the mask and runs grouped-query attention through SDPA's enable_gqa,
         # which the CPU kernels serve by repeating keys and values: a decode step of SmolLM2 at
@@ -124,9 +122,7 @@ class Batch:
         rows = self.rows
         self.clear()
         for row in rows:
-            yield GenerationResult(
-                key=row.request.key, prompt_tokens=len(row.prompt_ids), error=reason
-            )
+            yield GenerationResult(key=row.request.key, prompt_tokens=len(row.prompt_ids), error=reason)
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -150,9 +146,7 @@ class Batch:
         longest = max(len(r.prompt_ids) for r in rows) + self.sentinel
         ids = torch.full((len(rows), longest), self.b.pad_id, dtype=torch.long)
         mask = torch.zeros((len(rows), longest), dtype=torch.bool)
-        for i, row in enumerate(
-            rows
-        ):  # left padding: ids [p p a b c] mask [0 0 1 1 1] positions [0 0 0 1 2]
+        for i, row in enumerate(rows):  # left padding: ids [p p a b c] mask [0 0 1 1 1] positions [0 0 0 1 2]
             ids[i, longest - len(row.prompt_ids) :] = torch.tensor(row.prompt_ids)
             mask[i, longest - len(row.prompt_ids) :] = True
         ids, mask = ids.to(self.device), mask.to(self.device)
@@ -204,9 +198,7 @@ class Batch:
 
     def _sample(self, logits: Any, rows: list[Row] | None = None) -> Any:
         rows = self.rows if rows is None else rows
-        draws = torch.tensor(
-            [row.rng.random() for row in rows], dtype=torch.float32, device=logits.device
-        )
+        draws = torch.tensor([row.rng.random() for row in rows], dtype=torch.float32, device=logits.device)
         return sample_tokens(logits, self.sampling.temperature, self.sampling.top_p, draws)
 
     def _advance(self, tokens: Any, offset: int = 0) -> Iterator[GenerationResult]:
@@ -226,9 +218,7 @@ class Batch:
                     row.finish_reason, row.stopped_by = "stop", hit
         self.next_tok[offset:] = tokens
         done = [
-            offset + i
-            for i, row in enumerate(rows)
-            if row.finish_reason or len(row.generated) >= row.budget
+            offset + i for i, row in enumerate(rows) if row.finish_reason or len(row.generated) >= row.budget
         ]
         if done:
             finished = [self.rows[i] for i in done]
@@ -264,9 +254,7 @@ def left_pad(tensor: Any, amount: int, *, dim: int) -> Any:
         return tensor
     shape = list(tensor.shape)
     shape[dim] = amount
-    return torch.cat(
-        [torch.zeros(shape, dtype=tensor.dtype, device=tensor.device), tensor], dim=dim
-    )
+    return torch.cat([torch.zeros(shape, dtype=tensor.dtype, device=tensor.device), tensor], dim=dim)
 
 
 def sample_tokens(logits: Any, temperature: float, top_p: float, draws: Any) -> Any:
@@ -313,20 +301,14 @@ class GrowingLayer(_DynamicLayer):
         self._view: Any = None
         self._length = 0
 
-    def update(
-        self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any
-    ) -> tuple[Any, Any]:
+    def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
         if not self.is_initialized:
             self.lazy_initialization(key_states, value_states)
-        adopted = (
-            self._buffers is not None and self.keys is self._view
-        )  # not replaced since our update
+        adopted = self._buffers is not None and self.keys is self._view  # not replaced since our update
         length = self._length if adopted else self.keys.shape[-2] if self.keys.numel() else 0
         new = key_states.shape[-2]
         if not adopted or length + new > self._buffers[0].shape[-2]:
-            capacity = (
-                length + new + max(64, (length + new) // 2)
-            )  # room for many steps, not 2x memory
+            capacity = length + new + max(64, (length + new) // 2)  # room for many steps, not 2x memory
             buffers = []
             for old, fresh in ((self.keys, key_states), (self.values, value_states)):
                 shape = (*fresh.shape[:-2], capacity, fresh.shape[-1])

@@ -65,9 +65,7 @@ def build(options: dict[str, Any]) -> TransformersBackend:
     if "threads" in engine:
         torch.set_num_threads(engine["threads"])
     model_arg = options.get("model")
-    lm, tok, _path = load_causal_lm(
-        model_arg, dtype=options.get("dtype") or "bfloat16", device=device
-    )
+    lm, tok, _path = load_causal_lm(model_arg, dtype=options.get("dtype") or "bfloat16", device=device)
     model_id = EMBEDDED_NAME if is_embedded(model_arg) else str(model_arg)
     return TransformersBackend(
         lm,
@@ -87,9 +85,7 @@ def _engine_args(raw: dict[str, Any]) -> dict[str, int]:
     unknown = sorted(set(raw) - set(ENGINE_ARGS))
     if unknown:
         known = "; ".join(f"{k}: {v}" for k, v in ENGINE_ARGS.items())
-        raise ConfigError(
-            f"unknown --engine-arg {', '.join(unknown)} for the transformers backend ({known})"
-        )
+        raise ConfigError(f"unknown --engine-arg {', '.join(unknown)} for the transformers backend ({known})")
     out = {}
     for key, value in raw.items():
         try:
@@ -105,9 +101,7 @@ def _resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(
-            "--device cuda was asked for but torch sees no CUDA GPU; use --device cpu or auto"
-        )
+        raise ConfigError("--device cuda was asked for but torch sees no CUDA GPU; use --device cpu or auto")
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
         raise ConfigError(f"--device must be auto, cpu or cuda, got {device!r}")
     return device
@@ -140,14 +134,10 @@ class TransformersBackend:
         # already tall) and skips the padding; a GPU wants big groups.
         on_cpu = next(model.parameters()).device.type == "cpu"
         self.max_prefill_tokens = max_prefill_tokens or (2048 if on_cpu else 16384)
-        self.max_model_len = (
-            max_model_len or getattr(model.config, "max_position_embeddings", None) or 2048
-        )
+        self.max_model_len = max_model_len or getattr(model.config, "max_position_embeddings", None) or 2048
         self.open_think = wants_open_think(tokenizer, open_think)
         self.eos_ids = _eos_ids(model, tokenizer)
-        self.pad_id = (
-            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(self.eos_ids)
-        )
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(self.eos_ids)
         self.seeds = random.Random(seed)  # seeds for requests that bring none
         # transformers 5.x renamed `past_key_values` to `cache`; accept either.
         params = inspect.signature(model.forward).parameters
@@ -247,7 +237,5 @@ def _eos_ids(model: Any, tokenizer: Any) -> frozenset[int]:
         elif value:
             ids.update(int(v) for v in value)
     if not ids:
-        raise ConfigError(
-            "the teacher has no end-of-sequence token (generation_config.eos_token_id)"
-        )
+        raise ConfigError("the teacher has no end-of-sequence token (generation_config.eos_token_id)")
     return frozenset(ids)

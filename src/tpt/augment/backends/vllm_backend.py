@@ -44,9 +44,7 @@ def build(options: dict[str, Any]) -> VllmBackend:
     try:
         llm = vllm.LLM(**kwargs)
     except TypeError as exc:  # an --engine-arg this vLLM does not know
-        raise ConfigError(
-            f"vllm.LLM rejected the engine arguments {sorted(kwargs)}: {exc}"
-        ) from None
+        raise ConfigError(f"vllm.LLM rejected the engine arguments {sorted(kwargs)}: {exc}") from None
     model_id = EMBEDDED_NAME if is_embedded(model_arg) else str(model_arg)
     return VllmBackend(
         llm,
@@ -61,9 +59,7 @@ class VllmBackend:
 
     name = "vllm"
 
-    def __init__(
-        self, llm: Any, *, model_id: str, open_think: str = "auto", min_in_flight: int = 0
-    ) -> None:
+    def __init__(self, llm: Any, *, model_id: str, open_think: str = "auto", min_in_flight: int = 0) -> None:
         from tpt.augment.chat import wants_open_think
 
         self.llm, self.engine, self.model_id = llm, llm.llm_engine, model_id
@@ -133,9 +129,7 @@ class VllmBackend:
 
         from tpt.augment.chat import prepare_prompt
 
-        prepared = prepare_prompt(
-            self.tok, request, self.open_think, sampling.max_tokens, self.max_model_len
-        )
+        prepared = prepare_prompt(self.tok, request, self.open_think, sampling.max_tokens, self.max_model_len)
         if isinstance(prepared, GenerationResult):
             return prepared
         ids, prefilled, budget = prepared
@@ -151,14 +145,10 @@ class VllmBackend:
             "seed": request.seed,
         }
         if self._output_kind is not None:
-            params["output_kind"] = (
-                self._output_kind
-            )  # only finished requests come back from step()
+            params["output_kind"] = self._output_kind  # only finished requests come back from step()
         request_id = f"tpt-{next(self._ids)}"
         try:
-            self.engine.add_request(
-                request_id, {"prompt_token_ids": ids}, VllmSamplingParams(**params)
-            )
+            self.engine.add_request(request_id, {"prompt_token_ids": ids}, VllmSamplingParams(**params))
         except (ValueError, TypeError) as exc:  # vLLM validates each request on its own
             return GenerationResult(
                 key=request.key, prompt_tokens=len(ids), error=f"vllm refused the request: {exc}"
@@ -171,9 +161,7 @@ class VllmBackend:
         output: Any, request: GenerationRequest, num_prompt: int, prefilled: bool
     ) -> GenerationResult:
         completion = output.outputs[0]
-        prompt_tokens = (
-            len(output.prompt_token_ids) if output.prompt_token_ids is not None else num_prompt
-        )
+        prompt_tokens = len(output.prompt_token_ids) if output.prompt_token_ids is not None else num_prompt
         if completion.finish_reason not in (
             "stop",
             "length",
@@ -192,7 +180,9 @@ class VllmBackend:
             stop=(
                 None
                 if completion.finish_reason == "length"
-                else stop if isinstance(stop, str) and stop else "eos"
+                else stop
+                if isinstance(stop, str) and stop
+                else "eos"
             ),
             prompt_tokens=prompt_tokens,
             completion_tokens=len(completion.token_ids),
