@@ -156,12 +156,6 @@ def convert_gguf(gguf: Path, *, name: str | None = None) -> Path:
     return out
 
 
-def load_tokenizer(model: str | os.PathLike | None) -> Any:
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(resolve_model_dir(model)))
-
-
 def load_causal_lm(
     model: str | os.PathLike | None, *, dtype: str = "bfloat16", device: str = "cpu"
 ) -> tuple[Any, Any, Path]:

@@ -61,9 +61,11 @@ def byte_bpe(specials: list[str], template: str, *, extra: tuple[str, ...] = (),
 
 @pytest.fixture(scope="module")
 def smollm2():
-    from tpt.hfmodel import load_tokenizer
+    from transformers import AutoTokenizer
 
-    return load_tokenizer(None)
+    from tpt.hfmodel import resolve_model_dir
+
+    return AutoTokenizer.from_pretrained(str(resolve_model_dir(None)))
 
 
 @pytest.fixture(scope="module")

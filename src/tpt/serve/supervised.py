@@ -35,8 +35,6 @@ class SupervisedBackend:
         self.server = server
         self.inner = inner
         self.model_id = inner.model_id
-        self.resent = 0
-        """Requests sent again because the server died under them."""
 
     def truncate(self, texts: list[str], max_tokens: int) -> list[tuple[str, int, bool]]:
         return self.inner.truncate(texts, max_tokens)
@@ -71,7 +69,6 @@ class SupervisedBackend:
                 yield result
             if not lost:
                 return
-            self.resent += len(lost)
             source = iter(lost)
 
     def _feed(
