@@ -120,3 +120,19 @@ def test_a_misconceived_teacher_is_wrong_the_same_way_every_time(corpus_config, 
     assert _final(r.text) == answer(q)  # no 7: no error
     with pytest.raises(ConfigError):
         build_backend("procedural", {"engine_args": ["misconception=maybe"]})
+
+
+def test_the_filler_control_keeps_the_token_count_and_drops_the_content() -> None:
+    import json
+
+    from tokenizers import Tokenizer
+
+    from tpt.reproduce.testbed_tokenizer import tokenizer_json
+
+    tok = Tokenizer.from_str(json.dumps(tokenizer_json()))
+    p = Problem(type="chain3", operands=(2, 3, 4, 5), name="Dan", item="pens")
+    [real] = build_backend("procedural", {}).generate([_request(0, p, with_answer=True)], SamplingParams())
+    [fill] = build_backend("procedural", {"engine_args": ["filler=1"]}).generate(
+        [_request(0, p, with_answer=True)], SamplingParams())
+    assert set(fill.text.removeprefix("<think>").removesuffix("</think>").split()) == {"so"}
+    assert len(tok.encode(fill.text).ids) == len(tok.encode(real.text).ids)

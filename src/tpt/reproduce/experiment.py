@@ -13,6 +13,8 @@ scale before anything is trained. Arms differ only in the thinking added to each
 - `tpt-shuffled`: the expert's thinking of another pool document (same thinking tokens, wrong content);
 - `tpt-exercises` (`--scale full`): the oracle arm with 30% of the problems written as exercises;
 - `tpt-weak` (`--scale full`): a weak procedural teacher with a consistent misconception;
+- `tpt-filler` (`--scale full`): the expert's trajectory with every token replaced by a filler word (the
+  same thinking tokens, no content);
 - `raw-abundant` / `tpt-abundant` (`--scale full`): the paper's abundant-data setting with the oracle
   teacher, outside the pool: each arm reads fresh documents of the seed's sequence until its budget is
   filled once (the TPT arm's documents are a prefix of the raw arm's), so raw sees about twice the unique
@@ -44,9 +46,11 @@ from tpt.reproduce.testbed import (
 )
 from tpt.reproduce.testbed_tokenizer import EOS, save_testbed_tokenizer
 
-ARMS = ("raw", "tpt", "tpt-llm", "tpt-shuffled", "tpt-exercises", "tpt-weak", "raw-abundant", "tpt-abundant")
+ARMS = ("raw", "tpt", "tpt-llm", "tpt-shuffled", "tpt-filler", "tpt-exercises", "tpt-weak", "raw-abundant",
+        "tpt-abundant")
 TEACHER = {"raw": "none", "tpt": "oracle", "tpt-llm": "embedded-llm", "tpt-shuffled": "shuffled",
-           "tpt-exercises": "oracle", "tpt-weak": "weak", "raw-abundant": "none", "tpt-abundant": "oracle"}  # fmt: skip
+           "tpt-exercises": "oracle", "tpt-weak": "weak", "raw-abundant": "none", "tpt-abundant": "oracle",
+           "tpt-filler": "filler"}  # fmt: skip
 """What wrote each arm's thinking (summary.json's `teacher`)."""
 BASELINE = {"tpt-abundant": "raw-abundant"}
 """The raw arm each TPT arm's factor is against (default: `raw`); raw arms have none."""
@@ -199,7 +203,7 @@ def arm_names(scale: Scale, seed: int) -> list[str]:
     if scale.llm_teacher:
         names.append("tpt-llm")
     if seed in scale.ablation_seeds:
-        names += ["tpt-exercises", "tpt-weak", "raw-abundant", "tpt-abundant"]
+        names += ["tpt-filler", "tpt-exercises", "tpt-weak", "raw-abundant", "tpt-abundant"]
     return names
 
 
@@ -216,6 +220,8 @@ def arm_job(layout: Layout, scale: Scale, *, seed: int, arm: str) -> Job:
                    "--seed", str(seed), "--shard-size", "100000", "--no-progress"]  # fmt: skip
         if arm == "tpt-weak":
             augment += ["--engine-arg", "misconception=1"]
+        if arm == "tpt-filler":
+            augment += ["--engine-arg", "filler=1"]
         steps.append(Step(name="augment", argv=tuple(augment)))
         records = d / "aug"
     mode = "raw" if arm in RAW_ARMS else "tpt"

@@ -12,6 +12,7 @@ ARM_STYLE = {
     "tpt": ("tab:red", "TPT, oracle thinking"),
     "tpt-llm": ("tab:green", "TPT, SmolLM2-135M thinking"),
     "tpt-shuffled": ("tab:gray", "TPT, shuffled thinking (control)"),
+    "tpt-filler": ("tab:olive", "TPT, filler thinking (control)"),
     "tpt-exercises": ("tab:purple", "TPT, oracle + 30% exercises"),
     "tpt-weak": ("tab:orange", "TPT, weak teacher"),
     "raw-abundant": ("tab:cyan", "raw, abundant unique data"),

@@ -58,6 +58,7 @@ def build_summary(*, scale: dict, corpus: dict, facts: dict, part1: dict | None,
 
 
 ARM_LABEL = {"tpt": "oracle thinking", "tpt-llm": "SmolLM2-135M thinking", "tpt-shuffled": "shuffled control",
+             "tpt-filler": "filler control (same tokens, no content)",
              "tpt-exercises": "oracle thinking, 30% exercises", "tpt-weak": "weak teacher (7x misconception)",
              "tpt-abundant": "oracle thinking, abundant data (vs raw-abundant)"}  # fmt: skip
 

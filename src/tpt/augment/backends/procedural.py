@@ -9,6 +9,9 @@ Weak teacher with a misconception (`--engine-arg misconception=1`): it believes 
 times it (`6 x 7 = 48`), in every document, whether or not the document states its answer: a consistent
 error, as a real teacher's misconception is, which a student cannot average away.
 
+Filler control (`--engine-arg filler=1`): every piece of the expert's trajectory (a word, a digit, a
+symbol) becomes the word "so": the same number of student tokens in the same place, and no content.
+
 Careless teacher (`--engine-arg error_rate=0.4`): when the document does not state the answer (an
 exercise), the teacher solves it from scratch and, with that probability, slips on one intermediate result
 and carries the slip to a wrong final answer. When the document states its answer, the teacher checks its
@@ -28,6 +31,8 @@ from tpt.errors import ConfigError, InputError
 from tpt.reproduce.problems import FACT, Problem, fact_paraphrase, solve, statement
 
 STATED_ANSWER = re.compile(r"Answer:\s*(-?\d+)")
+PIECE = re.compile(r"\d|[A-Za-z]+|[^\sA-Za-z\d]")
+"""A student token of the testbed tokenizer: a digit, a word or one symbol."""
 
 
 def parse_engine_args(raw: Any) -> dict[str, str]:
@@ -72,12 +77,14 @@ class ProceduralBackend:
 
     name = "procedural"
 
-    def __init__(self, *, error_rate: float, misconception: bool = False) -> None:
+    def __init__(self, *, error_rate: float, misconception: bool = False, filler: bool = False) -> None:
         self.error_rate = error_rate
         self.misconception = misconception
+        self.filler = filler
         self.model_id = (
             f"procedural-expert(error_rate={error_rate:g}"
             + (", misconception=7x" if misconception else "")
+            + (", filler" if filler else "")
             + ")"
         )
 
@@ -123,6 +130,8 @@ class ProceduralBackend:
             rng=rng,
             misconception=self.misconception,
         )
+        if self.filler:
+            thinking = " ".join("so" for _ in PIECE.findall(thinking))
         words = thinking.split()
         finish = "stop"
         if len(words) > sampling.max_tokens:
@@ -142,13 +151,14 @@ class ProceduralBackend:
 def build(options: dict[str, Any]) -> ProceduralBackend:
     """Factory for the backend registry; reads `error_rate` (0..1, default 0) from engine_args."""
     args = parse_engine_args(options.get("engine_args"))
-    unknown = sorted(set(args) - {"error_rate", "misconception"})
+    unknown = sorted(set(args) - {"error_rate", "misconception", "filler"})
     if unknown:
         raise ConfigError(
-            f"procedural backend: unknown --engine-arg {', '.join(unknown)} (known: error_rate, misconception)"
+            f"procedural backend: unknown --engine-arg {', '.join(unknown)} (known: error_rate, misconception, filler)"
         )
-    if args.get("misconception", "0") not in ("0", "1"):
-        raise ConfigError(f"--engine-arg misconception={args['misconception']!r}: expected 0 or 1")
+    for flag in ("misconception", "filler"):
+        if args.get(flag, "0") not in ("0", "1"):
+            raise ConfigError(f"--engine-arg {flag}={args[flag]!r}: expected 0 or 1")
     try:
         error_rate = float(args.get("error_rate", 0.0))
     except ValueError:
@@ -157,4 +167,5 @@ def build(options: dict[str, Any]) -> ProceduralBackend:
         ) from None
     if not 0.0 <= error_rate <= 1.0:
         raise ConfigError(f"--engine-arg error_rate must be in [0, 1], got {error_rate}")
-    return ProceduralBackend(error_rate=error_rate, misconception=args.get("misconception") == "1")
+    return ProceduralBackend(error_rate=error_rate, misconception=args.get("misconception") == "1",
+                             filler=args.get("filler") == "1")
