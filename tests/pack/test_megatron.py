@@ -57,9 +57,13 @@ def test_sequences_equal_the_packed_stream(packed):
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings(
+    "ignore:Transformer Engine and Apex are not installed", "ignore::DeprecationWarning"
+)
 def test_megatron_core_reads_it(packed):
-    """Megatron-core's own reader, where it is installed (importing it takes ~10 s: it loads torch)."""
-    indexed = pytest.importorskip("megatron.core.datasets.indexed_dataset")
+    """Megatron-core's own reader (the dev extra installs it; importing it takes ~10 s: it loads torch)."""
+    from megatron.core.datasets import indexed_dataset as indexed
+
     ds = indexed.IndexedDataset(str(packed / "megatron" / "text_document"), mmap=True)
     ours = read_megatron(packed / "megatron" / "text_document")
     assert len(ds) == len(ours)
