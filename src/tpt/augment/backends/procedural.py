@@ -167,5 +167,8 @@ def build(options: dict[str, Any]) -> ProceduralBackend:
         ) from None
     if not 0.0 <= error_rate <= 1.0:
         raise ConfigError(f"--engine-arg error_rate must be in [0, 1], got {error_rate}")
-    return ProceduralBackend(error_rate=error_rate, misconception=args.get("misconception") == "1",
-                             filler=args.get("filler") == "1")
+    return ProceduralBackend(
+        error_rate=error_rate,
+        misconception=args.get("misconception") == "1",
+        filler=args.get("filler") == "1",
+    )
