@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tpt.augment.prompts import load_template
-from tpt.testing.openai_stub import StubProcess, expected_thinking
+from tpt.testing.openai_stub import StubProcess, augment_argv, expected_thinking
 
 
 def outcomes_on_disk(out: Path) -> int:
@@ -29,30 +29,8 @@ def outcomes_on_disk(out: Path) -> int:
 
 
 def augment_cmd(src: Path, out: Path, base_url: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "tpt",
-        "augment",
-        str(src),
-        "--output",
-        str(out),
-        "--backend",
-        "openai",
-        "--base-url",
-        base_url,
-        "--model",
-        "stub",
-        "--concurrency",
-        "3",
-        "--shard-size",
-        "8",
-        "--max-retries",
-        "12",
-        "--request-timeout",
-        "5",
-        "--no-progress",
-    ]
+    options = "--concurrency 3 --shard-size 8 --max-retries 12 --request-timeout 5 --no-progress".split()
+    return [sys.executable, "-m", "tpt", *augment_argv(src, out, base_url, *options)]
 
 
 @pytest.mark.slow

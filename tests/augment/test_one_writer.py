@@ -16,30 +16,12 @@ import time
 from pathlib import Path
 
 from tpt.outputlock import LOCK_NAME
-from tpt.testing.openai_stub import StubProcess
+from tpt.testing.openai_stub import StubProcess, augment_argv
 
 
 def augment_cmd(src: Path, out: Path, base_url: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "tpt",
-        "augment",
-        str(src),
-        "--output",
-        str(out),
-        "--backend",
-        "openai",
-        "--base-url",
-        base_url,
-        "--model",
-        "stub",
-        "--concurrency",
-        "2",
-        "--shard-size",
-        "8",
-        "--no-progress",
-    ]
+    options = "--concurrency 2 --shard-size 8 --no-progress".split()
+    return [sys.executable, "-m", "tpt", *augment_argv(src, out, base_url, *options)]
 
 
 def outcomes_on_disk(out: Path) -> int:

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from tpt.testing.openai_stub import StubProcess
+from tpt.testing.openai_stub import StubProcess, augment_argv
 
 
 def forms(key: str) -> list[bytes]:
@@ -50,29 +50,8 @@ def test_the_key_is_in_no_file_and_no_output(tmp_path):
     os.environ["TPT_SECRET_KEY"] = key  # the stub process reads it from its environment
     try:
         with StubProcess(stub_args, max_seconds=120) as stub:
-            cmd = [
-                sys.executable,
-                "-m",
-                "tpt",
-                "augment",
-                str(src),
-                "--output",
-                str(out),
-                "--backend",
-                "openai",
-                "--base-url",
-                stub.base_url,
-                "--model",
-                "stub",
-                "--api-key-env",
-                "TPT_SECRET_KEY",
-                "--max-retries",
-                "1",
-                "--concurrency",
-                "4",
-                "--shard-size",
-                "8",
-            ]
+            options = "--api-key-env TPT_SECRET_KEY --max-retries 1 --concurrency 4 --shard-size 8".split()
+            cmd = [sys.executable, "-m", "tpt", *augment_argv(src, out, stub.base_url, *options)]
             runs = [subprocess.run(cmd, capture_output=True, env=env, timeout=120)]
             failures = [json.loads(x) for x in (out / "failures.jsonl").read_text().splitlines()]
             runs.append(subprocess.run([*cmd, "--retry-failed"], capture_output=True, env=env, timeout=120))

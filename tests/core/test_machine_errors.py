@@ -23,6 +23,7 @@ import pytest
 
 from tpt.cli import main
 from tpt.testing.openai_stub import StubConfig, StubServer
+from tpt.testing.openai_stub import augment_argv as stub_augment_argv
 
 
 def corpus(path: Path, n: int, words: int = 40) -> Path:
@@ -35,24 +36,9 @@ def corpus(path: Path, n: int, words: int = 40) -> Path:
 
 
 def augment_argv(src: Path, out: Path, base_url: str, *extra: str) -> list[str]:
-    return [
-        "augment",
-        str(src),
-        "--output",
-        str(out),
-        "--backend",
-        "openai",
-        "--base-url",
-        base_url,
-        "--model",
-        "stub",
-        "--concurrency",
-        "4",
-        "--shard-size",
-        "8",
-        "--no-progress",
-        *extra,
-    ]
+    return stub_augment_argv(
+        src, out, base_url, "--concurrency", "4", "--shard-size", "8", "--no-progress", *extra
+    )
 
 
 def records_on_disk(out: Path) -> list[dict]:

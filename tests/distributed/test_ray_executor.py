@@ -22,6 +22,7 @@ from tpt.distributed.options import RayOptions
 from tpt.distributed.ray_executor import RayExecutor
 from tpt.distributed.ray_executor import run as run_ray
 from tpt.errors import BackendError, ConfigError
+from tpt.testing.openai_stub import augment_argv
 
 
 def make_cfg(src: Path, out: Path, base_url: str, **kw) -> AugmentConfig:
@@ -107,36 +108,9 @@ def test_a_killed_job_resumes_exactly_once_from_another_driver(
     out = tmp_path / "out"
     address = ray_cluster.get_runtime_context().gcs_address
     with StubProcessForTest(latency_ms=250) as base_url:
-        cmd = [
-            sys.executable,
-            "-m",
-            "tpt",
-            "augment",
-            str(src),
-            "--output",
-            str(out),
-            "--backend",
-            "openai",
-            "--model",
-            "stub",
-            "--base-url",
-            base_url,
-            "--concurrency",
-            "1",
-            "--shard-size",
-            "2",
-            "--max-thinking-tokens",
-            "64",
-            "--seed",
-            "3",
-            "--no-progress",
-            "--executor",
-            "ray",
-            "--address",
-            address,
-            "--workers",
-            "2",
-        ]
+        options = "--concurrency 1 --shard-size 2 --max-thinking-tokens 64 --seed 3 --no-progress".split()
+        options += ["--executor", "ray", "--address", address, "--workers", "2"]
+        cmd = [sys.executable, "-m", "tpt", *augment_argv(src, out, base_url, *options)]
         first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
             deadline = time.monotonic() + 90

@@ -370,6 +370,12 @@ async def start_runner(stub: _Stub, port: int) -> web.AppRunner:
     return runner
 
 
+def augment_argv(src: object, out: object, base_url: str, *extra: str) -> list[str]:
+    """`tpt augment` arguments (after `tpt`) for a run of SRC into OUT against the stub at base_url."""
+    return ["augment", str(src), "--output", str(out), "--backend", "openai", "--base-url", base_url,
+            "--model", "stub", *extra]  # fmt: skip
+
+
 class StubProcess:
     """The stub as a subprocess, with its own core and GIL: `with StubProcess(args) as stub`."""
 
