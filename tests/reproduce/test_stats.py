@@ -90,3 +90,14 @@ def test_bootstrap_refuses_unpaired_seeds():
     r = _results([0.1, 0.2, 0.3, 0.4, 0.5], 10)
     with pytest.raises(InputError):
         bootstrap({0: r}, {1: r}, [str(j) for j in range(10)], replicates=10)
+
+
+def test_the_verdict_follows_the_interval_and_never_reached_arms_are_below_raw():
+    from tpt.reproduce.results import verdict
+    from tpt.reproduce.stats import Interval
+
+    assert verdict(Interval(value=1.8, lo=1.3, hi=2.6), {"0": True, "1": True}) == "gain"
+    assert verdict(Interval(value=0.6, lo=0.4, hi=0.8), {"0": True}) == "loss"
+    assert verdict(Interval(value=1.1, lo=0.8, hi=1.5), {"0": True, "1": False}) == "no measurable effect"
+    # bounds of 1.0 put 1 inside the interval, yet the arm is below raw in every seed
+    assert verdict(Interval(value=0.85, lo=0.6, hi=1.0), {"0": False, "1": False}).startswith("below raw")

@@ -71,7 +71,7 @@ def headline(p1: dict[str, Any]) -> str:
         if not e:
             continue
         f = e["factor_vs_raw"]
-        verdict = " (no measurable effect)" if f["no_measurable_effect"] else ""
+        verdict = "" if f["verdict"] == "gain" else f" ({f['verdict']})"
         parts.append(f"{label}: {f['value']:.2f}x [{f['ci'][0]:.2f}, {f['ci'][1]:.2f}]{verdict}")
     return f"data efficiency vs raw on {p1['primary_endpoint']}: " + "; ".join(parts)
 
@@ -151,7 +151,7 @@ def part1_section(s: dict[str, Any], sc: dict[str, Any]) -> list[str]:
             continue
         f = e["factor_vs_raw"]
         per = ", ".join(f"{v:.2f}x" + ("" if f["reached_raw_final"][k] else " (bound)") for k, v in f["per_seed"].items())
-        verdict = "no measurable effect" if f["no_measurable_effect"] else ("gain" if f["ci"][0] > 1 else "loss")
+        verdict = f["verdict"]
         vs = "" if e.get("baseline", "raw") == "raw" else f" (vs {e['baseline']})"
         L.append(f"| {arm} | {e['teacher']} | {ci(e['final_accuracy'], percent=True)} | {ci(f, percent=False)}{vs} | {per} | {verdict} |")
     L += ["", "Secondary endpoints (the same runs, other `tpt eval` tasks of the same task file):", "",

@@ -85,9 +85,11 @@ def collect_part1(layout: Layout, scale: Scale) -> dict[str, Any]:
             t: dict[str, Any] = {"final_accuracy": _interval(stats["final_accuracy"])}
             if baseline:
                 f = stats["factor"]
+                reached = {str(s): x.reached for s, x in stats["per_seed"].items()}
                 t["factor_vs_raw"] = {**_interval(f, "value"), "no_measurable_effect": f.includes(1.0),
+                                      "verdict": verdict(f, reached),
                                       "per_seed": {str(s): x.value for s, x in stats["per_seed"].items()},
-                                      "reached_raw_final": {str(s): x.reached for s, x in stats["per_seed"].items()}}  # fmt: skip
+                                      "reached_raw_final": reached}  # fmt: skip
             t["final_by_level"] = _by_level(mine, levels)
             entry["tasks"][task] = t
         if all(LOGLIK in by_seed[s] for s in seeds):
@@ -100,6 +102,16 @@ def collect_part1(layout: Layout, scale: Scale) -> dict[str, Any]:
             entry["factor_vs_raw"] = primary["factor_vs_raw"]
         arms[arm] = entry
     return {"primary_endpoint": scale.primary_endpoint, "arms": arms, "test": _test_facts(heldout)}
+
+
+def verdict(f: Any, reached: dict[str, bool]) -> str:
+    """What a factor's interval says: a gain or a loss when it excludes 1, else no measurable effect; an
+    arm that never reached the baseline's final accuracy in any seed is below it whatever its bound says."""
+    if not any(reached.values()):
+        return "below raw: never reached its final accuracy (the factor is an upper bound)"
+    if f.includes(1.0):
+        return "no measurable effect"
+    return "gain" if f.lo > 1.0 else "loss"
 
 
 def _interval(iv: Any, key: str = "mean") -> dict[str, Any]:
