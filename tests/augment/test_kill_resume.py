@@ -24,7 +24,10 @@ def outcomes_on_disk(out: Path) -> int:
     n = 0
     for p in (out / "shards").glob("part-*"):
         if ".jsonl" in p.name:
-            n += p.read_bytes().count(b"\n")
+            try:
+                n += p.read_bytes().count(b"\n")
+            except FileNotFoundError:  # a partial shard committed (renamed) between the glob and the read
+                pass
     return n
 
 

@@ -21,8 +21,4 @@ def world(corpus_config: CorpusConfig) -> World:
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    return [
-        json.loads(line)
-        for line in Path(path).read_text(encoding="utf-8").splitlines()
-        if line.strip()
-    ]
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]

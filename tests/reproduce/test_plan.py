@@ -49,7 +49,8 @@ def test_every_arm_runs_the_user_commands_on_the_same_budget_and_task_file(tmp_p
     names = [j.name for j in jobs]
     assert names[0] == LLM_TEACHER_JOB
     assert names[1:] == [f"seed-{s}-{a}" for s in scale.seeds for a in ("raw", "tpt", "tpt-shuffled")] + [
-        f"seed-{s}-tpt-llm" for s in scale.seeds]
+        f"seed-{s}-tpt-llm" for s in scale.seeds
+    ]
     by = {j.name: j for j in jobs}
     for job in jobs[1:]:
         train = next(s.argv for s in job.steps if s.name == "train")
@@ -79,7 +80,9 @@ def test_task_file_loads_in_tpt_eval(tmp_path: Path) -> None:
     from tpt.evaluate.taskfile import load_task_file
 
     (tmp_path / "heldout.jsonl").write_text(json.dumps({"id": "a", "question": "q?", "answer": "3"}) + "\n")
-    (tmp_path / "tasks.json").write_text(json.dumps(task_file(tmp_path / "heldout.jsonl", get_scale("default"))))
+    (tmp_path / "tasks.json").write_text(
+        json.dumps(task_file(tmp_path / "heldout.jsonl", get_scale("default")))
+    )
     tasks = load_task_file(tmp_path / "tasks.json")
     assert [t.name for t in tasks] == list(TASKS)
     cot = tasks[0]
@@ -130,7 +133,9 @@ def test_a_job_waits_for_the_jobs_it_needs_and_fails_with_them(tmp_path: Path) -
     with pytest.raises(ArtifactError, match="needs-bad"):
         run_jobs([needs_bad, bad, ok], work_dir=tmp_path, parallel=2, say=lambda m: None)
     with pytest.raises(ArtifactError, match="not planned"):
-        run_jobs([Job(name="x", steps=(), after=("ghost",))], work_dir=tmp_path, parallel=1, say=lambda m: None)
+        run_jobs(
+            [Job(name="x", steps=(), after=("ghost",))], work_dir=tmp_path, parallel=1, say=lambda m: None
+        )
 
 
 def test_the_llm_teacher_is_scored_by_its_students_primary_task(tmp_path: Path) -> None:

@@ -39,9 +39,7 @@ def test_expert_writes_every_intermediate_result() -> None:
 def test_harder_documents_get_longer_trajectories(corpus_config, world) -> None:
     backend = build_backend("procedural", {"engine_args": {}})
     rows = heldout_problems(corpus_config, world, per_level=10)
-    reqs = [
-        _request(i, Problem.from_dict(r["problem"]), with_answer=True) for i, r in enumerate(rows)
-    ]
+    reqs = [_request(i, Problem.from_dict(r["problem"]), with_answer=True) for i, r in enumerate(rows)]
     lengths: dict[int, list[int]] = {}
     for res, row in zip(backend.generate(reqs, SamplingParams()), rows, strict=True):
         lengths.setdefault(row["level"], []).append(res.completion_tokens)
@@ -59,13 +57,11 @@ def test_weak_teacher_slips_from_scratch_but_explains_correctly(corpus_config, w
         )
     )
     explained = list(
-        backend.generate(
-            [_request(i, p, with_answer=True) for i, p in enumerate(problems)], SamplingParams()
-        )
+        backend.generate([_request(i, p, with_answer=True) for i, p in enumerate(problems)], SamplingParams())
     )
-    scratch_acc = sum(
-        _final(r.text) == answer(p) for r, p in zip(scratch, problems, strict=True)
-    ) / len(problems)
+    scratch_acc = sum(_final(r.text) == answer(p) for r, p in zip(scratch, problems, strict=True)) / len(
+        problems
+    )
     assert 0.54 < scratch_acc < 0.66  # 1 - error_rate, within sampling noise of 600 problems
     assert all(_final(r.text) == answer(p) for r, p in zip(explained, problems, strict=True))
     again = list(
@@ -133,6 +129,7 @@ def test_the_filler_control_keeps_the_token_count_and_drops_the_content() -> Non
     p = Problem(type="chain3", operands=(2, 3, 4, 5), name="Dan", item="pens")
     [real] = build_backend("procedural", {}).generate([_request(0, p, with_answer=True)], SamplingParams())
     [fill] = build_backend("procedural", {"engine_args": ["filler=1"]}).generate(
-        [_request(0, p, with_answer=True)], SamplingParams())
+        [_request(0, p, with_answer=True)], SamplingParams()
+    )
     assert set(fill.text.removeprefix("<think>").removesuffix("</think>").split()) == {"so"}
     assert len(tok.encode(fill.text).ids) == len(tok.encode(real.text).ids)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+
 @pytest.mark.slow
 def test_quick_preset_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "demo"
@@ -22,12 +23,18 @@ def test_quick_preset_end_to_end(tmp_path: Path) -> None:
     arms = summary["arms"]
     assert set(arms) == {"raw", "tpt", "tpt-llm", "tpt-shuffled"}
     assert {a: e["teacher"] for a, e in arms.items()} == {
-        "raw": "none", "tpt": "oracle", "tpt-llm": "embedded-llm", "tpt-shuffled": "shuffled"}
+        "raw": "none",
+        "tpt": "oracle",
+        "tpt-llm": "embedded-llm",
+        "tpt-shuffled": "shuffled",
+    }
     for arm, e in arms.items():
         lo, hi = e["final_accuracy"]["ci"]
         assert 0.0 <= lo <= e["final_accuracy"]["mean"] <= hi <= 1.0
         curve = e["curves"]["0"]["testbed-cot"]
-        assert len(curve["tokens"]) == len(curve["accuracy"]) >= 2 and curve["n"] == summary["test"]["problems"]
+        assert (
+            len(curve["tokens"]) == len(curve["accuracy"]) >= 2 and curve["n"] == summary["test"]["problems"]
+        )
         if arm != "raw":
             f = e["factor_vs_raw"]
             assert f["ci"][0] <= f["value"] <= f["ci"][1] and set(f["per_seed"]) == {"0"}

@@ -35,10 +35,7 @@ def test_problem_solutions_have_one_step_per_level() -> None:
     ]  # the slip carries on
     for ptype in TYPES.values():
         ops = tuple(range(2, 2 + ptype.arity))
-        assert (
-            len(solve(Problem(type=ptype.name, operands=ops, name="Eve", item="cards")))
-            == ptype.level
-        )
+        assert len(solve(Problem(type=ptype.name, operands=ops, name="Eve", item="cards"))) == ptype.level
 
 
 def test_world_split_is_disjoint_and_covers_every_tuple(world) -> None:
@@ -90,7 +87,9 @@ def test_pool_levels_worked_share_and_answers(corpus_config, world, tmp_path: Pa
     assert worked and all("Solution:" in r["text"] and " = " in r["text"] for r in worked)
 
 
-def test_the_exercise_ablation_hides_answers_of_the_same_documents(corpus_config, world, tmp_path: Path) -> None:
+def test_the_exercise_ablation_hides_answers_of_the_same_documents(
+    corpus_config, world, tmp_path: Path
+) -> None:
     docs = pool(corpus_config, world)
     write_corpus(tmp_path / "raw.jsonl", docs, kind="raw")
     write_corpus(tmp_path / "ex.jsonl", docs, kind="exercises")
@@ -103,7 +102,9 @@ def test_the_exercise_ablation_hides_answers_of_the_same_documents(corpus_config
         assert a["text"].startswith(b["text"]) and "Answer:" not in b["text"] and a["problem"] == b["problem"]
 
 
-def test_the_shuffled_control_pairs_each_document_with_another_problem(corpus_config, world, tmp_path: Path) -> None:
+def test_the_shuffled_control_pairs_each_document_with_another_problem(
+    corpus_config, world, tmp_path: Path
+) -> None:
     docs = pool(corpus_config, world)
     partner = shuffled_partner(docs, seed=0)
     assert sorted(partner) == list(range(len(docs)))  # a permutation: every thinking used once
@@ -116,7 +117,9 @@ def test_the_shuffled_control_pairs_each_document_with_another_problem(corpus_co
     raw = [json.loads(x) for x in (tmp_path / "raw.jsonl").read_text().splitlines()]
     sh = [json.loads(x) for x in (tmp_path / "sh.jsonl").read_text().splitlines()]
     assert [r["text"] for r in raw] == [r["text"] for r in sh]  # the same documents ...
-    assert [sh[i]["problem"] for i in range(len(sh))] == [raw[p]["problem"] for p in partner]  # ... wrong thinking
+    assert [sh[i]["problem"] for i in range(len(sh))] == [
+        raw[p]["problem"] for p in partner
+    ]  # ... wrong thinking
 
 
 def test_exercise_records_hide_the_answer(corpus_config, world) -> None:

@@ -20,14 +20,13 @@ def _tokenizer():
     return Tokenizer.from_str(json.dumps(tokenizer_json()))
 
 
-def test_every_testbed_text_tokenizes_without_unknowns_and_decodes_back(
-    corpus_config, world
-) -> None:
+def test_every_testbed_text_tokenizes_without_unknowns_and_decodes_back(corpus_config, world) -> None:
     tok = _tokenizer()
     unk = tok.token_to_id(UNK)
     for d in itertools.islice(document_stream(corpus_config, world, seed=0), 500):
         p = d.problem
-        text = f"{document(p, with_answer=not d.exercise, worked=d.worked)}\n<think>\n{think(p, stated_answer=None, error_rate=0, rng=random.Random(0))}\n</think>"
+        thinking = think(p, stated_answer=None, error_rate=0, rng=random.Random(0))
+        text = f"{document(p, with_answer=not d.exercise, worked=d.worked)}\n<think>\n{thinking}\n</think>"
         ids = tok.encode(text).ids
         assert unk not in ids
 

@@ -11,13 +11,13 @@ import sys
 import time
 from pathlib import Path
 
-HELP = "show the TPT effect end to end on a CPU (testbed experiment + real teacher trajectories) and report it"
+HELP = (
+    "show the TPT effect end to end on a CPU (testbed experiment + real teacher trajectories) and report it"
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--output", "-o", required=True, type=Path, help="run directory (re-run to resume)"
-    )
+    p.add_argument("--output", "-o", required=True, type=Path, help="run directory (re-run to resume)")
     p.add_argument(
         "--scale",
         default="default",
@@ -117,7 +117,9 @@ def _run(args: argparse.Namespace) -> int:
     layout = experiment.Layout(root=out)
     say = lambda m: print(m, flush=True)  # noqa: E731 (a one-line printer)
 
-    say(f"reproduce: preparing the testbed under {layout.testbed} (primary endpoint: {scale.primary_endpoint})")
+    say(
+        f"reproduce: preparing the testbed under {layout.testbed} (primary endpoint: {scale.primary_endpoint})"
+    )
     facts = experiment.prepare(layout, scale, corpus)
     jobs = experiment.plan_arms(layout, scale)
     if scale.ablation_seeds:
@@ -184,9 +186,7 @@ def describe_runs(jobs: list, walls: dict, layout, scale) -> dict:
         if job.name.startswith("seed-"):
             seed, arm = job.name.removeprefix("seed-").split("-", 1)
             entry["pack"] = results.pack_facts(layout, scale, int(seed), arm)
-            entry["train_tokens_per_second"] = report.train_speed(
-                layout.arm(int(seed), arm) / "train"
-            )
+            entry["train_tokens_per_second"] = report.train_speed(layout.arm(int(seed), arm) / "train")
         runs[job.name] = entry
     return runs
 
@@ -196,9 +196,7 @@ def remember_walls(path: Path, times: dict) -> dict[str, dict[str, float]]:
     from tpt.artifacts import write_json
 
     old = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    old = {
-        k: v if isinstance(v, dict) else {"wall_s": float(v), "cpu_s": 0.0} for k, v in old.items()
-    }
+    old = {k: v if isinstance(v, dict) else {"wall_s": float(v), "cpu_s": 0.0} for k, v in old.items()}
     new = {k: {"wall_s": t.wall_s, "cpu_s": t.cpu_s} for k, t in times.items()}
     merged = {**old, **{k: v for k, v in new.items() if v["wall_s"] > 0 or k not in old}}
     write_json(path, merged)

@@ -24,9 +24,7 @@ class Curve:
         if not self.tokens or len(self.tokens) != len(self.accuracy):
             raise InputError("a curve needs as many accuracies as checkpoints, and at least one")
         if any(t <= 0 for t in self.tokens) or list(self.tokens) != sorted(set(self.tokens)):
-            raise InputError(
-                f"curve checkpoints must be positive and strictly increasing: {self.tokens}"
-            )
+            raise InputError(f"curve checkpoints must be positive and strictly increasing: {self.tokens}")
 
     def until(self, max_tokens: int) -> Curve:
         """The curve as if training had stopped at `max_tokens`."""

@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from tpt.artifacts import write_atomic, write_json
-from tpt.reproduce.presets import TASKS, Scale
-from tpt.reproduce.runner import Job, Step
+from tpt.reproduce.presets import Scale
 from tpt.reproduce.problems import SOLUTION
+from tpt.reproduce.runner import Job, Step
 from tpt.reproduce.testbed import (
     CorpusConfig,
     document_stream,
@@ -46,8 +46,17 @@ from tpt.reproduce.testbed import (
 )
 from tpt.reproduce.testbed_tokenizer import EOS, save_testbed_tokenizer
 
-ARMS = ("raw", "tpt", "tpt-llm", "tpt-shuffled", "tpt-filler", "tpt-exercises", "tpt-weak", "raw-abundant",
-        "tpt-abundant")
+ARMS = (
+    "raw",
+    "tpt",
+    "tpt-llm",
+    "tpt-shuffled",
+    "tpt-filler",
+    "tpt-exercises",
+    "tpt-weak",
+    "raw-abundant",
+    "tpt-abundant",
+)
 TEACHER = {"raw": "none", "tpt": "oracle", "tpt-llm": "embedded-llm", "tpt-shuffled": "shuffled",
            "tpt-exercises": "oracle", "tpt-weak": "weak", "raw-abundant": "none", "tpt-abundant": "oracle",
            "tpt-filler": "filler"}  # fmt: skip
@@ -123,7 +132,9 @@ def prepare(layout: Layout, scale: Scale, config: CorpusConfig) -> dict[str, Any
                  "".join(json.dumps(r) + "\n" for r in exercise_records(rows)), fsync=False)  # fmt: skip
     tasks = task_file(layout.heldout, scale)
     write_json(layout.tasks, tasks)
-    write_json(layout.primary_task, {"tasks": [t for t in tasks["tasks"] if t["name"] == scale.primary_endpoint]})
+    write_json(
+        layout.primary_task, {"tasks": [t for t in tasks["tasks"] if t["name"] == scale.primary_endpoint]}
+    )
     docs = pool(config, world)
     corpora = {kind: write_corpus(layout.corpus(kind), docs, kind=kind) for kind in ("raw", "exercises")}
     for seed in scale.seeds:
@@ -136,7 +147,9 @@ def prepare(layout: Layout, scale: Scale, config: CorpusConfig) -> dict[str, Any
                     "tpt": math.ceil(scale.tokens_per_arm / per_doc["tpt"]), "tokens_per_document": per_doc}  # fmt: skip
         for seed in scale.ablation_seeds:
             stream = list(itertools.islice(document_stream(config, world, seed=seed), abundant["raw"]))
-            corpora[f"abundant-raw-seed-{seed}"] = write_corpus(layout.corpus(f"abundant-raw-seed-{seed}"), stream, kind="raw")
+            corpora[f"abundant-raw-seed-{seed}"] = write_corpus(
+                layout.corpus(f"abundant-raw-seed-{seed}"), stream, kind="raw"
+            )
             corpora[f"abundant-tpt-seed-{seed}"] = write_corpus(layout.corpus(f"abundant-tpt-seed-{seed}"),
                                                                 stream[: abundant["tpt"]], kind="raw")  # fmt: skip
     distinct = {}

@@ -7,7 +7,6 @@ from typing import Any
 
 from tpt.errors import ConfigError
 
-
 TASKS = {"testbed-cot": "cot", "testbed-direct": "direct", "testbed-think": "think"}
 """The `tpt eval` tasks every arm is scored by (experiment.task_file), and their short names (modes)."""
 

@@ -168,13 +168,7 @@ class Problem:
             )
         except (TypeError, KeyError, ValueError) as exc:
             raise InputError(f"malformed testbed problem {d!r}: {exc!r}") from None
-        arity = (
-            3
-            if problem.type == FACT
-            else TYPES[problem.type].arity
-            if problem.type in TYPES
-            else -1
-        )
+        arity = 3 if problem.type == FACT else TYPES[problem.type].arity if problem.type in TYPES else -1
         if arity != len(problem.operands):
             raise InputError(f"testbed problem {d!r}: unknown type or wrong number of operands")
         return problem

@@ -14,6 +14,7 @@ from tpt.reproduce.runner import Job
 
 REQUIRED_KEYS = ("primary_endpoint", "arms", "headline")
 
+
 def stage_configs(job: Job) -> dict[str, Any]:
     """The recorded config of each stage output a job wrote (its manifest.json), by step name."""
     out = {}
@@ -150,10 +151,14 @@ def part1_section(s: dict[str, Any], sc: dict[str, Any]) -> list[str]:
             L.append(f"| {arm} | none | {ci(e['final_accuracy'], percent=True)} | (baseline) | | |")
             continue
         f = e["factor_vs_raw"]
-        per = ", ".join(f"{v:.2f}x" + ("" if f["reached_raw_final"][k] else " (bound)") for k, v in f["per_seed"].items())
+        per = ", ".join(
+            f"{v:.2f}x" + ("" if f["reached_raw_final"][k] else " (bound)") for k, v in f["per_seed"].items()
+        )
         verdict = f["verdict"]
         vs = "" if e.get("baseline", "raw") == "raw" else f" (vs {e['baseline']})"
-        L.append(f"| {arm} | {e['teacher']} | {ci(e['final_accuracy'], percent=True)} | {ci(f, percent=False)}{vs} | {per} | {verdict} |")
+        L.append(
+            f"| {arm} | {e['teacher']} | {ci(e['final_accuracy'], percent=True)} | {ci(f, percent=False)}{vs} | {per} | {verdict} |"
+        )
     L += ["", "Secondary endpoints (the same runs, other `tpt eval` tasks of the same task file):", "",
           "| arm | " + " | ".join(t for t in TASK_ORDER if t != primary) + " |", "| --- |" + " --- |" * (len(TASK_ORDER) - 1)]  # fmt: skip
     for arm, e in arms.items():
@@ -247,10 +252,7 @@ def pick_examples(docs: list[dict[str, Any]], k: int = 3) -> list[dict[str, Any]
     """The most reasoning-intense document of each domain, up to k."""
     best: dict[str, dict[str, Any]] = {}
     for d in docs:
-        if (
-            d["domain"] not in best
-            or d["reasoning_intensity"] > best[d["domain"]]["reasoning_intensity"]
-        ):
+        if d["domain"] not in best or d["reasoning_intensity"] > best[d["domain"]]["reasoning_intensity"]:
             best[d["domain"]] = d
     return sorted(best.values(), key=lambda d: -d["reasoning_intensity"])[:k]
 

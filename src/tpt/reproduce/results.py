@@ -47,7 +47,9 @@ def arm_results(samples_path: Path, order: list[str]) -> dict[str, Results]:
         if missing:
             raise ArtifactError(f"{samples_path}: checkpoint(s) {missing} of {task} miss test problems; "
                                 "re-run `tpt reproduce`")  # fmt: skip
-        out[task] = Results(tokens=tokens, correct=tuple(tuple(by_tokens[t][i] for i in order) for t in tokens))
+        out[task] = Results(
+            tokens=tokens, correct=tuple(tuple(by_tokens[t][i] for i in order) for t in tokens)
+        )
     return out
 
 
@@ -95,7 +97,10 @@ def collect_part1(layout: Layout, scale: Scale) -> dict[str, Any]:
         if all(LOGLIK in by_seed[s] for s in seeds):
             ll = bootstrap({s: by_seed[s][LOGLIK] for s in seeds}, None, clusters,
                            replicates=scale.bootstrap_replicates, seed=0)["final_accuracy"]  # fmt: skip
-            entry[LOGLIK] = {**_interval(ll), "curves": {str(s): by_seed[s][LOGLIK].curve().accuracy for s in seeds}}
+            entry[LOGLIK] = {
+                **_interval(ll),
+                "curves": {str(s): by_seed[s][LOGLIK].curve().accuracy for s in seeds},
+            }
         primary = entry["tasks"][scale.primary_endpoint]
         entry["final_accuracy"] = primary["final_accuracy"]
         if baseline:
@@ -130,7 +135,10 @@ def _test_facts(heldout: list[dict[str, Any]]) -> dict[str, Any]:
     by_level: dict[str, set[str]] = defaultdict(set)
     for r in heldout:
         by_level[f"level-{r['level']}"].add(r["computation"])
-    return {"problems": len(heldout), "distinct_computations": {k: len(v) for k, v in sorted(by_level.items())}}
+    return {
+        "problems": len(heldout),
+        "distinct_computations": {k: len(v) for k, v in sorted(by_level.items())},
+    }
 
 
 def trajectory_quality(records: list[dict[str, Any]], answers: dict[str, str]) -> dict[str, Any]:
@@ -152,7 +160,9 @@ def trajectory_quality(records: list[dict[str, Any]], answers: dict[str, str]) -
         "arithmetic_statements": statements,
         "arithmetic_correct_share": right / statements if statements else None,
         "reaches_document_answer_share": reach / with_answer if with_answer else None,
-        "hit_length_limit_share": mean(r.get("finish_reason") == "length" for r in records) if records else None,
+        "hit_length_limit_share": mean(r.get("finish_reason") == "length" for r in records)
+        if records
+        else None,
         "mean_thinking_words": mean(len(r["thinking"].split()) for r in records) if records else None,
     }
 
@@ -204,7 +214,9 @@ def weak_teacher_accuracy(layout: Layout) -> dict[str, Any]:
     records = shard_records(layout.weak_teacher)
     if not records:
         raise ArtifactError(f"no records under {layout.weak_teacher}/shards; re-run `tpt reproduce`")
-    correct = [bool((m := NUMBER.findall(r["thinking"])) and m[-1] == heldout[r["id"]]["answer"]) for r in records]
+    correct = [
+        bool((m := NUMBER.findall(r["thinking"])) and m[-1] == heldout[r["id"]]["answer"]) for r in records
+    ]
     return {"accuracy": mean(correct), "n": len(correct)}
 
 

@@ -133,9 +133,7 @@ def run_jobs(
             if job_done(state_dir, job):
                 finished.add(job.name)
                 walls[job.name] = JobTime(wall_s=0.0, cpu_s=0.0)
-                say(
-                    f"reproduce: {job.name}: reused (all {len(job.steps)} commands finished earlier)"
-                )
+                say(f"reproduce: {job.name}: reused (all {len(job.steps)} commands finished earlier)")
                 continue
             spec_path = specs / f"{job.name}.json"
             write_json(spec_path, {"name": job.name, "state_dir": str(state_dir), "threads": job.threads,
@@ -150,7 +148,11 @@ def run_jobs(
             say(
                 f"reproduce: {job.name}: started ({len(job.steps)} commands, log {logs / (job.name + '.log')})"
             )
-        if pending and not running and not any(all(a in finished or a in failed for a in j.after) for j in pending):
+        if (
+            pending
+            and not running
+            and not any(all(a in finished or a in failed for a in j.after) for j in pending)
+        ):
             raise ArtifactError(f"jobs wait for each other in a circle: {', '.join(j.name for j in pending)}")
         time.sleep(0.5 if running else 0)
         for name, (proc, t0, log) in list(running.items()):
@@ -169,16 +171,12 @@ def run_jobs(
                 )
             else:
                 failed.append(name)
-                say(
-                    f"reproduce: {name}: FAILED (exit {proc.returncode}); see {logs / (name + '.log')}"
-                )
+                say(f"reproduce: {name}: FAILED (exit {proc.returncode}); see {logs / (name + '.log')}")
     if failed:
         tails = "\n".join(
             f"--- {logs / (n + '.log')} (last lines):\n{_tail(logs / (n + '.log'))}" for n in failed
         )
-        raise ArtifactError(
-            f"{len(failed)} job(s) failed: {', '.join(failed)}; re-run to resume.\n{tails}"
-        )
+        raise ArtifactError(f"{len(failed)} job(s) failed: {', '.join(failed)}; re-run to resume.\n{tails}")
     return walls
 
 

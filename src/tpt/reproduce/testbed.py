@@ -75,9 +75,7 @@ class CorpusConfig:
     def __post_init__(self) -> None:
         unknown = sorted(set(self.mix) - set(TYPES) - {FACT})
         if unknown:
-            raise ConfigError(
-                f"testbed mix: unknown problem types {unknown}; known: {[FACT, *TYPES]}"
-            )
+            raise ConfigError(f"testbed mix: unknown problem types {unknown}; known: {[FACT, *TYPES]}")
         if not self.mix or min(self.mix.values()) < 0 or sum(self.mix.values()) <= 0:
             raise ConfigError("testbed mix: weights must be >= 0 with a positive sum")
         for name in ("worked_fraction", "exercise_fraction"):
@@ -120,9 +118,7 @@ def sample_problem(rng: random.Random, ptype: str, tuples: tuple[tuple[int, ...]
     if ptype == FACT:
         ops = (rng.randrange(len(COLORS)), rng.randrange(len(THINGS)), rng.randrange(len(ROOMS)))
         return Problem(type=FACT, operands=ops, name="", item="")
-    return Problem(
-        type=ptype, operands=rng.choice(tuples), name=rng.choice(NAMES), item=rng.choice(ITEMS)
-    )
+    return Problem(type=ptype, operands=rng.choice(tuples), name=rng.choice(NAMES), item=rng.choice(ITEMS))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -156,7 +152,9 @@ def document_stream(config: CorpusConfig, world: World, *, seed: int) -> Iterato
 
 def pool(config: CorpusConfig, world: World) -> list[PoolDocument]:
     """The training world: the first `pool_documents` documents of the world seed's sequence."""
-    return list(itertools.islice(document_stream(config, world, seed=config.world_seed), config.pool_documents))
+    return list(
+        itertools.islice(document_stream(config, world, seed=config.world_seed), config.pool_documents)
+    )
 
 
 CORPORA = ("raw", "tpt", "shuffled", "exercises")
@@ -165,7 +163,9 @@ shuffled: the same documents, each carrying another pool document's problem for 
 thinking tokens, wrong content); exercises: the exercise-ablation corpus."""
 
 
-def document_record(doc: PoolDocument, *, exercise: bool, teacher_problem: Problem | None = None) -> dict[str, Any]:
+def document_record(
+    doc: PoolDocument, *, exercise: bool, teacher_problem: Problem | None = None
+) -> dict[str, Any]:
     """A corpus record: the document text plus the structured problem that the procedural teacher reads."""
     problem = doc.problem
     return {

@@ -87,9 +87,7 @@ def tokenizer_json() -> dict:
 def save_testbed_tokenizer(out_dir: Path) -> Path:
     """Write tokenizer.json, tokenizer_config.json and special_tokens_map.json; return the directory."""
     out_dir = Path(out_dir)
-    write_atomic(
-        out_dir / "tokenizer.json", json.dumps(tokenizer_json(), ensure_ascii=False, indent=1)
-    )
+    write_atomic(out_dir / "tokenizer.json", json.dumps(tokenizer_json(), ensure_ascii=False, indent=1))
     specials = {"eos_token": EOS, "pad_token": PAD, "unk_token": UNK}
     write_json(
         out_dir / "tokenizer_config.json",

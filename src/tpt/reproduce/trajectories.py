@@ -86,15 +86,10 @@ def augment_command(
 def collect_part2(aug_dir: Path) -> dict[str, Any]:
     """Per-document thinking length (teacher tokens), by domain, and how many hit the cap."""
     shards = sorted(
-        p
-        for p in (Path(aug_dir) / "shards").glob("*.jsonl")
-        if not p.name.endswith(".failures.jsonl")
+        p for p in (Path(aug_dir) / "shards").glob("*.jsonl") if not p.name.endswith(".failures.jsonl")
     )
     records = [
-        json.loads(line)
-        for p in shards
-        for line in p.read_text(encoding="utf-8").split("\n")
-        if line.strip()
+        json.loads(line) for p in shards for line in p.read_text(encoding="utf-8").split("\n") if line.strip()
     ]
     if not records:
         raise ArtifactError(f"no trajectories under {aug_dir}/shards; re-run `tpt reproduce`")
