@@ -11,6 +11,7 @@ from typing import Any
 from tpt.artifacts import read_json, write_atomic, write_json
 from tpt.errors import ArtifactError
 from tpt.reproduce.runner import Job
+from tpt.reproduce.testbed_tokenizer import EOS
 
 REQUIRED_KEYS = ("primary_endpoint", "arms", "headline")
 
@@ -215,15 +216,12 @@ def llm_section(s: dict[str, Any]) -> list[str]:
         L.append(f"| {task} | {ci(acc, percent=True)} | {ci(st, percent=True) if st else 'n/a'} |")
     L += ["", "What it writes on held-out problems under that prompt, verbatim:", ""]
     for ex in t.get("answers_on_test", []):
-        L += [f"> {ex['prompt'].replace(EOS_TEXT, '')} (gold {ex['gold']}, {'right' if ex['correct'] else 'wrong'})", "",
+        L += [f"> {ex['prompt'].replace(EOS, '')} (gold {ex['gold']}, {'right' if ex['correct'] else 'wrong'})", "",
               "````text", ex["generation"], "````", ""]  # fmt: skip
     L += ["Three of its trajectories on pool documents, verbatim:", ""]
     for ex in t["examples"]:
         L += [f"> {ex['document']}", "", "````text", ex["thinking"], "````", ""]
     return L
-
-
-EOS_TEXT = "<|endoftext|>"
 
 
 def part2_section(p2: dict[str, Any]) -> list[str]:

@@ -14,6 +14,7 @@ from tpt.artifacts import read_json
 from tpt.errors import ArtifactError
 from tpt.reproduce.experiment import BASELINE, RAW_ARMS, TEACHER, Layout, arm_names
 from tpt.reproduce.presets import TASKS, Scale
+from tpt.reproduce.problems import Problem, answer
 from tpt.reproduce.stats import Results, bootstrap
 
 NUMBER = re.compile(r"-?\d+")
@@ -179,11 +180,8 @@ def llm_teacher(layout: Layout, scale: Scale) -> dict[str, Any]:
 
     records = shard_records(layout.llm_teacher)
     corpus = {r["id"]: r for r in read_jsonl(layout.corpus("raw"))}
-    answers = {}
-    for r in corpus.values():
-        m = re.search(r"Answer:\s*(-?\d+)", r["text"])
-        if m:
-            answers[r["id"]] = m.group(1)
+    solved = {i: answer(Problem.from_dict(r["problem"])) for i, r in corpus.items()}
+    answers = {i: str(a) for i, a in solved.items() if a is not None}  # facts have none
     quality = trajectory_quality(records, answers)
     quality["student_tokenizer_word_coverage"] = word_coverage([r["thinking"] for r in records])
     heldout = read_jsonl(layout.heldout)

@@ -176,8 +176,8 @@ def bootstrap(
         finals.append(f)
         if g is not None:
             factors.append(g)
-    out: dict[str, object] = {"final_accuracy": Interval(value=final0, lo=_percentiles(finals, level)[0],
-                                                         hi=_percentiles(finals, level)[1])}  # fmt: skip
+    lo, hi = _percentiles(finals, level)
+    out: dict[str, object] = {"final_accuracy": Interval(value=final0, lo=lo, hi=hi)}
     if arm is not None and factor0 is not None:
         lo, hi = _percentiles(factors, level)
         per_seed = {s: factor(raw[s].curve(), arm[s].curve()) for s in seeds}

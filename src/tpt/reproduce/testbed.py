@@ -157,7 +157,7 @@ def pool(config: CorpusConfig, world: World) -> list[PoolDocument]:
     )
 
 
-CORPORA = ("raw", "tpt", "shuffled", "exercises")
+CORPORA = ("raw", "shuffled", "exercises")
 """raw: every document as written (the raw arm's corpus, also what every TPT teacher reads);
 shuffled: the same documents, each carrying another pool document's problem for the teacher (same
 thinking tokens, wrong content); exercises: the exercise-ablation corpus."""
@@ -195,8 +195,10 @@ def shuffled_partner(docs: list[PoolDocument], *, seed: int) -> list[int]:
     key = [(d.problem.type, d.problem.operands) for d in docs]
     for i in range(n):  # repair the rare pair that shares a computation by swapping with a neighbour
         if key[partner[i]] == key[i]:
-            j = next(j for j in order if key[partner[j]] != key[i] and key[partner[i]] != key[j] and j != i
-                     and partner[j] != i)  # fmt: skip
+            j = next((j for j in order if key[partner[j]] != key[i] and key[partner[i]] != key[j] and j != i
+                      and partner[j] != i), None)  # fmt: skip
+            if j is None:
+                raise ConfigError("the shuffled control needs documents of at least two computations")
             partner[i], partner[j] = partner[j], partner[i]
     return partner
 

@@ -10,7 +10,6 @@ fixed before any teacher runs, the same for every arm.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from pathlib import Path
 
@@ -38,12 +37,11 @@ def build_vocab() -> dict[str, int]:
 
 
 GENERAL_WORDS = 1000
-WORD = re.compile(r"[A-Za-z]+")
 
 
 def general_words(n: int = GENERAL_WORDS) -> list[str]:
     """The n most frequent words (letter runs, case kept) of the bundled sample corpus; ties by spelling."""
-    from tpt.reproduce.trajectories import sample_corpus_dir
+    from tpt.reproduce.trajectories import WORD, sample_corpus_dir
 
     counts: Counter[str] = Counter()
     for path in sorted(sample_corpus_dir().glob("*.jsonl")):
@@ -55,6 +53,8 @@ def general_words(n: int = GENERAL_WORDS) -> list[str]:
 
 def word_coverage(texts: list[str]) -> float:
     """Share of the words (letter runs) of `texts` that the tokenizer has (the rest become `<unk>`)."""
+    from tpt.reproduce.trajectories import WORD
+
     vocab = {tok.removeprefix(SPACE) for tok in build_vocab()}
     words = [w for t in texts for w in WORD.findall(t)]
     return sum(w in vocab for w in words) / len(words) if words else 1.0
