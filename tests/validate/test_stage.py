@@ -7,9 +7,8 @@ import pytest
 
 from tpt.cli import main
 from tpt.errors import InputError
-from tpt.validate.checks import CheckConfig
 from tpt.validate.records import read_records, resolve_inputs
-from tpt.validate.stage import run_validate
+from tpt.validate.stage import ValidateConfig, run
 
 
 def write(path, lines):
@@ -32,7 +31,7 @@ def test_kept_and_rejected_files_and_summary(tmp_path, good):
             {**good, "id": 5, "source": "b"},
         ],
     )
-    summary = run_validate([src], tmp_path / "val", CheckConfig())
+    summary = run(ValidateConfig(inputs=[src], output=tmp_path / "val"))
     assert (summary.records, summary.kept, summary.rejected) == (5, 2, 3)
     assert summary.by_reason == {"malformed_json": 1, "too_short": 1, "truncated": 1}
     kept = (tmp_path / "val" / "kept.jsonl").read_text().splitlines()
@@ -63,7 +62,7 @@ def test_pack_input_resolution_reads_validate_and_augment_directories(tmp_path, 
     write(aug / "failures.jsonl", [{"file": "x", "reason": "backend"}])
     files = resolve_inputs([aug])
     assert [f.name for f in files] == ["part-00000000.jsonl", "part-00000001.jsonl"]
-    run_validate([aug], tmp_path / "val", CheckConfig())
+    run(ValidateConfig(inputs=[aug], output=tmp_path / "val"))
     assert [f.name for f in resolve_inputs([tmp_path / "val"])] == ["kept.jsonl"]
     assert [r.id for r in read_records(resolve_inputs([tmp_path / "val"]))] == [1, 2]
 
@@ -119,7 +118,7 @@ def test_every_bad_input_is_named_as_in_augment(tmp_path, good):
         + json.dumps({**good, "id": 3}).encode().replace(b"A matrix", b"A ma\\ud800trix", 1)
         + b"\n"
     )
-    summary = run_validate([src], tmp_path / "val", CheckConfig())
+    summary = run(ValidateConfig(inputs=[src], output=tmp_path / "val"))
     assert (summary.kept, summary.by_reason) == (1, {"invalid_utf8": 1, "unencodable_text": 1})
     rejected = [json.loads(x) for x in (tmp_path / "val" / "rejected.jsonl").read_text().splitlines()]
     assert [r["input"]["line"] for r in rejected] == [2, 3]
@@ -129,7 +128,7 @@ def test_every_bad_input_is_named_as_in_augment(tmp_path, good):
 @pytest.mark.parametrize("policy", ["keep-both", "keep-first"])
 def test_duplicate_ids_are_reported_and_kept_or_rejected(tmp_path, good, policy):
     src = write(tmp_path / "in.jsonl", [{**good, "id": i} for i in ("a", "b", "a", "a", 1, "1")])
-    summary = run_validate([src], tmp_path / "val", CheckConfig(), duplicate_ids=policy)
+    summary = run(ValidateConfig(inputs=[src], output=tmp_path / "val", duplicate_ids=policy))
     assert summary.duplicate_ids == 2
     listed = json.loads((tmp_path / "val" / "summary.json").read_text())["duplicate_ids"]
     assert listed["count"] == 2 and [d["line"] for d in listed["listed"]] == [3, 4]

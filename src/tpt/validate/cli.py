@@ -6,6 +6,8 @@ import argparse
 
 HELP = "check augmented records (truncation, repetition, copying, leaked tokens, contamination)"
 
+# checks.CHECKS without missing_thinking (it cannot be disabled); written here so that the CLI does not
+# import numpy, and held equal to it by tests/validate/test_cli_config.py.
 _CHECK_NAMES = (
     "truncated",
     "unclosed_think",
@@ -116,11 +118,16 @@ def add_duplicate_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tpt.validate.stage import run_validate
+    from tpt.validate.stage import ValidateConfig
+    from tpt.validate.stage import run as validate
 
-    summary = run_validate(
-        args.inputs, args.output, check_config_from_args(args), duplicate_ids=args.duplicate_ids
+    config = ValidateConfig(
+        inputs=tuple(args.inputs),
+        output=args.output,
+        checks=check_config_from_args(args),
+        duplicate_ids=args.duplicate_ids,
     )
+    summary = validate(config)
     reasons = ", ".join(f"{k} {v}" for k, v in summary.by_reason.items())
     print(
         f"tpt validate: {summary.records} records: {summary.kept} kept, {summary.rejected} rejected"

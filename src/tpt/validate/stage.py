@@ -6,13 +6,15 @@ import json
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from tpt.artifacts import claim_output_dir, write_json
-from tpt.duplicate_ids import DuplicateCheck
+from tpt.duplicate_ids import DuplicateCheck, check_policy
+from tpt.errors import ConfigError
+from tpt.formats.summaries import ValidateSummary
 from tpt.outputlock import lock_output_dir
 from tpt.validate.checks import CheckConfig, Validator
 from tpt.validate.records import AugmentedRecord, BadLine, read_records, resolve_inputs
@@ -22,23 +24,33 @@ MAX_LISTED = 100  # duplicate ids listed in summary.json (all are counted)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class ValidateSummary:
-    records: int
-    kept: int
-    rejected: int
-    by_reason: dict[str, int]
-    duplicate_ids: int = 0
+class ValidateConfig:
+    """Everything `tpt validate` needs; the CLI builds one from its flags (validate/cli.py)."""
+
+    inputs: tuple[str | Path, ...]
+    """tpt augment output directories, or JSONL files/directories with 'text' and 'thinking' fields."""
+    output: Path
+    checks: CheckConfig = field(default_factory=CheckConfig)
+    duplicate_ids: str = "keep-both"
+    """Records whose id came before: keep-both (counted and listed in the summary) or keep-first
+    (the later ones are rejected as duplicate_id; duplicate_ids.py)."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.inputs, str | Path) or not self.inputs:
+            raise ConfigError("validate needs a sequence of one or more inputs")
+        object.__setattr__(self, "inputs", tuple(self.inputs))
+        object.__setattr__(self, "output", Path(self.output))
+        check_policy(self.duplicate_ids)
 
 
-def run_validate(
-    inputs: Sequence[str | Path], output: Path, config: CheckConfig, *, duplicate_ids: str = "keep-both"
-) -> ValidateSummary:
+def run(config: ValidateConfig) -> ValidateSummary:
     """Judge every record; kept ones are copied byte for byte, rejected ones carry their reason.
 
-    Records whose id came before are reported (summary.json) and, with duplicate_ids="keep-first",
-    rejected as duplicate_id (duplicate_ids.py)."""
-    with lock_output_dir(output, stage="validate"):
-        return _run_validate(inputs, output, config, DuplicateCheck(duplicate_ids))
+    Writes kept.jsonl, rejected.jsonl and summary.json (`ValidateSummary.to_json()`) to config.output."""
+    with lock_output_dir(config.output, stage="validate"):
+        return _run_validate(
+            config.inputs, config.output, config.checks, DuplicateCheck(config.duplicate_ids)
+        )
 
 
 def _run_validate(
@@ -89,26 +101,20 @@ def _run_validate(
     (out / "kept.jsonl.tmp").replace(out / "kept.jsonl")
     (out / "rejected.jsonl.tmp").replace(out / "rejected.jsonl")
     summary = ValidateSummary(
+        output=out,
         records=total,
         kept=kept,
         rejected=total - kept,
         by_reason=dict(sorted(reasons.items())),
         duplicate_ids=dups.count,
+        duplicate_policy=dups.policy,
+        duplicates_listed=tuple(repeats),
+        by_source={s: dict(sorted(c.items())) for s, c in sorted(by_source.items())},
+        inputs=tuple(str(f) for f in files),
+        checks=config.as_dict(),
+        wall_seconds=round(time.monotonic() - started, 3),
     )
-    write_json(
-        out / "summary.json",
-        {
-            "records": total,
-            "kept": kept,
-            "rejected": total - kept,
-            "by_reason": summary.by_reason,
-            "duplicate_ids": {"count": dups.count, "policy": dups.policy, "listed": repeats},
-            "by_source": {s: dict(sorted(c.items())) for s, c in sorted(by_source.items())},
-            "inputs": [str(f) for f in files],
-            "checks": config.as_dict(),
-            "wall_seconds": round(time.monotonic() - started, 3),
-        },
-    )
+    write_json(out / "summary.json", summary.to_json())
     return summary
 
 

@@ -1,0 +1,185 @@
+"""What each stage's `run(config)` returns: one typed summary per stage, with the JSON it writes.
+
+`to_json()` gives the summary as the stage writes it today (validate's summary.json, pack's stats.json;
+train, sft, eval and the tokenizer write no summary file: theirs is the same facts as plain values).
+Durations are `wall_seconds`; paths are strings in JSON. Light: dataclasses only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+class _Summary:
+    __slots__ = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The summary as JSON values, keyed by field name."""
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ValidateSummary(_Summary):
+    """`tpt validate`: records judged, kept and rejected (summary.json)."""
+
+    output: Path
+    records: int
+    kept: int
+    rejected: int
+    by_reason: dict[str, int]
+    duplicate_ids: int = 0
+    """Records whose id came before (counted under either policy)."""
+    duplicate_policy: str = "keep-both"
+    duplicates_listed: tuple[dict[str, Any], ...] = ()
+    """The first repeats (file, line, id, detail), at most validate.stage.MAX_LISTED."""
+    by_source: dict[str, dict[str, int]] = field(default_factory=dict)
+    inputs: tuple[str, ...] = ()
+    """The record files read, in order."""
+    checks: dict[str, Any] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """summary.json (the output directory is where it lies, so not in it)."""
+        return {
+            "records": self.records,
+            "kept": self.kept,
+            "rejected": self.rejected,
+            "by_reason": dict(self.by_reason),
+            "duplicate_ids": {
+                "count": self.duplicate_ids,
+                "policy": self.duplicate_policy,
+                "listed": list(self.duplicates_listed),
+            },
+            "by_source": _plain(self.by_source),
+            "inputs": list(self.inputs),
+            "checks": _plain(self.checks),
+            "wall_seconds": self.wall_seconds,
+        }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PackSummary(_Summary):
+    """`tpt pack`: samples, rows and tokens written, and what was dropped (stats.json).
+
+    The counts a caller reads most are fields; `stats` is the whole of stats.json (per-source counts,
+    shares, the run's settings), which `to_json()` returns.
+    """
+
+    output: Path
+    records_read: int
+    records_skipped: int
+    documents: int
+    """Samples packed (raw and augmented)."""
+    raw_samples: int
+    augmented_samples: int
+    rows: int
+    seq_len: int
+    total_tokens: int
+    """Document, thinking and template tokens (padding not included)."""
+    pad_tokens: int
+    wall_seconds: float
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_stats(cls, output: Path, stats: dict[str, Any]) -> PackSummary:
+        return cls(
+            output=Path(output),
+            records_read=stats["records"]["read"],
+            records_skipped=stats["records"]["skipped"],
+            documents=stats["documents"],
+            raw_samples=stats["raw_samples"],
+            augmented_samples=stats["augmented_samples"],
+            rows=stats["rows"],
+            seq_len=stats["seq_len"],
+            total_tokens=stats["total_tokens"],
+            pad_tokens=stats["pad_tokens"],
+            wall_seconds=stats["wall_seconds"],
+            stats=stats,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """stats.json."""
+        return _plain(self.stats)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TrainSummary(_Summary):
+    """`tpt train` and `tpt sft`: where the run stands after this call (the run directory holds the rest:
+    manifest.json, metrics.jsonl, checkpoints/)."""
+
+    stage: str
+    """train or sft."""
+    run_dir: Path
+    steps: int
+    """Optimizer steps done, this call and earlier ones of the run."""
+    total_steps: int
+    tokens_seen: int
+    skipped_steps: int
+    """Steps skipped as non-finite."""
+    final_checkpoint: Path | None
+    resumed_from: Path | None = None
+    wall_seconds: float = 0.0
+    """This call's wall time."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EvalSummary(_Summary):
+    """`tpt eval`: the result rows this call added (rows done by an earlier call are skipped)."""
+
+    output: Path | None
+    rows: tuple[dict[str, Any], ...]
+    """{"model", "checkpoint", "tokens_seen", "task", "metric", "value", "n", "config"} each."""
+    wall_seconds: float = 0.0
+
+    def value(self, task: str, metric: str, model: str | None = None) -> list[float]:
+        """The values of one task's metric, per checkpoint or model in order (of `model` only, if given)."""
+        return [
+            r["value"]
+            for r in self.rows
+            if r["task"] == task and r["metric"] == metric and (model is None or r["model"] == model)
+        ]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TokenizerSummary(_Summary):
+    """`tpt tokenizer train`: what the BPE was learned from, and its size."""
+
+    output: Path
+    records: int
+    skipped_lines: int
+    characters: int
+    vocab_size: int
+    wall_seconds: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EstimateSummary(_Summary):
+    """`tpt estimate`: what the sample measured and the projection to the corpus (estimate.json)."""
+
+    corpus_items: int
+    sample_items: int
+    sample_seed: int
+    measured: dict[str, Any]
+    """items, records, doc_tokens, prompt_tokens, completion_tokens, wall_seconds of the sample run."""
+    projection: dict[str, Any]
+    output: Path | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """estimate.json."""
+        return {
+            "sample": {**_plain(self.measured), "seed": self.sample_seed},
+            "projection": _plain(self.projection),
+        }

@@ -1,0 +1,50 @@
+"""`tpt validate`'s options against ValidateConfig and CheckConfig: no default written twice may drift."""
+
+from __future__ import annotations
+
+import argparse
+
+from tpt.configs import drift
+from tpt.validate import cli
+from tpt.validate.checks import CHECKS, CheckConfig
+from tpt.validate.stage import ValidateConfig
+
+CHECK_OPTIONS = dict(
+    dests={
+        "control_token": "control_strings",
+        "disable_check": "disabled",
+    },
+    convert={
+        "contamination_sets": lambda s: tuple(x.strip() for x in s.split(",") if x.strip()),
+        "control_token": tuple,
+        "disable_check": frozenset,
+    },
+)
+
+
+def check_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser()
+    cli.add_check_arguments(parser)
+    return parser
+
+
+def test_the_disable_check_choices_are_the_checks_that_can_be_disabled():
+    assert cli._CHECK_NAMES == CHECKS[1:] and CHECKS[0] == "missing_thinking"
+
+
+def test_the_check_options_default_to_check_config():
+    assert drift(check_parser(), CheckConfig, **CHECK_OPTIONS) == []
+
+
+def test_the_validate_options_default_to_validate_config():
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    check_dests = {a.dest for a in check_parser()._actions}
+    assert drift(parser, ValidateConfig, cli_only=check_dests) == []
+
+
+def test_the_cli_builds_the_config_the_defaults_give():
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args(["in.jsonl", "--output", "out"])
+    assert cli.check_config_from_args(args) == CheckConfig()
