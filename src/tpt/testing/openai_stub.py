@@ -11,6 +11,15 @@ client timeout), slow (sleep `slow_s` more), drop (close the connection before a
 (headers and half the body, then close), garbage (200 with invalid JSON), incomplete (200, JSON
 without choices), length (finish_reason "length").
 
+Streaming: a request with `"stream": true` is answered as server-sent events, one chunk per word
+(`data: {"object": "chat.completion.chunk", "choices": [{"delta": ...}]}` ... `data: [DONE]`, with a
+usage chunk when `stream_options.include_usage` is set), `token_ms` apart, as vLLM, SGLang and
+llama.cpp stream. The stub stops producing when the client closes the connection, and counts the
+tokens (words) it produced in `stats.tokens_produced`, streamed or not: what a loop guard that closes
+the stream saves. Loop mode (`loop_after` > 0): the thinking falls into a repetition loop
+(`LOOP_UNIT` over and over) after that many words and runs on to the request's max_tokens, like a
+small teacher; `loop_rate` of the prompts loop (a hash of the prompt decides which).
+
 In a test:   with StubServer(StubConfig(latency_ms=5)) as stub: ... stub.base_url ...
 As a process: python -m tpt.testing.openai_stub --port 8000 --latency-ms 100 --fail-rate 0.1
 """
@@ -42,6 +51,8 @@ FAULTS = (
     "incomplete", "length",
 )  # fmt: skip
 THINK_MODES = ("plain", "tags", "close_only", "reasoning_content", "reasoning")
+LOOP_UNIT = ("\\equiv", "d", "+", "d")
+"""What a looping answer repeats (the loop the embedded teacher fell into in issue 15): `\\equiv d + d`."""
 _WORDS = (
     "consider the claim first then ask why it holds and what would break if it did not so we "
     "check each step against a simple case like a child would explain it in plain words and note "
@@ -85,6 +96,13 @@ class StubConfig:
     seed: int = 0
     keep_bodies: int = 64
     """How many recent request bodies to keep for inspection (bounded: memory stays flat)."""
+    token_ms: float = 0.0
+    """Streaming: time between two chunks (one word each), after `latency_ms` before the first."""
+    loop_after: int = 0
+    """When > 0, a looping prompt's thinking repeats LOOP_UNIT after this many words, up to the
+    request's max_tokens (`words` when it sets none)."""
+    loop_rate: float = 1.0
+    """Share of prompts that loop when loop_after is set (decided by a hash of the prompt)."""
 
 
 @dataclass
@@ -99,6 +117,12 @@ class StubStats:
     auth_headers: set = field(default_factory=set)
     attempt_times: dict = field(default_factory=dict)
     """prompt key -> monotonic arrival times of its attempts (kept only when faults are set)."""
+    tokens_produced: int = 0
+    """Completion tokens (words) the stub produced: all of a plain answer's, and of a streamed one
+    only those written before the client closed the connection."""
+    streams: int = 0
+    streams_closed: int = 0
+    """Streams the client closed before the end (the stub stopped producing there)."""
 
 
 def prompt_text(messages: list[dict[str, Any]]) -> str:
@@ -106,12 +130,22 @@ def prompt_text(messages: list[dict[str, Any]]) -> str:
     return "\n".join(str(m.get("content", "")) for m in messages if m.get("role") != "assistant")
 
 
-def expected_thinking(prompt: str, words: int) -> str:
-    """The thinking the stub writes: 'Thinking about <first words>:' plus hashed filler words."""
+def expected_thinking(prompt: str, words: int, *, loop_after: int = 0) -> str:
+    """The thinking the stub writes: 'Thinking about <first words>:' plus hashed filler words; with
+    loop_after, LOOP_UNIT repeated from that word on (`words` words in all)."""
     head = " ".join(prompt.split()[:6])
     rng = random.Random(hashlib.sha256(prompt.encode()).digest())
     filler = [rng.choice(_WORDS) for _ in range(max(0, words - 2 - len(head.split())))]
-    return " ".join(["Thinking", "about", f"{head}:", *filler])
+    thinking = ["Thinking", "about", *f"{head}:".split(), *filler]
+    if loop_after:
+        thinking = thinking[:loop_after]
+        thinking += [LOOP_UNIT[i % len(LOOP_UNIT)] for i in range(max(0, words - len(thinking)))]
+    return " ".join(thinking)
+
+
+def loops(config: StubConfig, prompt: str) -> bool:
+    """Whether the stub answers this prompt with a loop (loop_after set, and its hash under loop_rate)."""
+    return config.loop_after > 0 and _uniform(config.seed, prompt, "loop") < config.loop_rate
 
 
 def _uniform(*parts: object) -> float:
@@ -240,15 +274,57 @@ class _Stub:
         if fault == "incomplete":
             return web.json_response({"id": "chatcmpl-stub", "object": "chat.completion"})
         completion = self._completion(body, messages, text, force_length=fault == "length")
+        if body.get("stream"):
+            return await self._stream(request, body, completion)
         payload = json.dumps(completion).encode()
         if fault == "partial":
             return await _partial(request, payload)
+        self.stats.tokens_produced += completion["usage"]["completion_tokens"]
         return web.Response(body=payload, content_type="application/json")
+
+    async def _stream(self, request: web.Request, body: dict, completion: dict) -> web.StreamResponse:
+        """The completion as server-sent events, a word per chunk, `token_ms` apart."""
+        stats, choice = self.stats, completion["choices"][0]
+        message = choice["message"]
+        stats.streams += 1
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        head = {k: completion[k] for k in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
+
+        async def send(delta: dict, finish: str | None = None, **extra: Any) -> None:
+            chunk = {**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish, **extra}]}
+            await resp.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+
+        try:
+            await send({"role": "assistant", "content": ""})
+            for field_name in (self.config.think, "content"):  # the reasoning field first, if any
+                if not message.get(field_name):
+                    continue
+                for i, word in enumerate(message[field_name].split(" ")):
+                    if self.config.token_ms:
+                        await asyncio.sleep(self.config.token_ms / 1000)
+                    stats.tokens_produced += len(word.split())  # as usage counts them
+                    await send({field_name: word if i == 0 else " " + word})
+            await send({}, choice["finish_reason"], stop_reason=choice["stop_reason"])
+            options = body.get("stream_options") or {}
+            if options.get("include_usage"):
+                usage = {**head, "choices": [], "usage": completion["usage"]}
+                await resp.write(b"data: " + json.dumps(usage).encode() + b"\n\n")
+            await resp.write(b"data: [DONE]\n\n")
+            await resp.write_eof()
+        except (asyncio.CancelledError, ConnectionResetError):
+            stats.streams_closed += 1  # the client closed the stream: produce no more
+            raise
+        return resp
 
     def _completion(self, body: dict, messages: list, text: str, *, force_length: bool) -> dict:
         cfg = self.config
-        thinking = expected_thinking(text, cfg.words).split()
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens") or 1 << 30
+        if loops(cfg, text):  # a loop never ends by itself: it runs to max_tokens
+            length = cfg.words if max_tokens == 1 << 30 else max_tokens + 1
+            thinking = expected_thinking(text, length, loop_after=cfg.loop_after).split()
+        else:
+            thinking = expected_thinking(text, cfg.words).split()
         finish = "stop"
         if force_length:
             max_tokens = min(max_tokens, max(1, len(thinking) // 2))
@@ -430,6 +506,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[StubConfig, int, float]:
     p.add_argument("--slow-s", type=float, default=2.0)
     p.add_argument("--api-key-env", default=None, help="require the key held in this env variable")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--token-ms", type=float, default=0.0, help="streaming: time between chunks")
+    p.add_argument("--loop-after", type=int, default=0, help="loop after this many words (0: never)")
+    p.add_argument("--loop-rate", type=float, default=1.0, help="share of prompts that loop")
     p.add_argument("--max-seconds", type=float, default=3600.0, help="exit after this long, whatever")
     a = p.parse_args(argv)
     schedule_text = a.schedule
@@ -453,6 +532,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[StubConfig, int, float]:
         slow_s=a.slow_s,
         api_key=os.environ.get(a.api_key_env) if a.api_key_env else None,
         seed=a.seed,
+        token_ms=a.token_ms,
+        loop_after=a.loop_after,
+        loop_rate=a.loop_rate,
     )
     return config, a.port, a.max_seconds
 
