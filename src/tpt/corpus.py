@@ -15,9 +15,7 @@ which is no Unicode text and cannot be sent or written as UTF-8, is an input fai
 from __future__ import annotations
 
 import glob as globlib
-import gzip
 import hashlib
-import io
 import json
 import os
 import re
@@ -27,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from tpt.errors import InputError
+from tpt.formats.compression import BOM, open_bytes
 
-BOM = b"\xef\xbb\xbf"
 # A \uD800-\uDFFF escape: only a line that holds one can parse to a lone surrogate (then it is checked).
 SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json", ".json.gz", ".json.zst", ".ndjson")
@@ -146,21 +144,9 @@ def utf8_detail(raw: bytes) -> str:
     return "not valid UTF-8"
 
 
-def _open_bytes(path: Path) -> io.BufferedIOBase:
-    name = path.name.lower()
-    if name.endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    if name.endswith(".zst"):
-        import zstandard
-
-        raw = open(path, "rb")  # noqa: SIM115 - closed through the reader
-        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, closefd=True))
-    return open(path, "rb")  # noqa: SIM115
-
-
 def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
     """(1-based line number, bytes) of the non-blank lines, a leading byte order mark dropped."""
-    with _open_bytes(path) as f:
+    with open_bytes(path) as f:
         for lineno, line in enumerate(f, start=1):
             if lineno == 1 and line.startswith(BOM):
                 line = line[len(BOM) :]

@@ -123,10 +123,10 @@ def test_a_worker_that_dies_is_a_clear_error_not_a_hang():
 
 def test_spawned_workers_get_the_same_ids(corpus):
     """Where there is no fork (macOS, Windows), the preparer travels pickled to spawned workers."""
+    from tpt.formats.reading import read_records
     from tpt.pack.pieces import piece_encoder_for
     from tpt.pack.workers import Job, Preparer, WorkerPool
     from tpt.tokenizer.student import load_student_tokenizer
-    from tpt.validate.records import read_records
 
     path, tok, _ = corpus
     tokenizer = load_student_tokenizer(tok).tokenizer

@@ -8,17 +8,17 @@ import numpy as np
 import pytest
 
 from tpt.errors import ConfigError
+from tpt.formats.reading import RecordLine
 from tpt.validate.checks import CheckConfig, Validator, copy_fractions, repetition_fractions
 from tpt.validate.ngrams import word_hashes
-from tpt.validate.records import AugmentedRecord
 
 DOC_WORDS = (
     "A matrix is invertible when its determinant is nonzero. The determinant of a two by two matrix"
 ).split()
 
 
-def rec(d: dict) -> AugmentedRecord:
-    return AugmentedRecord(
+def rec(d: dict) -> RecordLine:
+    return RecordLine(
         id=d.get("id"),
         text=d["text"],
         thinking=d.get("thinking"),

@@ -7,7 +7,7 @@ import pytest
 
 from tpt.cli import main
 from tpt.errors import InputError
-from tpt.validate.records import read_records, resolve_inputs
+from tpt.formats.reading import read_records, resolve_record_files
 from tpt.validate.stage import ValidateConfig, run
 
 
@@ -60,11 +60,11 @@ def test_pack_input_resolution_reads_validate_and_augment_directories(tmp_path, 
     write(aug / "shards" / "part-00000000.jsonl", [good])
     write(aug / "shards" / "part-00000000.failures.jsonl", [{"file": "x", "reason": "backend"}])
     write(aug / "failures.jsonl", [{"file": "x", "reason": "backend"}])
-    files = resolve_inputs([aug])
+    files = resolve_record_files([aug])
     assert [f.name for f in files] == ["part-00000000.jsonl", "part-00000001.jsonl"]
     run(ValidateConfig(inputs=[aug], output=tmp_path / "val"))
-    assert [f.name for f in resolve_inputs([tmp_path / "val"])] == ["kept.jsonl"]
-    assert [r.id for r in read_records(resolve_inputs([tmp_path / "val"]))] == [1, 2]
+    assert [f.name for f in resolve_record_files([tmp_path / "val"])] == ["kept.jsonl"]
+    assert [r.id for r in read_records(resolve_record_files([tmp_path / "val"]))] == [1, 2]
 
 
 def test_plain_directories_and_compressed_files(tmp_path, good):
@@ -79,15 +79,15 @@ def test_plain_directories_and_compressed_files(tmp_path, good):
     )
     write(d / "rejected.jsonl", [{"reason": "x"}])
     (d / "notes.txt").write_text("not records")
-    records = list(read_records(resolve_inputs([d])))
+    records = list(read_records(resolve_record_files([d])))
     assert [r.id for r in records] == [1, 3, 2]  # sorted by path: a, c, sub/b
     assert records[0].source == "ula" and records[0].line == 1
     with pytest.raises(InputError, match="holds no"):
-        resolve_inputs([tmp_path / "empty"]) if (tmp_path / "empty").mkdir() is None else None
+        resolve_record_files([tmp_path / "empty"]) if (tmp_path / "empty").mkdir() is None else None
     with pytest.raises(InputError, match="does not exist"):
-        resolve_inputs([tmp_path / "missing.jsonl"])
+        resolve_record_files([tmp_path / "missing.jsonl"])
     with pytest.raises(InputError, match="expected a"):
-        resolve_inputs([d / "notes.txt"])
+        resolve_record_files([d / "notes.txt"])
 
 
 def test_source_defaults_to_the_file_name(tmp_path, good):

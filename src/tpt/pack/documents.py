@@ -27,7 +27,7 @@ from typing import Any
 
 from tpt.corpus import Item, content_id, iter_items
 from tpt.errors import ConfigError, InputError
-from tpt.validate.records import AugmentedRecord, BadLine, read_records, resolve_inputs
+from tpt.formats.reading import BadLine, RecordLine, read_records, resolve_record_files
 
 DOCUMENT_TEXTS = ("full", "truncated")
 CHECK_RECORDS = 1000  # records of the run compared with the corpus before it is read
@@ -79,18 +79,18 @@ def default_document_text(mode: str) -> str:
 
 def open_inputs(
     inputs: Iterable[str], *, mode: str, document_text: str, log: Any = print
-) -> tuple[Iterator[AugmentedRecord | BadLine], list[dict[str, Any]]]:
+) -> tuple[Iterator[RecordLine | BadLine], list[dict[str, Any]]]:
     """The stream of items to pack, and for stats.json where each input's texts come from."""
     if document_text not in DOCUMENT_TEXTS:
         raise ConfigError(
             f"--document-text must be one of {', '.join(DOCUMENT_TEXTS)}, got {document_text!r}"
         )
-    streams: list[Iterator[AugmentedRecord | BadLine]] = []
+    streams: list[Iterator[RecordLine | BadLine]] = []
     facts: list[dict[str, Any]] = []
     for arg in inputs:
         run = augment_run(arg)
         if run is None:
-            files = resolve_inputs([arg])
+            files = resolve_record_files([arg])
             if document_text == "full" and mode != "raw":
                 raise ConfigError(
                     f"--document-text full joins records to their original documents through the "
@@ -105,7 +105,7 @@ def open_inputs(
             streams.append(read_records(files))
             facts.append({"input": str(arg), "text": "records", "files": [str(f) for f in files]})
             continue
-        records = resolve_inputs([run.path])
+        records = resolve_record_files([run.path])
         if document_text == "truncated":
             streams.append(read_records(records))
             facts.append({"input": str(arg), "text": "records", "files": [str(f) for f in records]})
@@ -147,7 +147,7 @@ def _is_validate_dir(arg: str) -> bool:
         return False
 
 
-def _corpus_document(run: AugmentRun, item: Item) -> AugmentedRecord | BadLine:
+def _corpus_document(run: AugmentRun, item: Item) -> RecordLine | BadLine:
     """One corpus item as the raw arm sees it (the augment stage's own reading of the item)."""
     where = {"file": item.file, "line": item.line, "raw": b""}
     try:
@@ -167,7 +167,7 @@ def _corpus_document(run: AugmentRun, item: Item) -> AugmentedRecord | BadLine:
             what = "empty" if isinstance(text, str) else type(text).__name__
         detail = f"field {run.text_field!r} is {what}"
         return BadLine(**where, id=doc_id, source=source, reason="missing_text", detail=detail)
-    return AugmentedRecord(
+    return RecordLine(
         id=doc_id if doc_id is not None else content_id(text),
         text=text,
         thinking=None,
@@ -193,13 +193,13 @@ def _corpus_items(run: AugmentRun) -> Iterator[Item]:
         yield item
 
 
-def original_documents(run: AugmentRun) -> Iterator[AugmentedRecord | BadLine]:
+def original_documents(run: AugmentRun) -> Iterator[RecordLine | BadLine]:
     """Every document of the run, full length, in corpus order (no thinking)."""
     for item in _corpus_items(run):
         yield _corpus_document(run, item)
 
 
-def _record_index(record: AugmentedRecord) -> int:
+def _record_index(record: RecordLine) -> int:
     try:
         index = json.loads(record.raw)["input"]["index"]
     except (ValueError, KeyError, TypeError):
@@ -225,11 +225,11 @@ class _Corpus:
         self._items: Iterator[Item] = _corpus_items(run)
         self._next = 0
 
-    def texts(self, indices: list[int]) -> dict[int, AugmentedRecord | BadLine]:
+    def texts(self, indices: list[int]) -> dict[int, RecordLine | BadLine]:
         wanted = sorted(set(indices))
         if wanted and wanted[0] < self._next:
             self._items, self._next = _corpus_items(self.run), 0
-        found: dict[int, AugmentedRecord | BadLine] = {}
+        found: dict[int, RecordLine | BadLine] = {}
         todo = iter(wanted)
         target = next(todo, None)
         while target is not None:
@@ -243,7 +243,7 @@ class _Corpus:
         return found
 
 
-def _mismatch(run: AugmentRun, record: AugmentedRecord, index: int, why: str) -> InputError:
+def _mismatch(run: AugmentRun, record: RecordLine, index: int, why: str) -> InputError:
     return InputError(
         f"the corpus of the augment run {run.path} changed since the run: item {index} {why} "
         f"({record.file}:{record.line}). Restore the corpus, or pack the records' text with "
@@ -253,20 +253,20 @@ def _mismatch(run: AugmentRun, record: AugmentedRecord, index: int, why: str) ->
 
 def check_corpus(run: AugmentRun, record_files: list[Path]) -> None:
     """The run's first records must start their corpus documents: else the corpus changed."""
-    sample = [r for r in islice(read_records(record_files), CHECK_RECORDS) if isinstance(r, AugmentedRecord)]
+    sample = [r for r in islice(read_records(record_files), CHECK_RECORDS) if isinstance(r, RecordLine)]
     by_index = {_record_index(r): r for r in sample}
     found = _Corpus(run).texts(list(by_index))
     for index, record in by_index.items():
         doc = found.get(index)
-        if not isinstance(doc, AugmentedRecord):
+        if not isinstance(doc, RecordLine):
             raise _mismatch(run, record, index, "is missing or has no text")
         if not _same_start(doc.text, record.text):
             raise _mismatch(run, record, index, "does not start with the text the teacher saw")
 
 
 def with_full_text(
-    records: Iterator[AugmentedRecord | BadLine], run: AugmentRun
-) -> Iterator[AugmentedRecord | BadLine]:
+    records: Iterator[RecordLine | BadLine], run: AugmentRun
+) -> Iterator[RecordLine | BadLine]:
     """The records, in their order, each with its original document as `text`."""
     from dataclasses import replace
 
@@ -275,14 +275,14 @@ def with_full_text(
     # forward once (within a shard, records are in completion order).
     for _, group in groupby(records, key=lambda r: r.file):
         chunk = list(group)
-        wanted = {id(r): _record_index(r) for r in chunk if isinstance(r, AugmentedRecord)}
+        wanted = {id(r): _record_index(r) for r in chunk if isinstance(r, RecordLine)}
         found = corpus.texts(list(wanted.values()))
         for item in chunk:
-            if not isinstance(item, AugmentedRecord):
+            if not isinstance(item, RecordLine):
                 yield item
                 continue
             index = wanted[id(item)]
             doc = found.get(index)
-            if not isinstance(doc, AugmentedRecord) or not _same_start(doc.text, item.text):
+            if not isinstance(doc, RecordLine) or not _same_start(doc.text, item.text):
                 raise _mismatch(run, item, index, "does not start with the text the teacher saw")
             yield replace(item, text=doc.text)

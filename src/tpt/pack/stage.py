@@ -17,6 +17,7 @@ from tpt.augment.control import text_only
 from tpt.duplicate_ids import DuplicateCheck
 from tpt.duplicate_ids import check_policy as check_duplicate_policy
 from tpt.errors import ConfigError
+from tpt.formats.reading import BadLine, RecordLine
 from tpt.outputlock import lock_output_dir
 from tpt.pack.bos import BOS_SETTINGS, resolve_bos
 from tpt.pack.documents import DOCUMENT_TEXTS, default_document_text, open_inputs
@@ -38,7 +39,6 @@ from tpt.pack.workers import Job, Prepared, Preparer, WorkerPool, default_worker
 from tpt.progress import Progress
 from tpt.tokenizer.student import StudentTokenizer, load_student_tokenizer, save_student_tokenizer
 from tpt.validate.checks import CheckConfig, Validator
-from tpt.validate.records import AugmentedRecord, BadLine
 
 MODES = ("tpt", "raw")
 # Settings that change how fast the output is made, not what it is.
@@ -227,14 +227,14 @@ def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
 
 
 def _batches(
-    items: Iterable[AugmentedRecord | BadLine], size: int, chars: int
+    items: Iterable[RecordLine | BadLine], size: int, chars: int
 ) -> Iterator[list[tuple[int, Any]]]:
     """(position in the input, item) in batches of at most `size` items and about `chars` characters."""
     batch: list[tuple[int, Any]] = []
     held = 0
     for position, item in enumerate(items):
         batch.append((position, item))
-        if isinstance(item, AugmentedRecord):
+        if isinstance(item, RecordLine):
             held += len(item.text) + len(item.thinking or "")
         if len(batch) >= size or held >= chars:
             yield batch
@@ -244,7 +244,7 @@ def _batches(
 
 
 def _plan(
-    batch: list[tuple[int, AugmentedRecord | BadLine]],
+    batch: list[tuple[int, RecordLine | BadLine]],
     planner: SamplePlanner,
     stats: PackStats,
     skipped_log: Any,
@@ -298,12 +298,12 @@ def _accept(
     ]
 
 
-def _skip(stats: PackStats, log: Any, item: AugmentedRecord | BadLine, reason: str, detail: str) -> None:
+def _skip(stats: PackStats, log: Any, item: RecordLine | BadLine, reason: str, detail: str) -> None:
     stats.skip(item.source, reason)
     _log(log, item, reason, detail)
 
 
-def _log(log: Any, item: AugmentedRecord | BadLine, reason: str, detail: str) -> None:
+def _log(log: Any, item: RecordLine | BadLine, reason: str, detail: str) -> None:
     log.write(
         json.dumps(
             {

@@ -23,18 +23,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from tpt.errors import TptError
+from tpt.formats.reading import RecordLine
 from tpt.pack.pieces import PieceEncoder
 from tpt.pack.samples import EncodedTexts, encode_texts
 from tpt.pack.template import prepare_document, prepare_thinking
 from tpt.validate.checks import Validator, Verdict
-from tpt.validate.records import AugmentedRecord
 
 
 @dataclass(frozen=True, slots=True)
 class Job:
     """A batch of records and, per record, which samples it becomes (one flag per copy: raw?)."""
 
-    records: Sequence[AugmentedRecord]
+    records: Sequence[RecordLine]
     flags: Sequence[tuple[bool, ...]]
 
 

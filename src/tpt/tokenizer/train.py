@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tpt.errors import ConfigError, InputError
-from tpt.validate.records import AugmentedRecord, read_records, resolve_inputs
+from tpt.formats.reading import RecordLine, read_records, resolve_record_files
 
 EOS_TOKEN = "<|endoftext|>"
 THINK_TAGS = ("<think>", "</think>")
@@ -70,14 +70,14 @@ def _train_tokenizer(corpus: Sequence[str | Path], output: Path, config: TrainCo
 
     from tpt.tokenizer.student import write_tokenizer_config
 
-    files = resolve_inputs(corpus)
+    files = resolve_record_files(corpus)
     counts = {"records": 0, "skipped": 0, "chars": 0}
 
     def texts() -> Iterator[str]:
         for item in read_records(files):
             if config.max_records is not None and counts["records"] >= config.max_records:
                 return
-            if not isinstance(item, AugmentedRecord):
+            if not isinstance(item, RecordLine):
                 counts["skipped"] += 1
                 continue
             counts["records"] += 1

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tpt.errors import ConfigError
+from tpt.formats.reading import RecordLine
 from tpt.validate.contamination import EVAL_SETS, ContaminationIndex, load_index
 from tpt.validate.ngrams import HashRuns, ngram_hashes, word_hashes
-from tpt.validate.records import AugmentedRecord
 
 CHECKS: tuple[str, ...] = (
     "missing_thinking",  # no `thinking` field: nothing to pack in TPT mode (cannot be disabled)
@@ -211,7 +211,7 @@ class Validator:
         if index is None and config.enabled("contamination") and config.contamination_sets:
             self._index = load_index(config.contamination_sets, config.contamination_ngram)
 
-    def judge(self, records: Sequence[AugmentedRecord]) -> list[Verdict | None]:
+    def judge(self, records: Sequence[RecordLine]) -> list[Verdict | None]:
         """One verdict per record (None: kept), in order."""
         if len(records) > MAX_BATCH:
             return [
@@ -224,7 +224,7 @@ class Validator:
                 verdicts[i] = verdict
         return verdicts
 
-    def _judge_words(self, records: Sequence[AugmentedRecord]) -> list[Verdict | None]:
+    def _judge_words(self, records: Sequence[RecordLine]) -> list[Verdict | None]:
         """too_short, repetition, copy and contamination, each computed for the whole batch at once."""
         cfg = self.config
         think = word_hashes([(r.thinking or "") if cfg.thinking else "" for r in records])
@@ -293,7 +293,7 @@ class Validator:
 
         return "contamination", hits >= max(self.config.contamination_min_hits, 1), detail
 
-    def _judge_text(self, record: AugmentedRecord) -> Verdict | None:
+    def _judge_text(self, record: RecordLine) -> Verdict | None:
         """The checks that need no n-grams, in CHECKS order (too_short comes later, from word counts)."""
         cfg = self.config
         if not cfg.thinking:  # the raw arm: the document alone, and its content is data (no check)

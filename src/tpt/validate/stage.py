@@ -14,10 +14,10 @@ from typing import Any, BinaryIO
 from tpt.artifacts import claim_output_dir, write_json
 from tpt.duplicate_ids import DuplicateCheck, check_policy
 from tpt.errors import ConfigError
+from tpt.formats.reading import BadLine, RecordLine, read_records, resolve_record_files
 from tpt.formats.summaries import ValidateSummary
 from tpt.outputlock import lock_output_dir
 from tpt.validate.checks import CheckConfig, Validator
-from tpt.validate.records import AugmentedRecord, BadLine, read_records, resolve_inputs
 
 BATCH_SIZE = 1000
 MAX_LISTED = 100  # duplicate ids listed in summary.json (all are counted)
@@ -57,7 +57,7 @@ def _run_validate(
     inputs: Sequence[str | Path], output: Path, config: CheckConfig, dups: DuplicateCheck
 ) -> ValidateSummary:
     started = time.monotonic()
-    files = resolve_inputs(inputs)
+    files = resolve_record_files(inputs)
     out = Path(output)
     claim_output_dir(
         out,
@@ -77,7 +77,7 @@ def _run_validate(
         open(out / "rejected.jsonl.tmp", "wb") as rejected_f,
     ):
         while batch := list(islice(items, BATCH_SIZE)):
-            records = [r for r in batch if isinstance(r, AugmentedRecord)]
+            records = [r for r in batch if isinstance(r, RecordLine)]
             verdicts = dict(zip(map(id, records), validator.judge(records), strict=True))
             for item in batch:
                 total += 1
@@ -122,7 +122,7 @@ def _write_line(f: BinaryIO, raw: bytes) -> None:
     f.write(raw if raw.endswith(b"\n") else raw + b"\n")
 
 
-def _write_rejected(f: BinaryIO, item: AugmentedRecord | BadLine, reason: str, detail: str) -> None:
+def _write_rejected(f: BinaryIO, item: RecordLine | BadLine, reason: str, detail: str) -> None:
     entry: dict[str, Any] = {
         "reason": reason,
         "detail": detail,

@@ -1,23 +1,26 @@
-"""Read augmented records (`tpt augment` output, `tpt validate` output, or plain JSONL) as a stream.
+"""Read record lines (`tpt augment` output, `tpt validate` output, or plain JSONL) as a stream.
 
-A line that cannot become a record is not dropped: it comes out as a `BadLine` with a reason, so that
-the caller can count it and write it to its rejected/skipped file. Text follows the augment stage's
+This is the lenient read that validate, pack and the tokenizer share: a line needs only a non-empty
+`text` (and, if present, a string `thinking`), so a plain JSONL corpus reads too; the full augmented
+record with all its keys is `records.AugmentedRecord`. A line that cannot become a record is not
+dropped: it comes out as a `BadLine` with a reason, so that the caller can count it and write it to its
+rejected/skipped file. Text follows the augment stage's
 rules (corpus.py): a byte order mark at the start of a file is skipped, a line that is not valid UTF-8
 is `invalid_utf8` (nothing is replaced) and one holding a lone surrogate is `unencodable_text`.
 """
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from tpt.corpus import BOM, SURROGATE_ESCAPE, unencodable, utf8_detail
-from tpt.errors import InputError, MissingDependencyError
+from tpt.corpus import SURROGATE_ESCAPE, unencodable, utf8_detail
+from tpt.errors import InputError
+from tpt.formats.compression import BOM, open_bytes
+from tpt.formats.records import augment_shards
 
 SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst")
 # Files that sit beside records in tpt output directories but hold no records.
@@ -25,8 +28,8 @@ _NOT_RECORDS = ("failures.jsonl", "rejected.jsonl", "skipped.jsonl", "flagged.js
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class AugmentedRecord:
-    """One (document, trajectory) record as `tpt augment` writes it; only the fields tpt reads."""
+class RecordLine:
+    """One record line, with only the fields the stages after augment read."""
 
     id: Any
     text: str
@@ -55,7 +58,7 @@ class BadLine:
     raw: bytes
 
 
-def resolve_inputs(paths: Iterable[str | Path]) -> list[Path]:
+def resolve_record_files(paths: Iterable[str | Path]) -> list[Path]:
     """Turn INPUT arguments into the list of record files to read, in a fixed order.
 
     - a file: itself (`.jsonl`, `.jsonl.gz` or `.jsonl.zst`);
@@ -92,7 +95,7 @@ def _dir_inputs(path: Path) -> list[Path]:
             raise InputError(f"{path} is a `tpt validate` directory without kept.jsonl; re-run tpt validate")
         return [kept]
     if (path / "shards").is_dir():
-        found = sorted(p for p in (path / "shards").glob("part-*.jsonl") if not p.name.endswith(_NOT_RECORDS))
+        found = augment_shards(path)
         if not found:
             raise InputError(f"{path}/shards holds no part-*.jsonl shards yet; has `tpt augment` run?")
         return found
@@ -109,25 +112,13 @@ def _dir_inputs(path: Path) -> list[Path]:
     return found
 
 
-def _open(path: Path) -> BinaryIO:
-    if path.name.endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    if path.name.endswith(".zst"):
-        try:
-            import zstandard
-        except ImportError:
-            raise MissingDependencyError("zstandard", f"reading {path}") from None
-        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(open(path, "rb")))
-    return open(path, "rb")
-
-
-def read_records(files: Iterable[Path]) -> Iterator[AugmentedRecord | BadLine]:
+def read_records(files: Iterable[Path]) -> Iterator[RecordLine | BadLine]:
     """Yield one item per non-blank line of each file, in order."""
     for path in files:
         name = str(path)
         default_source = path.name.split(".")[0]
         try:
-            f = _open(path)
+            f = open_bytes(path)
         except OSError as exc:
             raise InputError(f"cannot read {path}: {exc}") from None
         with f:
@@ -138,7 +129,7 @@ def read_records(files: Iterable[Path]) -> Iterator[AugmentedRecord | BadLine]:
                     yield parse_line(raw, name, number, default_source)
 
 
-def parse_line(raw: bytes, file: str, line: int, default_source: str) -> AugmentedRecord | BadLine:
+def parse_line(raw: bytes, file: str, line: int, default_source: str) -> RecordLine | BadLine:
     """One JSONL line -> a record, or a BadLine that says what is wrong with it."""
     try:
         text = raw.decode("utf-8")  # strict: json.loads(bytes) would let encoded surrogates through
@@ -201,7 +192,7 @@ def parse_line(raw: bytes, file: str, line: int, default_source: str) -> Augment
             raw=raw,
         )
     finish = obj.get("finish_reason")
-    return AugmentedRecord(
+    return RecordLine(
         id=obj.get("id"),
         text=text,
         thinking=thinking,
