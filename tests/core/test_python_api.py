@@ -26,7 +26,7 @@ def test_the_python_api_page_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     augmented = json.loads((out / "aug" / "summary.json").read_text())
     assert augmented["records"] == 48
     assert 0 < scope["checked"].kept <= 48
-    assert scope["stats"]["augmented_samples"] == scope["checked"].kept
+    assert scope["packed"].augmented_samples == scope["checked"].kept
     checkpoints = sorted((out / "train" / "checkpoints").iterdir())
     assert json.loads((checkpoints[-1] / "tpt_checkpoint.json").read_text())["tokens_seen"] == 16384
     rows = [json.loads(line) for line in (out / "eval.jsonl").read_text().splitlines()]

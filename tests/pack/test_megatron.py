@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tpt.pack.megatron import read_megatron
-from tpt.pack.stage import PackConfig, run_pack
+from tpt.pack.stage import PackConfig, run
 from tpt.validate.checks import CheckConfig
 
 
@@ -16,7 +16,7 @@ def packed(tmp_path, word_tok, h):
     recs = [h.record(i, "the cat sat on the mat"[: 3 + 4 * (i % 5)], "so fast") for i in range(12)]
     src = h.write_records(tmp_path / "in.jsonl", recs)
     out = tmp_path / "out"
-    run_pack(
+    run(
         PackConfig(
             inputs=(str(src),),
             output=out,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tpt.errors import ConfigError, InputError
-from tpt.pack.stage import PackConfig, run_pack
+from tpt.pack.stage import PackConfig, run
 from tpt.validate.checks import CheckConfig
 
 # The tiny texts are far below the default checks' thresholds; these tests are about packing.
@@ -18,11 +18,11 @@ def pack(tmp_path, inputs, tok, name="out", **kw) -> tuple[Path, dict]:
     kw.setdefault("shuffle_buffer", 0)
     kw.setdefault("checks", NO_WORD_CHECKS)
     out = tmp_path / name
-    stats = run_pack(
+    summary = run(
         PackConfig(inputs=tuple(map(str, inputs)), output=out, tokenizer=str(tok), **kw),
         log=lambda *_: None,
     )
-    return out, stats
+    return out, summary.to_json()
 
 
 def load(out: Path, what: str) -> np.ndarray:
@@ -331,3 +331,21 @@ def test_the_raw_arm_names_bad_corpus_lines_as_augment_does(tmp_path, word_tok, 
         )
     _, stats = pack(tmp_path, [tmp_path / "aug"], word_tok, seq_len=8, mode="raw")
     assert stats["skipped"] == {"invalid_utf8": 1, "unencodable_text": 1} and stats["documents"] == 2
+
+
+def test_run_returns_a_typed_summary_whose_json_is_stats_json(tmp_path, word_tok, h):
+    src = h.write_records(tmp_path / "in.jsonl", [h.record(i, "the cat sat", "so fast") for i in range(3)])
+    out = tmp_path / "out"
+    config = PackConfig(
+        inputs=(str(src),), output=out, tokenizer=str(word_tok), seq_len=8, checks=NO_WORD_CHECKS
+    )
+    summary = run(config, log=lambda *_: None)
+    assert summary.to_json() == json.loads((out / "stats.json").read_text())
+    assert (summary.output, summary.records_read, summary.records_skipped, summary.documents) == (
+        out,
+        3,
+        0,
+        3,
+    )
+    assert (summary.augmented_samples, summary.rows, summary.seq_len) == (3, summary.stats["rows"], 8)
+    assert summary.total_tokens + summary.pad_tokens == summary.rows * 8 and summary.wall_seconds >= 0

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tpt.pack.stage import PackConfig, run_pack
+from tpt.pack.stage import PackConfig, run
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def corpus(tmp_path_factory) -> tuple[Path, Path, dict[str, float]]:
 
 
 def _pack(path: Path, tok: Path, weights: dict[str, float], out: Path, **kw) -> Path:
-    run_pack(
+    run(
         PackConfig(
             inputs=(str(path),),
             output=out,

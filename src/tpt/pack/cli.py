@@ -131,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from tpt.pack.mixing import parse_weights
-    from tpt.pack.stage import PackConfig, run_pack
+    from tpt.pack.stage import PackConfig
+    from tpt.pack.stage import run as pack
     from tpt.validate.checks import paper_faithful
 
     checks = check_config_from_args(args)
@@ -160,8 +161,8 @@ def run(args: argparse.Namespace) -> int:
         checks=paper_faithful(checks) if args.paper_faithful else checks,
         duplicate_ids=args.duplicate_ids,
     )
-    stats = run_pack(config)
-    print(summary_line(stats, config.seq_len, config.output))
+    summary = pack(config)
+    print(summary_line(summary.to_json(), config.seq_len, config.output))
     return 0
 
 

@@ -17,6 +17,7 @@ from tpt.augment.control import text_only
 from tpt.duplicate_ids import DuplicateCheck
 from tpt.duplicate_ids import check_policy as check_duplicate_policy
 from tpt.errors import ConfigError
+from tpt.formats.summaries import PackSummary
 from tpt.formats.reading import BadLine, RecordLine
 from tpt.outputlock import lock_output_dir
 from tpt.pack.bos import BOS_SETTINGS, resolve_bos
@@ -129,10 +130,12 @@ class PackConfig:
         return out
 
 
-def run_pack(config: PackConfig, *, log: Any = print) -> dict[str, Any]:
-    """Pack config.inputs into config.output; returns the stats written to stats.json."""
+def run(config: PackConfig, *, log: Any = print) -> PackSummary:
+    """Pack config.inputs into config.output (shards, index.json, stats.json = `summary.to_json()`).
+
+    `log` takes the stage's notes (which corpus a full text came from, unused --weights)."""
     with lock_output_dir(config.output, stage="pack"):
-        return _run_pack(config, log)
+        return PackSummary.from_stats(config.output, _run_pack(config, log))
 
 
 def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
