@@ -120,16 +120,18 @@ def test_the_cache_stays_within_its_capacity_and_stays_exact():
 def test_real_text_with_a_trained_student_tokenizer(tmp_path):
     from importlib import resources
 
+    from tpt.tokenizer.stage import TokenizerConfig, run
     from tpt.tokenizer.student import load_student_tokenizer
-    from tpt.tokenizer.train import TrainConfig, train_tokenizer
 
     corpus = sorted(
         p
         for p in resources.files("tpt").joinpath("data/sample_corpus").iterdir()
         if p.name.endswith(".jsonl")
     )
-    train_tokenizer(
-        [str(p) for p in corpus], tmp_path / "tok", TrainConfig(vocab_size=2000, think_tokens=True)
+    run(
+        TokenizerConfig(
+            corpus=[str(p) for p in corpus], output=tmp_path / "tok", vocab_size=2000, think_tokens=True
+        )
     )
     tok = load_student_tokenizer(tmp_path / "tok").tokenizer
     encoder = piece_encoder_for(tok)

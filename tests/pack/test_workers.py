@@ -15,7 +15,8 @@ from tpt.pack.stage import PackConfig, run
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> tuple[Path, Path, dict[str, float]]:
     """Real documents with synthetic thinking, bad lines among them, and a byte-level BPE."""
-    from tpt.tokenizer.train import TrainConfig, train_tokenizer
+    from tpt.tokenizer.stage import TokenizerConfig
+    from tpt.tokenizer.stage import run as train_tokenizer
 
     root = tmp_path_factory.mktemp("workers")
     sample = resources.files("tpt").joinpath("data/sample_corpus")
@@ -44,7 +45,9 @@ def corpus(tmp_path_factory) -> tuple[Path, Path, dict[str, float]]:
     lines[17] = json.dumps({k: v for k, v in json.loads(lines[17]).items() if k != "thinking"})
     path = root / "augmented.jsonl"
     path.write_text("\n".join(lines) + "\n")
-    train_tokenizer([str(path)], root / "tok", TrainConfig(vocab_size=1500, think_tokens=True))
+    train_tokenizer(
+        TokenizerConfig(corpus=[str(path)], output=root / "tok", vocab_size=1500, think_tokens=True)
+    )
     sources = sorted({d["source"] for d in docs})
     return path, root / "tok", {sources[0]: 0.5, sources[1]: 2.0}
 

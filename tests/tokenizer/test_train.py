@@ -8,8 +8,8 @@ import pytest
 
 from tpt.cli import main
 from tpt.errors import ConfigError, InputError
+from tpt.tokenizer.stage import TokenizerConfig, run
 from tpt.tokenizer.student import load_student_tokenizer, save_student_tokenizer
-from tpt.tokenizer.train import TrainConfig, train_tokenizer
 
 CORPUS = Path(str(resources.files("tpt").joinpath("data/sample_corpus")))
 
@@ -42,7 +42,7 @@ def test_autotokenizer_loads_the_trained_directory(trained):
 
 def test_think_tokens_option_makes_each_tag_one_token(tmp_path):
     out = tmp_path / "t"
-    train_tokenizer([CORPUS], out, TrainConfig(vocab_size=400, think_tokens=True))
+    run(TokenizerConfig(corpus=[CORPUS], output=out, vocab_size=400, think_tokens=True))
     student = load_student_tokenizer(out)
     assert student.vocab_size == 400
     ids = student.tokenizer.encode("x\n<think>\ny\n</think>", add_special_tokens=False).ids
@@ -68,13 +68,13 @@ def test_pieces_encoded_apart_match_the_whole_sample_for_the_newline_template(tr
 
 def test_bad_options_and_empty_corpus(tmp_path):
     with pytest.raises(ConfigError, match="--vocab-size"):
-        TrainConfig(vocab_size=200)
+        TokenizerConfig(corpus=["c"], output="o", vocab_size=200)
     with pytest.raises(ConfigError, match="--fields"):
-        TrainConfig(vocab_size=1000, fields=("title",))
+        TokenizerConfig(corpus=["c"], output="o", vocab_size=1000, fields=("title",))
     empty = tmp_path / "e.jsonl"
     empty.write_text('{"id": 1}\n')
     with pytest.raises(InputError, match="no usable records"):
-        train_tokenizer([empty], tmp_path / "o", TrainConfig(vocab_size=300))
+        run(TokenizerConfig(corpus=[empty], output=tmp_path / "o", vocab_size=300))
 
 
 def test_a_bare_tokenizer_json_gets_a_config_autotokenizer_understands(trained, tmp_path):
@@ -106,3 +106,27 @@ def test_a_directory_with_only_a_slow_tokenizer_is_converted(trained, tmp_path):
         == fast.tokenizer.encode(text, add_special_tokens=False).ids
     )
     assert student.eos_id == 0
+
+
+def test_the_tokenizer_options_default_to_tokenizer_config():
+    import argparse
+
+    from tpt.configs import drift
+    from tpt.tokenizer import cli
+
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    fields = {"fields": lambda s: tuple(f.strip() for f in s.split(",") if f.strip())}
+    assert drift(sub.choices["train"], TokenizerConfig, convert=fields) == []
+
+
+def test_run_returns_a_typed_summary(tmp_path: Path) -> None:
+    summary = run(TokenizerConfig(corpus=[CORPUS], output=tmp_path / "tok", vocab_size=300, max_records=5))
+    assert (summary.output, summary.records, summary.skipped_lines, summary.vocab_size) == (
+        tmp_path / "tok",
+        5,
+        0,
+        300,
+    )
+    assert summary.characters > 0 and summary.to_json()["output"] == str(tmp_path / "tok")

@@ -38,18 +38,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tpt.tokenizer.train import TrainConfig, train_tokenizer
+    from tpt.tokenizer.stage import TokenizerConfig
+    from tpt.tokenizer.stage import run as train_tokenizer
 
-    config = TrainConfig(
+    config = TokenizerConfig(
+        corpus=tuple(args.corpus),
+        output=args.output,
         vocab_size=args.vocab_size,
         fields=tuple(f.strip() for f in args.fields.split(",") if f.strip()),
         min_frequency=args.min_frequency,
         think_tokens=args.think_tokens,
         max_records=args.max_records,
     )
-    report = train_tokenizer(args.corpus, args.output, config)
+    summary = train_tokenizer(config)
     print(
-        f"tpt tokenizer: {report.records} records ({report.characters:,} characters, "
-        f"{report.skipped_lines} unusable lines skipped) -> vocabulary {report.vocab_size} in {report.output}"
+        f"tpt tokenizer: {summary.records} records ({summary.characters:,} characters, "
+        f"{summary.skipped_lines} unusable lines skipped) -> vocabulary {summary.vocab_size} in {summary.output}"
     )
     return 0

@@ -1,13 +1,16 @@
-"""Train a byte-level BPE tokenizer (Hugging Face `tokenizers`) for a student trained from scratch."""
+"""`tpt tokenizer train`: a byte-level BPE tokenizer (Hugging Face `tokenizers`) for a student trained from
+scratch. `run(TokenizerConfig(...)) -> TokenizerSummary`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from tpt.errors import ConfigError, InputError
 from tpt.formats.reading import RecordLine, read_records, resolve_record_files
+from tpt.formats.summaries import TokenizerSummary
 
 EOS_TOKEN = "<|endoftext|>"
 THINK_TAGS = ("<think>", "</think>")
@@ -15,9 +18,13 @@ _BYTE_ALPHABET = 256
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class TrainConfig:
-    """How `tpt tokenizer train` builds its tokenizer."""
+class TokenizerConfig:
+    """What `tpt tokenizer train` learns from, where it writes, and how it builds its tokenizer."""
 
+    corpus: tuple[str | Path, ...]
+    """JSONL files or directories (any input `tpt pack` accepts: augment output works as is)."""
+    output: Path
+    """The directory to write tokenizer.json and its config to."""
     vocab_size: int
     """Size of the vocabulary, special and added tokens included."""
     fields: tuple[str, ...] = ("text", "thinking")
@@ -29,6 +36,10 @@ class TrainConfig:
     max_records: int | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.corpus, str | Path) or not self.corpus:
+            raise ConfigError("the tokenizer needs a sequence of one or more corpus inputs")
+        object.__setattr__(self, "corpus", tuple(self.corpus))
+        object.__setattr__(self, "output", Path(self.output))
         reserved = _BYTE_ALPHABET + 1 + (2 if self.think_tokens else 0)
         if self.vocab_size <= reserved:
             raise ConfigError(
@@ -44,32 +55,26 @@ class TrainConfig:
             raise ConfigError(f"--min-frequency must be >= 1, got {self.min_frequency}")
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class TrainReport:
-    records: int
-    skipped_lines: int
-    characters: int
-    vocab_size: int
-    output: Path
+def run(config: TokenizerConfig) -> TokenizerSummary:
+    """Learn BPE merges from config.corpus and save config.output, which AutoTokenizer.from_pretrained
+    loads.
 
-
-def train_tokenizer(corpus: Sequence[str | Path], output: Path, config: TrainConfig) -> TrainReport:
-    """Learn BPE merges from the corpus and save a directory that AutoTokenizer.from_pretrained loads.
-
-    The corpus is any input `tpt pack` accepts (JSONL files or directories, augment output), read as a
-    stream. Special token: `<|endoftext|>` (id 0), used as end-of-sequence and padding.
+    The corpus is read as a stream. Special token: `<|endoftext|>` (id 0), used as end-of-sequence and
+    padding.
     """
     from tpt.outputlock import lock_output_dir
 
-    with lock_output_dir(output, stage="tokenizer"):
-        return _train_tokenizer(corpus, output, config)
+    with lock_output_dir(config.output, stage="tokenizer"):
+        return _train_tokenizer(config)
 
 
-def _train_tokenizer(corpus: Sequence[str | Path], output: Path, config: TrainConfig) -> TrainReport:
+def _train_tokenizer(config: TokenizerConfig) -> TokenizerSummary:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
     from tpt.tokenizer.student import write_tokenizer_config
 
+    started = time.monotonic()
+    corpus, output = config.corpus, config.output
     files = resolve_record_files(corpus)
     counts = {"records": 0, "skipped": 0, "chars": 0}
 
@@ -109,14 +114,14 @@ def _train_tokenizer(corpus: Sequence[str | Path], output: Path, config: TrainCo
 
         # Not special: decode(skip_special_tokens=True) keeps them, as the student should see them.
         tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in THINK_TAGS])
-    output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     tok.save(str(output / "tokenizer.json"))
     write_tokenizer_config(output, eos_token=EOS_TOKEN, pad_token=EOS_TOKEN, bos_token=EOS_TOKEN)
-    return TrainReport(
+    return TokenizerSummary(
+        output=output,
         records=counts["records"],
         skipped_lines=counts["skipped"],
         characters=counts["chars"],
         vocab_size=tok.get_vocab_size(with_added_tokens=True),
-        output=output,
+        wall_seconds=round(time.monotonic() - started, 3),
     )
