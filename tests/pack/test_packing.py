@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from tpt.errors import ConfigError
-from tpt.pack.packing import PAD_SEGMENT, RowPacker, Sample
+from tpt.formats.packfile import PAD_SEGMENT
+from tpt.pack.packing import RowPacker, Sample
 
 D, T, X = 1, 2, 3  # document, thinking, template kinds
 

@@ -18,9 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from tpt.errors import ConfigError
-from tpt.pack.template import KIND_PAD
+from tpt.formats.packfile import KIND_PAD, PAD_SEGMENT
 
-PAD_SEGMENT = 65535
 MAX_SEQ_LEN = 65535  # segments are uint16, and a row holds at most seq_len pieces
 POLICIES = ("stream", "whole")
 

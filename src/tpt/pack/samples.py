@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from tpt.formats.packfile import KIND_DOCUMENT, KIND_TEMPLATE, KIND_THINKING
 from tpt.pack.packing import Sample
-from tpt.pack.template import KIND_DOCUMENT, KIND_TEMPLATE, KIND_THINKING, EncodedTemplate
+from tpt.pack.template import EncodedTemplate
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,21 +17,20 @@ from tpt.augment.control import text_only
 from tpt.duplicate_ids import DuplicateCheck
 from tpt.duplicate_ids import check_policy as check_duplicate_policy
 from tpt.errors import ConfigError
-from tpt.formats.summaries import PackSummary
+from tpt.formats.packfile import ShardWriter, index_json, token_dtype
 from tpt.formats.reading import BadLine, RecordLine
+from tpt.formats.summaries import PackSummary
 from tpt.outputlock import lock_output_dir
 from tpt.pack.bos import BOS_SETTINGS, resolve_bos
 from tpt.pack.documents import DOCUMENT_TEXTS, default_document_text, open_inputs
 from tpt.pack.megatron import MegatronWriter
 from tpt.pack.mixing import SamplePlanner, ShuffleBuffer
-from tpt.pack.packing import PAD_SEGMENT, POLICIES, RowPacker, Sample
+from tpt.pack.packing import POLICIES, RowPacker, Sample
 from tpt.pack.pieces import DEFAULT_CAPACITY, piece_encoder_for
 from tpt.pack.samples import PlannedRecord, assemble
-from tpt.pack.shards import FORMAT, ShardWriter, token_dtype
 from tpt.pack.stats import PackStats
 from tpt.pack.template import (
     DEFAULT_TEMPLATE,
-    KINDS,
     EncodedTemplate,
     encode_template,
     parse_template,
@@ -229,9 +228,7 @@ def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
     return result
 
 
-def _batches(
-    items: Iterable[RecordLine | BadLine], size: int, chars: int
-) -> Iterator[list[tuple[int, Any]]]:
+def _batches(items: Iterable[RecordLine | BadLine], size: int, chars: int) -> Iterator[list[tuple[int, Any]]]:
     """(position in the input, item) in batches of at most `size` items and about `chars` characters."""
     batch: list[tuple[int, Any]] = []
     held = 0
@@ -375,32 +372,26 @@ def _index(
     dtype: np.dtype,
     shards: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    return {
-        "format": FORMAT,
-        "seq_len": config.seq_len,
-        "dtype": dtype.name,
-        "vocab_size": student.vocab_size,
-        "eos_id": student.eos_id,
-        "pad_id": student.pad_id,
-        # The BOS convention (pack/bos.py): every sample starts with bos_id; null: none does.
-        "bos_id": template.bos_id,
-        "bos_token": student.tokenizer.id_to_token(template.bos_id) if template.bos_id is not None else None,
-        "mode": config.mode,
-        "document_text": config.text,
-        "tokenizer": "tokenizer",
-        "num_rows": sum(s["rows"] for s in shards),
-        "shards": shards,
-        "kinds": {str(k): v for k, v in KINDS.items()},
+    return index_json(
+        seq_len=config.seq_len,
+        dtype=dtype,
+        vocab_size=student.vocab_size,
+        eos_id=student.eos_id,
+        pad_id=student.pad_id,
+        bos_id=template.bos_id,
+        bos_token=student.tokenizer.id_to_token(template.bos_id) if template.bos_id is not None else None,
+        mode=config.mode,
+        document_text=config.text,
+        shards=shards,
         # Fields beyond the contract in docs/architecture.md:
-        "segments_pad": PAD_SEGMENT,
-        "packing": config.packing,
-        "raw_fraction": config.raw_fraction,
-        "template": {
+        packing=config.packing,
+        raw_fraction=config.raw_fraction,
+        template={
             "name": template.template.name,
             "text": template.template.text,
             "eos_token": student.eos_token,
             "think_tags": template.think_tags,
         },
-        "stats": "stats.json",
-        "megatron": "megatron/text_document" if config.megatron else None,
-    }
+        stats="stats.json",
+        megatron="megatron/text_document" if config.megatron else None,
+    )

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from tpt.errors import ArtifactError
+from tpt.formats.packfile import KIND_DOCUMENT, KIND_PAD, KIND_TEMPLATE, KIND_THINKING
 from tpt.pack.packing import Sample
-from tpt.pack.template import KIND_DOCUMENT, KIND_PAD, KIND_TEMPLATE, KIND_THINKING
 
 _TOKEN_KEYS = {
     KIND_DOCUMENT: "document_tokens",

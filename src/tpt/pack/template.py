@@ -24,14 +24,6 @@ import numpy as np
 from tpt.errors import ConfigError
 from tpt.tokenizer.student import StudentTokenizer
 
-KIND_PAD, KIND_DOCUMENT, KIND_THINKING, KIND_TEMPLATE = 0, 1, 2, 3
-KINDS = {
-    KIND_PAD: "pad",
-    KIND_DOCUMENT: "document",
-    KIND_THINKING: "thinking",
-    KIND_TEMPLATE: "template",
-}
-
 PRESETS: dict[str, str] = {
     # A newline-separated block, the common reading of the paper's Figure 1(b).
     "newline": "{document}\n\n<think>\n{thinking}\n</think>",

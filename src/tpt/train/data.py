@@ -12,15 +12,10 @@ from typing import Protocol
 
 import numpy as np
 
-from tpt.artifacts import read_json
 from tpt.errors import ArtifactError, InputError
+from tpt.formats.packfile import KIND_PAD, LOSS_KINDS, open_part, read_pack_index
 
-PACK_FORMAT = "tpt-packed-v1"
 IGNORE_INDEX = -100
-PAD_KIND = 0
-PAD_SEGMENT = 65535
-# Kinds whose loss is logged separately for packed data (the contract's 0 pad / 1 / 2 / 3).
-PACK_KIND_NAMES: dict[int, str] = {1: "document", 2: "thinking", 3: "template"}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -79,14 +74,14 @@ class PackedData:
         self.seq_len = int(self.index["seq_len"])
         self.vocab_size = int(self.index["vocab_size"])
         self.block_attention = block_attention
-        self.kind_names = dict(PACK_KIND_NAMES)
+        self.kind_names = dict(LOSS_KINDS)
         self._tokens, self._kinds, self._segments = [], [], []
         for shard in self.index["shards"]:
-            tokens = self._open(shard["name"], "tokens", (np.uint16, np.uint32), int(shard["rows"]))
-            self._tokens.append(tokens)
-            self._kinds.append(self._open(shard["name"], "kinds", (np.uint8,), int(shard["rows"])))
+            name, n = shard["name"], int(shard["rows"])
+            self._tokens.append(open_part(self.path, name, "tokens", rows=n, seq_len=self.seq_len))
+            self._kinds.append(open_part(self.path, name, "kinds", rows=n, seq_len=self.seq_len))
             if block_attention:
-                self._segments.append(self._open(shard["name"], "segments", (np.uint16,), int(shard["rows"])))
+                self._segments.append(open_part(self.path, name, "segments", rows=n, seq_len=self.seq_len))
         rows = [len(t) for t in self._tokens]
         self.num_rows = int(sum(rows))
         if self.num_rows != int(self.index.get("num_rows", self.num_rows)):
@@ -97,24 +92,6 @@ class PackedData:
         if self.num_rows == 0:
             raise InputError(f"{self.path} holds no rows; pack some data first")
         self._offsets = np.cumsum([0, *rows])
-
-    def _open(self, name: str, part: str, dtypes: tuple, rows: int) -> np.ndarray:
-        path = self.path / f"{name}.{part}.npy"
-        try:
-            arr = np.load(path, mmap_mode="r")
-        except FileNotFoundError:
-            raise ArtifactError(f"{path} is missing (listed in {self.path}/index.json)") from None
-        except ValueError as exc:
-            raise ArtifactError(f"{path} is not a readable .npy file ({exc})") from None
-        if arr.ndim != 2 or arr.shape != (rows, self.seq_len):
-            raise ArtifactError(
-                f"{path} has shape {arr.shape}, expected ({rows}, {self.seq_len}) per index.json"
-            )
-        if arr.dtype not in dtypes:
-            raise ArtifactError(
-                f"{path} has dtype {arr.dtype}, expected {' or '.join(np.dtype(d).name for d in dtypes)}"
-            )
-        return arr
 
     def _gather(self, arrays: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
         shard_of = np.searchsorted(self._offsets, rows, side="right") - 1
@@ -132,7 +109,7 @@ class PackedData:
             raise ArtifactError(
                 f"{self.path}: row {bad} holds a token id >= vocab_size {self.vocab_size} from index.json"
             )
-        labels = np.where(kinds == PAD_KIND, IGNORE_INDEX, tokens)
+        labels = np.where(kinds == KIND_PAD, IGNORE_INDEX, tokens)
         targets, target_kinds = shift_targets(labels, kinds)
         positions = None
         if self.block_attention:
@@ -144,28 +121,6 @@ class PackedData:
             targets[boundary] = IGNORE_INDEX
             target_kinds[boundary] = 0
         return RowBatch(input_ids=tokens, targets=targets, target_kinds=target_kinds, position_ids=positions)
-
-
-def read_pack_index(pack_dir: Path) -> dict:
-    """index.json of a PACK_DIR, checked against the contract; a clear error for anything else."""
-    if not pack_dir.is_dir():
-        raise InputError(f"data directory {pack_dir} does not exist")
-    if not (pack_dir / "index.json").is_file():
-        raise InputError(f"{pack_dir} is not packed tpt data (no index.json); run `tpt pack` to make it")
-    index = read_json(pack_dir / "index.json")
-    if not isinstance(index, dict) or index.get("format") != PACK_FORMAT:
-        got = index.get("format") if isinstance(index, dict) else type(index).__name__
-        raise InputError(
-            f"{pack_dir}/index.json has format {got!r}, expected {PACK_FORMAT!r}; re-run `tpt pack`"
-        )
-    for key in ("seq_len", "vocab_size", "shards", "tokenizer"):
-        if key not in index:
-            raise ArtifactError(f"{pack_dir}/index.json lacks {key!r}; re-run `tpt pack`")
-    if not isinstance(index["shards"], list) or not index["shards"]:
-        raise InputError(f"{pack_dir}/index.json lists no shards")
-    if not (pack_dir / index["tokenizer"]).is_dir():
-        raise ArtifactError(f"{pack_dir}/{index['tokenizer']}/ (the student tokenizer) is missing")
-    return index
 
 
 class RowOrder:

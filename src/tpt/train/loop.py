@@ -18,13 +18,12 @@ from typing import Any
 import numpy as np
 
 from tpt.errors import TptError
+from tpt.formats.packfile import NUM_KINDS
 from tpt.train.config import TrainConfig
 from tpt.train.data import IGNORE_INDEX, RowBatch, RowOrder, RowSource
 from tpt.train.dist import DistContext, all_reduce_sum
 from tpt.train.metrics import MetricsLog
 from tpt.train.optim import lr_at, set_lr
-
-NUM_KINDS = 8  # kind ids are < 8: 0 pad, 1 document, 2 thinking, 3 template, 4 assistant (SFT)
 
 
 class DivergedError(TptError):

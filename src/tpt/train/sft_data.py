@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from tpt.errors import InputError
+from tpt.formats.packfile import KIND_ASSISTANT as ASSISTANT_KIND
 from tpt.train.data import IGNORE_INDEX, RowBatch, shift_targets
 
-ASSISTANT_KIND = 4
 # ChatML, used when the tokenizer has no chat template of its own (a fresh student tokenizer).
 CHATML_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
