@@ -14,6 +14,7 @@ import pytest
 
 import tpt.augment.stage as stage
 from tpt.augment.backend import GenerationResult, SamplingParams
+from tpt.augment.executors import LocalExecutor
 from tpt.augment.stage import AugmentConfig
 from tpt.errors import ConfigError, InputError
 
@@ -73,8 +74,8 @@ def make_cfg(inputs, out, **kw) -> AugmentConfig:
 
 
 def run_with(monkeypatch, backend, cfg):
-    monkeypatch.setattr(stage, "build_backend", lambda name, options: backend)
-    return stage.run(cfg)
+    """stage.run with `backend` as the teacher of the local executor."""
+    return stage.run(cfg, executor=LocalExecutor(lambda cfg: backend))
 
 
 def read_records(out: Path) -> list[dict]:

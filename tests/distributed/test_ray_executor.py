@@ -80,9 +80,9 @@ def test_a_killed_worker_loses_nothing_and_duplicates_nothing(
     out = tmp_path / "out"
     with StubServer(StubConfig(latency_ms=150, words=8)) as slow:
         cfg = make_cfg(src, out, slow.base_url, shard_size=3)
-        executor = RayExecutor(cfg, RayOptions(workers=2))
+        executor = RayExecutor(RayOptions(workers=2))
         result: dict = {}
-        runner = threading.Thread(target=lambda: result.update(stage.run(cfg, generate=executor.generate)))
+        runner = threading.Thread(target=lambda: result.update(stage.run(cfg, executor=executor)))
         runner.start()
         try:
             deadline = time.monotonic() + 60
@@ -172,6 +172,7 @@ def test_bad_executor_options_are_refused(tmp_path, write_corpus):
 def test_each_worker_starts_and_drives_its_own_server(ray_cluster, tmp_path, write_corpus, read_outcomes):
     """--executor ray --serve: one managed server per worker (here the stub, launched as a command)."""
     from tpt.serve.engines import ServeSpec
+    from tpt.serve.supervised import ServedTeacher
 
     src = write_corpus(tmp_path / "docs.jsonl", 12)
     spec = ServeSpec(
@@ -182,9 +183,9 @@ def test_each_worker_starts_and_drives_its_own_server(ray_cluster, tmp_path, wri
         "--latency-ms 20 --words 6 --max-seconds 120",
     )
     cfg = make_cfg(src, tmp_path / "out", "", shard_size=4, options={"model": "teacher", "base_url": None})
-    executor = RayExecutor(cfg, RayOptions(workers=2), serve=spec)
+    executor = RayExecutor(RayOptions(workers=2), teacher=ServedTeacher(spec))
     try:
-        summary = stage.run(cfg, generate=executor.generate)
+        summary = stage.run(cfg, executor=executor)
     finally:
         executor.shutdown()
     assert summary["complete"] and summary["records"] == 12

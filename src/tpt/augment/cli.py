@@ -134,11 +134,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "timeouts); input problems stay recorded",
     )
     g.add_argument("--no-progress", action="store_true", help="no progress line")
-    from tpt.distributed.options import add_arguments as add_executor_arguments
-    from tpt.serve.options import add_arguments as add_serve_arguments
+    from tpt.augment.executors import EXECUTORS, load, option_modules
 
-    add_executor_arguments(p)
-    add_serve_arguments(p)
+    g = p.add_argument_group("executor (where the work runs)")
+    g.add_argument(
+        "--executor",
+        choices=list(EXECUTORS),
+        default="local",
+        help="local (default: this process) or ray (workers on a Ray cluster; same output)",
+    )
+    for module in option_modules():  # the executors' own options, then --serve's
+        load(module).add_arguments(p)
 
 
 def _engine_args(pairs: list[str]) -> dict:
@@ -158,20 +164,21 @@ def _engine_args(pairs: list[str]) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from tpt.augment.backend import SamplingParams
+    from tpt.augment.executors import SERVED_TEACHER, executor_from_args, load
     from tpt.augment.stage import AugmentConfig
     from tpt.augment.stage import run as run_stage
     from tpt.errors import ConfigError
-    from tpt.serve.options import serve_spec
+    from tpt.outputlock import lock_output_dir
 
-    serve = serve_spec(args)
-    backend = args.backend or ("openai" if serve else "transformers")
-    if serve and backend != "openai":
+    served = load(SERVED_TEACHER).teacher_from_args(args)  # --serve: a managed server, or None
+    backend = args.backend or ("openai" if served else "transformers")
+    if served and backend != "openai":
         raise ConfigError(f"--serve starts a server for the openai backend; drop --backend {backend}")
     sampling = SamplingParams(
         temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_thinking_tokens, seed=args.seed
     )
     options = {
-        "model": serve.name if serve else args.model,
+        "model": served.spec.name if served else args.model,
         "base_url": args.base_url,
         "api_key_env": args.api_key_env,
         "concurrency": args.concurrency,
@@ -205,21 +212,10 @@ def run(args: argparse.Namespace) -> int:
         duplicate_ids=args.duplicate_ids,
         progress=not args.no_progress,
     )
-    from tpt.outputlock import lock_output_dir
-
+    executor = executor_from_args(args, served)
     # Locked before a Ray cluster or a server starts: a second run on this --output fails at once.
     with lock_output_dir(args.output, stage="augment"):
-        if args.executor == "ray":
-            from tpt.distributed.options import ray_options
-            from tpt.distributed.ray_executor import run as run_ray
-
-            summary = run_ray(cfg, ray_options(args), serve=serve)
-        elif serve:
-            from tpt.serve.supervised import served_generate
-
-            summary = run_stage(cfg, generate=served_generate(cfg, serve))
-        else:
-            summary = run_stage(cfg)
+        summary = run_stage(cfg, executor=executor)
     print_summary(summary, args.output)
     return 0 if summary["complete"] else 1
 

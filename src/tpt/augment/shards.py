@@ -18,7 +18,7 @@ import json
 import os
 import threading
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,10 @@ from tpt.artifacts import write_atomic, write_json
 from tpt.duplicate_ids import IdRegistry
 
 PARTIAL = ".partial"
+
+
+def _ignore(n: int) -> None:
+    pass
 
 
 def shard_name(k: int) -> str:
@@ -285,6 +289,8 @@ class ShardBook:
         self.id_of = id_of
         self.ids = IdRegistry()
         """id hash -> input index of its first occurrence, over every shard seen (for duplicates)."""
+        self.items_read = 0
+        """Input items that `pending` went through, to the end of the stream (or of its limit)."""
         self._finish_interrupted_commits()
         for path in sorted(self.dir.glob("part-*.jsonl")):
             if path.name.endswith(".failures.jsonl"):
@@ -314,6 +320,42 @@ class ShardBook:
                 else:
                     os.replace(failures, fail_partial)
             stats.unlink()
+
+    def pending(
+        self, items: Iterable[Any], *, limit: int | None = None, skipped: Callable[[int], None] = _ignore
+    ) -> Iterator[Any]:
+        """The items (anything with an input `index`, in input order) that still need an outcome.
+
+        Items of a committed shard are passed over without being looked at (`skipped(n)` once per
+        shard), a committed shard that ended early (an earlier --limit, a corpus that grew) is reopened,
+        items that already have an outcome in a partial shard are passed over (`skipped(1)`), and each
+        shard learns how many items it holds as the stream leaves it, so that a complete one commits.
+        At the end of the stream `items_read` is the number of items up to it (or up to `limit`)."""
+        current, last = -1, -1
+        for item in items:
+            if limit is not None and item.index >= limit:
+                break
+            last = item.index
+            k, offset = divmod(item.index, self.size)
+            if k != current:
+                if current >= 0:
+                    self.set_expected(current, self.size)
+                current = k
+            held = self.committed.get(k)
+            if held is not None:
+                if offset < held:
+                    if offset == 0:
+                        skipped(held)
+                    continue
+                self.reopen(k)  # an earlier run stopped inside this shard
+            if item.index in self.shard(k).done_indices:
+                skipped(1)
+                continue
+            yield item
+        self.items_read = last + 1
+        if last >= 0:
+            k, offset = divmod(last, self.size)
+            self.set_expected(k, offset + 1)
 
     def committed_items(self, k: int) -> int | None:
         """Items held by committed shard k, or None if it is not committed."""

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from tpt.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tpt.distributed.ray_executor import RayExecutor
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -34,13 +38,7 @@ class RayOptions:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("executor (where the work runs)")
-    g.add_argument(
-        "--executor",
-        choices=["local", "ray"],
-        default="local",
-        help="local (default: this process) or ray (workers on a Ray cluster; same output)",
-    )
+    g = p.add_argument_group("ray executor (--executor ray)")
     g.add_argument(
         "--address",
         default=None,
@@ -81,3 +79,10 @@ def ray_options(args: argparse.Namespace) -> RayOptions:
         units_per_worker=args.units_per_worker,
         max_restarts=args.worker_restarts,
     )
+
+
+def executor_from_args(args: argparse.Namespace, teacher: Any) -> RayExecutor:
+    """`--executor ray` (tpt.augment.executors.EXECUTORS): the Ray executor of the parsed options."""
+    from tpt.distributed.ray_executor import RayExecutor
+
+    return RayExecutor(ray_options(args), teacher=teacher)

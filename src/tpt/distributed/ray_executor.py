@@ -20,17 +20,15 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from tpt.artifacts import write_json
 from tpt.augment import stage
-from tpt.augment.prompts import load_template
-from tpt.augment.stage import AugmentConfig
+from tpt.augment.config import AugmentConfig
+from tpt.augment.executors import Teacher
+from tpt.augment.generation import Document, FailFn, Job, Outcomes
 from tpt.distributed.loopback import init_local
 from tpt.distributed.options import RayOptions
 from tpt.distributed.pool import WorkerPool
 from tpt.distributed.units import group_units
 from tpt.errors import BackendError, ConfigError, MissingDependencyError
-from tpt.outputlock import lock_output_dir
-from tpt.serve.engines import ServeSpec
 
 GPU_ENGINES = ("vllm", "sglang")
 """Backends and --serve engines that need a GPU per worker."""
@@ -38,34 +36,9 @@ THREAD_SAFE_BACKENDS = ("openai",)
 """Backends whose generate() may run in several threads at once (several units per worker)."""
 
 
-def run(cfg: AugmentConfig, opts: RayOptions, *, serve: ServeSpec | None = None) -> dict[str, Any]:
+def run(cfg: AugmentConfig, opts: RayOptions, *, teacher: Teacher | None = None) -> dict[str, Any]:
     """`stage.run` with generation spread over Ray workers; returns the same summary."""
-    backend = "openai" if serve is not None else cfg.backend
-    if opts.units_per_worker > 1 and backend not in THREAD_SAFE_BACKENDS:
-        raise ConfigError(
-            f"--units-per-worker > 1 needs a backend that runs requests concurrently "
-            f"({', '.join(THREAD_SAFE_BACKENDS)}); {backend!r} runs one unit at a time"
-        )
-    try:
-        import ray
-    except ImportError:
-        raise MissingDependencyError("ray", "--executor ray", extra="ray") from None
-    _check_reachable(opts.address)
-    with lock_output_dir(cfg.output, stage="augment"):  # the CLI holds it already; an API caller too
-        started_here = _connect(ray, opts)
-        executor = RayExecutor(cfg, opts, serve=serve)
-        try:
-            summary = stage.run(cfg, generate=executor.generate)
-            losses = executor.losses() if executor.pool is not None else {}
-            if losses.get("workers_lost"):  # what the run lost and redid, in summary.json and said
-                summary["ray"] = losses
-                write_json(cfg.output / "summary.json", summary)
-                report_losses(losses)
-            return summary
-        finally:
-            executor.shutdown()
-            if started_here:
-                ray.shutdown()
+    return stage.run(cfg, executor=RayExecutor(opts, teacher=teacher))
 
 
 def _connect(ray: Any, opts: RayOptions) -> bool:
@@ -107,22 +80,34 @@ def _check_reachable(address: str | None, timeout_s: float = 5.0) -> None:
 
 
 class RayExecutor:
-    """The workers of one run; `generate` is the executor hook of tpt.augment.stage.run."""
+    """An executor of tpt.augment.stage.run: the workers of one run, each with its own backend built by
+    `teacher` (default: the config's backend; `ServedTeacher`: a server per worker)."""
 
-    def __init__(self, cfg: AugmentConfig, opts: RayOptions, *, serve: ServeSpec | None = None):
-        self.cfg = cfg
+    def __init__(self, opts: RayOptions, *, teacher: Teacher | None = None):
         self.opts = opts
-        self.serve = serve
+        self.teacher = teacher
         self.actors: list[Any] = []
         self.workers: list[dict[str, Any]] = []
         """ready() of each worker: pid, host (for logs, and for tests that kill one)."""
         self.pool: WorkerPool | None = None
+        self._started_ray = False
 
-    def generate(self, docs: Iterator[Any], fail: stage.FailFn) -> Iterator[tuple[Any, dict[str, Any]]]:
+    def generate(self, job: Job, docs: Iterator[Document], fail: FailFn) -> Outcomes:
         """Units out to the workers, records back in completion order, failures through `fail`."""
-        self._start_workers()
+        if self.opts.units_per_worker > 1 and job.cfg.backend not in THREAD_SAFE_BACKENDS:
+            raise ConfigError(
+                f"--units-per-worker > 1 needs a backend that runs requests concurrently "
+                f"({', '.join(THREAD_SAFE_BACKENDS)}); {job.cfg.backend!r} runs one unit at a time"
+            )
+        try:
+            import ray
+        except ImportError:
+            raise MissingDependencyError("ray", "--executor ray", extra="ray") from None
+        _check_reachable(self.opts.address)
+        self._started_ray = _connect(ray, self.opts)
+        self._start_workers(job)
         assert self.pool is not None
-        for unit, outcomes in self.pool.map_unordered(group_units(docs, self.cfg.shard_size)):
+        for unit, outcomes in self.pool.map_unordered(group_units(docs, job.cfg.shard_size)):
             by_index = {d.item.index: d for d in unit.docs}
             for outcome in outcomes:
                 doc = by_index[outcome[1]]
@@ -131,15 +116,33 @@ class RayExecutor:
                 else:
                     fail(doc.item, outcome[2], outcome[3], outcome[4])
 
-    def _start_workers(self) -> None:
+    def report(self) -> dict[str, Any]:
+        """summary.json's `ray` (and one line on stderr) when workers died: what was lost and redone."""
+        losses = self.losses() if self.pool is not None else {}
+        if not losses.get("workers_lost"):
+            return {}
+        report_losses(losses)
+        return {"ray": losses}
+
+    def close(self) -> None:
+        try:
+            self.shutdown()
+        finally:
+            if self._started_ray:
+                import ray
+
+                ray.shutdown()
+                self._started_ray = False
+
+    def _start_workers(self, job: Job) -> None:
         import ray
 
         from tpt.distributed.worker import AugmentWorker
 
         gpus = self.opts.worker_gpus
         if gpus is None:
-            engine = self.serve.engine if self.serve is not None else self.cfg.backend
-            on_gpu = engine in GPU_ENGINES or self.cfg.backend_options.get("device") == "cuda"
+            engine = getattr(self.teacher, "engine", job.cfg.backend)
+            on_gpu = engine in GPU_ENGINES or job.cfg.backend_options.get("device") == "cuda"
             gpus = 1.0 if on_gpu else 0.0
         n = self.opts.workers or _fitting_workers(ray.cluster_resources(), self.opts.worker_cpus, gpus)
         actor_cls = ray.remote(AugmentWorker).options(
@@ -149,10 +152,9 @@ class RayExecutor:
             max_task_retries=0,  # the pool resends a dead worker's unit itself (and counts it)
             max_concurrency=self.opts.units_per_worker + 2,  # units + the one waiting + ready()
         )
-        template = load_template(self.cfg.template)  # loaded here: a template file need not be on workers
+        # The job carries the loaded template: a template file need not be on the workers.
         self.actors = [
-            actor_cls.remote(self.cfg, template, serve=self.serve, units_at_once=self.opts.units_per_worker)
-            for _ in range(n)
+            actor_cls.remote(job, self.teacher, units_at_once=self.opts.units_per_worker) for _ in range(n)
         ]
         self.workers = ray.get([a.ready.remote() for a in self.actors])
         errors = {w["error"] for w in self.workers if w["error"]}

@@ -19,7 +19,7 @@ Outcome = tuple
 class Unit:
     shard: int
     docs: list[Any]
-    """The shard's documents still to do (tpt.augment.stage._Doc), in input order."""
+    """The shard's documents still to do (tpt.augment.generation.Document), in input order."""
     attempts: int = 0
     """Times a worker died while holding this unit."""
     indices: set[int] = field(default_factory=set)

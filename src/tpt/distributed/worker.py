@@ -8,27 +8,18 @@ import socket
 import threading
 from typing import Any
 
-from tpt.augment.backend import Backend, build_backend
-from tpt.augment.prompts import PromptTemplate
-from tpt.augment.stage import AugmentConfig, generate_records
+from tpt.augment.backend import Backend
+from tpt.augment.executors import Teacher, registry_teacher
+from tpt.augment.generation import Document, Job
 from tpt.distributed.units import Outcome
 from tpt.errors import BackendError, TptError
-from tpt.serve.engines import ServeSpec
 
 
 class AugmentWorker:
     """Made a Ray actor by ray_executor.py (threaded: a `ready` call is answered while a unit runs)."""
 
-    def __init__(
-        self,
-        cfg: AugmentConfig,
-        template: PromptTemplate,
-        *,
-        serve: ServeSpec | None = None,
-        units_at_once: int = 1,
-    ) -> None:
-        self.cfg = cfg
-        self.template = template
+    def __init__(self, job: Job, teacher: Teacher | None = None, *, units_at_once: int = 1) -> None:
+        self.job = job
         self.error: str | None = None
         self.backend: Backend | None = None
         # Units beyond `units_at_once` wait here, inside the actor, so the next one starts without a
@@ -37,13 +28,8 @@ class AugmentWorker:
         # The first unit runs alone: a backend may set itself up lazily on its first generate().
         self._warm = threading.Event()
         self._warm_lock = threading.Lock()
-        try:
-            if serve is not None:
-                from tpt.serve.supervised import build_served_backend
-
-                self.backend = build_served_backend(serve, cfg.backend_options)
-            else:
-                self.backend = build_backend(cfg.backend, cfg.backend_options)
+        try:  # one backend for the actor's life, closed by close()
+            self.backend = (teacher or registry_teacher)(job.cfg)
         except TptError as exc:  # reported by ready(); the driver turns it into a clear error
             self.error = str(exc)
         except Exception as exc:  # noqa: BLE001 - any failure to build must reach the driver as text
@@ -57,7 +43,7 @@ class AugmentWorker:
         node = ray.get_runtime_context().get_node_id()
         return {"pid": os.getpid(), "host": socket.gethostname(), "node": node, "error": self.error}
 
-    def run_unit(self, shard: int, docs: list[Any]) -> list[Outcome]:
+    def run_unit(self, shard: int, docs: list[Document]) -> list[Outcome]:
         """Outcomes of one unit: a record or a failure for each document, in completion order."""
         if self.backend is None:
             raise BackendError(f"worker backend could not be built: {self.error}")
@@ -69,14 +55,14 @@ class AugmentWorker:
                 self._warm.set()
                 return outcomes
 
-    def _run(self, docs: list[Any]) -> list[Outcome]:
+    def _run(self, docs: list[Document]) -> list[Outcome]:
         assert self.backend is not None
         outcomes: list[Outcome] = []
 
         def fail(item: Any, reason: str, detail: str, doc_id: Any = None) -> None:
             outcomes.append(("failure", item.index, reason, detail, doc_id))
 
-        for doc, record in generate_records(self.backend, iter(docs), self.cfg, self.template, fail):
+        for doc, record in self.job.records(self.backend, iter(docs), fail):
             outcomes.append(("record", doc.item.index, record))
         answered = {o[1] for o in outcomes}
         for doc in docs:  # a backend must answer every request; if not, say so instead of hanging a shard

@@ -1,11 +1,16 @@
-"""The `--serve` options of `tpt augment` and `tpt estimate`, and the ServeSpec they make."""
+"""The `--serve` options of `tpt augment` and `tpt estimate`, the ServeSpec they make and its teacher
+(named by tpt.augment.executors.SERVED_TEACHER; light: the server code is imported only when used)."""
 
 from __future__ import annotations
 
 import argparse
 import shlex
+from typing import TYPE_CHECKING
 
 from tpt.serve.engines import ENGINES, ServeSpec
+
+if TYPE_CHECKING:
+    from tpt.serve.supervised import ServedTeacher
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -62,3 +67,13 @@ def serve_spec(args: argparse.Namespace) -> ServeSpec | None:
         startup_timeout_s=args.serve_startup_timeout,
         max_restarts=args.serve_max_restarts,
     )
+
+
+def teacher_from_args(args: argparse.Namespace) -> ServedTeacher | None:
+    """The `--serve` teacher, or None without --serve."""
+    spec = serve_spec(args)
+    if spec is None:
+        return None
+    from tpt.serve.supervised import ServedTeacher
+
+    return ServedTeacher(spec)

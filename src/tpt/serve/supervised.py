@@ -4,6 +4,7 @@ dying server dropped are sent again instead of being recorded as failed document
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from tpt.augment.backend import (
@@ -14,6 +15,7 @@ from tpt.augment.backend import (
     build_backend,
     sampling_in_force,
 )
+from tpt.augment.config import AugmentConfig
 from tpt.errors import BackendError
 from tpt.serve.engines import ServeSpec, generation_config
 from tpt.serve.server import ManagedServer
@@ -111,18 +113,17 @@ def build_served_backend(spec: ServeSpec, options: dict[str, Any]) -> Supervised
     return SupervisedBackend(server, inner)
 
 
-def served_generate(cfg: Any, spec: ServeSpec) -> Any:
-    """The single-machine executor hook of tpt.augment.stage.run, with a managed server."""
-    from tpt.augment.prompts import load_template
-    from tpt.augment.stage import generate_records
+@dataclass(frozen=True)
+class ServedTeacher:
+    """The teacher of `--serve`: each process that builds it (this one, or each Ray worker) starts its
+    own server for `spec` and drives it with the openai backend (tpt.augment.executors.Teacher)."""
 
-    template = load_template(cfg.template)
+    spec: ServeSpec
 
-    def generate(docs: Iterator[Any], fail: Any) -> Iterator[tuple[Any, dict[str, Any]]]:
-        backend = build_served_backend(spec, cfg.backend_options)
-        try:
-            yield from generate_records(backend, docs, cfg, template, fail)
-        finally:
-            backend.close()
+    @property
+    def engine(self) -> str:
+        """What runs the model (the Ray executor gives a GPU to vllm and sglang)."""
+        return self.spec.engine
 
-    return generate
+    def __call__(self, cfg: AugmentConfig) -> SupervisedBackend:
+        return build_served_backend(self.spec, cfg.backend_options)

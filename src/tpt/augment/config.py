@@ -1,0 +1,54 @@
+"""The config of `tpt augment`: what to read, which teacher, how to prompt and decode, where to write.
+
+The defaults are written here once; `augment/cli.py` takes its option defaults from these fields."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tpt.augment.backend import SamplingParams
+from tpt.augment.control import check_policy
+from tpt.duplicate_ids import check_policy as check_duplicate_policy
+from tpt.errors import ConfigError
+
+
+@dataclass(frozen=True, kw_only=True)
+class AugmentConfig:
+    inputs: list[str]
+    output: Path
+    backend: str = "transformers"
+    backend_options: dict[str, Any] = field(default_factory=dict)
+    """Backend options (model, base_url, concurrency, batch_size, ...): see backend.py."""
+    text_field: str = "text"
+    id_field: str = "id"
+    template: str = "paper"
+    max_doc_tokens: int = 2048
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    shard_size: int = 1000
+    """Input items per output shard: the unit of commit and of resume."""
+    limit: int | None = None
+    """Process only the first N input items (a later run with a larger limit continues)."""
+    strict: bool = False
+    """Stop at the first malformed line, missing field or empty document instead of recording it."""
+    overwrite_config: bool = False
+    retry_failed: bool = False
+    """Do again the documents whose generation failed in earlier runs (their failure lines go)."""
+    control_tokens: str = "neutralize"
+    """What a server-templated backend (openai) does with a document holding the teacher's control
+    strings: neutralize, reject (an input failure) or pass (control.py)."""
+    duplicate_ids: str = "keep-both"
+    """Documents whose id came before: keep-both (reported; the record says duplicate_of) or
+    keep-first (the later ones are duplicate_id failures)."""
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_doc_tokens < 1:
+            raise ConfigError(f"--max-doc-tokens must be >= 1, got {self.max_doc_tokens}")
+        if self.shard_size < 1:
+            raise ConfigError(f"--shard-size must be >= 1, got {self.shard_size}")
+        if self.limit is not None and self.limit < 0:
+            raise ConfigError(f"--limit must be >= 0, got {self.limit}")
+        check_policy(self.control_tokens)
+        check_duplicate_policy(self.duplicate_ids)
