@@ -1,4 +1,4 @@
-"""Fixtures for the train tests: a tiny PACK_DIR built with numpy by the contract of docs/architecture.md.
+"""Fixtures for the train tests: a tiny PACK_DIR written through the pack format's writer (formats.packfile).
 
 The data is a learnable toy: documents `a + b = c .` (digits as tokens) followed by a thinking piece
 `<think> b + a = c </think>` and `<eos>`, packed into rows of 32 tokens with a pad tail.
@@ -11,6 +11,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tpt.artifacts import write_json
+from tpt.formats.packfile import (
+    KIND_DOCUMENT,
+    KIND_PAD,
+    KIND_TEMPLATE,
+    KIND_THINKING,
+    PAD_SEGMENT,
+    ShardWriter,
+    index_json,
+    token_dtype,
+)
+from tpt.pack.packing import Rows
 
 WORDS = ["<pad>", "<eos>", "<think>", "</think>", "+", "=", ".", "x"] + [str(d) for d in range(10)]
 
@@ -34,7 +47,12 @@ def sample_pieces(rng: np.random.Generator) -> list[tuple[list[int], int]]:
     c = a + b
     doc = [v[str(a)], v["+"], v[str(b)], v["="], v[str(c)], v["."]]
     think = [v[str(b)], v["+"], v[str(a)], v["="], v[str(c)]]
-    return [(doc, 1), ([v["<think>"]], 3), (think, 2), ([v["</think>"], v["<eos>"]], 3)]
+    return [
+        (doc, KIND_DOCUMENT),
+        ([v["<think>"]], KIND_TEMPLATE),
+        (think, KIND_THINKING),
+        ([v["</think>"], v["<eos>"]], KIND_TEMPLATE),
+    ]
 
 
 def make_pack(out: Path, *, rows: int = 64, seq_len: int = 32, seed: int = 0, shards: int = 2) -> Path:
@@ -44,7 +62,7 @@ def make_pack(out: Path, *, rows: int = 64, seq_len: int = 32, seed: int = 0, sh
     rng = np.random.default_rng(seed)
     tokens = np.zeros((rows, seq_len), np.uint16)
     kinds = np.zeros((rows, seq_len), np.uint8)
-    segments = np.full((rows, seq_len), 65535, np.uint16)
+    segments = np.full((rows, seq_len), PAD_SEGMENT, np.uint16)
     docs = 0
     for r in range(rows):
         pos, seg = 0, 0
@@ -60,38 +78,32 @@ def make_pack(out: Path, *, rows: int = 64, seq_len: int = 32, seed: int = 0, sh
                 pos += len(ids)
             seg += 1
             docs += 1
-    bounds = np.linspace(0, rows, shards + 1).astype(int)
-    listed = []
-    for s in range(shards):
-        name = f"shard-{s:05d}"
-        sl = slice(bounds[s], bounds[s + 1])
-        np.save(out / f"{name}.tokens.npy", tokens[sl])
-        np.save(out / f"{name}.kinds.npy", kinds[sl])
-        np.save(out / f"{name}.segments.npy", segments[sl])
-        listed.append({"name": name, "rows": int(bounds[s + 1] - bounds[s])})
-    index = {
-        "format": "tpt-packed-v1",
-        "seq_len": seq_len,
-        "dtype": "uint16",
-        "vocab_size": len(WORDS),
-        "eos_id": 1,
-        "pad_id": 0,
-        "mode": "tpt",
-        "tokenizer": "tokenizer",
-        "num_rows": rows,
-        "shards": listed,
-        "kinds": {"0": "pad", "1": "document", "2": "thinking", "3": "template"},
-    }
-    (out / "index.json").write_text(json.dumps(index), encoding="utf-8")
+    writer = ShardWriter(
+        out, seq_len=seq_len, dtype=token_dtype(len(WORDS)), rows_per_shard=-(-rows // shards)
+    )
+    writer.add(Rows(tokens, kinds, segments))
+    index = index_json(
+        seq_len=seq_len,
+        dtype=writer.dtype,
+        vocab_size=len(WORDS),
+        eos_id=1,
+        pad_id=0,
+        bos_id=None,
+        bos_token=None,
+        mode="tpt",
+        document_text="kept",
+        shards=writer.close(),
+    )
+    write_json(out / "index.json", index)
     count = lambda k: int((kinds == k).sum())  # noqa: E731
     stats = {
         "documents": docs,
         "rows": rows,
-        "document_tokens": count(1),
-        "thinking_tokens": count(2),
-        "template_tokens": count(3),
-        "pad_tokens": count(0),
-        "total_tokens": int(kinds.size - count(0)),
+        "document_tokens": count(KIND_DOCUMENT),
+        "thinking_tokens": count(KIND_THINKING),
+        "template_tokens": count(KIND_TEMPLATE),
+        "pad_tokens": count(KIND_PAD),
+        "total_tokens": int(kinds.size - count(KIND_PAD)),
     }
     (out / "stats.json").write_text(json.dumps(stats), encoding="utf-8")
     return out
