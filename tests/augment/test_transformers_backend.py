@@ -177,6 +177,27 @@ def test_end_of_sequence_token_stops_the_row(tiny) -> None:
     assert r.text == tiny.tok.decode(ids[:first_new], skip_special_tokens=True)
 
 
+def test_a_watch_ends_a_row_where_it_says_and_leaves_the_others(tiny) -> None:
+    """The per-row hook of the decode loop (refill.RowWatch): called after each token of each row."""
+    sampling = SamplingParams(temperature=0, max_tokens=12, stop=())
+    free = {r.key: r for r in tiny.generate([req(3, 6), req(4, 6)], sampling)}
+    seen: list[int] = []
+
+    def watch(row) -> str | None:
+        seen.append(row.request.key)
+        return "watched" if row.request.key == 3 and len(row.generated) >= 4 else None
+
+    tiny.watch = watch
+    try:
+        got = {r.key: r for r in tiny.generate([req(3, 6), req(4, 6)], sampling)}
+    finally:
+        tiny.watch = None
+    assert (got[3].finish_reason, got[3].stop, got[3].completion_tokens) == ("stop", "watched", 4)
+    assert free[3].text.startswith(got[3].text) and len(got[3].text) < len(free[3].text)
+    assert got[4] == free[4]  # the other row of the batch decodes as without the watch
+    assert seen.count(4) == free[4].completion_tokens
+
+
 def test_a_prompt_longer_than_the_context_fails_alone(tiny) -> None:
     requests = [req(0, 5), req(1, 400), req(2, 5)]
     results = {r.key: r for r in tiny.generate(requests, SamplingParams(max_tokens=4, stop=()))}

@@ -157,7 +157,13 @@ class OpenAIHttpBackend:
         """Yield one result per request in completion order, pulling requests as slots free."""
         self._start()
         assert self._loop is not None
-        run = Run(self, sampling)
+        run = Run(
+            self._request,
+            self.body_template(sampling),
+            concurrency=self.concurrency,
+            open_think=self.open_think,
+            default_seed=sampling.seed,
+        )
         feed = Feeder(iter(requests), run, self._loop, self.concurrency)
         try:
             while True:

@@ -7,15 +7,15 @@ import asyncio
 import json
 import queue
 from collections import deque
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
-from tpt.augment.backend import GenerationRequest, SamplingParams
+from tpt.augment.backend import GenerationRequest, GenerationResult
 from tpt.augment.backends.openai_protocol import OPEN_THINK_PREFILL
 from tpt.errors import BackendError
 
-if TYPE_CHECKING:
-    from tpt.augment.backends.openai_http import OpenAIHttpBackend
+Send = Callable[[GenerationRequest, bytes], Awaitable[GenerationResult]]
+"""send(request, body): one request through its retries (the backend's); an error is a result."""
 
 
 class Feeder:
@@ -59,12 +59,22 @@ class Feeder:
 
 
 class Run:
-    """One generate() call inside the loop thread: the pending requests, the tasks, the results."""
+    """One generate() call inside the loop thread: the pending requests, the tasks, the results.
 
-    def __init__(self, backend: OpenAIHttpBackend, sampling: SamplingParams) -> None:
-        self.backend = backend
-        self.template = backend.body_template(sampling)
-        self.default_seed = sampling.seed
+    Each request's body is `template` (the fields every request of the run shares) with its messages
+    (an open `<think>` turn appended with `open_think`) and seed (`default_seed` when it has none)."""
+
+    def __init__(
+        self,
+        send: Send,
+        template: dict[str, Any],
+        *,
+        concurrency: int,
+        open_think: bool,
+        default_seed: int | None,
+    ) -> None:
+        self.send, self.template = send, template
+        self.concurrency, self.open_think, self.default_seed = concurrency, open_think, default_seed
         self.results: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.pending: deque[GenerationRequest] = deque()
         self.tasks: set[asyncio.Task[None]] = set()
@@ -76,7 +86,7 @@ class Run:
 
     def _launch(self) -> None:
         loop = asyncio.get_running_loop()
-        while self.pending and len(self.tasks) < self.backend.concurrency and not self.closed:
+        while self.pending and len(self.tasks) < self.concurrency and not self.closed:
             task = loop.create_task(self._one(self.pending.popleft()))
             self.tasks.add(task)
             task.add_done_callback(self._done)
@@ -91,13 +101,13 @@ class Run:
     async def _one(self, request: GenerationRequest) -> None:
         body = dict(self.template)
         messages = list(request.messages)
-        if self.backend.open_think:
+        if self.open_think:
             messages.append({"role": "assistant", "content": OPEN_THINK_PREFILL})
         body["messages"] = messages
         seed = request.seed if request.seed is not None else self.default_seed
         if seed is not None:
             body["seed"] = seed
-        result = await self.backend._request(request, json.dumps(body).encode())
+        result = await self.send(request, json.dumps(body).encode())
         self.results.put(result)
 
     async def cancel(self) -> None:

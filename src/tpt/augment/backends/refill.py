@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from transformers.cache_utils import DynamicLayer as _DynamicLayer
 
 from tpt.augment.backend import GenerationRequest, GenerationResult, SamplingParams
-
-if TYPE_CHECKING:
-    from tpt.augment.backends.transformers_backend import TransformersBackend
 
 
 @dataclass(slots=True, eq=False)
@@ -37,6 +34,45 @@ class Row:
     finish_reason: str | None = None
     stopped_by: str | None = None
     """The stop string that ended the row, or 'eos'."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decoder:
+    """What the running batch needs from the teacher, passed in by the backend that owns them."""
+
+    model: Any
+    tokenizer: Any
+    cache_kw: str
+    """The forward() keyword of the KV cache: transformers 5.x says `cache`, 4.x `past_key_values`."""
+    pad_id: int
+    eos_ids: frozenset[int]
+    max_prefill_tokens: int
+    """Padded prompt tokens per prefill pass."""
+
+
+RowWatch = Callable[[Row], "str | None"]
+"""watch(row), after each token a row takes: a string ends the row there (finish_reason 'stop',
+stopped_by that string); None lets it go on. The hook for checks on what a row is generating."""
+
+
+def row_result(row: Row, decoder: Decoder, stops: tuple[str, ...]) -> GenerationResult:
+    """The result of a finished row: its text without the end-of-sequence token, cut at a stop string."""
+    ids = row.generated
+    if ids and ids[-1] in decoder.eos_ids:
+        ids = ids[:-1]
+    text = decoder.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+    cuts = [i for i in (text.find(s) for s in stops) if i >= 0]
+    if cuts:
+        text = text[: min(cuts)]
+    return GenerationResult(
+        key=row.request.key,
+        text=text,
+        prefilled_think=row.prefilled_think,
+        finish_reason=row.finish_reason or "length",
+        stop=row.stopped_by,
+        prompt_tokens=len(row.prompt_ids),
+        completion_tokens=len(row.generated),
+    )
 
 
 class Lookahead:
@@ -68,13 +104,13 @@ class Lookahead:
 class Batch:
     """The running batch: rows, their left-padded KV cache, mask, positions and next tokens."""
 
-    def __init__(self, backend: TransformersBackend, sampling: SamplingParams) -> None:
-        self.b, self.sampling = backend, sampling
+    def __init__(self, decoder: Decoder, sampling: SamplingParams, *, watch: RowWatch | None = None) -> None:
+        self.d, self.sampling, self.watch = decoder, sampling, watch
         self.stops = tuple(s for s in sampling.stop if s)
         # Tokens to re-decode each step to spot a stop string: every token is at least one
         # character.
         self.stop_window = max((len(s) for s in self.stops), default=0) + 2
-        self.device = next(backend.model.parameters()).device
+        self.device = next(decoder.model.parameters()).device
         self.rows: list[Row] = []
         self.cache: Any = None
         self.mask: Any = None  # (B, L) bool: real token or padding
@@ -108,12 +144,12 @@ class Batch:
         ones = torch.ones((len(self.rows), 1), dtype=torch.bool, device=self.device)
         mask = torch.cat([self.mask, ones], dim=1)
         with torch.inference_mode():
-            out = self.b.model(
+            out = self.d.model(
                 input_ids=self.next_tok[:, None],
                 attention_mask=mask,
                 position_ids=self.next_pos[:, None],
                 use_cache=True,
-                **{self.b._cache_kw: self.cache},
+                **{self.d.cache_kw: self.cache},
             )
         self.mask, self.next_pos = mask, self.next_pos + 1
         yield from self._advance(self._sample(out.logits[:, -1, :]))
@@ -132,7 +168,7 @@ class Batch:
         group: list[Row] = []
         for row in rows:
             longest = max([len(r.prompt_ids) for r in group] + [len(row.prompt_ids)])
-            if group and (len(group) + 1) * longest > self.b.max_prefill_tokens:
+            if group and (len(group) + 1) * longest > self.d.max_prefill_tokens:
                 yield group
                 group = []
             group.append(row)
@@ -144,24 +180,24 @@ class Batch:
         from transformers.cache_utils import DynamicLayer
 
         longest = max(len(r.prompt_ids) for r in rows) + self.sentinel
-        ids = torch.full((len(rows), longest), self.b.pad_id, dtype=torch.long)
+        ids = torch.full((len(rows), longest), self.d.pad_id, dtype=torch.long)
         mask = torch.zeros((len(rows), longest), dtype=torch.bool)
         for i, row in enumerate(rows):  # left padding: ids [p p a b c] mask [0 0 1 1 1] positions [0 0 0 1 2]
             ids[i, longest - len(row.prompt_ids) :] = torch.tensor(row.prompt_ids)
             mask[i, longest - len(row.prompt_ids) :] = True
         ids, mask = ids.to(self.device), mask.to(self.device)
         positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
-        cache = DynamicCache(config=self.b.model.config)
+        cache = DynamicCache(config=self.d.model.config)
         if all(type(layer) is DynamicLayer for layer in cache.layers):
             cache.layers = [GrowingLayer() for _ in cache.layers]
         with torch.inference_mode():
-            out = self.b.model(
+            out = self.d.model(
                 input_ids=ids,
                 attention_mask=mask,
                 position_ids=positions,
                 use_cache=True,
                 logits_to_keep=1,  # only the last position's logits: (k, 1, V), not (k, P, V)
-                **{self.b._cache_kw: cache},
+                **{self.d.cache_kw: cache},
             )
         first = self._sample(out.logits[:, -1, :], rows)
         return cache, mask, positions[:, -1] + 1, first
@@ -206,16 +242,20 @@ class Batch:
         rows = self.rows[offset:]
         for row, token in zip(rows, tokens.tolist(), strict=True):
             row.generated.append(token)
-            if token in self.b.eos_ids:
+            if token in self.d.eos_ids:
                 row.finish_reason, row.stopped_by = "stop", "eos"
         if self.stops:
-            tails = self.b.tok.batch_decode(
+            tails = self.d.tokenizer.batch_decode(
                 [row.generated[-self.stop_window :] for row in rows], skip_special_tokens=True
             )
             for row, tail in zip(rows, tails, strict=True):
                 hit = next((s for s in self.stops if s in tail), None)
                 if row.finish_reason is None and hit is not None:
                     row.finish_reason, row.stopped_by = "stop", hit
+        if self.watch is not None:
+            for row in rows:
+                if row.finish_reason is None and (why := self.watch(row)) is not None:
+                    row.finish_reason, row.stopped_by = "stop", why
         self.next_tok[offset:] = tokens
         done = [
             offset + i for i, row in enumerate(rows) if row.finish_reason or len(row.generated) >= row.budget
@@ -224,7 +264,7 @@ class Batch:
             finished = [self.rows[i] for i in done]
             self._retire(done)
             for row in finished:
-                yield self.b._result(row, self.stops)
+                yield row_result(row, self.d, self.stops)
 
     def _retire(self, done: list[int]) -> None:
         gone = set(done)

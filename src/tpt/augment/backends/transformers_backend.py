@@ -29,7 +29,7 @@ from tpt.augment.truncation import truncate_texts
 from tpt.errors import BackendError, ConfigError, MissingDependencyError
 
 if TYPE_CHECKING:
-    from tpt.augment.backends.refill import Row
+    from tpt.augment.backends.refill import Row, RowWatch
 
 # The registry imports this module only when the backend is chosen: torch stays out of `import tpt`.
 try:
@@ -142,6 +142,8 @@ class TransformersBackend:
         # transformers 5.x renamed `past_key_values` to `cache`; accept either.
         params = inspect.signature(model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
+        self.watch: RowWatch | None = None
+        """Called on each row after each token (refill.RowWatch): a string ends the row there."""
 
     # -- the Backend contract --------------------------------------------------------------------
 
@@ -153,10 +155,18 @@ class TransformersBackend:
         self, requests: Iterable[GenerationRequest], sampling: SamplingParams
     ) -> Iterator[GenerationResult]:
         """Yield one result per request as rows finish; requests are pulled lookahead at a time."""
-        from tpt.augment.backends.refill import Batch, Lookahead
+        from tpt.augment.backends.refill import Batch, Decoder, Lookahead
 
+        decoder = Decoder(
+            model=self.model,
+            tokenizer=self.tok,
+            cache_kw=self._cache_kw,
+            pad_id=self.pad_id,
+            eos_ids=self.eos_ids,
+            max_prefill_tokens=self.max_prefill_tokens,
+        )
         source = Lookahead(iter(requests), self._prepare_row(sampling), self.lookahead)
-        batch = Batch(self, sampling)
+        batch = Batch(decoder, sampling, watch=self.watch)
         failures = 0
         try:
             while True:
@@ -209,24 +219,6 @@ class TransformersBackend:
             )
 
         return prepare
-
-    def _result(self, row: Row, stops: tuple[str, ...]) -> GenerationResult:
-        ids = row.generated
-        if ids and ids[-1] in self.eos_ids:
-            ids = ids[:-1]
-        text = self.tok.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-        cuts = [i for i in (text.find(s) for s in stops) if i >= 0]
-        if cuts:
-            text = text[: min(cuts)]
-        return GenerationResult(
-            key=row.request.key,
-            text=text,
-            prefilled_think=row.prefilled_think,
-            finish_reason=row.finish_reason or "length",
-            stop=row.stopped_by,
-            prompt_tokens=len(row.prompt_ids),
-            completion_tokens=len(row.generated),
-        )
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> frozenset[int]:
