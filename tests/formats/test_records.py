@@ -17,6 +17,7 @@ from tpt.errors import InputError
 from tpt.formats.reading import RecordLine, read_records, resolve_record_files
 from tpt.formats.records import (
     AugmentedRecord,
+    ControlTokens,
     Failure,
     JsonRecord,
     Provenance,
@@ -102,7 +103,7 @@ def _record() -> AugmentedRecord:
         completion_tokens=3, source="c.jsonl", meta={}, input=RecordInput(file="c.jsonl", line=1, index=0),
         provenance=Provenance(backend="x", model=None, template="paper", template_hash="h",
                               sampling={"temperature": 0.6}, seed=None, attempts=1),
-        control_tokens={"action": "neutralized", "found": {"<think>": 1}},
+        control_tokens=ControlTokens(action="neutralized", found={"<think>": 1}),
     )  # fmt: skip
 
 
@@ -110,6 +111,7 @@ def test_unknown_keys_are_ignored_and_optional_keys_written_only_when_set():
     rec = _record()
     obj = rec.to_json()
     assert list(obj)[-1] == "control_tokens" and "duplicate_of" not in obj
+    assert obj["control_tokens"] == {"action": "neutralized", "found": {"<think>": 1}}
     assert AugmentedRecord.from_json({**obj, "from_a_newer_tpt": [1]}, "f:1") == rec
     # A record written before tpt recorded stopped_by still reads (it has a default).
     old = {k: v for k, v in obj.items() if k != "stopped_by"}

@@ -19,7 +19,7 @@ from tpt.augment.config import AugmentConfig
 from tpt.augment.extract import extract_thinking
 from tpt.augment.prompts import PromptTemplate
 from tpt.corpus import Item, content_id
-from tpt.formats.records import AugmentedRecord, Provenance, RecordInput
+from tpt.formats.records import AugmentedRecord, ControlTokens, Provenance, RecordInput
 
 TRUNCATE_BATCH = 64  # documents tokenized together (batch encoding is much faster than one by one)
 # Failure reasons of documents that passed the input checks: their id counts as seen (duplicate_ids.py).
@@ -63,7 +63,7 @@ def generate_records(
 ) -> Outcomes:
     """Truncate, prompt, generate and extract: yields (document, record) in completion order; a document
     that yields no record is reported through `fail`. Shared by every executor."""
-    inflight: dict[int, tuple[Document, str, int, bool, dict[str, Any] | None]] = {}
+    inflight: dict[int, tuple[Document, str, int, bool, ControlTokens | None]] = {}
     # Backends whose server templates the prompt itself expose the teacher's control strings; the
     # in-process ones encode the document as text and need no policy (control.py).
     controls = getattr(backend, "control_strings", None)
@@ -76,8 +76,8 @@ def generate_records(
                     fail(doc.item, "empty_document", EMPTY_AFTER_TRUNCATION, doc.id)
                     continue
                 sent, control = _control_policy(controls, cfg.control_tokens, kept)
-                if control is not None and control["action"] == "rejected":
-                    found = ", ".join(f"{s!r} x{n}" for s, n in control["found"].items())
+                if control is not None and control.action == "rejected":
+                    found = ", ".join(f"{s!r} x{n}" for s, n in control.found.items())
                     fail(
                         doc.item,
                         "control_tokens",
@@ -132,7 +132,7 @@ def generate_records(
         yield doc, record
 
 
-def _control_policy(controls: Any, policy: str, text: str) -> tuple[str, dict[str, Any] | None]:
+def _control_policy(controls: Any, policy: str, text: str) -> tuple[str, ControlTokens | None]:
     """(the document as sent, what was done about its control strings: None when it has none)."""
     if controls is None:
         return text, None
@@ -141,7 +141,7 @@ def _control_policy(controls: Any, policy: str, text: str) -> tuple[str, dict[st
         return text, None
     action = {"neutralize": "neutralized", "reject": "rejected", "pass": "passed"}[policy]
     sent = controls.neutralize(text) if policy == "neutralize" else text
-    return sent, {"action": action, "found": dict(sorted(found.items()))}
+    return sent, ControlTokens(action=action, found=dict(sorted(found.items())))
 
 
 def to_document(item: Item, fail: FailFn, cfg_text: str, cfg_id: str) -> Document | None:

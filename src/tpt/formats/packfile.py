@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 import numpy as np
 
@@ -61,6 +61,39 @@ def part_path(pack_dir: Path, name: str, part: str) -> Path:
     return Path(pack_dir) / f"{name}.{part}.npy"
 
 
+class ShardEntry(TypedDict):
+    """One shard as index.json lists it."""
+
+    name: str
+    rows: int
+
+
+class PackIndex(TypedDict, total=False):
+    """index.json: the contract's keys (docs/architecture.md), then the facts pack adds."""
+
+    format: str
+    seq_len: int
+    dtype: str
+    vocab_size: int
+    eos_id: int | None
+    pad_id: int | None
+    bos_id: int | None
+    bos_token: str | None
+    mode: str
+    document_text: str
+    tokenizer: str
+    """The student tokenizer's directory, relative to the PACK_DIR."""
+    num_rows: int
+    shards: list[ShardEntry]
+    kinds: dict[str, str]
+    segments_pad: int
+    packing: str
+    raw_fraction: float
+    template: dict[str, str | None]
+    stats: str
+    megatron: str | None
+
+
 class RowBlock(Protocol):
     """Rows as the packer makes them: three (rows, seq_len) arrays."""
 
@@ -77,7 +110,7 @@ class ShardWriter:
         if self.dtype not in TOKEN_DTYPES:
             raise ValueError(f"token dtype {self.dtype} is not one of {[d.name for d in TOKEN_DTYPES]}")
         self.rows_per_shard = max(1, rows_per_shard)
-        self.shards: list[dict[str, Any]] = []
+        self.shards: list[ShardEntry] = []
         """index.json's `shards`: {"name", "rows"} per shard written."""
         self.kind_counts = np.zeros(256, dtype=np.int64)
         """Tokens of each kind written so far, counted from the arrays themselves."""
@@ -92,7 +125,7 @@ class ShardWriter:
         while self._buffered >= self.rows_per_shard:
             self._write(self.rows_per_shard)
 
-    def close(self) -> list[dict[str, Any]]:
+    def close(self) -> list[ShardEntry]:
         if self._buffered:
             self._write(self._buffered)
         return self.shards
@@ -134,12 +167,12 @@ def index_json(
     bos_token: str | None,
     mode: str,
     document_text: str,
-    shards: list[dict[str, Any]],
+    shards: list[ShardEntry],
     tokenizer: str = "tokenizer",
     **extra: Any,
-) -> dict[str, Any]:
+) -> PackIndex:
     """The index.json object: the contract's keys in their order, then `extra` (pack's own facts)."""
-    return {
+    index: PackIndex = {
         "format": FORMAT,
         "seq_len": seq_len,
         "dtype": np.dtype(dtype).name,
@@ -156,17 +189,18 @@ def index_json(
         "shards": shards,
         "kinds": {str(k): v for k, v in KINDS.items()},
         "segments_pad": PAD_SEGMENT,
-        **extra,
     }
+    index.update(extra)  # type: ignore[typeddict-item]
+    return index
 
 
-def read_pack_index(pack_dir: Path) -> dict[str, Any]:
+def read_pack_index(pack_dir: Path) -> PackIndex:
     """index.json of a PACK_DIR, checked against the contract; a clear error for anything else."""
     if not pack_dir.is_dir():
         raise InputError(f"data directory {pack_dir} does not exist")
     if not (pack_dir / "index.json").is_file():
         raise InputError(f"{pack_dir} is not packed tpt data (no index.json); run `tpt pack` to make it")
-    index = read_json(pack_dir / "index.json")
+    index: PackIndex = read_json(pack_dir / "index.json")
     if not isinstance(index, dict) or index.get("format") != FORMAT:
         got = index.get("format") if isinstance(index, dict) else type(index).__name__
         raise InputError(f"{pack_dir}/index.json has format {got!r}, expected {FORMAT!r}; re-run `tpt pack`")

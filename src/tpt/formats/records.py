@@ -68,8 +68,9 @@ class JsonRecord:
                     missing.append(column.name)
                 continue
             value = obj[column.name]
-            if isinstance(column.type, type) and issubclass(column.type, JsonRecord):
-                value = column.type.from_json(value, f"{where} field '{column.name}'".lstrip())
+            nested = _record_class(column.type)
+            if nested is not None and (value is not None or nested is column.type):
+                value = nested.from_json(value, f"{where} field '{column.name}'".lstrip())
             elif not _matches(value, column.type):
                 raise InputError(
                     f"{prefix}{cls.kind} field '{column.name}' is {_json_type(value)}, "
@@ -123,6 +124,15 @@ def columns(cls: type) -> tuple[Column, ...]:
             for f in fields(cls)
         )
     return _COLUMNS[cls]
+
+
+def _record_class(tp: Any) -> type[JsonRecord] | None:
+    """The record class of a field typed `SomeRecord` or `SomeRecord | None`, else None."""
+    union = isinstance(tp, types.UnionType) or typing.get_origin(tp) is Union
+    for t in typing.get_args(tp) if union else (tp,):
+        if isinstance(t, type) and issubclass(t, JsonRecord):
+            return t
+    return None
 
 
 def _matches(value: Any, tp: Any) -> bool:
@@ -189,6 +199,17 @@ class Provenance(JsonRecord):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ControlTokens(JsonRecord):
+    """What was done about the teacher's control strings found in a document (augment/control.py)."""
+
+    kind: ClassVar[str] = "record control_tokens"
+    action: str
+    """neutralized, rejected or passed (--control-tokens)."""
+    found: dict[str, int]
+    """Each control string found, and how many times."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class AugmentedRecord(JsonRecord):
     """One (document, thinking trajectory) record, as `tpt augment` writes it to shards/part-*.jsonl."""
 
@@ -213,8 +234,8 @@ class AugmentedRecord(JsonRecord):
     """The input record's other fields, as read."""
     input: RecordInput
     provenance: Provenance
-    control_tokens: dict[str, Any] | None = optional()
-    """What was done about the teacher's control strings in the document ({"action", "found"})."""
+    control_tokens: ControlTokens | None = optional()
+    """Only when the document held control strings of a server-templated teacher."""
     duplicate_of: int | None = optional()
     """Input index of the first document with the same id (--duplicate-ids keep-both)."""
 

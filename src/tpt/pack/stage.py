@@ -17,7 +17,7 @@ from tpt.augment.control import text_only
 from tpt.duplicate_ids import DuplicateCheck
 from tpt.duplicate_ids import check_policy as check_duplicate_policy
 from tpt.errors import ConfigError
-from tpt.formats.packfile import ShardWriter, index_json, token_dtype
+from tpt.formats.packfile import PackIndex, ShardEntry, ShardWriter, index_json, token_dtype
 from tpt.formats.reading import BadLine, RecordLine
 from tpt.formats.summaries import PackSummary
 from tpt.outputlock import lock_output_dir
@@ -370,8 +370,8 @@ def _index(
     student: StudentTokenizer,
     template: EncodedTemplate,
     dtype: np.dtype,
-    shards: list[dict[str, Any]],
-) -> dict[str, Any]:
+    shards: list[ShardEntry],
+) -> PackIndex:
     return index_json(
         seq_len=config.seq_len,
         dtype=dtype,
