@@ -120,8 +120,8 @@ def test_the_cache_stays_within_its_capacity_and_stays_exact():
 def test_real_text_with_a_trained_student_tokenizer(tmp_path):
     from importlib import resources
 
+    from tpt.formats.student import load_student_tokenizer
     from tpt.tokenizer.stage import TokenizerConfig, run
-    from tpt.tokenizer.student import load_student_tokenizer
 
     corpus = sorted(
         p

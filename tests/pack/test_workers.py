@@ -85,8 +85,8 @@ def _files(out: Path) -> dict[str, bytes]:
 
 
 def test_workers_batches_and_piece_cache_change_nothing_in_the_output(corpus, tmp_path):
+    from tpt.formats.student import load_student_tokenizer
     from tpt.pack.pieces import piece_encoder_for
-    from tpt.tokenizer.student import load_student_tokenizer
 
     path, tok, weights = corpus
     assert piece_encoder_for(load_student_tokenizer(tok).tokenizer) is not None
@@ -127,9 +127,9 @@ def test_a_worker_that_dies_is_a_clear_error_not_a_hang():
 def test_spawned_workers_get_the_same_ids(corpus):
     """Where there is no fork (macOS, Windows), the preparer travels pickled to spawned workers."""
     from tpt.formats.reading import read_records
+    from tpt.formats.student import load_student_tokenizer
     from tpt.pack.pieces import piece_encoder_for
     from tpt.pack.workers import Job, Preparer, WorkerPool
-    from tpt.tokenizer.student import load_student_tokenizer
 
     path, tok, _ = corpus
     tokenizer = load_student_tokenizer(tok).tokenizer

@@ -8,8 +8,8 @@ import pytest
 
 from tpt.cli import main
 from tpt.errors import ConfigError, InputError
+from tpt.formats.student import load_student_tokenizer, save_student_tokenizer
 from tpt.tokenizer.stage import TokenizerConfig, run
-from tpt.tokenizer.student import load_student_tokenizer, save_student_tokenizer
 
 CORPUS = Path(str(resources.files("tpt").joinpath("data/sample_corpus")))
 

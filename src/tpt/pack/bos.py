@@ -16,7 +16,7 @@ with their tokenizer's default, which is their own pre-training convention.
 from __future__ import annotations
 
 from tpt.errors import ConfigError
-from tpt.tokenizer.student import StudentTokenizer
+from tpt.formats.student import StudentTokenizer
 
 BOS_SETTINGS = ("auto", "on", "off")
 

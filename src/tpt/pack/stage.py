@@ -19,6 +19,7 @@ from tpt.duplicate_ids import check_policy as check_duplicate_policy
 from tpt.errors import ConfigError
 from tpt.formats.packfile import PackIndex, ShardEntry, ShardWriter, index_json, token_dtype
 from tpt.formats.reading import BadLine, RecordLine
+from tpt.formats.student import StudentTokenizer, load_student_tokenizer, save_student_tokenizer
 from tpt.formats.summaries import PackSummary
 from tpt.outputlock import lock_output_dir
 from tpt.pack.bos import BOS_SETTINGS, resolve_bos
@@ -37,7 +38,6 @@ from tpt.pack.template import (
 )
 from tpt.pack.workers import Job, Prepared, Preparer, WorkerPool, default_workers
 from tpt.progress import Progress
-from tpt.tokenizer.student import StudentTokenizer, load_student_tokenizer, save_student_tokenizer
 from tpt.validate.checks import CheckConfig, Validator
 
 MODES = ("tpt", "raw")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tpt.errors import ConfigError
-from tpt.tokenizer.student import StudentTokenizer
+from tpt.formats.student import StudentTokenizer
 
 PRESETS: dict[str, str] = {
     # A newline-separated block, the common reading of the paper's Figure 1(b).

@@ -71,7 +71,7 @@ def run(config: TokenizerConfig) -> TokenizerSummary:
 def _train_tokenizer(config: TokenizerConfig) -> TokenizerSummary:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
-    from tpt.tokenizer.student import write_tokenizer_config
+    from tpt.formats.student import write_tokenizer_config
 
     started = time.monotonic()
     corpus, output = config.corpus, config.output

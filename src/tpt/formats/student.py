@@ -1,4 +1,6 @@
-"""Load a local Hugging Face tokenizer (directory or tokenizer.json) for packing, and save it back.
+"""The student tokenizer, as it crosses stages: `tpt tokenizer` writes it, `tpt pack` loads it (or any local
+Hugging Face tokenizer: a directory or a tokenizer.json) and saves it into PACK_DIR/tokenizer, which
+`tpt train` reads.
 
 Packing uses the Rust `tokenizers` library directly (fast, no torch or transformers import). A directory
 without a `tokenizer.json` (a slow, Python-only tokenizer) is converted once through transformers.
