@@ -8,7 +8,7 @@ import pytest
 
 from tpt.pack.megatron import read_megatron
 from tpt.pack.stage import PackConfig, run
-from tpt.validate.checks import CheckConfig
+from tpt.quality.checks import CheckConfig
 
 
 @pytest.fixture

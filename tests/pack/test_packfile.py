@@ -25,8 +25,8 @@ from tpt.formats.packfile import (
 )
 from tpt.pack.packing import Rows
 from tpt.pack.stage import PackConfig, run
+from tpt.quality.checks import CheckConfig
 from tpt.train.data import IGNORE_INDEX, PackedData
-from tpt.validate.checks import CheckConfig
 
 
 def test_what_pack_writes_train_reads(tmp_path, word_tok, h):

@@ -8,7 +8,7 @@ import pytest
 
 from tpt.errors import ConfigError, InputError
 from tpt.pack.stage import PackConfig, run
-from tpt.validate.checks import CheckConfig
+from tpt.quality.checks import CheckConfig
 
 # The tiny texts are far below the default checks' thresholds; these tests are about packing.
 NO_WORD_CHECKS = CheckConfig(disabled=frozenset({"too_short", "repetition", "copy"}))

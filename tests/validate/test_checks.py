@@ -9,8 +9,8 @@ import pytest
 
 from tpt.errors import ConfigError
 from tpt.formats.reading import RecordLine
-from tpt.validate.checks import CheckConfig, Validator, copy_fractions, repetition_fractions
-from tpt.validate.ngrams import word_hashes
+from tpt.quality.checks import CheckConfig, Validator, copy_fractions, repetition_fractions
+from tpt.quality.ngrams import word_hashes
 
 DOC_WORDS = (
     "A matrix is invertible when its determinant is nonzero. The determinant of a two by two matrix"
@@ -177,7 +177,7 @@ def test_verdict_order_is_the_documented_order(validator, good):
 
 
 def test_report_only_and_document_only_configs(good):
-    from tpt.validate.checks import THINKING_FILTERS, paper_faithful
+    from tpt.quality.checks import THINKING_FILTERS, paper_faithful
 
     path = resources.files("tpt").joinpath("data/eval/gsm8k/test.jsonl")
     question = json.loads(path.read_text(encoding="utf-8").splitlines()[0])["question"]

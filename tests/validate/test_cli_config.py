@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from tpt.configs import drift
+from tpt.quality.checks import CHECKS, CheckConfig
 from tpt.validate import cli
-from tpt.validate.checks import CHECKS, CheckConfig
 from tpt.validate.stage import ValidateConfig
 
 CHECK_OPTIONS = dict(

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from tpt.validate import ngrams
-from tpt.validate.ngrams import ngram_hashes, word_hashes
+from tpt.quality import ngrams
+from tpt.quality.ngrams import ngram_hashes, word_hashes
 
 
 def test_words_ignore_case_and_ascii_punctuation_and_keep_text_boundaries():

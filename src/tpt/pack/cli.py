@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     from tpt.pack.mixing import parse_weights
     from tpt.pack.stage import PackConfig
     from tpt.pack.stage import run as pack
-    from tpt.validate.checks import paper_faithful
+    from tpt.quality.checks import paper_faithful
 
     checks = check_config_from_args(args)
     config = PackConfig(

@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from tpt.errors import ConfigError
-from tpt.validate.ngrams import mix64
+from tpt.quality.ngrams import mix64
 
 T = TypeVar("T")
 

@@ -38,7 +38,7 @@ from tpt.pack.template import (
 )
 from tpt.pack.workers import Job, Prepared, Preparer, WorkerPool, default_workers
 from tpt.progress import Progress
-from tpt.validate.checks import CheckConfig, Validator
+from tpt.quality.checks import CheckConfig, Validator
 
 MODES = ("tpt", "raw")
 # Settings that change how fast the output is made, not what it is.

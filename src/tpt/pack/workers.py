@@ -27,7 +27,7 @@ from tpt.formats.reading import RecordLine
 from tpt.pack.pieces import PieceEncoder
 from tpt.pack.samples import EncodedTexts, encode_texts
 from tpt.pack.template import prepare_document, prepare_thinking
-from tpt.validate.checks import Validator, Verdict
+from tpt.quality.checks import Validator, Verdict
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,7 +79,7 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check_config_from_args(args: argparse.Namespace):  # -> CheckConfig (imported lazily)
-    from tpt.validate.checks import CheckConfig
+    from tpt.quality.checks import CheckConfig
 
     return CheckConfig(
         min_thinking_words=args.min_thinking_words,

@@ -17,7 +17,7 @@ from tpt.errors import ConfigError
 from tpt.formats.reading import BadLine, RecordLine, read_records, resolve_record_files
 from tpt.formats.summaries import ValidateSummary
 from tpt.outputlock import lock_output_dir
-from tpt.validate.checks import CheckConfig, Validator
+from tpt.quality.checks import CheckConfig, Validator
 
 BATCH_SIZE = 1000
 MAX_LISTED = 100  # duplicate ids listed in summary.json (all are counted)

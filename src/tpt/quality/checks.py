@@ -16,8 +16,8 @@ import numpy as np
 
 from tpt.errors import ConfigError
 from tpt.formats.reading import RecordLine
-from tpt.validate.contamination import EVAL_SETS, ContaminationIndex, load_index
-from tpt.validate.ngrams import HashRuns, ngram_hashes, word_hashes
+from tpt.quality.contamination import EVAL_SETS, ContaminationIndex, load_index
+from tpt.quality.ngrams import HashRuns, ngram_hashes, word_hashes
 
 CHECKS: tuple[str, ...] = (
     "missing_thinking",  # no `thinking` field: nothing to pack in TPT mode (cannot be disabled)

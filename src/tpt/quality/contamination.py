@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from tpt.errors import ConfigError, InputError
-from tpt.validate.ngrams import HashRuns, ngram_hashes, word_hashes
+from tpt.quality.ngrams import HashRuns, ngram_hashes, word_hashes
 
 _INDEX_VERSION = 1  # bump when the hashing in ngrams.py changes
 
