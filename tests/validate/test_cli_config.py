@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from tpt.configs import drift
+from tpt.quality import options
 from tpt.quality.checks import CHECKS, CheckConfig
 from tpt.validate import cli
 from tpt.validate.stage import ValidateConfig
@@ -29,7 +30,7 @@ def check_parser() -> argparse.ArgumentParser:
 
 
 def test_the_disable_check_choices_are_the_checks_that_can_be_disabled():
-    assert cli._CHECK_NAMES == CHECKS[1:] and CHECKS[0] == "missing_thinking"
+    assert options.CHECK_NAMES == CHECKS[1:] and CHECKS[0] == "missing_thinking"
 
 
 def test_the_check_options_default_to_check_config():

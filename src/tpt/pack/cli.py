@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tpt.validate.cli import add_check_arguments, add_duplicate_argument, check_config_from_args
+from tpt.quality.options import add_check_arguments, add_duplicate_argument, check_config_from_args
 
 HELP = "validate, tokenize and pack augmented records into fixed-length token shards with exact stats"
 
