@@ -14,15 +14,25 @@ COMPRESSED_SUFFIXES = (".gz", ".zst")
 
 
 def open_bytes(path: Path) -> io.BufferedIOBase:
-    """A binary reader of the decompressed bytes (zstandard is imported only for a .zst file)."""
+    """A binary reader of the decompressed bytes (zstandard is imported only for a .zst file); `path` is a
+    local Path or a tpt.storage.RemotePath."""
     name = path.name.lower()
     if name.endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
+        raw = _open_raw(path)
+        gz = gzip.GzipFile(fileobj=raw, mode="rb")
+        gz.myfileobj = raw  # closed with the reader, as gzip.open(path) does
+        return gz  # type: ignore[return-value]
     if name.endswith(".zst"):
         try:
             import zstandard
         except ImportError:
             raise MissingDependencyError("zstandard", f"reading {path}") from None
-        raw = open(path, "rb")  # noqa: SIM115 - closed through the reader
+        raw = _open_raw(path)  # closed through the reader
         return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, closefd=True))
-    return open(path, "rb")  # noqa: SIM115
+    return _open_raw(path)
+
+
+def _open_raw(path: Path) -> io.BufferedIOBase:
+    """The file's bytes as stored: a local file, or a remote object streamed with read-ahead
+    (tpt.storage.RemotePath.open)."""
+    return path.open("rb") if hasattr(path, "open") else open(path, "rb")  # noqa: SIM115
