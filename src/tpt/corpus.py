@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tpt.errors import InputError
-from tpt.formats.compression import BOM, open_bytes
+from tpt.formats.compression import read_lines
 
 # A \uD800-\uDFFF escape: only a line that holds one can parse to a lone surrogate (then it is checked).
 SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
@@ -144,16 +144,6 @@ def utf8_detail(raw: bytes) -> str:
     return "not valid UTF-8"
 
 
-def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    """(1-based line number, bytes) of the non-blank lines, a leading byte order mark dropped."""
-    with open_bytes(path) as f:
-        for lineno, line in enumerate(f, start=1):
-            if lineno == 1 and line.startswith(BOM):
-                line = line[len(BOM) :]
-            if line.strip():
-                yield lineno, line
-
-
 def _iter_file(path: Path) -> Iterator[tuple[int, str | dict]]:
     if path.name.lower().endswith(PARQUET_SUFFIXES):
         import pyarrow.parquet as pq
@@ -168,7 +158,7 @@ def _iter_file(path: Path) -> Iterator[tuple[int, str | dict]]:
                 yield row, rec
                 row += 1
         return
-    for lineno, line in _lines(path):
+    for lineno, line in read_lines(path):
         try:
             yield lineno, line.decode("utf-8")
         except UnicodeDecodeError:
@@ -194,7 +184,7 @@ def count_items(files: list[Path]) -> int:
 
             total += pq.ParquetFile(path).metadata.num_rows
         else:
-            total += sum(1 for _ in _lines(path))
+            total += sum(1 for _ in read_lines(path))
     return total
 
 

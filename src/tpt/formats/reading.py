@@ -19,7 +19,7 @@ from typing import Any
 
 from tpt.corpus import SURROGATE_ESCAPE, unencodable, utf8_detail
 from tpt.errors import InputError
-from tpt.formats.compression import BOM, open_bytes
+from tpt.formats.compression import read_lines
 from tpt.formats.records import augment_shards
 
 SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst")
@@ -117,16 +117,8 @@ def read_records(files: Iterable[Path]) -> Iterator[RecordLine | BadLine]:
     for path in files:
         name = str(path)
         default_source = path.name.split(".")[0]
-        try:
-            f = open_bytes(path)
-        except OSError as exc:
-            raise InputError(f"cannot read {path}: {exc}") from None
-        with f:
-            for number, raw in enumerate(f, start=1):
-                if number == 1 and raw.startswith(BOM):
-                    raw = raw[len(BOM) :]
-                if raw.strip():
-                    yield parse_line(raw, name, number, default_source)
+        for number, raw in read_lines(path):
+            yield parse_line(raw, name, number, default_source)
 
 
 def parse_line(raw: bytes, file: str, line: int, default_source: str) -> RecordLine | BadLine:

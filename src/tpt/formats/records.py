@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar, Union
 
 from tpt.errors import InputError
-from tpt.formats.compression import BOM, open_bytes
+from tpt.formats.compression import read_lines
 
 T = TypeVar("T", bound="JsonRecord")
 
@@ -259,16 +259,8 @@ class Failure(JsonRecord):
 
 def iter_lines(path: Path) -> Iterator[tuple[str, bytes]]:
     """("file:line", bytes) for each non-blank line of a record file (.jsonl, .gz, .zst)."""
-    try:
-        f = open_bytes(path)
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc}") from None
-    with f:
-        for number, raw in enumerate(f, start=1):
-            if number == 1 and raw.startswith(BOM):
-                raw = raw[len(BOM) :]
-            if raw.strip():
-                yield f"{path}:{number}", raw
+    for number, raw in read_lines(path):
+        yield f"{path}:{number}", raw
 
 
 def read_augmented(files: Iterable[Path]) -> Iterator[AugmentedRecord]:
