@@ -29,6 +29,10 @@ def test_the_python_api_page_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert scope["packed"].augmented_samples == scope["checked"].kept
     checkpoints = sorted((out / "train" / "checkpoints").iterdir())
     assert json.loads((checkpoints[-1] / "tpt_checkpoint.json").read_text())["tokens_seen"] == 16384
+    assert (scope["trained"].tokens_seen, scope["trained"].final_checkpoint.name) == (
+        16384,
+        checkpoints[-1].name,
+    )
     rows = [json.loads(line) for line in (out / "eval.jsonl").read_text().splitlines()]
     accuracy = [r for r in rows if r["task"] == "direct" and r["metric"] == "accuracy"]
     assert accuracy and all(0 <= r["value"] <= 1 for r in accuracy)

@@ -88,7 +88,10 @@ def test_recipe_is_valid_bash(path):
 def test_training_recipe_matches_table_5(name, commands_of):
     get_args_parser = pytest.importorskip("torch.distributed.run").get_args_parser
 
-    from tpt.train.options import build_train_config
+    import importlib
+
+    from tpt.cli import COMMANDS
+    from tpt.train.config import loop_config
 
     [argv] = commands_of(RECIPES_DIR / name)
     assert argv[0] == "torchrun"
@@ -102,7 +105,8 @@ def test_training_recipe_matches_table_5(name, commands_of):
     assert args.command == want["command"]
     seq_len = want.get("seq_len", 8192)
     tokens = args.tokens if args.tokens is not None else 10 * 2**30  # sft: epochs, not a budget
-    cfg = build_train_config(args, seq_len=seq_len, tokens=tokens)  # the real config checks
+    config = importlib.import_module(COMMANDS[args.command][0]).config_from_args(args)  # what the CLI runs
+    cfg = loop_config(config, seq_len=seq_len, tokens=tokens)  # the real config checks
     got = dict(
         lr=cfg.optim.lr,
         schedule=cfg.optim.schedule,

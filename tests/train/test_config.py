@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from tpt.errors import ConfigError
-from tpt.train.config import OptimConfig, TrainConfig, parse_token_list, parse_tokens
+from tpt.train.config import LoopConfig, OptimConfig, parse_token_list, parse_tokens
 
 
-def make(**kw) -> TrainConfig:
+def make(**kw) -> LoopConfig:
     base = dict(optim=OptimConfig(lr=1e-3), tokens=10_240, batch_tokens=2048, seq_len=128)
-    return TrainConfig(**{**base, **kw})
+    return LoopConfig(**{**base, **kw})
 
 
 def test_parse_tokens_accepts_suffixes_and_exponents() -> None:

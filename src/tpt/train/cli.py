@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from tpt.train.config import parse_tokens
 from tpt.train.options import add_optimization_arguments
 
+# train/model.py's SIZES (kept apart: model.py imports torch); tests/train/test_cli_config.py holds them equal.
+MODEL_SIZES = ("tiny", "small", "medium", "1b", "3b", "8b")
 HELP = "train a student (from scratch or from a checkpoint) on packed data; checkpoints by tokens seen"
 
 
@@ -26,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument(
         "--model-size",
         default="tiny",
-        choices=("tiny", "small", "medium", "1b", "3b", "8b"),
+        choices=MODEL_SIZES,
         help="a new student: tiny ~0.85M, small ~5M, medium ~20M non-embedding parameters (CPU); "
         "1b / 3b / 8b: Llama-3.2-1B / Llama-3.2-3B / Llama-3-8B shapes (default tiny)",
     )
@@ -51,9 +52,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    from tpt.train.train_stage import run_train
+def config_from_args(args: argparse.Namespace):  # -> TrainConfig
+    from tpt.configs import from_args
+    from tpt.train.config import TrainConfig
+    from tpt.train.options import PRESET_OPTIONS, preset_from_args
 
-    if args.preset == "auto":
-        args.preset = "midtrain" if args.init else "pretrain"
-    return run_train(args, Path(args.data_dir), Path(args.output))
+    name = ("midtrain" if args.init else "pretrain") if args.preset == "auto" else args.preset
+    fields = {k: v for k, v in vars(args).items() if k not in PRESET_OPTIONS and k != "preset"}
+    return from_args(TrainConfig, argparse.Namespace(**fields), preset=preset_from_args(args, name))
+
+
+def run(args: argparse.Namespace) -> int:
+    from tpt.train.stage import run as train
+
+    train(config_from_args(args))
+    return 0

@@ -1,11 +1,23 @@
-"""Training config records, their checks, and the presets (the paper's Table 5 and the CPU testbed)."""
+"""The configs of `tpt train` and `tpt sft`, their checks, and the presets (the paper's Table 5 and the CPU
+testbed).
+
+- `TrainConfig` (`tpt train`) and `SftConfig` (`tpt sft`): what a user sets; `train.stage.run(TrainConfig)`
+  and `train.sft_stage.run(SftConfig)` take them. Field names are the command-line options' names.
+- `Preset`: the optimizer and the global batch; `pretrain()`, `midtrain()`, `testbed()` and `sft()`
+  return the presets, `Preset.override(lr=...)` changes any part.
+- `LoopConfig` and `OptimConfig`: what the training loop runs, made by `loop_config` once the data's
+  sequence length and the budget in tokens are known.
+
+Light on purpose (no torch, no numpy): the CLI modules import it.
+"""
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
 
 from tpt.errors import ConfigError
 
@@ -52,8 +64,9 @@ class OptimConfig:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class TrainConfig:
-    """How to train: budget, batch geometry, precision, checkpoints. The model is chosen separately."""
+class LoopConfig:
+    """What the training loop runs: budget, batch geometry, precision, checkpoints (the model is chosen
+    separately). Made from a TrainConfig or SftConfig by `loop_config`."""
 
     optim: OptimConfig
     tokens: int
@@ -120,48 +133,218 @@ class TrainConfig:
         return sorted(steps | {self.total_steps})
 
 
-# Presets: option defaults a user can override flag by flag. "pretrain", "midtrain" and "sft" are the
-# paper's Table 5 (8B pre-training; the 3B mid-training and SFT columns: 1.5B uses lr 6e-5, 7B 3e-5).
-# 4M / 8M / 1M tokens are taken as 2^22 / 2^23 / 2^20 so they divide by the usual sequence lengths.
-# "testbed" is the CPU pilot's setting that trained a ~1M-parameter student without diverging.
-PRESETS: dict[str, dict[str, object]] = {
-    "pretrain": dict(
-        lr=3e-4,
-        schedule="constant",
-        warmup_steps=100,
-        betas=(0.9, 0.95),
-        weight_decay=0.1,
-        grad_clip=1.0,
-        batch_tokens=4 * 2**20,
-    ),
-    "midtrain": dict(
-        lr=4e-5,
-        schedule="cosine",
-        warmup_steps=100,
-        betas=(0.9, 0.95),
-        weight_decay=0.1,
-        grad_clip=0.3,
-        batch_tokens=8 * 2**20,
-    ),
-    "testbed": dict(
-        lr=2e-3,
-        schedule="constant",
-        warmup_steps=50,
-        betas=(0.9, 0.98),
-        weight_decay=0.1,
-        grad_clip=1.0,
-        batch_tokens=2048,
-    ),
-    "sft": dict(
-        lr=4e-5,
-        schedule="cosine",
-        warmup_steps=400,
-        betas=(0.9, 0.999),
-        weight_decay=0.0,
-        grad_clip=0.2,
-        batch_tokens=2**20,
-    ),
-}
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Preset:
+    """The optimizer, its schedule and the global batch: what `--preset` sets (each option overrides it)."""
+
+    name: str | None
+    """Recorded in the run's manifest (None: set by hand)."""
+    optim: OptimConfig
+    batch_tokens: int
+    """Global batch in tokens (all processes; reached by gradient accumulation)."""
+
+    def override(self, **changes: Any) -> Preset:
+        """This preset with some settings changed: `batch_tokens` or any OptimConfig field."""
+        batch_tokens = changes.pop("batch_tokens", self.batch_tokens)
+        return replace(self, optim=replace(self.optim, **changes), batch_tokens=batch_tokens)
+
+
+# "pretrain", "midtrain" and "sft" are the paper's Table 5 (8B pre-training; the 3B mid-training and SFT
+# columns: 1.5B uses lr 6e-5, 7B 3e-5). 4M / 8M / 1M tokens are taken as 2^22 / 2^23 / 2^20 so they divide
+# by the usual sequence lengths. "testbed" is the CPU pilot's setting that trained a ~1M-parameter student
+# without diverging. docs/train.md's table and tests/recipes (the recipes' flags) are checked against these.
+def pretrain() -> Preset:
+    """[P] Table 5, pre-training from scratch (8B)."""
+    optim = OptimConfig(
+        lr=3e-4, schedule="constant", warmup_steps=100, betas=(0.9, 0.95), weight_decay=0.1, grad_clip=1.0
+    )
+    return Preset(name="pretrain", optim=optim, batch_tokens=4 * 2**20)
+
+
+def midtrain() -> Preset:
+    """[P] Table 5, mid-training (3B; 1.5B uses lr 6e-5, 7B 3e-5)."""
+    optim = OptimConfig(
+        lr=4e-5, schedule="cosine", warmup_steps=100, betas=(0.9, 0.95), weight_decay=0.1, grad_clip=0.3
+    )
+    return Preset(name="midtrain", optim=optim, batch_tokens=8 * 2**20)
+
+
+def testbed() -> Preset:
+    """The CPU testbed of `tpt reproduce` (a ~1M-parameter student, batches of 16 x 128 tokens)."""
+    optim = OptimConfig(
+        lr=2e-3, schedule="constant", warmup_steps=50, betas=(0.9, 0.98), weight_decay=0.1, grad_clip=1.0
+    )
+    return Preset(name="testbed", optim=optim, batch_tokens=2048)
+
+
+def sft() -> Preset:
+    """[P] Table 5, supervised fine-tuning (3B; 1.5B uses lr 6e-5, 7B 3e-5)."""
+    optim = OptimConfig(
+        lr=4e-5, schedule="cosine", warmup_steps=400, betas=(0.9, 0.999), weight_decay=0.0, grad_clip=0.2
+    )
+    return Preset(name="sft", optim=optim, batch_tokens=2**20)
+
+
+PRESETS = {"pretrain": pretrain, "midtrain": midtrain, "testbed": testbed, "sft": sft}
+"""Preset name (`--preset`) -> the function that returns it."""
+
+PRECISIONS = ("bf16", "fp32")
+DATA_ORDERS = ("shuffle", "sequential")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _RunOptions:
+    """What `tpt train` and `tpt sft` share: batch geometry, precision, checkpoints, logs, hardware."""
+
+    output: Path
+    """The run directory (re-run to resume)."""
+    micro_batch: int | None = None
+    """Rows per forward pass per process (None: the largest that fits 8192 tokens)."""
+    precision: str = "bf16"
+    """bf16 autocast with fp32 weights, or fp32."""
+    seed: int = 0
+    """Model init and data order."""
+    data_order: str = "shuffle"
+    """shuffle: a new seeded permutation of rows each epoch; sequential: stored order."""
+    save_every: int | None = None
+    """A checkpoint every this many tokens (the end of the budget is always saved)."""
+    save_at: tuple[int, ...] = ()
+    """Checkpoints also at these token counts."""
+    log_every: int = 10
+    """Optimizer steps per metrics.jsonl line."""
+    tensorboard: bool = False
+    wandb: bool = False
+    overwrite_config: bool = False
+    """Continue a run directory made with a different config."""
+    threads: int | None = None
+    """CPU threads per process (torch.set_num_threads; None: torch's)."""
+    device: str = "auto"
+    """auto (cuda if available), cpu or cuda."""
+    fsdp: bool = False
+    """Shard the model with FSDP2 across processes."""
+
+    def _check(self) -> None:
+        object.__setattr__(self, "output", Path(self.output))
+        object.__setattr__(self, "save_at", tuple(sorted(set(self.save_at))))
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"--threads must be >= 1, got {self.threads}")
+        if self.device not in DEVICES:
+            raise ConfigError(f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"--precision must be bf16 or fp32, got {self.precision!r}")
+        if self.data_order not in DATA_ORDERS:
+            raise ConfigError(f"--data-order must be shuffle or sequential, got {self.data_order!r}")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TrainConfig(_RunOptions):
+    """`tpt train`: pre-train a new student, or mid-train a local checkpoint, on a PACK_DIR."""
+
+    data_dir: Path
+    """A PACK_DIR written by `tpt pack`."""
+    tokens: int
+    """Token budget; cycles over the data in epochs if larger than it."""
+    preset: Preset | None = None
+    """None: midtrain() with `init`, pretrain() otherwise."""
+    model_size: str = "tiny"
+    """A new student's shape (train/model.py SIZES); ignored with `init`."""
+    qk_norm: bool | None = None
+    """RMSNorm on queries and keys (None: on for tiny/small/medium); only for a new student."""
+    init: str | None = None
+    """Start from this local Hugging Face checkpoint (mid-training)."""
+    block_attention: bool = False
+    """No attention across samples packed in one row (positions restart per sample)."""
+
+    def __post_init__(self) -> None:
+        self._check()
+        object.__setattr__(self, "data_dir", Path(self.data_dir))
+        if self.init and self.qk_norm is not None:
+            raise ConfigError(
+                "--qk-norm/--no-qk-norm shape a new model; --init keeps the checkpoint's architecture"
+            )
+        if self.tokens <= 0:
+            raise ConfigError(f"--tokens must be > 0, got {self.tokens}")
+
+    @property
+    def chosen_preset(self) -> Preset:
+        return self.preset or (midtrain() if self.init else pretrain())
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SftConfig(_RunOptions):
+    """`tpt sft`: fine-tune a checkpoint on chat data, loss on assistant tokens only."""
+
+    data: tuple[Path, ...]
+    """Chat data: JSONL lines with a `messages` list, or GSM8K-style `question`/`answer`."""
+    init: str
+    """The local Hugging Face checkpoint to fine-tune."""
+    preset: Preset = field(default_factory=sft)
+    epochs: float | None = None
+    """Passes over the packed examples (None, and no `tokens`: 5, as the paper)."""
+    tokens: int | None = None
+    """A token budget instead of epochs."""
+    seq_len: int = 2048
+    """Tokens per packed row (the paper: 32k)."""
+    rope_theta_scale: float = 1.0
+    """Multiply the RoPE base for a longer context (the paper: 16 for 8k -> 32k)."""
+    chat_template: str | None = None
+    """'chatml' or a Jinja template file (None: the tokenizer's own, else ChatML)."""
+    max_examples: int | None = None
+    """Use only the first N examples."""
+
+    def __post_init__(self) -> None:
+        self._check()
+        if isinstance(self.data, str | Path) or not self.data:
+            raise ConfigError("sft needs a sequence of one or more chat data files")
+        object.__setattr__(self, "data", tuple(Path(p) for p in self.data))
+        if self.seq_len < 16:
+            raise ConfigError(f"--seq-len must be >= 16, got {self.seq_len}")
+        if self.epochs is not None and self.tokens is not None:
+            raise ConfigError("--epochs and --tokens are two budgets: give one")
+        if self.epochs is not None and self.epochs <= 0:
+            raise ConfigError(f"--epochs must be > 0, got {self.epochs}")
+        if self.tokens is not None and self.tokens <= 0:
+            raise ConfigError(f"--tokens must be > 0, got {self.tokens}")
+
+
+def loop_config(config: TrainConfig | SftConfig, *, seq_len: int, tokens: int) -> LoopConfig:
+    """What the loop runs for a stage config, once the sequence length and the budget are known."""
+    preset = config.chosen_preset if isinstance(config, TrainConfig) else config.preset
+    return LoopConfig(
+        optim=preset.optim,
+        tokens=tokens,
+        batch_tokens=preset.batch_tokens,
+        seq_len=seq_len,
+        micro_batch_rows=config.micro_batch,
+        precision=config.precision,
+        seed=config.seed,
+        save_every_tokens=config.save_every,
+        save_at_tokens=config.save_at,
+        log_every_steps=config.log_every,
+        data_order=config.data_order,
+        extra={"preset": preset.name},
+    )
+
+
+def fingerprint_fields(cfg: LoopConfig) -> dict[str, Any]:
+    """The parts of a LoopConfig that change the trained weights (not threads, logging or save points).
+
+    The budget counts only when the schedule depends on it: a constant-lr run can be extended by
+    re-running it with a larger --tokens.
+    """
+    out: dict[str, Any] = {
+        "optim": asdict(cfg.optim),
+        "batch_tokens": cfg.batch_tokens,
+        "seq_len": cfg.seq_len,
+        "precision": cfg.precision,
+        "seed": cfg.seed,
+        "data_order": cfg.data_order,
+    }
+    if cfg.optim.schedule != "constant":
+        out["tokens"] = cfg.tokens
+    return out
+
 
 _SUFFIX = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9, "ki": 2**10, "mi": 2**20, "gi": 2**30}
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from tpt.errors import TptError
 from tpt.formats.packfile import NUM_KINDS
-from tpt.train.config import TrainConfig
+from tpt.train.config import LoopConfig
 from tpt.train.data import IGNORE_INDEX, RowBatch, RowOrder, RowSource
 from tpt.train.dist import DistContext, all_reduce_sum
 from tpt.train.metrics import MetricsLog
@@ -53,7 +53,7 @@ def train(
     optimizer: Any,
     source: RowSource,
     order: RowOrder,
-    cfg: TrainConfig,
+    cfg: LoopConfig,
     ctx: DistContext,
     start: LoopState,
     metrics: MetricsLog,
@@ -193,7 +193,7 @@ def _record(
     kind_names: dict[int, str],
     *,
     step: int,
-    cfg: TrainConfig,
+    cfg: LoopConfig,
     lr: float,
     grad_norm: float,
     skipped: int,

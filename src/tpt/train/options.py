@@ -1,32 +1,40 @@
-"""Command-line options shared by `tpt train` and `tpt sft`, and their translation into a TrainConfig.
+"""Command-line options shared by `tpt train` and `tpt sft`, and the preset they choose and override.
 
-Light on purpose (argparse only): the CLI modules import it to build `tpt --help`.
+Light on purpose (argparse only): the CLI modules import it to build `tpt --help`. The defaults are the
+configs' (train/config.py), held equal by tests/train/test_cli_config.py.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from tpt.errors import ConfigError
+from tpt.configs import defaults
 from tpt.train.config import (
+    DATA_ORDERS,
+    DEVICES,
+    PRECISIONS,
     PRESETS,
     SCHEDULES,
     OptimConfig,
-    TrainConfig,
+    Preset,
     parse_token_list,
     parse_tokens,
 )
 
-OPTIM_KEYS = (
-    "lr",
-    "schedule",
-    "warmup_steps",
-    "betas",
-    "weight_decay",
-    "grad_clip",
-    "batch_tokens",
-)
+PRESET_OPTIONS = {
+    "lr": "lr",
+    "schedule": "schedule",
+    "warmup_steps": "warmup_steps",
+    "min_lr_ratio": "min_lr_ratio",
+    "decay_fraction": "decay_fraction",
+    "betas": "betas",
+    "adam_eps": "eps",
+    "weight_decay": "weight_decay",
+    "grad_clip": "grad_clip",
+    "batch_tokens": "batch_tokens",
+}
+"""Options that override a part of the preset (dest -> Preset.override keyword); unset: the preset's."""
+_OPTIM = defaults(OptimConfig)
 
 
 def add_optimization_arguments(
@@ -39,7 +47,7 @@ def add_optimization_arguments(
         choices=presets,
         default=default_preset,
         help="option defaults: "
-        + "; ".join(f"{n}: {_describe(PRESETS[n])}" for n in presets if n in PRESETS)
+        + "; ".join(f"{n}: {_describe(PRESETS[n]())}" for n in presets if n in PRESETS)
         + f" (default: {default_preset})",
     )
     g.add_argument("--lr", type=float, help="peak learning rate")
@@ -48,17 +56,15 @@ def add_optimization_arguments(
     g.add_argument(
         "--min-lr-ratio",
         type=float,
-        default=0.1,
-        help="final lr of cosine/wsd as a fraction of --lr (default 0.1)",
+        help=f"final lr of cosine/wsd as a fraction of --lr (default {_OPTIM['min_lr_ratio']})",
     )
     g.add_argument(
         "--decay-fraction",
         type=float,
-        default=0.2,
-        help="wsd: fraction of steps in the final decay (default 0.2)",
+        help=f"wsd: fraction of steps in the final decay (default {_OPTIM['decay_fraction']})",
     )
     g.add_argument("--betas", type=_betas, help="AdamW betas, e.g. 0.9,0.95")
-    g.add_argument("--adam-eps", type=float, default=1e-8, help="AdamW epsilon (default 1e-8)")
+    g.add_argument("--adam-eps", type=float, help=f"AdamW epsilon (default {_OPTIM['eps']:g})")
     g.add_argument("--weight-decay", type=float, help="AdamW decoupled weight decay (matrices only)")
     g.add_argument("--grad-clip", type=float, help="clip the global gradient norm (0: no clipping)")
     g.add_argument(
@@ -73,14 +79,14 @@ def add_optimization_arguments(
     )
     g.add_argument(
         "--precision",
-        choices=("bf16", "fp32"),
+        choices=PRECISIONS,
         default="bf16",
         help="bf16 autocast with fp32 weights (default), or fp32",
     )
     g.add_argument("--seed", type=int, default=0, help="model init and data order (default 0)")
     g.add_argument(
         "--data-order",
-        choices=("shuffle", "sequential"),
+        choices=DATA_ORDERS,
         default="shuffle",
         help="shuffle: a new seeded permutation of rows each epoch (default); sequential: stored order",
     )
@@ -118,7 +124,7 @@ def add_optimization_arguments(
     )
     r.add_argument(
         "--device",
-        choices=("auto", "cpu", "cuda"),
+        choices=DEVICES,
         default="auto",
         help="default: cuda if available",
     )
@@ -129,58 +135,14 @@ def add_optimization_arguments(
     )
 
 
-def build_train_config(args: argparse.Namespace, *, seq_len: int, tokens: int) -> TrainConfig:
-    """TrainConfig from parsed options, with unset optimizer options filled from the preset."""
-    preset = PRESETS[args.preset]
-    value = {k: (getattr(args, k) if getattr(args, k) is not None else preset[k]) for k in OPTIM_KEYS}
-    if args.threads is not None and args.threads < 1:
-        raise ConfigError(f"--threads must be >= 1, got {args.threads}")
-    optim = OptimConfig(
-        lr=value["lr"],
-        schedule=value["schedule"],
-        warmup_steps=value["warmup_steps"],
-        min_lr_ratio=args.min_lr_ratio,
-        decay_fraction=args.decay_fraction,
-        betas=tuple(value["betas"]),
-        eps=args.adam_eps,
-        weight_decay=value["weight_decay"],
-        grad_clip=value["grad_clip"],
-    )
-    return TrainConfig(
-        optim=optim,
-        tokens=tokens,
-        batch_tokens=value["batch_tokens"],
-        seq_len=seq_len,
-        micro_batch_rows=args.micro_batch,
-        precision=args.precision,
-        seed=args.seed,
-        save_every_tokens=args.save_every,
-        save_at_tokens=tuple(args.save_at),
-        log_every_steps=args.log_every,
-        data_order=args.data_order,
-        extra={"preset": args.preset},
-    )
-
-
-def fingerprint_fields(cfg: TrainConfig) -> dict[str, Any]:
-    """The parts of a TrainConfig that change the trained weights (not threads, logging or save points).
-
-    The budget counts only when the schedule depends on it: a constant-lr run can be extended by
-    re-running it with a larger --tokens.
-    """
-    from dataclasses import asdict
-
-    out: dict[str, Any] = {
-        "optim": asdict(cfg.optim),
-        "batch_tokens": cfg.batch_tokens,
-        "seq_len": cfg.seq_len,
-        "precision": cfg.precision,
-        "seed": cfg.seed,
-        "data_order": cfg.data_order,
+def preset_from_args(args: argparse.Namespace, name: str) -> Preset:
+    """The preset named `name` with the options given on the command line on top."""
+    given = {
+        key: getattr(args, dest) for dest, key in PRESET_OPTIONS.items() if getattr(args, dest) is not None
     }
-    if cfg.optim.schedule != "constant":
-        out["tokens"] = cfg.tokens
-    return out
+    if "betas" in given:
+        given["betas"] = tuple(given["betas"])
+    return PRESETS[name]().override(**given)
 
 
 def _betas(text: str) -> tuple[float, float]:
@@ -191,8 +153,9 @@ def _betas(text: str) -> tuple[float, float]:
     return (b1, b2)
 
 
-def _describe(p: dict[str, Any]) -> str:
+def _describe(p: Preset) -> str:
+    o = p.optim
     return (
-        f"lr {p['lr']:g} {p['schedule']}, warmup {p['warmup_steps']}, betas {p['betas'][0]}/{p['betas'][1]}, "
-        f"wd {p['weight_decay']}, clip {p['grad_clip']}, batch {p['batch_tokens']:,} tokens"
+        f"lr {o.lr:g} {o.schedule}, warmup {o.warmup_steps}, betas {o.betas[0]}/{o.betas[1]}, "
+        f"wd {o.weight_decay}, clip {o.grad_clip}, batch {p.batch_tokens:,} tokens"
     )

@@ -13,9 +13,10 @@ from typing import Any
 
 from tpt.artifacts import canonical_json, claim_output_dir
 from tpt.errors import ConfigError, TptError
+from tpt.formats.summaries import TrainSummary
 from tpt.outputlock import lock_output_dir
 from tpt.train import checkpoint, dist
-from tpt.train.config import TrainConfig
+from tpt.train.config import LoopConfig
 from tpt.train.data import RowOrder, RowSource
 from tpt.train.loop import LoopState, default_micro_batch, train
 from tpt.train.metrics import MetricsLog
@@ -27,7 +28,7 @@ class RunSpec:
 
     stage: str  # "train" or "sft"
     run_dir: Path
-    cfg: TrainConfig
+    cfg: LoopConfig
     fingerprinted: dict[str, Any]
     """Settings that change the outputs; a resumed run must match them."""
     recorded: dict[str, Any]
@@ -49,8 +50,8 @@ def run_session(
     tokenizer: Any,
     new_model: Callable[[], Any],
     resume_model: Callable[[Path], Any],
-) -> int:
-    """Train to the budget, resuming from the run's last checkpoint if there is one. Returns 0."""
+) -> TrainSummary:
+    """Train to the budget, resuming from the run's last checkpoint if there is one."""
     import torch
     from transformers.utils import logging as hf_logging
 
@@ -65,7 +66,7 @@ def run_session(
         dist.teardown(ctx)
 
 
-def check_geometry(cfg: TrainConfig, world_size: int) -> int:
+def check_geometry(cfg: LoopConfig, world_size: int) -> int:
     """Rows per rank per step, after checking the global batch splits evenly; returns the micro-batch."""
     rows = cfg.rows_per_step
     if rows % world_size:
@@ -90,9 +91,10 @@ def _run(
     new_model: Callable[[], Any],
     resume_model: Callable[[Path], Any],
     held: ExitStack,
-) -> int:
+) -> TrainSummary:
     import torch
 
+    started = time.monotonic()
     cfg = spec.cfg
     micro = check_geometry(cfg, ctx.world_size)
     fingerprint = _claim(spec, ctx, micro, held)
@@ -105,7 +107,7 @@ def _run(
                 f"{latest.name}; nothing to do",
                 file=sys.stderr,
             )
-        return 0
+        return _summary(spec, start, latest, None, started)
     if latest is not None:
         model = resume_model(latest)
     else:
@@ -189,18 +191,34 @@ def _run(
         )
     finally:
         metrics.close()
+    final = checkpoint.latest_checkpoint(spec.run_dir)
     if ctx.is_main:
-        final = checkpoint.latest_checkpoint(spec.run_dir)
         seen = end.step * cfg.rows_per_step / source.num_rows
         print(
             f"tpt {spec.stage}: done, {end.step} steps ({seen:.2f} epochs over the packed data), "
             f"{end.skipped_steps} skipped as non-finite; final checkpoint {final}",
             file=sys.stderr,
         )
-    return 0
+    return _summary(spec, end, final, latest, started)
 
 
-def repeat_warning(cfg: TrainConfig, num_rows: int, epochs: float) -> str:
+def _summary(
+    spec: RunSpec, state: LoopState, final: Path | None, resumed_from: Path | None, started: float
+) -> TrainSummary:
+    return TrainSummary(
+        stage=spec.stage,
+        run_dir=spec.run_dir,
+        steps=state.step,
+        total_steps=spec.cfg.total_steps,
+        tokens_seen=state.step * spec.cfg.batch_tokens,
+        skipped_steps=state.skipped_steps,
+        final_checkpoint=final,
+        resumed_from=resumed_from,
+        wall_seconds=round(time.monotonic() - started, 3),
+    )
+
+
+def repeat_warning(cfg: LoopConfig, num_rows: int, epochs: float) -> str:
     """What `tpt train` says at start when its budget is larger than its data."""
     return (
         f"tpt train: warning: the budget of {cfg.total_steps * cfg.batch_tokens:,} tokens is "
@@ -240,13 +258,13 @@ def _claim(spec: RunSpec, ctx: dist.DistContext, micro: int, held: ExitStack) ->
     return verdict
 
 
-def _resume_point(latest: Path, cfg: TrainConfig) -> LoopState:
+def _resume_point(latest: Path, cfg: LoopConfig) -> LoopState:
     info = checkpoint.read_checkpoint_info(latest)
     if info["rows_consumed"] != info["step"] * cfg.rows_per_step:
         raise ConfigError(f"{latest} was made with another batch size; resume it with its own --batch-tokens")
     return LoopState(step=int(info["step"]), skipped_steps=int(info.get("skipped_steps", 0)))
 
 
-def config_record(cfg: TrainConfig) -> dict[str, Any]:
-    """The TrainConfig as plain JSON-able values."""
+def config_record(cfg: LoopConfig) -> dict[str, Any]:
+    """The LoopConfig as plain JSON-able values."""
     return asdict(cfg)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from tpt.train.config import parse_tokens
 from tpt.train.options import add_optimization_arguments
@@ -59,7 +58,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_optimization_arguments(parser, presets=["sft", "testbed"], default_preset="sft")
 
 
-def run(args: argparse.Namespace) -> int:
-    from tpt.train.sft_stage import run_sft
+def config_from_args(args: argparse.Namespace):  # -> SftConfig
+    from tpt.configs import from_args
+    from tpt.train.config import SftConfig
+    from tpt.train.options import PRESET_OPTIONS, preset_from_args
 
-    return run_sft(args, [Path(p) for p in args.data], Path(args.output))
+    fields = {k: v for k, v in vars(args).items() if k not in PRESET_OPTIONS and k != "preset"}
+    return from_args(SftConfig, argparse.Namespace(**fields), preset=preset_from_args(args, args.preset))
+
+
+def run(args: argparse.Namespace) -> int:
+    from tpt.train.sft_stage import run as sft
+
+    sft(config_from_args(args))
+    return 0

@@ -1,16 +1,21 @@
-"""`tpt sft` put together: load the checkpoint and its tokenizer, prepare the chat rows, run the session."""
+"""`tpt sft` put together: load the checkpoint and its tokenizer, prepare the chat rows, run the session.
+
+from tpt.train.config import SftConfig
+from tpt.train.sft_stage import run
+summary = run(SftConfig(data=["chat.jsonl"], init="runs/a", output="runs/a-sft", epochs=3))
+"""
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import math
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from tpt.errors import ConfigError, InputError
-from tpt.train.options import build_train_config, fingerprint_fields
+from tpt.errors import InputError
+from tpt.formats.summaries import TrainSummary
+from tpt.train.config import SftConfig, fingerprint_fields, loop_config
 from tpt.train.session import RunSpec, config_record, run_session
 from tpt.train.sft_data import CHATML_TEMPLATE, prepare_sft
 
@@ -37,17 +42,15 @@ def _hash_files(paths: list[Path]) -> str:
     return h.hexdigest()[:16]
 
 
-def run_sft(args: argparse.Namespace, paths: list[Path], run_dir: Path) -> int:
+def run(config: SftConfig) -> TrainSummary:
+    """Fine-tune config.init on config.data in config.output, resuming from its last checkpoint."""
     from transformers import AutoConfig, AutoTokenizer
 
     from tpt.hfmodel import resolve_model_dir
     from tpt.train import model as student
 
-    if args.seq_len < 16:
-        raise ConfigError(f"--seq-len must be >= 16, got {args.seq_len}")
-    if args.epochs is not None and args.epochs <= 0:
-        raise ConfigError(f"--epochs must be > 0, got {args.epochs}")
-    init = resolve_model_dir(args.init)
+    paths = list(config.data)
+    init = resolve_model_dir(config.init)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(init))
     except (OSError, ValueError) as exc:
@@ -55,46 +58,46 @@ def run_sft(args: argparse.Namespace, paths: list[Path], run_dir: Path) -> int:
             f"--init {init} has no loadable tokenizer ({exc}); SFT needs the checkpoint's own"
         ) from None
     vocab_size = AutoConfig.from_pretrained(str(init)).vocab_size
-    template = resolve_template(args.chat_template, tokenizer)
+    template = resolve_template(config.chat_template, tokenizer)
     rows, stats = prepare_sft(
         paths,
         tokenizer,
-        seq_len=args.seq_len,
+        seq_len=config.seq_len,
         template=template,
         vocab_size=vocab_size,
-        max_examples=args.max_examples,
+        max_examples=config.max_examples,
     )
-    tokens = args.tokens or math.ceil((args.epochs or 5.0) * rows.num_rows) * args.seq_len
-    cfg = build_train_config(args, seq_len=args.seq_len, tokens=tokens)
+    tokens = config.tokens or math.ceil((config.epochs or 5.0) * rows.num_rows) * config.seq_len
+    cfg = loop_config(config, seq_len=config.seq_len, tokens=tokens)
     if template is not None:
         tokenizer.chat_template = template  # saved with every checkpoint, so generation uses it too
 
     def new_model() -> Any:
-        return student.load_model(init, rope_theta_scale=args.rope_theta_scale, seq_len=args.seq_len)
+        return student.load_model(init, rope_theta_scale=config.rope_theta_scale, seq_len=config.seq_len)
 
     sft_spec = {
         "init": str(init.resolve()),
         "data": [str(p.resolve()) for p in paths],
         "data_sha256": _hash_files(paths),
-        "seq_len": args.seq_len,
-        "rope_theta_scale": args.rope_theta_scale,
-        "max_examples": args.max_examples,
+        "seq_len": config.seq_len,
+        "rope_theta_scale": config.rope_theta_scale,
+        "max_examples": config.max_examples,
         "chat_template_sha256": hashlib.sha256(
             (template or tokenizer.chat_template or "").encode()
         ).hexdigest()[:16],
     }
     spec = RunSpec(
         stage="sft",
-        run_dir=run_dir,
+        run_dir=config.output,
         cfg=cfg,
         fingerprinted={"sft": sft_spec, **fingerprint_fields(cfg), "tokens": cfg.tokens},
         recorded={"sft": sft_spec, "prepared": asdict(stats), "train": config_record(cfg)},
-        threads=args.threads,
-        device=args.device,
-        fsdp=args.fsdp,
-        tensorboard=args.tensorboard,
-        wandb=args.wandb,
-        overwrite_config=args.overwrite_config,
+        threads=config.threads,
+        device=config.device,
+        fsdp=config.fsdp,
+        tensorboard=config.tensorboard,
+        wandb=config.wandb,
+        overwrite_config=config.overwrite_config,
     )
     # A resumed run loads its own checkpoint, whose config already carries the scaled RoPE base.
     return run_session(

@@ -1,15 +1,20 @@
-"""`tpt train` put together: check the data and the model against each other, then run the session."""
+"""`tpt train` put together: check the data and the model against each other, then run the session.
+
+from tpt.train.config import TrainConfig, testbed
+from tpt.train.stage import run
+summary = run(TrainConfig(data_dir="pack", output="runs/a", tokens=3_000_000, preset=testbed()))
+"""
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
 from tpt.artifacts import fingerprint
-from tpt.errors import ConfigError, InputError
+from tpt.errors import InputError
+from tpt.formats.summaries import TrainSummary
+from tpt.train.config import TrainConfig, fingerprint_fields, loop_config
 from tpt.train.data import PackedData
-from tpt.train.options import build_train_config, fingerprint_fields
 from tpt.train.session import RunSpec, config_record, run_session
 
 
@@ -56,51 +61,48 @@ def check_init_vocabulary(init: str, data: PackedData, tokenizer: Any) -> None:
         )
 
 
-def run_train(args: argparse.Namespace, data_dir: Path, run_dir: Path) -> int:
-    data = PackedData(data_dir, block_attention=args.block_attention)
-    cfg = build_train_config(args, seq_len=data.seq_len, tokens=args.tokens)
-    if args.init and args.qk_norm is not None:
-        raise ConfigError(
-            "--qk-norm/--no-qk-norm shape a new model; --init keeps the checkpoint's architecture"
-        )
+def run(config: TrainConfig) -> TrainSummary:
+    """Train to config.tokens in config.output, resuming from its last checkpoint if there is one."""
+    data = PackedData(config.data_dir, block_attention=config.block_attention)
+    cfg = loop_config(config, seq_len=data.seq_len, tokens=config.tokens)
     tokenizer = load_pack_tokenizer(data)
-    if args.init:
-        check_init_vocabulary(args.init, data, tokenizer)
+    if config.init:
+        check_init_vocabulary(config.init, data, tokenizer)
     from tpt.train import model as student
 
     def new_model() -> Any:
-        if args.init:
-            return student.load_model(args.init, seq_len=data.seq_len)
-        config = student.build_config(
-            args.model_size,
+        if config.init:
+            return student.load_model(config.init, seq_len=data.seq_len)
+        shape = student.build_config(
+            config.model_size,
             vocab_size=data.vocab_size,
             seq_len=data.seq_len,
-            qk_norm=args.qk_norm,
+            qk_norm=config.qk_norm,
             bos_id=tokenizer.bos_token_id,
             eos_id=data.index.get("eos_id"),
             pad_id=data.index.get("pad_id"),
         )
-        return student.create_model(config, seed=cfg.seed)
+        return student.create_model(shape, seed=cfg.seed)
 
     model_spec = {
-        "init": str(Path(args.init).resolve()) if args.init else None,
-        "model_size": None if args.init else args.model_size,
-        "qk_norm": args.qk_norm,
-        "block_attention": args.block_attention,
+        "init": str(Path(config.init).resolve()) if config.init else None,
+        "model_size": None if config.init else config.model_size,
+        "qk_norm": config.qk_norm,
+        "block_attention": config.block_attention,
     }
     data_spec = {"data_dir": str(data.path.resolve()), "index": fingerprint(data.index)}
     spec = RunSpec(
         stage="train",
-        run_dir=run_dir,
+        run_dir=config.output,
         cfg=cfg,
         fingerprinted={"model": model_spec, "data": data_spec, **fingerprint_fields(cfg)},
         recorded={"model": model_spec, "data": data_spec, "train": config_record(cfg)},
-        threads=args.threads,
-        device=args.device,
-        fsdp=args.fsdp,
-        tensorboard=args.tensorboard,
-        wandb=args.wandb,
-        overwrite_config=args.overwrite_config,
+        threads=config.threads,
+        device=config.device,
+        fsdp=config.fsdp,
+        tensorboard=config.tensorboard,
+        wandb=config.wandb,
+        overwrite_config=config.overwrite_config,
         # The BOS convention the data was packed with (pack/bos.py; absent in older packs: no BOS),
         # for `tpt eval` to encode prompts the same way.
         checkpoint_info={"bos_id": data.index.get("bos_id")},
