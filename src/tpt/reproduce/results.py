@@ -12,6 +12,7 @@ from typing import Any
 
 from tpt.artifacts import read_json
 from tpt.errors import ArtifactError
+from tpt.formats.records import augment_shards, read_augmented
 from tpt.reproduce.experiment import BASELINE, RAW_ARMS, TEACHER, Layout, arm_names
 from tpt.reproduce.presets import TASKS, Scale
 from tpt.reproduce.problems import Problem, answer
@@ -169,8 +170,7 @@ def trajectory_quality(records: list[dict[str, Any]], answers: dict[str, str]) -
 
 
 def shard_records(aug_dir: Path) -> list[dict[str, Any]]:
-    return [r for p in sorted((aug_dir / "shards").glob("*.jsonl")) if not p.name.endswith(".failures.jsonl")
-            for r in read_jsonl(p)]  # fmt: skip
+    return [r.to_json() for r in read_augmented(augment_shards(aug_dir))]
 
 
 def llm_teacher(layout: Layout, scale: Scale) -> dict[str, Any]:

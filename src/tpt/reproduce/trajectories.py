@@ -20,6 +20,7 @@ from typing import Any
 
 from tpt.artifacts import write_atomic
 from tpt.errors import ArtifactError, InputError
+from tpt.formats.records import augment_shards, read_augmented
 
 REASONING_WORDS = frozenset(
     "therefore thus hence because since if then implies implied suppose assume assuming let prove proof "
@@ -85,20 +86,15 @@ def augment_command(
 
 def collect_part2(aug_dir: Path) -> dict[str, Any]:
     """Per-document thinking length (teacher tokens), by domain, and how many hit the cap."""
-    shards = sorted(
-        p for p in (Path(aug_dir) / "shards").glob("*.jsonl") if not p.name.endswith(".failures.jsonl")
-    )
-    records = [
-        json.loads(line) for p in shards for line in p.read_text(encoding="utf-8").split("\n") if line.strip()
-    ]
+    records = list(read_augmented(augment_shards(Path(aug_dir))))
     if not records:
         raise ArtifactError(f"no trajectories under {aug_dir}/shards; re-run `tpt reproduce`")
     docs = [{
-        "id": r["id"], "domain": r["meta"].get("domain"), "title": r["meta"].get("title"),
-        "reasoning_intensity": float(r["meta"].get("reasoning_intensity", 0.0)),
-        "thinking_tokens": int(r["completion_tokens"]), "finish_reason": r["finish_reason"],
-        "doc_tokens": int(r["doc_tokens"]), "doc_truncated": bool(r["doc_truncated"]),
-        "thinking": r["thinking"], "text": r["text"], "model": r["provenance"]["model"],
+        "id": r.id, "domain": r.meta.get("domain"), "title": r.meta.get("title"),
+        "reasoning_intensity": float(r.meta.get("reasoning_intensity", 0.0)),
+        "thinking_tokens": r.completion_tokens, "finish_reason": r.finish_reason,
+        "doc_tokens": r.doc_tokens, "doc_truncated": r.doc_truncated,
+        "thinking": r.thinking, "text": r.text, "model": r.provenance.model,
     } for r in records]  # fmt: skip
     by_domain: dict[str, list[int]] = defaultdict(list)
     for d in docs:
