@@ -1,4 +1,5 @@
-"""Read a corpus as a stream of positioned items: JSONL (plain, .gz, .zst) and Parquet, files, dirs or globs.
+"""Read a corpus as a stream of positioned items: JSONL (plain, .gz, .zst), Parquet and Arrow (a `datasets`
+`save_to_disk` directory), files, dirs or globs, local or on object storage (s3://, gs://, hf://: tpt.storage).
 
 Every item carries where it came from (file and 1-based line, or row index for Parquet) and a global index
 in a deterministic order (files sorted by path, then lines in order), so a run can be split into fixed
@@ -24,32 +25,42 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tpt.errors import InputError
+from tpt.errors import InputError, TptError
 from tpt.formats.compression import read_lines
+from tpt.storage import as_path, is_remote
+from tpt.storage.remote import remote_errors
 
 # A \uD800-\uDFFF escape: only a line that holds one can parse to a lone surrogate (then it is checked).
 SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json", ".json.gz", ".json.zst", ".ndjson")
 PARQUET_SUFFIXES = (".parquet",)
+ARROW_SUFFIXES = (".arrow",)
+"""Arrow IPC files: what `datasets.Dataset.save_to_disk` writes (data-00000-of-0000N.arrow), stream or file format."""
 
 
 def _is_supported(path: Path) -> bool:
     name = path.name.lower()
-    return name.endswith(JSONL_SUFFIXES) or name.endswith(PARQUET_SUFFIXES)
+    return name.endswith(JSONL_SUFFIXES) or name.endswith(PARQUET_SUFFIXES) or name.endswith(ARROW_SUFFIXES)
 
 
 def resolve_inputs(spec: str | os.PathLike | list) -> list[Path]:
-    """Expand a file, a directory (recursively) or a glob into a sorted list of corpus files."""
+    """Expand a file, a directory (recursively) or a glob into a sorted list of corpus files; a URL
+    (s3://bucket/corpus/, gs://..., hf://datasets/...) is listed on its object store (RemotePath items)."""
     specs = spec if isinstance(spec, list | tuple) else [spec]
     files: list[Path] = []
     for s in specs:
-        p = Path(s).expanduser()
+        if is_remote(s):
+            files.extend(_remote_inputs(s))
+            continue
+        p = as_path(s)
         if p.is_file():
             files.append(p)
+        elif (saved := _saved_dataset(p)) is not None:
+            files.extend(saved)
         elif p.is_dir():
             found = sorted(f for f in p.rglob("*") if f.is_file() and _is_supported(f))
             if not found:
-                raise InputError(f"{p} holds no .jsonl, .jsonl.gz, .jsonl.zst or .parquet files")
+                raise InputError(f"{p} holds no .jsonl, .jsonl.gz, .jsonl.zst, .parquet or .arrow files")
             files.extend(found)
         else:
             matches = sorted(Path(m) for m in globlib.glob(str(s), recursive=True))
@@ -59,7 +70,7 @@ def resolve_inputs(spec: str | os.PathLike | list) -> list[Path]:
             files.extend(matches)
     for f in files:
         if not _is_supported(f):
-            raise InputError(f"{f}: unsupported input format (expected .jsonl[.gz|.zst] or .parquet)")
+            raise InputError(f"{f}: unsupported input format (expected .jsonl[.gz|.zst], .parquet or .arrow)")
     seen: set[Path] = set()
     unique = []
     for f in files:
@@ -68,6 +79,45 @@ def resolve_inputs(spec: str | os.PathLike | list) -> list[Path]:
             seen.add(r)
             unique.append(f)
     return unique
+
+
+def _remote_inputs(spec: Any) -> list[Any]:
+    """The corpus objects of a URL: the object itself, every supported object below a prefix, or a glob."""
+    root = as_path(spec)
+    if any(c in root.url for c in "*?["):
+        with remote_errors(root.url, "listing it"):
+            found = root.fs.glob(root.path, detail=True)
+        matches = [root._child(found[k]) for k in sorted(found) if found[k].get("type", "file") == "file"]
+        if not matches:
+            raise InputError(f"input {root} matches no object")
+        return matches
+    if root.is_file():
+        return [root]
+    if (saved := _saved_dataset(root)) is not None:
+        return saved
+    found = [f for f in root.rglob("*") if _is_supported(f)]
+    if not found:
+        raise InputError(
+            f"{root} holds no .jsonl, .jsonl.gz, .jsonl.zst, .parquet or .arrow objects (or does not exist)"
+        )
+    return found
+
+
+def _saved_dataset(path: Any) -> list[Any] | None:
+    """The Arrow files of a `datasets` save_to_disk directory in its own order (state.json), each split
+    of a saved DatasetDict in turn (dataset_dict.json); None for any other path."""
+    try:
+        if (path / "state.json").is_file():
+            state = json.loads((path / "state.json").read_text(encoding="utf-8"))
+            return [path / d["filename"] for d in state["_data_files"]]
+        if (path / "dataset_dict.json").is_file():
+            splits = json.loads((path / "dataset_dict.json").read_text(encoding="utf-8"))["splits"]
+            return [f for split in splits for f in (_saved_dataset(path / split) or [])]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(
+            f"{path}: a `datasets` save_to_disk directory with an unreadable state ({exc})"
+        ) from None
+    return None
 
 
 class ItemError(ValueError):
@@ -144,16 +194,40 @@ def utf8_detail(raw: bytes) -> str:
     return "not valid UTF-8"
 
 
-def _iter_file(path: Path) -> Iterator[tuple[int, str | dict]]:
-    if path.name.lower().endswith(PARQUET_SUFFIXES):
-        import pyarrow.parquet as pq
+def _parquet(path: Path) -> Any:
+    import pyarrow.parquet as pq
 
+    try:  # a remote object is read by ranges (its footer, then one row group at a time)
+        return pq.ParquetFile(path.open("rb+seek") if is_remote(path) else path)
+    except TptError:
+        raise
+    except Exception as exc:  # pyarrow raises several types for a bad file
+        raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
+
+
+def _arrow_batches(path: Path) -> Iterator[Any]:
+    """The record batches of an Arrow IPC file, stream format (`datasets`) or file format, one at a time."""
+    import pyarrow as pa
+
+    with path.open("rb") as f:
         try:
-            pf = pq.ParquetFile(path)
-        except Exception as exc:  # pyarrow raises several types for a bad file
-            raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
+            if f.peek(6)[:6] == b"ARROW1":  # the random-access file format: read whole
+                reader = pa.ipc.open_file(pa.BufferReader(f.read()))
+                for i in range(reader.num_record_batches):
+                    yield reader.get_batch(i)
+                return
+            yield from pa.ipc.open_stream(f)
+        except pa.ArrowInvalid as exc:
+            raise InputError(f"{path}: not a readable Arrow IPC file ({exc})") from None
+
+
+def _iter_file(path: Path) -> Iterator[tuple[int, str | dict]]:
+    name = path.name.lower()
+    if name.endswith(PARQUET_SUFFIXES) or name.endswith(ARROW_SUFFIXES):
+        parquet = name.endswith(PARQUET_SUFFIXES)
+        batches = _parquet(path).iter_batches(batch_size=1024) if parquet else _arrow_batches(path)
         row = 0
-        for batch in pf.iter_batches(batch_size=1024):
+        for batch in batches:
             for rec in batch.to_pylist():
                 yield row, rec
                 row += 1
@@ -180,9 +254,9 @@ def count_items(files: list[Path]) -> int:
     total = 0
     for path in files:
         if path.name.lower().endswith(PARQUET_SUFFIXES):
-            import pyarrow.parquet as pq
-
-            total += pq.ParquetFile(path).metadata.num_rows
+            total += _parquet(path).metadata.num_rows
+        elif path.name.lower().endswith(ARROW_SUFFIXES):
+            total += sum(batch.num_rows for batch in _arrow_batches(path))
         else:
             total += sum(1 for _ in read_lines(path))
     return total
