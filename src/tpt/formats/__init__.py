@@ -1,10 +1,13 @@
 """What crosses a stage boundary, defined once: the files one stage writes and the next one reads.
 
-- `records`: the augmented record (`tpt augment` shards) and the failure record, with their JSON
+- `records`: the augmented record (`tpt augment` shards) and the failure record, typed, with their JSON
   reader and writer;
 - `reading`: the lenient stream of record lines that validate, pack and the tokenizer read (plain JSONL
   too), with `resolve_record_files`;
-- `packfile`: the pack shard format (`.bin` tokens + `.idx` document index) and the token kinds.
+- `compression`: the one opener and line reader of plain, .gz and .zst files;
+- `packfile`: the PACK_DIR format (`.npy` token, kind and segment shards, `index.json`) and the token kinds;
+- `student`: the student tokenizer (tokenizer -> pack -> train);
+- `summaries`: the typed summary each stage's `run(config)` returns.
 
 Importing this package imports none of its modules (numpy comes only with `packfile`).
 """
