@@ -45,7 +45,7 @@ def main() -> int:
     from tpt.evaluate.builtin import get_builtin
     from tpt.evaluate.lm_eval_export import export_lm_eval
     from tpt.evaluate.prompts import prepare_task
-    from tpt.evaluate.run import evaluate
+    from tpt.evaluate.stage import EvalConfig, run
     from tpt.hfmodel import resolve_model_dir
 
     model_dir = resolve_model_dir(args.model)
@@ -58,10 +58,10 @@ def main() -> int:
     )
 
     t0 = time.perf_counter()
-    rows = evaluate(
-        [str(model_dir)], [args.task], output=work / "tpt.jsonl", limit=args.n, max_new_tokens=args.max_new_tokens,
-        batch_size=args.batch_size, threads=args.threads, dtype="bfloat16",
-    )  # fmt: skip
+    rows = run(EvalConfig(
+        models=[str(model_dir)], tasks=[args.task], output=work / "tpt.jsonl", limit=args.n,
+        max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, threads=args.threads, dtype="bfloat16",
+    )).rows  # fmt: skip
     t_tpt = time.perf_counter() - t0
     tpt = {r["metric"]: r["value"] for r in rows}
     tpt_samples = {s["id"]: s for s in map(json.loads, (work / "tpt.samples.jsonl").read_text().splitlines())}

@@ -27,7 +27,7 @@ HEAVY = (
 ALSO_IMPORTED = {
     "augment": ("tpt.augment.backend",),
     "train": ("tpt.train.config", "tpt.train.options"),
-    "eval": ("tpt.evaluate.run", "tpt.evaluate.lm_eval_export"),
+    "eval": ("tpt.evaluate.stage", "tpt.evaluate.lm_eval_export"),
 }
 
 

@@ -123,7 +123,7 @@ def test_gold_loglik_equals_the_model_s_own_log_probabilities_batched_or_not(tin
 def test_a_task_with_loglik_target_reports_gold_loglik(tmp_path: Path, tiny_model_dir: Path) -> None:
     import json
 
-    from tpt.evaluate.run import evaluate
+    from tpt.evaluate.stage import EvalConfig, run
     from tpt.evaluate.taskfile import load_task_file
 
     data = tmp_path / "q.jsonl"
@@ -147,7 +147,7 @@ def test_a_task_with_loglik_target_reports_gold_loglik(tmp_path: Path, tiny_mode
     )
     [task] = load_task_file(tmp_path / "t.json")
     out = tmp_path / "r.jsonl"
-    rows = evaluate([str(tiny_model_dir)], [task], output=out, threads=1)
+    rows = run(EvalConfig(models=[str(tiny_model_dir)], tasks=[task], output=out, threads=1)).rows
     [ll] = [r for r in rows if r["metric"] == "gold_loglik"]
     samples = [json.loads(x) for x in out.with_name("r.samples.jsonl").read_text().splitlines()]
     assert ll["value"] == pytest.approx(sum(s["gold_loglik"] for s in samples) / 3) and ll["value"] < 0

@@ -10,7 +10,12 @@ import pytest
 from tpt.cli import main
 from tpt.errors import InputError
 from tpt.evaluate.models import expand_models
-from tpt.evaluate.run import evaluate
+from tpt.evaluate.stage import EvalConfig, run
+
+
+def evaluate(models: list[str], tasks: list, *, log=None, **settings) -> list[dict]:
+    """The rows of one `run` (the tests compare them with the lines of the output file)."""
+    return list(run(EvalConfig(models=models, tasks=tasks, **settings), log=log).rows)
 
 
 def _task_file(tmp_path: Path, problems_file: Path) -> Path:
@@ -242,7 +247,7 @@ def test_resume_after_a_line_cut_by_a_kill(
 
 def test_jsonl_lines_survive_splitlines() -> None:
     """Readers split result files with str.splitlines(), which also breaks at U+0085 and U+2028."""
-    from tpt.evaluate.run import jsonl_line
+    from tpt.evaluate.stage import jsonl_line
 
     rec = {"prompt": "create\u0085 a\u2028b\u2029c é"}
     [line] = jsonl_line(rec).splitlines()

@@ -9,7 +9,7 @@ import pytest
 
 from tpt.errors import ConfigError, InputError
 from tpt.evaluate.prompts import prepare_task
-from tpt.evaluate.run import resolve_tasks
+from tpt.evaluate.stage import resolve_tasks
 from tpt.evaluate.taskfile import load_task_file
 
 

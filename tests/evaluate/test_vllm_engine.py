@@ -81,8 +81,8 @@ def test_vllm_rows_through_evaluate(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, problems_file: Path, tiny_model_dir: Path
 ) -> None:
     """The scoring path is engine-independent: the fake's canned " {i}" answers are scored like hf's."""
-    from tpt.evaluate.run import evaluate
     from tpt.evaluate.spec import DataSource, TaskSpec
+    from tpt.evaluate.stage import EvalConfig, run
 
     calls: dict = {}
     monkeypatch.setitem(sys.modules, "vllm", _fake_vllm(calls))
@@ -92,7 +92,7 @@ def test_vllm_rows_through_evaluate(
         prompt="{question}",
         metrics=(("accuracy", "last_number"),),
     )
-    rows = evaluate([str(tiny_model_dir)], [task], engine="vllm", limit=3, log=None)
+    rows = run(EvalConfig(models=[str(tiny_model_dir)], tasks=[task], engine="vllm", limit=3), log=None).rows
     row = next(r for r in rows if r["metric"] == "accuracy")
     assert row["config"]["engine"] == "vllm" and row["value"] == 0.0  # " 0 x 2 = 0 ." is not 12 + ...
 

@@ -66,35 +66,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tpt.configs import from_args
     from tpt.errors import ConfigError
     from tpt.evaluate.builtin import BUILTIN_TASKS
-    from tpt.evaluate.run import EvalSettings, evaluate, resolve_tasks
+    from tpt.evaluate.stage import EvalConfig, resolve_tasks
+    from tpt.evaluate.stage import run as evaluate
 
     if args.list_tasks:
         for name, factory in BUILTIN_TASKS.items():
             print(f"{name:15s} {factory().description}")
         return 0
     task_args = [t.strip() for t in args.tasks.split(",") if t.strip()] + list(args.task_file)
-    settings = EvalSettings(
-        engine=args.engine,
-        dtype=args.dtype,
-        device=args.device or ("cuda" if args.engine == "vllm" else "cpu"),
-        batch_size=args.batch_size,
-        max_new_tokens=args.max_new_tokens,
-        limit=args.limit,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        samples=args.samples,
-        seed=args.seed,
-        threads=args.threads,
-    )
     if args.export_lm_eval:
         from tpt.evaluate.lm_eval_export import export_lm_eval
         from tpt.evaluate.prompts import prepare_task
 
         tasks = resolve_tasks(task_args)
         paths = export_lm_eval(
-            [prepare_task(t, limit=settings.limit) for t in tasks],
+            [prepare_task(t, limit=args.limit) for t in tasks],
             args.export_lm_eval,
             max_new_tokens=args.max_new_tokens,
         )
@@ -107,10 +96,9 @@ def run(args: argparse.Namespace) -> int:
         )
         if not args.models:
             return 0
-    if not args.models:
-        raise ConfigError("no MODEL given: pass a model directory, a .gguf file, 'embedded' or a RUN_DIR")
-    if not args.output:
+    if not args.output and args.models:
         raise ConfigError("--output FILE is required: the results JSONL to write")
-    rows = evaluate(args.models, task_args, output=args.output, settings=settings)
-    print(f"wrote {len(rows)} new result rows to {args.output}", file=sys.stderr)
+    config = from_args(EvalConfig, args, convert={"models": tuple}, tasks=tuple(task_args))
+    summary = evaluate(config)
+    print(f"wrote {len(summary.rows)} new result rows to {args.output}", file=sys.stderr)
     return 0

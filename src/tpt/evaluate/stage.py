@@ -1,7 +1,7 @@
-"""Evaluate models x tasks: the Python entry point behind `tpt eval`, writing result rows and samples.
+"""`tpt eval`: score models x tasks, writing result rows and samples. `run(EvalConfig(...)) -> EvalSummary`.
 
-    from tpt.evaluate.run import evaluate
-    rows = evaluate(["runs/a"], ["gsm8k", "my_task.yaml"], output="results.jsonl", limit=50)
+    from tpt.evaluate.stage import EvalConfig, run
+    summary = run(EvalConfig(models=["runs/a"], tasks=["gsm8k", "my_task.yaml"], output="results.jsonl", limit=50))
 
 Each row: {"model", "checkpoint", "tokens_seen", "task", "metric", "value", "n", "config"}; the
 per-sample records (prompt, generation, extracted and gold answers) go beside the output file in
@@ -15,7 +15,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,34 +23,61 @@ from typing import Any
 from tpt.artifacts import fingerprint, write_atomic
 from tpt.errors import ArtifactError, ConfigError
 from tpt.evaluate.builtin import get_builtin
-from tpt.evaluate.engine import DTYPES, Engine, GenParams, build_engine
+from tpt.evaluate.engine import DTYPES, ENGINES, Engine, GenParams, build_engine
 from tpt.evaluate.hf_engine import resolve_dtype
 from tpt.evaluate.models import ModelRef, expand_models
 from tpt.evaluate.prompts import PreparedTask, prepare_task
 from tpt.evaluate.scoring import EXTRA_METRICS, score_task
 from tpt.evaluate.spec import TaskSpec
 from tpt.evaluate.taskfile import load_task_file
+from tpt.formats.summaries import EvalSummary
 from tpt.hfmodel import resolve_model_dir
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class EvalSettings:
-    """Run-wide settings; those that change scores go into each row's `config`."""
+class EvalConfig:
+    """What to score and how; the settings that change scores go into each row's `config`."""
 
+    models: tuple[str, ...]
+    """Hugging Face model directories, .gguf files, 'embedded', or training run directories (RUN_DIR or
+    RUN_DIR/checkpoints: every checkpoint is scored)."""
+    tasks: tuple[str | TaskSpec, ...]
+    """Built-in task names, task-file paths (.yaml/.yml/.json) or TaskSpecs."""
+    output: Path | None = None
+    """The results JSONL (rows are appended; samples go to OUTPUT.samples.jsonl); None: rows only returned."""
     engine: str = "hf"
+    """hf (CPU or GPU) or vllm (GPU)."""
     dtype: str = "auto"
-    device: str = "cpu"
+    device: str | None = None
+    """None: cuda for vllm, cpu for hf."""
     batch_size: int = 32
+    """Prompts per generation batch."""
     max_new_tokens: int | None = None
     """Overrides every task's own limit (built-ins: 2048, as in the paper)."""
     limit: int | None = None
+    """Score only the first N questions of each task."""
     temperature: float = 0.0
+    """0 is greedy decoding."""
     top_p: float = 1.0
     samples: int = 1
+    """Samples per question; metrics are pass@1 averaged."""
     seed: int = 0
     threads: int | None = None
+    """torch CPU threads (torch.set_num_threads)."""
 
     def __post_init__(self) -> None:
+        if isinstance(self.models, str) or not self.models:
+            raise ConfigError("no MODEL given: pass a model directory, a .gguf file, 'embedded' or a RUN_DIR")
+        if isinstance(self.tasks, str | TaskSpec):
+            raise ConfigError("tasks must be a sequence of task names, task files or TaskSpecs")
+        object.__setattr__(self, "models", tuple(str(m) for m in self.models))
+        object.__setattr__(self, "tasks", tuple(self.tasks))
+        if self.output is not None:
+            object.__setattr__(self, "output", Path(self.output))
+        if self.device is None:
+            object.__setattr__(self, "device", "cuda" if self.engine == "vllm" else "cpu")
+        if self.engine not in ENGINES:
+            raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         if self.dtype not in DTYPES:
             raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if self.limit is not None and self.limit < 1:
@@ -95,7 +122,7 @@ def samples_path_for(output: Path) -> Path:
 
 
 def row_config(
-    settings: EvalSettings, prepared: PreparedTask, engine: str, dtype: str, ref: ModelRef
+    settings: EvalConfig, prepared: PreparedTask, engine: str, dtype: str, ref: ModelRef
 ) -> dict[str, Any]:
     params = settings.gen_params(prepared.task)
     config = {
@@ -185,44 +212,34 @@ def drop_partial_last_line(path: Path) -> None:
     write_atomic(path, text if not last else text + "\n")
 
 
-def evaluate(
-    models: Sequence[str],
-    tasks: Sequence[str | TaskSpec],
-    *,
-    output: str | Path | None = None,
-    settings: EvalSettings | None = None,
-    log: Any = sys.stderr,
-    **overrides: Any,
-) -> list[dict[str, Any]]:
-    """Score every model (checkpoints expanded) on every task; return the result rows of this call.
+def run(config: EvalConfig, *, log: Any = sys.stderr) -> EvalSummary:
+    """Score every model (checkpoints expanded) on every task; the summary holds this call's rows.
 
-    `overrides` are EvalSettings fields (limit=50, max_new_tokens=64, batch_size=64, threads=1, ...).
-    With `output`, rows are appended there (and samples beside it) as each (model, task) finishes;
-    the output file is locked for the call (a second `tpt eval` on it fails at once).
+    With config.output, rows are appended there (and samples beside it) as each (model, task)
+    finishes; the output file is locked for the call (a second `tpt eval` on it fails at once).
+    `log` takes the progress lines (None: silent).
     """
-    if output is None:
-        return _evaluate(models, tasks, None, settings, log, overrides)
-    from tpt.outputlock import lock_output_file
+    started = time.monotonic()
+    if config.output is None:
+        rows = _evaluate(config, log)
+    else:
+        from tpt.outputlock import lock_output_file
 
-    with lock_output_file(output, stage="eval"):
-        return _evaluate(models, tasks, output, settings, log, overrides)
+        with lock_output_file(config.output, stage="eval"):
+            rows = _evaluate(config, log)
+    return EvalSummary(
+        output=config.output, rows=tuple(rows), wall_seconds=round(time.monotonic() - started, 3)
+    )
 
 
-def _evaluate(
-    models: Sequence[str],
-    tasks: Sequence[str | TaskSpec],
-    output: str | Path | None,
-    settings: EvalSettings | None,
-    log: Any,
-    overrides: dict[str, Any],
-) -> list[dict[str, Any]]:
-    settings = settings or EvalSettings(**overrides)
+def _evaluate(config: EvalConfig, log: Any) -> list[dict[str, Any]]:
+    settings, output = config, config.output
     if settings.threads:
         import torch
 
         torch.set_num_threads(settings.threads)
-    specs = resolve_tasks(tasks)
-    refs = expand_models(list(models))
+    specs = resolve_tasks(config.tasks)
+    refs = expand_models(list(config.models))
     prepared = [prepare_task(t, limit=settings.limit) for t in specs]
     out_path = Path(output) if output is not None else None
     if out_path is not None:
