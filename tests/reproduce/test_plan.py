@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tpt.errors import ArtifactError, ConfigError
+from tpt.formats.records import AugmentedRecord, Provenance, RecordInput
 from tpt.reproduce.experiment import LLM_TEACHER_JOB, Layout, plan_arms, task_file
 from tpt.reproduce.presets import SCALES, TASKS, Scale, get_scale
 from tpt.reproduce.results import arm_results, trajectory_quality
@@ -108,9 +109,19 @@ def test_per_problem_results_from_the_samples_file(tmp_path: Path) -> None:
         arm_results(samples, ["a", "b", "c"])  # a checkpoint misses a problem: refused, not averaged
 
 
+def _trajectory(doc_id: str, thinking: str, finish_reason: str) -> AugmentedRecord:
+    return AugmentedRecord(
+        id=doc_id, text="a document", thinking=thinking, finish_reason=finish_reason, thinking_closed=True,
+        thinking_method="think_tags", doc_tokens=2, doc_truncated=False, prompt_tokens=9, completion_tokens=9,
+        source="corpus.jsonl", meta={}, input=RecordInput(file="corpus.jsonl", line=1, index=0),
+        provenance=Provenance(backend="procedural", model=None, template="paper", template_hash="h",
+                              sampling={}, seed=None, attempts=1),
+    )  # fmt: skip
+
+
 def test_trajectory_quality_checks_each_arithmetic_statement() -> None:
-    records = [{"id": "x", "thinking": "8 x 6 = 48. 48 + 7 = 56. The answer is 55.", "finish_reason": "stop"},
-               {"id": "y", "thinking": "The text is about pens.", "finish_reason": "length"}]  # fmt: skip
+    records = [_trajectory("x", "8 x 6 = 48. 48 + 7 = 56. The answer is 55.", "stop"),
+               _trajectory("y", "The text is about pens.", "length")]  # fmt: skip
     q = trajectory_quality(records, {"x": "55", "y": "12"})
     assert q["arithmetic_statements"] == 2 and q["arithmetic_correct_share"] == 0.5
     assert q["reaches_document_answer_share"] == 0.5 and q["hit_length_limit_share"] == 0.5

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from statistics import mean
 from typing import Any
 
 from tpt.artifacts import read_json
 from tpt.errors import ArtifactError
-from tpt.formats.records import augment_shards, read_augmented
+from tpt.formats.records import AugmentedRecord, augment_shards, read_augmented
 from tpt.reproduce.experiment import BASELINE, RAW_ARMS, TEACHER, Layout, arm_names
 from tpt.reproduce.presets import TASKS, Scale
 from tpt.reproduce.problems import Problem, answer
@@ -143,34 +144,32 @@ def _test_facts(heldout: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def trajectory_quality(records: list[dict[str, Any]], answers: dict[str, str]) -> dict[str, Any]:
+def trajectory_quality(records: Sequence[AugmentedRecord], answers: dict[str, str]) -> dict[str, Any]:
     """How good a teacher's thinking is: the share of its arithmetic statements (`a op b = c`) that are
     right, and the share of trajectories of documents with an answer that state that answer."""
     statements = right = reach = with_answer = 0
     for r in records:
-        for a, op, b, c in STATEMENT.findall(r["thinking"]):
+        for a, op, b, c in STATEMENT.findall(r.thinking):
             x, y = int(a), int(b)
             value = x + y if op == "+" else x - y if op == "-" else x * y
             statements += 1
             right += value == int(c)
-        gold = answers.get(r["id"])
+        gold = answers.get(r.id)
         if gold is not None:
             with_answer += 1
-            reach += gold in NUMBER.findall(r["thinking"])
+            reach += gold in NUMBER.findall(r.thinking)
     return {
         "trajectories": len(records),
         "arithmetic_statements": statements,
         "arithmetic_correct_share": right / statements if statements else None,
         "reaches_document_answer_share": reach / with_answer if with_answer else None,
-        "hit_length_limit_share": mean(r.get("finish_reason") == "length" for r in records)
-        if records
-        else None,
-        "mean_thinking_words": mean(len(r["thinking"].split()) for r in records) if records else None,
+        "hit_length_limit_share": mean(r.finish_reason == "length" for r in records) if records else None,
+        "mean_thinking_words": mean(len(r.thinking.split()) for r in records) if records else None,
     }
 
 
-def shard_records(aug_dir: Path) -> list[dict[str, Any]]:
-    return [r.to_json() for r in read_augmented(augment_shards(aug_dir))]
+def shard_records(aug_dir: Path) -> list[AugmentedRecord]:
+    return list(read_augmented(augment_shards(aug_dir)))
 
 
 def llm_teacher(layout: Layout, scale: Scale) -> dict[str, Any]:
@@ -183,7 +182,7 @@ def llm_teacher(layout: Layout, scale: Scale) -> dict[str, Any]:
     solved = {i: answer(Problem.from_dict(r["problem"])) for i, r in corpus.items()}
     answers = {i: str(a) for i, a in solved.items() if a is not None}  # facts have none
     quality = trajectory_quality(records, answers)
-    quality["student_tokenizer_word_coverage"] = word_coverage([r["thinking"] for r in records])
+    quality["student_tokenizer_word_coverage"] = word_coverage([r.thinking for r in records])
     heldout = read_jsonl(layout.heldout)
     order = [r["id"] for r in heldout]
     rows = [r for r in read_jsonl(layout.llm_teacher_eval.with_name(layout.llm_teacher_eval.stem + ".samples.jsonl"))
@@ -197,11 +196,11 @@ def llm_teacher(layout: Layout, scale: Scale) -> dict[str, Any]:
         res = Results(tokens=(1,), correct=(tuple(hits.get(i, 0.0) for i in order),))
         iv = bootstrap({0: res}, None, clusters, replicates=scale.bootstrap_replicates)["final_accuracy"]
         accuracy[task] = {"mean": iv.value, "ci": [iv.lo, iv.hi]}
-    examples = [{"document": corpus[r["id"]]["text"], "thinking": r["thinking"], "finish_reason": r.get("finish_reason")}
+    examples = [{"document": corpus[r.id]["text"], "thinking": r.thinking, "finish_reason": r.finish_reason}
                 for r in records[:3]]  # fmt: skip
     answers_on_test = [{"task": r["task"], "prompt": r["prompt"], "generation": r["generation"], "gold": r["gold"],
                         "correct": bool(r["correct"].get("accuracy"))} for r in rows[:: max(1, len(rows) // 3)][:3]]  # fmt: skip
-    return {"model": records[0]["provenance"].get("model") if records and "provenance" in records[0] else None,
+    return {"model": records[0].provenance.model if records else None,
             "quality": quality, "accuracy_on_heldout": accuracy, "examples": examples,
             "answers_on_test": answers_on_test}  # fmt: skip
 
@@ -212,9 +211,7 @@ def weak_teacher_accuracy(layout: Layout) -> dict[str, Any]:
     records = shard_records(layout.weak_teacher)
     if not records:
         raise ArtifactError(f"no records under {layout.weak_teacher}/shards; re-run `tpt reproduce`")
-    correct = [
-        bool((m := NUMBER.findall(r["thinking"])) and m[-1] == heldout[r["id"]]["answer"]) for r in records
-    ]
+    correct = [bool((m := NUMBER.findall(r.thinking)) and m[-1] == heldout[r.id]["answer"]) for r in records]
     return {"accuracy": mean(correct), "n": len(correct)}
 
 
