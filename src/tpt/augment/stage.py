@@ -30,6 +30,7 @@ from tpt.augment.shards import ShardBook
 from tpt.corpus import Item, count_items, iter_items, resolve_inputs
 from tpt.duplicate_ids import id_hash
 from tpt.errors import InputError
+from tpt.formats.records import Failure
 from tpt.outputlock import lock_output_dir
 from tpt.progress import Progress
 
@@ -61,8 +62,10 @@ def _run(cfg: AugmentConfig, executor: Executor) -> dict[str, Any]:
     def fail(item: Item, reason: str, detail: str, doc_id: Any = None) -> None:
         if cfg.strict:
             raise InputError(f"{item.file}:{item.line}: {reason}: {detail} (--strict)")
-        line = {"file": item.file, "line": item.line, "index": item.index, "id": doc_id}
-        if book.write(item.index, {**line, "reason": reason, "detail": detail}, failure=True):
+        failure = Failure(
+            file=item.file, line=item.line, index=item.index, id=doc_id, reason=reason, detail=detail
+        )
+        if book.write(item.index, failure.to_json(), failure=True):
             counters["new_failures"] += 1
             progress.update(done=1, failures=1)
 
