@@ -13,6 +13,7 @@ that file, so:
 What holds where is in docs/architecture.md ("One writer per output directory"): local filesystems and
 NFSv4 (Linux emulates flock with POSIX locks there) across machines; Lustre only when mounted with
 `-o flock`. Where locks are not supported at all the stage refuses to start unless TPT_OUTPUT_LOCK=off.
+An output on object storage (s3://...) is locked by a lease object instead (tpt.storage.lease).
 """
 
 from __future__ import annotations
@@ -99,7 +100,16 @@ def lock_output_dir(directory: str | os.PathLike, *, stage: str, name: str = LOC
     """Take the exclusive lock of an output directory (created if missing) for `tpt <stage>`.
 
     Raises OutputBusyError when another process holds it. Re-entrant within one process: a nested
-    call returns the same lock, released when the outermost holder releases it."""
+    call returns the same lock, released when the outermost holder releases it. A URL on object
+    storage gets a lease (tpt.storage.lease) with the same behaviour."""
+    from tpt.storage import as_path, is_remote
+
+    if is_remote(directory) and os.environ.get(DISABLE_ENV, "").lower() not in ("off", "0", "no", "false"):
+        from tpt.storage.lease import acquire
+
+        return acquire(as_path(directory), stage=stage, name=name, busy=OutputBusyError)  # type: ignore[return-value]
+    if is_remote(directory):
+        return OutputLock(Path(LOCK_NAME), None, stage)
     directory = Path(directory)
     from tpt.machine_errors import ensure_dir
 
@@ -194,6 +204,15 @@ def _describe(holder: dict[str, Any] | None) -> str:
         f"`tpt {holder.get('stage', '?')}` (pid {holder.get('pid', '?')} on host {holder.get('host', '?')}, "
         f"started {holder.get('started_at', '?')})"
     )
+
+
+def busy_message(directory: Path, holder: dict[str, Any] | None) -> str:
+    """The one line for an output directory held by `holder` (also used by the object-storage lease)."""
+    return _busy_message(directory, holder)
+
+
+def describe_holder(holder: dict[str, Any] | None) -> str:
+    return _describe(holder)
 
 
 def _busy_message(directory: Path, holder: dict[str, Any] | None) -> str:
