@@ -98,3 +98,26 @@ def test_text_guard_counts_the_last_piece_at_the_end():
     assert guard.tokens == 8
     guard.finish()
     assert guard.tokens == 9
+
+
+def test_the_embedded_teachers_real_loops_are_stopped_early():
+    transformers = pytest.importorskip("transformers")
+    from pathlib import Path
+
+    from tpt.hfmodel import resolve_model_dir
+
+    tok = transformers.AutoTokenizer.from_pretrained(str(resolve_model_dir(None)))
+    data = json.loads((Path(__file__).parent / "data" / "smollm2_loops.json").read_text(encoding="utf-8"))
+    assert len(data["records"]) == 7
+    for record in data["records"]:
+        ids = tok(record["thinking"], add_special_tokens=False).input_ids
+        guard = LoopGuard()
+        assert guard.feed_many(ids), record["id"]
+        assert guard.tokens <= 520 < len(ids), (record["id"], guard.tokens)  # about half the 1024 cap
+        assert guard.loop_start < guard.tokens - 32
+        # the thinking before the loop began is no loop
+        assert not LoopGuard().feed_many(ids[: guard.loop_start])
+        # and the text guard over the streamed text stops it too
+        text_guard = TextLoopGuard()
+        assert text_guard.feed_text(record["thinking"]), record["id"]
+        assert text_guard.loop_start_char < len(record["thinking"])

@@ -44,11 +44,11 @@ class LoopGuardOptions:
     within about a window of a loop's start."""
 
     enabled: bool = True
-    ngram: int = 6
+    ngram: int = 8
     """Tokens per n-gram: a repeat of this many tokens in a row counts."""
     window: int = 256
     """Tokens looked back over; also the fewest tokens generated before the guard may fire."""
-    threshold: float = 0.75
+    threshold: float = 0.7
     """Share of the window's n-grams that already occurred in it, at or above which it fires."""
 
     def __post_init__(self) -> None:
