@@ -255,9 +255,9 @@ def test_a_crash_inside_commit_is_settled_on_rerun(tmp_path, monkeypatch, stop_a
     out = tmp_path / "out"
     real_sort = shards._sort_lines
 
-    def crashing_sort(src_path, dst, key):
-        if stop_after == "failures" and dst.name.endswith(".failures.jsonl"):
-            real_sort(src_path, dst, key)
+    def crashing_sort(files, partial, name, spans):
+        if stop_after == "failures" and name.endswith(".failures.jsonl"):
+            real_sort(files, partial, name, spans)
         raise KeyboardInterrupt("crash inside commit")
 
     monkeypatch.setattr(shards, "_sort_lines", crashing_sort)

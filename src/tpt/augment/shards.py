@@ -10,6 +10,11 @@ so every item ends with exactly one outcome, and no partial or corrupt line surv
 Memory is bounded by the shards open at once, not by the corpus (and 16 bytes per distinct document id:
 the book keeps the first input index of every id, `book.ids`, so duplicates are found across resumes;
 a committed shard's sidecar lists its first occurrences and its kept duplicates).
+
+Every file operation goes through one small seam, `ShardFiles` (here `LocalShardFiles`: one local
+directory, a commit is an fsync and a rename): names ending in `.partial` are the appended stage, local
+to the process that writes; every other name is committed (written whole, listed, read, renamed back to
+partial, deleted). The book decides the order of the steps (stats sidecar, failures, records last).
 """
 
 from __future__ import annotations
@@ -21,9 +26,9 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Protocol
 
-from tpt.artifacts import write_atomic, write_json
+from tpt.artifacts import write_atomic
 from tpt.duplicate_ids import IdRegistry
 
 PARTIAL = ".partial"
@@ -99,11 +104,107 @@ Span = tuple[int, int, int]
 """(input index, start byte, end byte) of one line in a partial file."""
 
 
-def _repair_and_read(path: Path, index_of: Callable[[dict[str, Any]], int]) -> list[tuple[dict, Span]]:
+class ShardFiles(Protocol):
+    """The storage seam of the shard book: the file operations of one shards directory, by name."""
+
+    def names(self, pattern: str) -> list[str]:
+        """Names matching a glob pattern, sorted."""
+        ...
+
+    def exists(self, name: str) -> bool: ...
+
+    def read(self, name: str) -> bytes: ...
+
+    def write(self, name: str, data: bytes) -> None:
+        """Write a whole file: readers see the old one or the new one (fsynced)."""
+        ...
+
+    def append(self, name: str) -> BinaryIO:
+        """A partial file opened for appending (created if absent)."""
+        ...
+
+    def truncate(self, name: str, size: int) -> None:
+        """Cut a partial file's torn tail."""
+        ...
+
+    def close(self, handle: BinaryIO, *, sync: bool) -> None:
+        """Close an appended file; with `sync`, once its bytes are on stable storage."""
+        ...
+
+    def commit(self, partial: str, name: str, parts: list[tuple[int, int]]) -> None:
+        """Make the byte ranges `parts` of partial file `partial` the committed file `name` (whole,
+        fsynced), then remove the partial file. A failure leaves the partial file as it was."""
+        ...
+
+    def rename(self, src: str, dst: str) -> None:
+        """Move a file (committed back to partial, or a partial one committed) in one step."""
+        ...
+
+    def delete(self, name: str) -> None:
+        """Remove a file if it is there."""
+        ...
+
+
+class LocalShardFiles:
+    """ShardFiles in one local directory: appends flushed, commits fsynced and renamed into place."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def names(self, pattern: str) -> list[str]:
+        return sorted(p.name for p in self.dir.glob(pattern))
+
+    def exists(self, name: str) -> bool:
+        return (self.dir / name).exists()
+
+    def read(self, name: str) -> bytes:
+        return (self.dir / name).read_bytes()
+
+    def write(self, name: str, data: bytes) -> None:
+        write_atomic(self.dir / name, data)
+
+    def append(self, name: str) -> BinaryIO:
+        return open(self.dir / name, "ab")  # noqa: SIM115 - the open shard holds it
+
+    def truncate(self, name: str, size: int) -> None:
+        with open(self.dir / name, "r+b") as f:
+            f.truncate(size)
+
+    def close(self, handle: BinaryIO, *, sync: bool) -> None:
+        handle.flush()
+        if sync:
+            os.fsync(handle.fileno())
+        handle.close()
+
+    def commit(self, partial: str, name: str, parts: list[tuple[int, int]]) -> None:
+        data = (self.dir / partial).read_bytes()
+        tmp = self.dir / f".{name}.tmp"
+        try:
+            with open(tmp, "wb") as f:
+                f.write(b"".join(data[start:end] for start, end in parts))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.dir / name)
+        except BaseException:  # disk full: the partial file stays, the next run commits it
+            tmp.unlink(missing_ok=True)
+            raise
+        (self.dir / partial).unlink()
+
+    def rename(self, src: str, dst: str) -> None:
+        os.replace(self.dir / src, self.dir / dst)
+
+    def delete(self, name: str) -> None:
+        (self.dir / name).unlink(missing_ok=True)
+
+
+def _repair_and_read(
+    files: ShardFiles, name: str, index_of: Callable[[dict[str, Any]], int]
+) -> list[tuple[dict, Span]]:
     """Read a partial JSONL file, cutting a torn or corrupt tail so that appends continue cleanly."""
-    if not path.exists():
+    if not files.exists(name):
         return []
-    data = path.read_bytes()
+    data = files.read(name)
     good_end = 0
     rows: list[tuple[dict, Span]] = []
     pos = 0
@@ -118,27 +219,18 @@ def _repair_and_read(path: Path, index_of: Callable[[dict[str, Any]], int]) -> l
             break  # corrupt line: drop it and everything after (only the tail can be torn)
         pos = good_end = nl + 1
     if good_end != len(data):
-        with open(path, "r+b") as f:
-            f.truncate(good_end)
+        files.truncate(name, good_end)
     return rows
 
 
-def _sort_lines(src: Path, dst: Path, spans: list[Span]) -> None:
-    """Write src's lines to dst in input order (atomically, fsynced), then remove src.
+def _sort_lines(files: ShardFiles, partial: str, name: str, spans: list[Span]) -> None:
+    """Commit a partial file's lines as `name` in input order; the byte spans were noted when the lines
+    were written, so no line is parsed again here."""
+    files.commit(partial, name, [(start, end) for _, start, end in sorted(spans)])
 
-    The byte spans were noted when the lines were written, so no line is parsed again here."""
-    data = src.read_bytes()
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(b"".join(data[start:end] for _, start, end in sorted(spans)))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dst)
-    except BaseException:  # disk full: the partial file stays, the next run commits it
-        tmp.unlink(missing_ok=True)
-        raise
-    src.unlink()
+
+def _json_bytes(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n").encode()
 
 
 def _without_reasons(data: bytes, reasons: Collection[str]) -> tuple[bytes, int]:
@@ -186,31 +278,30 @@ def kept_duplicate_line(rec: dict[str, Any]) -> dict[str, Any]:
 
 
 class OpenShard:
-    def __init__(self, directory: Path, k: int, size: int, id_of: IdOf | None = None):
+    def __init__(self, files: ShardFiles, k: int, size: int, id_of: IdOf | None = None):
         self.k = k
+        self.files = files
         self.id_of = id_of
         self.first_ids: list[list[int]] = []
         """[input index, id hash] of the outcomes that are their id's first occurrence."""
         self.kept_duplicates: list[dict[str, Any]] = []
         self.size = size
-        base = directory / shard_name(k)
-        self.records_path = base.with_name(base.name + ".jsonl")
-        self.failures_path = base.with_name(base.name + ".failures.jsonl")
-        self.stats_path = base.with_name(base.name + ".stats.json")
-        rec_partial = Path(str(self.records_path) + PARTIAL)
-        fail_partial = Path(str(self.failures_path) + PARTIAL)
+        base = shard_name(k)
+        self.records_name, self.failures_name = f"{base}.jsonl", f"{base}.failures.jsonl"
+        self.stats_name = f"{base}.stats.json"
+        rec_partial, fail_partial = self.records_name + PARTIAL, self.failures_name + PARTIAL
         self.stats = ShardStats()
         self.done_indices: set[int] = set()
         self._spans: dict[bool, list[Span]] = {False: [], True: []}  # failure? -> spans
         self._size = {False: 0, True: 0}
-        for rec, span in _repair_and_read(rec_partial, _record_index):
+        for rec, span in _repair_and_read(files, rec_partial, _record_index):
             self._note(False, span)
             self._add(rec, False, span[0])
-        for fail, span in _repair_and_read(fail_partial, _failure_index):
+        for fail, span in _repair_and_read(files, fail_partial, _failure_index):
             self._note(True, span)
             self._add(fail, True, span[0])
         self.expected: int | None = None
-        self._files = {False: open(rec_partial, "ab"), True: open(fail_partial, "ab")}  # noqa: SIM115
+        self._files = {False: files.append(rec_partial), True: files.append(fail_partial)}
 
     def _add(self, line: dict[str, Any], failure: bool, index: int) -> None:
         if failure:
@@ -249,39 +340,39 @@ class OpenShard:
 
     def commit(self) -> None:
         for f in self._files.values():
-            f.flush()
-            os.fsync(f.fileno())
-            f.close()
-        write_json(
-            self.stats_path,
-            {
-                "shard": self.k,
-                "items": self.done,
-                **self.stats.to_json(),
-                "ids": self.first_ids,
-                "kept_duplicates": self.kept_duplicates,
-            },
+            self.files.close(f, sync=True)
+        self.files.write(
+            self.stats_name,
+            _json_bytes(
+                {
+                    "shard": self.k,
+                    "items": self.done,
+                    **self.stats.to_json(),
+                    "ids": self.first_ids,
+                    "kept_duplicates": self.kept_duplicates,
+                }
+            ),
         )
         # Lines arrive in completion order; commit them in input order so that the same input always
         # gives the same files (downstream shuffles are then reproducible).
-        _sort_lines(Path(str(self.failures_path) + PARTIAL), self.failures_path, self._spans[True])
+        _sort_lines(self.files, self.failures_name + PARTIAL, self.failures_name, self._spans[True])
         _sort_lines(
-            Path(str(self.records_path) + PARTIAL), self.records_path, self._spans[False]
-        )  # the commit point
+            self.files, self.records_name + PARTIAL, self.records_name, self._spans[False]
+        )  # commit point
 
     def close(self) -> None:
         for f in self._files.values():
             if not f.closed:
-                f.flush()
-                f.close()
+                self.files.close(f, sync=False)
 
 
 class ShardBook:
     """All shards of one output directory; thread-safe (the backend may pull input from its own thread)."""
 
-    def __init__(self, directory: Path, shard_size: int, id_of: IdOf | None = None):
-        self.dir = Path(directory)
-        self.dir.mkdir(parents=True, exist_ok=True)
+    def __init__(
+        self, directory: Path, shard_size: int, id_of: IdOf | None = None, files: ShardFiles | None = None
+    ):
+        self.files = files or LocalShardFiles(directory)
         self.size = shard_size
         self.lock = threading.RLock()
         self.open: dict[int, OpenShard] = {}
@@ -292,11 +383,11 @@ class ShardBook:
         self.items_read = 0
         """Input items that `pending` went through, to the end of the stream (or of its limit)."""
         self._finish_interrupted_commits()
-        for path in sorted(self.dir.glob("part-*.jsonl")):
-            if path.name.endswith(".failures.jsonl"):
+        for name in self.files.names("part-*.jsonl"):
+            if name.endswith(".failures.jsonl"):
                 continue
-            k = int(path.name[5:13])
-            stats = json.loads((self.dir / f"{shard_name(k)}.stats.json").read_text(encoding="utf-8"))
+            k = int(name[5:13])
+            stats = json.loads(self.files.read(f"{shard_name(k)}.stats.json"))
             self.committed[k] = stats["items"]
             for index, h in stats.get("ids", ()):  # an output of an older tpt has none
                 self.ids.add(h, index)
@@ -305,21 +396,21 @@ class ShardBook:
         """Settle a crash inside commit(). Its steps: stats sidecar, failures file, records file (the
         commit point), each written whole and renamed. Without the records file the shard is not
         committed: undo the earlier steps. With it, drop leftovers of the partial stage."""
-        for stats in self.dir.glob("part-*.stats.json"):
-            stem = stats.name[: -len(".stats.json")]
-            records, failures = self.dir / f"{stem}.jsonl", self.dir / f"{stem}.failures.jsonl"
-            fail_partial = self.dir / f"{stem}.failures.jsonl{PARTIAL}"
-            rec_partial = self.dir / f"{stem}.jsonl{PARTIAL}"
-            if records.exists():
-                fail_partial.unlink(missing_ok=True)
-                rec_partial.unlink(missing_ok=True)
+        f = self.files
+        for stats in f.names("part-*.stats.json"):
+            stem = stats[: -len(".stats.json")]
+            records, failures = f"{stem}.jsonl", f"{stem}.failures.jsonl"
+            fail_partial, rec_partial = failures + PARTIAL, records + PARTIAL
+            if f.exists(records):
+                f.delete(fail_partial)
+                f.delete(rec_partial)
                 continue
-            if failures.exists():
-                if fail_partial.exists():
-                    failures.unlink()
+            if f.exists(failures):
+                if f.exists(fail_partial):
+                    f.delete(failures)
                 else:
-                    os.replace(failures, fail_partial)
-            stats.unlink()
+                    f.rename(failures, fail_partial)
+            f.delete(stats)
 
     def pending(
         self, items: Iterable[Any], *, limit: int | None = None, skipped: Callable[[int], None] = _ignore
@@ -366,9 +457,9 @@ class ShardBook:
         partial one, so its remaining items are added to it."""
         with self.lock:
             name = shard_name(k)
-            os.replace(self.dir / f"{name}.jsonl", self.dir / f"{name}.jsonl{PARTIAL}")
-            os.replace(self.dir / f"{name}.failures.jsonl", self.dir / f"{name}.failures.jsonl{PARTIAL}")
-            (self.dir / f"{name}.stats.json").unlink()
+            self.files.rename(f"{name}.jsonl", f"{name}.jsonl{PARTIAL}")
+            self.files.rename(f"{name}.failures.jsonl", f"{name}.failures.jsonl{PARTIAL}")
+            self.files.delete(f"{name}.stats.json")
             del self.committed[k]
 
     def forget_failures(self, reasons: Collection[str]) -> int:
@@ -385,27 +476,28 @@ class ShardBook:
         dropped = 0
         with self.lock:
             assert not self.open, "forget_failures() must run before shards are opened"
-            for path in sorted(self.dir.glob("part-*.failures.jsonl*")):
-                committed = path.name.endswith(".failures.jsonl")
-                if not committed and not path.name.endswith(".failures.jsonl" + PARTIAL):
+            f = self.files
+            for name in f.names("part-*.failures.jsonl*"):
+                committed = name.endswith(".failures.jsonl")
+                if not committed and not name.endswith(".failures.jsonl" + PARTIAL):
                     continue
-                kept, n = _without_reasons(path.read_bytes(), reasons)
+                kept, n = _without_reasons(f.read(name), reasons)
                 if not n:
                     continue
                 dropped += n
-                stem = path.name.split(".")[0]
-                write_atomic(self.dir / f"{stem}.failures.jsonl{PARTIAL}", kept)
+                stem = name.split(".")[0]
+                f.write(f"{stem}.failures.jsonl{PARTIAL}", kept)
                 if committed:
-                    os.replace(self.dir / f"{stem}.jsonl", self.dir / f"{stem}.jsonl{PARTIAL}")
-                    path.unlink()
-                    (self.dir / f"{stem}.stats.json").unlink()
+                    f.rename(f"{stem}.jsonl", f"{stem}.jsonl{PARTIAL}")
+                    f.delete(name)
+                    f.delete(f"{stem}.stats.json")
                     del self.committed[int(stem[5:13])]
         return dropped
 
     def shard(self, k: int) -> OpenShard:
         with self.lock:
             if k not in self.open:
-                sh = self.open[k] = OpenShard(self.dir, k, self.size, self.id_of)
+                sh = self.open[k] = OpenShard(self.files, k, self.size, self.id_of)
                 for index, h in sh.first_ids:
                     self.ids.add(h, index)
             return self.open[k]
@@ -439,8 +531,8 @@ class ShardBook:
     def summary_stats(self) -> ShardStats:
         """Totals over committed shards (from their sidecars) and open ones."""
         total = ShardStats()
-        for path in sorted(self.dir.glob("part-*.stats.json")):
-            d = json.loads(path.read_text(encoding="utf-8"))
+        for name in self.files.names("part-*.stats.json"):
+            d = json.loads(self.files.read(name))
             for key in ("shard", "items", "ids", "kept_duplicates"):
                 d.pop(key, None)
             total.merge(ShardStats.from_json(d))
@@ -458,19 +550,18 @@ class ShardBook:
         tmp = out.with_name(f".{out.name}.tmp")
         n = 0
         try:
-            with open(tmp, "w", encoding="utf-8") as dst:
-                for path in sorted(self.dir.glob("part-*.failures.jsonl*")):
-                    with open(path, encoding="utf-8") as src:
-                        for line in src:
-                            if line.endswith("\n"):
-                                dst.write(line)
-                                n += 1
-                    k = int(path.name[5:13])
-                    if k not in kept and path.name.endswith(".failures.jsonl"):
-                        sidecar = self.dir / f"{shard_name(k)}.stats.json"
-                        kept[k] = json.loads(sidecar.read_text(encoding="utf-8")).get("kept_duplicates", [])
-                    for line in kept.pop(k, []):
-                        dst.write(json.dumps(line, ensure_ascii=False) + "\n")
+            with open(tmp, "wb") as dst:
+                for name in self.files.names("part-*.failures.jsonl*"):
+                    for line in self.files.read(name).splitlines(keepends=True):
+                        if line.endswith(b"\n"):  # a torn last line of a partial file is no failure yet
+                            dst.write(line)
+                            n += 1
+                    k = int(name[5:13])
+                    if k not in kept and name.endswith(".failures.jsonl"):
+                        sidecar = json.loads(self.files.read(f"{shard_name(k)}.stats.json"))
+                        kept[k] = sidecar.get("kept_duplicates", [])
+                    for row in kept.pop(k, []):
+                        dst.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
             os.replace(tmp, out)
         except BaseException:
             tmp.unlink(missing_ok=True)
