@@ -134,7 +134,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "timeouts); input problems stay recorded",
     )
     g.add_argument("--no-progress", action="store_true", help="no progress line")
-    from tpt.augment.executors import EXECUTORS, load, option_modules
+    from tpt.augment.executors import EXECUTORS, OPTION_MODULES, load
 
     g = p.add_argument_group("executor (where the work runs)")
     g.add_argument(
@@ -143,7 +143,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="local",
         help="local (default: this process) or ray (workers on a Ray cluster; same output)",
     )
-    for module in option_modules():  # the executors' own options, then --serve's
+    for module in OPTION_MODULES:  # the Ray executor's options, then --serve's
         load(module).add_arguments(p)
 
 
@@ -170,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     from tpt.errors import ConfigError
     from tpt.outputlock import lock_output_dir
 
-    served = load(SERVED_TEACHER).teacher_from_args(args)  # --serve: a managed server, or None
+    served = load(SERVED_TEACHER)(args)  # --serve: a managed server per process, or None
     backend = args.backend or ("openai" if served else "transformers")
     if served and backend != "openai":
         raise ConfigError(f"--serve starts a server for the openai backend; drop --backend {backend}")

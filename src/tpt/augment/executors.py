@@ -70,14 +70,15 @@ def local_from_args(args: Any, teacher: Teacher | None) -> LocalExecutor:
     return LocalExecutor(teacher)
 
 
-# name -> "module:factory"; factory(args, teacher) -> Executor builds it from the parsed CLI options. A
-# module other than this one also defines add_arguments(parser): the executor's own options.
+# name -> "module:factory"; factory(args, teacher) -> Executor, from the parsed CLI options.
 EXECUTORS: dict[str, str] = {
     "local": "tpt.augment.executors:local_from_args",
-    "ray": "tpt.distributed.options:executor_from_args",
+    "ray": "tpt.distributed.ray_executor:from_args",
 }
-SERVED_TEACHER = "tpt.serve.options"
-"""The module of `--serve`: add_arguments(parser) and teacher_from_args(args) -> a teacher or None."""
+OPTION_MODULES = ("tpt.distributed.options", "tpt.serve.options")
+"""Modules that add their options to `tpt augment` (add_arguments(parser); light: no engine, no Ray)."""
+SERVED_TEACHER = "tpt.serve.options:teacher_from_args"
+"""teacher_from_args(args): the `--serve` teacher (a managed server per process), or None."""
 
 
 def load(entry: str) -> Any:
@@ -85,12 +86,6 @@ def load(entry: str) -> Any:
     module_name, _, attr = entry.partition(":")
     module = importlib.import_module(module_name)
     return getattr(module, attr) if attr else module
-
-
-def option_modules() -> list[str]:
-    """Modules that add options to `tpt augment`: each executor's own, then --serve's."""
-    modules = [entry.partition(":")[0] for entry in EXECUTORS.values()]
-    return [m for m in dict.fromkeys(modules) if m != __name__] + [SERVED_TEACHER]
 
 
 def executor_from_args(args: Any, teacher: Teacher | None) -> Executor:

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from tpt.errors import ConfigError
-
-if TYPE_CHECKING:
-    from tpt.distributed.ray_executor import RayExecutor
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -79,10 +75,3 @@ def ray_options(args: argparse.Namespace) -> RayOptions:
         units_per_worker=args.units_per_worker,
         max_restarts=args.worker_restarts,
     )
-
-
-def executor_from_args(args: argparse.Namespace, teacher: Any) -> RayExecutor:
-    """`--executor ray` (tpt.augment.executors.EXECUTORS): the Ray executor of the parsed options."""
-    from tpt.distributed.ray_executor import RayExecutor
-
-    return RayExecutor(ray_options(args), teacher=teacher)

@@ -25,7 +25,7 @@ from tpt.augment.config import AugmentConfig
 from tpt.augment.executors import Teacher
 from tpt.augment.generation import Document, FailFn, Job, Outcomes
 from tpt.distributed.loopback import init_local
-from tpt.distributed.options import RayOptions
+from tpt.distributed.options import RayOptions, ray_options
 from tpt.distributed.pool import WorkerPool
 from tpt.distributed.units import group_units
 from tpt.errors import BackendError, ConfigError, MissingDependencyError
@@ -39,6 +39,11 @@ THREAD_SAFE_BACKENDS = ("openai",)
 def run(cfg: AugmentConfig, opts: RayOptions, *, teacher: Teacher | None = None) -> dict[str, Any]:
     """`stage.run` with generation spread over Ray workers; returns the same summary."""
     return stage.run(cfg, executor=RayExecutor(opts, teacher=teacher))
+
+
+def from_args(args: Any, teacher: Teacher | None) -> RayExecutor:
+    """`--executor ray` (tpt.augment.executors.EXECUTORS): the Ray executor of the parsed options."""
+    return RayExecutor(ray_options(args), teacher=teacher)
 
 
 def _connect(ray: Any, opts: RayOptions) -> bool:
