@@ -196,6 +196,22 @@ class Provenance(JsonRecord):
     """Every sampling parameter in force (backend.sampling_in_force)."""
     seed: int | None
     attempts: int
+    loop_guard: dict[str, Any] | None = optional()
+    """The loop guard's settings (augment/loopguard.py: enabled, ngram, window, threshold)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LoopStop(JsonRecord):
+    """What the loop guard did to a trajectory it stopped (finish_reason 'repetition')."""
+
+    kind: ClassVar[str] = "record loop"
+    start_token: int
+    """Offset in the generated tokens where the loop began: the thinking kept ends there."""
+    tokens: int
+    """Tokens generated when the guard stopped it (all paid for; completion_tokens says the same)."""
+    policy: str
+    """keep-prefix: the record keeps the thinking before the loop (validate's loop_stopped check
+    tells it apart); drop turns the document into a failure instead and writes no record."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -221,8 +237,8 @@ class AugmentedRecord(JsonRecord):
     thinking: str
     finish_reason: str | None
     stopped_by: str | None = None
-    """What ended the generation: a stop string, `eos`, `length`, or None when unknown (and in records
-    written before tpt recorded it)."""
+    """What ended the generation: a stop string, `eos`, `length`, `loop_guard` (finish_reason
+    'repetition'), or None when unknown (and in records written before tpt recorded it)."""
     thinking_closed: bool
     thinking_method: str
     doc_tokens: int
@@ -238,6 +254,8 @@ class AugmentedRecord(JsonRecord):
     """Only when the document held control strings of a server-templated teacher."""
     duplicate_of: int | None = optional()
     """Input index of the first document with the same id (--duplicate-ids keep-both)."""
+    loop: LoopStop | None = optional()
+    """Only when the loop guard stopped the trajectory (finish_reason 'repetition')."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
