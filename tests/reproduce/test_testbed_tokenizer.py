@@ -6,8 +6,8 @@ import itertools
 import random
 import re
 
-from tpt.augment.backends.procedural import think
 from tpt.reproduce.problems import document
+from tpt.reproduce.teacher import think
 from tpt.reproduce.testbed import document_stream
 from tpt.reproduce.testbed_tokenizer import EOS, UNK, tokenizer_json
 

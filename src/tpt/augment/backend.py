@@ -128,12 +128,14 @@ def sampling_in_force(backend: Backend, sampling: SamplingParams) -> dict[str, A
     return own(sampling) if own is not None else sampling.in_force()
 
 
-# name -> "module:factory". A factory takes the parsed CLI options (a dict) and returns a Backend.
+# name -> "module:factory". A factory takes the parsed CLI options (a dict) and returns a Backend. A
+# module is imported only when its backend is chosen, so a backend may live in a package above augment
+# (reproduce's testbed teacher) without augment importing it.
 BACKENDS: dict[str, str] = {
     "transformers": "tpt.augment.backends.transformers_backend:build",
     "openai": "tpt.augment.backends.openai_http:build",
     "vllm": "tpt.augment.backends.vllm_backend:build",
-    "procedural": "tpt.augment.backends.procedural:build",
+    "procedural": "tpt.reproduce.teacher:build",
 }
 
 

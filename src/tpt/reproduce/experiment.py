@@ -171,8 +171,8 @@ def tokens_per_document(config: CorpusConfig, world: Any, *, sample: int = 2000)
     """Mean student tokens per packed sample: raw `doc<eos>` and TPT `doc<think>thinking</think><eos>`."""
     from tokenizers import Tokenizer
 
-    from tpt.augment.backends.procedural import think
     from tpt.reproduce.problems import document
+    from tpt.reproduce.teacher import think
     from tpt.reproduce.testbed_tokenizer import tokenizer_json
 
     tok = Tokenizer.from_str(json.dumps(tokenizer_json()))

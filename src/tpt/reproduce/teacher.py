@@ -1,5 +1,8 @@
 """The procedural expert teacher of the reasoning testbed: writes each document's step-by-step analysis.
 
+A backend of `tpt augment` (`--backend procedural`: tpt.augment.backend.BACKENDS names this module's
+`build`); it lives here, beside the problems it reads, because only the testbed has them.
+
 It reads the structured problem that the testbed generator stores in each input record (`problem` field,
 reached through `GenerationRequest.meta["record"]`) and writes, in the spirit of the paper's prompt, an
 expert's derivation with every intermediate result explicit (`8 x 6 = 48. 48 + 7 = 55. So Dan has 55
