@@ -1,0 +1,282 @@
+"""The shape of the imports, read from the source (ast): no module cycles, and the layering of the packages.
+
+Every `import` counts, at module level and inside functions (a function-level import is how a cycle
+hides); imports under `if TYPE_CHECKING:` count for the layering, not for cycles (they never run).
+A package is `tpt.<name>`; a top-level module (`tpt.errors`) is its own package. The layers, bottom up:
+
+- core: what crosses a stage boundary and the shared machinery; imports no other layer.
+- stages: each imports core only (its own package aside), never another stage to read its files.
+- executors of augment (serve, distributed): core and augment (augment names them by import string).
+- top (estimate, reproduce, the `tpt` command): anything below, through the stages' API.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+CORE = {
+    "__init__",
+    "artifacts",
+    "configs",
+    "corpus",
+    "duplicate_ids",
+    "errors",
+    "formats",
+    "hfmodel",
+    "machine_errors",
+    "outputlock",
+    "progress",
+    "quality",
+    "storage",
+    "testing",
+}
+STAGES = {"augment", "validate", "pack", "tokenizer", "train", "evaluate"}
+EXECUTORS = {"serve", "distributed"}
+TOP = {"estimate", "reproduce", "cli", "__main__"}
+ALLOWED = {
+    **{p: CORE for p in CORE},
+    **{p: CORE for p in STAGES},
+    **{p: CORE | {"augment"} for p in EXECUTORS},
+    **{p: CORE | STAGES | EXECUTORS | {"estimate", "cli"} for p in TOP},
+}
+# Known breaks of the rules, each with its owner: the tests below fail on any other break, and each of
+# these is an xfail(strict) test that starts failing (XPASS) the day it is fixed: then drop it here.
+KNOWN_PACKAGE_EDGES = {
+    ("pack", "augment"): "helper C (issue 14): pack/stage.py imports augment.control.text_only",
+}
+KNOWN_PACKAGE_CYCLES = {
+    ("corpus", "formats"): "helper A (issue 14): corpus imports formats.compression, formats.reading corpus",
+}
+KNOWN_MODULE_CYCLES = {
+    ("tpt.storage", "tpt.storage.filesystems", "tpt.storage.readahead", "tpt.storage.remote"): (
+        "helper E (issue 16): the storage package's modules import each other"
+    ),
+}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(SRC).with_suffix("").parts)
+    if parts[-1] == "__init__" and len(parts) > 1:
+        parts.pop()
+    return ".".join(parts)
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def imports_of(path: Path, modules: set[str], name: str | None = None) -> list[tuple[str, bool]]:
+    """(imported tpt module, under TYPE_CHECKING?) for every import statement of the file."""
+    name = name or module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out: list[tuple[str, bool]] = []
+
+    def resolve(target: str) -> str | None:
+        while target and target not in modules:  # `import tpt.a.b.func`-like names: the module part
+            target = target.rpartition(".")[0]
+        return target or None
+
+    def visit(node: ast.AST, typing_only: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child):
+                for sub in child.body:
+                    visit_stmt(sub, True)
+                for sub in child.orelse:
+                    visit_stmt(sub, typing_only)
+                continue
+            visit_stmt(child, typing_only)
+
+    def visit_stmt(node: ast.AST, typing_only: bool) -> None:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "tpt" and (target := resolve(alias.name)):
+                    out.append((target, typing_only))
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                source = ".".join(base + ([node.module] if node.module else []))
+            else:
+                source = node.module or ""
+            if source.split(".")[0] == "tpt":
+                for alias in node.names:
+                    target = resolve(f"{source}.{alias.name}") if alias.name != "*" else resolve(source)
+                    if target:
+                        out.append((target, typing_only))
+        visit(node, typing_only)
+
+    visit(ast.parse(path.read_text(encoding="utf-8"), str(path)), False)
+    return out
+
+
+@functools.cache
+def graph() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """(runtime edges, all edges incl. TYPE_CHECKING) between tpt modules."""
+    files = {module_name(p): p for p in SRC.joinpath("tpt").rglob("*.py")}
+    runtime: dict[str, set[str]] = defaultdict(set)
+    every: dict[str, set[str]] = defaultdict(set)
+    for name, path in files.items():
+        for target, typing_only in imports_of(path, set(files)):
+            if target == name:
+                continue
+            every[name].add(target)
+            if not typing_only:
+                runtime[name].add(target)
+    return runtime, every
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one node (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    counter = [0]
+
+    def connect(v: str) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on_stack.add(v)
+        for w in edges.get(v, ()):
+            if w not in index:
+                connect(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(set(edges) | {w for ws in edges.values() for w in ws}):
+        if v not in index:
+            connect(v)
+    return sorted(found)
+
+
+def package_of(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def package_edges(edges: dict[str, set[str]]) -> dict[tuple[str, str], list[str]]:
+    """(importing package, imported package) -> the module imports behind it."""
+    out: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for source, targets in edges.items():
+        for target in targets:
+            a, b = package_of(source), package_of(target)
+            if a != b:
+                out[(a, b)].append(f"{source} -> {target}")
+    return out
+
+
+def layering_breaks() -> dict[tuple[str, str], str]:
+    _, every = graph()
+    return {
+        (a, b): ", ".join(sorted(via)[:3])
+        for (a, b), via in sorted(package_edges(every).items())
+        if b not in ALLOWED.get(a, CORE)
+    }
+
+
+def package_cycles() -> list[tuple[str, ...]]:
+    _, every = graph()
+    packages: dict[str, set[str]] = defaultdict(set)
+    for a, b in package_edges(every):
+        packages[a].add(b)
+    return [tuple(c) for c in cycles(packages)]
+
+
+def module_cycles() -> list[tuple[str, ...]]:
+    runtime, _ = graph()
+    return [tuple(c) for c in cycles(runtime)]
+
+
+def test_the_graph_reader_sees_every_import_form(tmp_path):
+    """The reader itself: function-level, relative and TYPE_CHECKING imports are all seen."""
+    src = tmp_path / "m.py"
+    src.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "import tpt.errors\n"
+        "from . import b\n"
+        "from .c import thing\n"
+        "if TYPE_CHECKING:\n"
+        "    from tpt.d import T\n"
+        "def f():\n"
+        "    from tpt.e.f import g\n"
+    )
+    modules = {"tpt.errors", "tpt.x.b", "tpt.x.c", "tpt.d", "tpt.e", "tpt.e.f"}
+    assert sorted(imports_of(src, modules, name="tpt.x.m")) == [
+        ("tpt.d", True),
+        ("tpt.e.f", False),
+        ("tpt.errors", False),
+        ("tpt.x.b", False),
+        ("tpt.x.c", False),
+    ]
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    runtime, _ = graph()
+    assert "tpt.augment.executors" in runtime["tpt.augment.cli"]  # the real tree is read
+
+
+def test_no_module_imports_itself_back_through_others():
+    assert [c for c in module_cycles() if c not in KNOWN_MODULE_CYCLES] == []
+
+
+def test_no_package_imports_a_package_above_it_or_a_sibling_stage():
+    wrong = [
+        f"{a} -> {b}: {via}" for (a, b), via in layering_breaks().items() if (a, b) not in KNOWN_PACKAGE_EDGES
+    ]
+    assert wrong == []
+
+
+def test_no_package_cycles():
+    assert [c for c in package_cycles() if c not in KNOWN_PACKAGE_CYCLES] == []
+
+
+def _known(table: dict) -> list:
+    return [
+        pytest.param(key, marks=pytest.mark.xfail(strict=True, reason=owner)) for key, owner in table.items()
+    ]
+
+
+@pytest.mark.parametrize("edge", _known(KNOWN_PACKAGE_EDGES))
+def test_a_known_layering_break_is_fixed(edge):
+    assert edge not in layering_breaks()
+
+
+@pytest.mark.parametrize("cycle", _known(KNOWN_PACKAGE_CYCLES))
+def test_a_known_package_cycle_is_fixed(cycle):
+    assert cycle not in package_cycles()
+
+
+@pytest.mark.parametrize("cycle", _known(KNOWN_MODULE_CYCLES))
+def test_a_known_module_cycle_is_fixed(cycle):
+    assert cycle not in module_cycles()
+
+
+@pytest.mark.parametrize("module", ["tpt.augment.cli", "tpt.augment.stage"])
+def test_augment_names_its_executors_without_importing_them(module):
+    _, every = graph()
+    reached, todo = set(), [module]
+    while todo:  # everything the module pulls in, transitively
+        for target in every.get(todo.pop(), ()):
+            if target not in reached:
+                reached.add(target)
+                todo.append(target)
+    assert not {package_of(m) for m in reached} & (EXECUTORS | TOP)
