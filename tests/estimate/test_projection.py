@@ -7,7 +7,7 @@ from tpt.estimate.projection import SampleMeasurement, human, project, report
 
 # 10 sampled items -> 8 records; per record 1000 document, 1200 prompt and 2000 thinking tokens; 20 s.
 SAMPLE = SampleMeasurement(
-    items=10, records=8, doc_tokens=8000, prompt_tokens=9600, completion_tokens=16000, wall_s=20.0
+    items=10, records=8, doc_tokens=8000, prompt_tokens=9600, completion_tokens=16000, wall_seconds=20.0
 )
 
 
@@ -54,7 +54,9 @@ def test_report_prints_every_figure():
 
 def test_impossible_inputs_are_refused():
     with pytest.raises(ConfigError, match="produced 0 records"):
-        SampleMeasurement(items=5, records=0, doc_tokens=0, prompt_tokens=0, completion_tokens=0, wall_s=1)
+        SampleMeasurement(
+            items=5, records=0, doc_tokens=0, prompt_tokens=0, completion_tokens=0, wall_seconds=1
+        )
     with pytest.raises(ConfigError, match="fewer than the sample"):
         project(SAMPLE, 5)
     with pytest.raises(ConfigError, match="--gpu-throughput must be > 0"):

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         doc_tokens=s["doc_tokens"],
         prompt_tokens=s["prompt_tokens"],
         completion_tokens=s["completion_tokens"],
-        wall_s=s["wall_time_s_this_run"],
+        wall_seconds=s["wall_time_s_this_run"],
     )
     projection = project(
         measured,

@@ -29,7 +29,7 @@ class SampleMeasurement:
     prompt_tokens: int
     completion_tokens: int
     """Generated tokens: the thinking (what the GPUs spend their time on)."""
-    wall_s: float
+    wall_seconds: float
 
     def __post_init__(self) -> None:
         if self.items < 1 or self.records < 1:
@@ -37,8 +37,8 @@ class SampleMeasurement:
                 f"the sample produced {self.records} records from {self.items} items: nothing to "
                 "project from (check failures.jsonl of the sample run, or use a larger --sample)"
             )
-        if self.wall_s <= 0:
-            raise ConfigError(f"the sample's wall time must be > 0, got {self.wall_s}")
+        if self.wall_seconds <= 0:
+            raise ConfigError(f"the sample's wall time must be > 0, got {self.wall_seconds}")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -93,7 +93,7 @@ def project(
     think_mean = m.completion_tokens / m.records
     generated = documents * think_mean
     training = documents * (doc_mean + think_mean)
-    rate = m.completion_tokens / m.wall_s
+    rate = m.completion_tokens / m.wall_seconds
     gpu_hours = generated / gpu_tokens_per_s / 3600 if gpu_tokens_per_s else None
     return Projection(
         corpus_items=corpus_items,

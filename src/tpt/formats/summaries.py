@@ -176,6 +176,8 @@ class EstimateSummary(_Summary):
     """items, records, doc_tokens, prompt_tokens, completion_tokens, wall_seconds of the sample run."""
     projection: dict[str, Any]
     output: Path | None = None
+    sample_run: dict[str, Any] = field(default_factory=dict)
+    """The sample's augment summary (its summary.json)."""
 
     def to_json(self) -> dict[str, Any]:
         """estimate.json."""
