@@ -22,6 +22,7 @@ from tpt.quality.ngrams import HashRuns, ngram_hashes, word_hashes
 CHECKS: tuple[str, ...] = (
     "missing_thinking",  # no `thinking` field: nothing to pack in TPT mode (cannot be disabled)
     "truncated",  # finish_reason == "length": cut by the teacher's token limit
+    "loop_stopped",  # finish_reason == "repetition": the loop guard cut it where a loop began
     "unclosed_think",  # more `<think>` than `</think>` inside the thinking
     "empty",  # thinking is empty or whitespace
     "too_short",  # fewer than min_thinking_words words
@@ -33,6 +34,7 @@ CHECKS: tuple[str, ...] = (
 
 THINKING_FILTERS: tuple[str, ...] = (
     "truncated",
+    "loop_stopped",
     "unclosed_think",
     "empty",
     "too_short",
@@ -303,6 +305,10 @@ class Validator:
             return Verdict("missing_thinking", "no 'thinking' field")
         if cfg.enabled("truncated") and record.finish_reason == "length":
             return Verdict("truncated", "finish_reason is 'length': cut by the teacher's token limit")
+        if cfg.enabled("loop_stopped") and record.finish_reason == "repetition":
+            return Verdict(
+                "loop_stopped", "finish_reason is 'repetition': the loop guard cut it where a loop began"
+            )
         if cfg.enabled("unclosed_think") and thinking.count("<think>") > thinking.count("</think>"):
             return Verdict("unclosed_think", "'<think>' opened in the thinking and never closed")
         if cfg.enabled("empty") and not thinking.strip():

@@ -9,6 +9,7 @@ import argparse
 # import numpy, and held equal to it by tests/validate/test_cli_config.py.
 CHECK_NAMES = (
     "truncated",
+    "loop_stopped",
     "unclosed_think",
     "empty",
     "too_short",
