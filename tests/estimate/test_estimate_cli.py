@@ -79,3 +79,42 @@ def test_estimate_refuses_an_output_that_holds_a_sample_run(tmp_path, capsys):
     (tmp_path / "est" / "augmented").mkdir(parents=True)
     assert main(["estimate", str(corpus(tmp_path)), "-o", str(tmp_path / "est")]) == 2
     assert "already holds a sample run" in capsys.readouterr().err
+
+
+def test_the_estimate_options_default_to_estimate_config():
+    import argparse
+
+    from tpt.augment import cli as augment_cli
+    from tpt.configs import drift
+    from tpt.estimate import cli
+    from tpt.estimate.stage import EstimateConfig
+
+    parser, augment = argparse.ArgumentParser(), argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    augment_cli.add_arguments(augment)  # they fill EstimateConfig.augment, an AugmentConfig
+    teacher = {a.dest for a in augment._actions} - {"output"}
+    assert drift(parser, EstimateConfig, cli_only=teacher) == []
+    assert not next(a for a in parser._actions if a.dest == "output").required
+
+
+def test_estimate_from_python(tmp_path):
+    """The typed API: an AugmentConfig for the teacher, the sample and the projection in an EstimateSummary."""
+    from tpt.augment.config import AugmentConfig
+    from tpt.estimate.stage import EstimateConfig, run
+    from tpt.testing.openai_stub import StubConfig, StubServer
+
+    src = corpus(tmp_path, 20)
+    with StubServer(StubConfig(latency_ms=1, words=12)) as stub:
+        teacher = AugmentConfig(
+            inputs=[str(src)],
+            output=tmp_path / "unused",
+            backend="openai",
+            backend_options={"base_url": stub.base_url, "model": "stub"},
+            progress=False,
+        )
+        summary = run(EstimateConfig(augment=teacher, sample=5, sample_seed=3, output=tmp_path / "est"))
+    assert (summary.corpus_items, summary.sample_items, summary.sample_seed) == (20, 5, 3)
+    assert summary.measured["records"] == 5 and summary.measured["wall_seconds"] > 0
+    assert summary.projection["documents"] == 20 and summary.projection["mean_thinking_tokens"] == 12
+    assert summary.sample_run["records"] == 5 and not (tmp_path / "unused").exists()
+    assert json.loads((tmp_path / "est" / "estimate.json").read_text()) == summary.to_json()

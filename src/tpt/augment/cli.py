@@ -9,14 +9,21 @@ from pathlib import Path
 HELP = "Have a teacher LLM write one thinking trajectory per document (resumable, exactly once)."
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_arguments(p: argparse.ArgumentParser, *, optional_output: str | None = None) -> None:
+    """The options of `tpt augment`; `optional_output`: --output is optional, with this help (estimate)."""
     p.add_argument(
         "inputs",
         nargs="+",
         metavar="INPUT",
         help="JSONL (.jsonl, .jsonl.gz, .jsonl.zst) or Parquet files, directories of them, or globs",
     )
-    p.add_argument("--output", "-o", required=True, type=Path, help="output directory (resumable)")
+    p.add_argument(
+        "--output",
+        "-o",
+        required=optional_output is None,
+        type=Path,
+        help=optional_output or "output directory (resumable)",
+    )
     g = p.add_argument_group("input")
     g.add_argument("--text-field", default="text", help="field holding the document text (default: text)")
     g.add_argument(
@@ -162,13 +169,12 @@ def _engine_args(pairs: list[str]) -> dict:
     return out
 
 
-def run(args: argparse.Namespace) -> int:
+def config_from_args(args: argparse.Namespace):  # -> tuple[AugmentConfig, Executor] (imported lazily)
+    """The AugmentConfig and the executor (local, or Ray; with --serve's teacher) the options ask for."""
     from tpt.augment.backend import SamplingParams
     from tpt.augment.executors import SERVED_TEACHER, executor_from_args, load
     from tpt.augment.stage import AugmentConfig
-    from tpt.augment.stage import run as run_stage
     from tpt.errors import ConfigError
-    from tpt.outputlock import lock_output_dir
 
     served = load(SERVED_TEACHER)(args)  # --serve: a managed server per process, or None
     backend = args.backend or ("openai" if served else "transformers")
@@ -212,7 +218,14 @@ def run(args: argparse.Namespace) -> int:
         duplicate_ids=args.duplicate_ids,
         progress=not args.no_progress,
     )
-    executor = executor_from_args(args, served)
+    return cfg, executor_from_args(args, served)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tpt.augment.stage import run as run_stage
+    from tpt.outputlock import lock_output_dir
+
+    cfg, executor = config_from_args(args)
     # Locked before a Ray cluster or a server starts: a second run on this --output fails at once.
     with lock_output_dir(args.output, stage="augment"):
         summary = run_stage(cfg, executor=executor)

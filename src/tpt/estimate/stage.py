@@ -1,0 +1,98 @@
+"""`tpt estimate`: augment a random sample of a corpus through the real augment stage, and project the cost
+of the whole corpus from what it measured. `run(EstimateConfig(...)) -> EstimateSummary`.
+
+    from tpt.augment.stage import AugmentConfig
+    from tpt.estimate.stage import EstimateConfig, run
+    teacher = AugmentConfig(inputs=["corpus/"], output="unused", backend="openai", backend_options={...})
+    summary = run(EstimateConfig(augment=teacher, sample=64, gpu_throughput=1500, output="est"))
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from tpt.artifacts import write_json
+from tpt.errors import ConfigError
+from tpt.estimate.projection import Projection, SampleMeasurement, project
+from tpt.estimate.sample import draw_sample
+from tpt.formats.summaries import EstimateSummary
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EstimateConfig:
+    """The augment run to estimate, the sample, and what to project."""
+
+    augment: Any
+    """The AugmentConfig the whole corpus would run with: its inputs are the corpus the sample is drawn
+    from, and the sample runs with its teacher, prompt and decoding. Its output is not used (the sample
+    goes to `output`) and it must have no limit (`sample` sizes the run)."""
+    output: Path | None = None
+    """Keep the sample (sample.jsonl), its augmented output (augmented/) and estimate.json in this new
+    directory; None: a temporary directory, removed after."""
+    sample: int = 64
+    """Documents to augment."""
+    sample_seed: int = 0
+    """Which random sample."""
+    gpu_throughput: float | None = None
+    """Generated tokens/s one GPU sustains with your engine and teacher: projects GPU-hours."""
+    gpus: int | None = None
+    """With gpu_throughput: wall-clock days on this many GPUs."""
+    target_training_tokens: float | None = None
+    """E.g. 100e9: how many augmented documents that takes, and whether the corpus has them."""
+
+    def __post_init__(self) -> None:
+        if self.augment.limit is not None:
+            raise ConfigError("tpt estimate draws its own sample: use --sample N, not --limit")
+        if self.sample < 1:
+            raise ConfigError(f"--sample must be >= 1, got {self.sample}")
+        if self.output is not None:
+            object.__setattr__(self, "output", Path(self.output))
+
+
+def run(config: EstimateConfig, *, executor: Any = None) -> EstimateSummary:
+    """Draw the sample, augment it (`executor` as in augment.stage.run), project; estimate.json is
+    written to config.output when one is given."""
+    from tpt.augment.stage import run as augment
+
+    with tempfile.TemporaryDirectory(prefix="tpt-estimate-") as tmp:
+        root = config.output or Path(tmp)
+        out, sample_file = root / "augmented", root / "sample.jsonl"
+        if out.exists():  # a resumed sample would measure no throughput
+            raise ConfigError(f"{root} already holds a sample run; give tpt estimate a new --output")
+        inputs = [str(i) for i in config.augment.inputs]
+        corpus_items, sample_items = draw_sample(
+            inputs, config.sample, seed=config.sample_seed, out=sample_file
+        )
+        if sample_items == 0:
+            raise ConfigError(f"{' '.join(inputs)} holds no items to sample")
+        s = augment(replace(config.augment, inputs=[str(sample_file)], output=out), executor=executor)
+    measured = SampleMeasurement(
+        items=s["input_items"],
+        records=s["records"],
+        doc_tokens=s["doc_tokens"],
+        prompt_tokens=s["prompt_tokens"],
+        completion_tokens=s["completion_tokens"],
+        wall_seconds=s["wall_time_s_this_run"],
+    )
+    projection: Projection = project(
+        measured,
+        corpus_items,
+        gpu_tokens_per_s=config.gpu_throughput,
+        gpus=config.gpus,
+        target_training_tokens=config.target_training_tokens,
+    )
+    summary = EstimateSummary(
+        corpus_items=corpus_items,
+        sample_items=sample_items,
+        sample_seed=config.sample_seed,
+        measured=asdict(measured),
+        projection=projection.as_dict(),
+        output=config.output,
+        sample_run=s,
+    )
+    if config.output is not None:
+        write_json(config.output / "estimate.json", summary.to_json())
+    return summary
