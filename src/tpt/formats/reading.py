@@ -22,7 +22,8 @@ from tpt.errors import InputError
 from tpt.formats.compression import read_lines
 from tpt.formats.records import augment_shards
 
-SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst")
+SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet")
+"""Record files: JSONL, and Parquet (`tpt augment --output-format parquet` shards, or a plain table)."""
 # Files that sit beside records in tpt output directories but hold no records.
 _NOT_RECORDS = ("failures.jsonl", "rejected.jsonl", "skipped.jsonl", "flagged.jsonl")
 
@@ -67,9 +68,11 @@ def resolve_record_files(paths: Iterable[str | Path]) -> list[Path]:
     - any other directory: every record file below it, sorted by path (failure, rejected and skipped
       files of tpt stages are not records and are left out).
     """
+    from tpt.storage import as_path
+
     files: list[Path] = []
     for arg in paths:
-        path = Path(arg).expanduser()
+        path = as_path(arg)  # a local path, or a URL on object storage (tpt.storage.RemotePath)
         if path.is_file():
             if not path.name.endswith(SUFFIXES):
                 raise InputError(f"{path}: expected a {', '.join(SUFFIXES)} file")
@@ -105,7 +108,7 @@ def _dir_inputs(path: Path) -> list[Path]:
         if p.is_file()
         and p.name.endswith(SUFFIXES)
         and not p.name.endswith(_NOT_RECORDS)
-        and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        and not any(part.startswith(".") for part in str(p.relative_to(path)).split("/"))
     )
     if not found:
         raise InputError(f"{path} holds no {', '.join(SUFFIXES)} files")
@@ -117,6 +120,12 @@ def read_records(files: Iterable[Path]) -> Iterator[RecordLine | BadLine]:
     for path in files:
         name = str(path)
         default_source = path.name.split(".")[0]
+        if path.name.endswith(".parquet"):
+            from tpt.formats.parquet import read_parquet_lines
+
+            for number, raw in read_parquet_lines(path):
+                yield parse_line(raw, name, number, default_source)
+            continue
         for number, raw in read_lines(path):
             yield parse_line(raw, name, number, default_source)
 

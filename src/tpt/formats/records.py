@@ -284,6 +284,12 @@ def iter_lines(path: Path) -> Iterator[tuple[str, bytes]]:
 def read_augmented(files: Iterable[Path]) -> Iterator[AugmentedRecord]:
     """The records of `tpt augment` shard files, strictly: a line that is not one is an InputError."""
     for path in files:
+        if path.name.endswith(".parquet"):
+            from tpt.formats.parquet import read_parquet_lines
+
+            for number, raw in read_parquet_lines(path):
+                yield AugmentedRecord.from_line(raw, f"{path}:{number}")
+            continue
         for where, raw in iter_lines(path):
             yield AugmentedRecord.from_line(raw, where)
 
@@ -296,6 +302,15 @@ def read_failures(files: Iterable[Path]) -> Iterator[Failure]:
 
 
 def augment_shards(output_dir: Path) -> list[Path]:
-    """The record shards of a `tpt augment` output directory, in name (= input) order."""
-    shards = Path(output_dir) / "shards"
-    return sorted(p for p in shards.glob("part-*.jsonl") if not p.name.endswith(".failures.jsonl"))
+    """The record shards of a `tpt augment` output directory, in name (= input) order: committed
+    `part-K.jsonl` or `part-K.parquet` (--output-format parquet); the directory may be a URL on object
+    storage, where a shard's records object exists only once the shard is committed (storage/shardfiles.py)."""
+    from tpt.storage import as_path
+
+    shards = as_path(output_dir) / "shards"
+    return sorted(
+        p
+        for p in shards.glob("part-*")
+        if (p.name.endswith(".jsonl") and not p.name.endswith(".failures.jsonl"))
+        or p.name.endswith(".parquet")
+    )

@@ -1,0 +1,132 @@
+"""Augment's shard files when the output is on object storage: exactly once without rename or append.
+
+This implements the shard book's storage seam (augment/shards.py, `ShardFiles`) for a remote shards
+directory. The appended stage, the `*.partial` files, lives on local disk (a staging directory on the
+machine that writes, TPT_STAGING_DIR or ~/.cache/tpt/staging/<hash of the URL>): an object store
+cannot append, and a partial shard is this writer's private state anyway. Every committed file is one
+object, written whole by a single PUT (or a multipart upload, which the store makes visible only when
+it completes): readers see all of it or none of it, never a torn upload. The commit point of a shard
+is its records object `part-K.jsonl`, uploaded last, after its stats sidecar and its failures object.
+So, after a crash at any moment:
+- a shard whose records object exists is committed: resume skips it, readers (`tpt pack s3://...`)
+  read it; the local partial leftovers of its commit are dropped;
+- a shard without one is not: its stats/failures objects are settled by the book (undone, or the
+  failures taken back into the partial stage), and its items without an outcome are redone; on a
+  machine without the staging directory (another node, a lost disk) the whole shard is redone, which
+  is at most the shards that were open;
+- the names are deterministic, so a redone upload overwrites, never adds.
+"Renaming" a committed object back to partial (a shard reopened after --limit, --retry-failed)
+downloads it to the staging directory first and deletes the object after, so a crash between the two
+leaves the shard committed. Every remote write first checks that this run still holds the output's
+lease (storage/lease.py), so a writer that lost it stops before it commits.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+from pathlib import Path
+from typing import BinaryIO
+
+from tpt.artifacts import write_atomic
+from tpt.storage.lease import check_commit
+from tpt.storage.remote import RemotePath, remote_errors
+
+PARTIAL = ".partial"
+STAGING_ENV = "TPT_STAGING_DIR"
+
+
+def staging_dir(remote: RemotePath) -> Path:
+    """The local directory that holds the partial shards of a remote output on this machine."""
+    base = os.environ.get(STAGING_ENV) or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "tpt", "staging"
+    )
+    return Path(base) / hashlib.sha256(remote.url.encode("utf-8")).hexdigest()[:16]
+
+
+class RemoteShardFiles:
+    """ShardFiles with partial files in a local staging directory and committed files as objects."""
+
+    def __init__(self, remote: RemotePath, staging: Path | None = None) -> None:
+        self.remote = remote
+        self.local = Path(staging) if staging is not None else staging_dir(remote)
+        self.local.mkdir(parents=True, exist_ok=True)
+        self.uploads = 0
+
+    @staticmethod
+    def _is_partial(name: str) -> bool:
+        return name.endswith(PARTIAL)
+
+    def _obj(self, name: str) -> RemotePath:
+        return self.remote / name
+
+    def _remote_names(self) -> list[str]:
+        with remote_errors(self.remote.url, "listing the committed shards"):
+            try:
+                entries = self.remote.fs.ls(self.remote.path, detail=False)
+            except FileNotFoundError:
+                return []
+        return [e.rstrip("/").rsplit("/", 1)[-1] for e in entries]
+
+    def names(self, pattern: str) -> list[str]:
+        found = set(fnmatch.filter(self._remote_names(), pattern))
+        found.update(p.name for p in self.local.glob(pattern) if self._is_partial(p.name))
+        return sorted(n for n in found if not n.startswith("."))
+
+    def exists(self, name: str) -> bool:
+        return (self.local / name).exists() if self._is_partial(name) else self._obj(name).exists()
+
+    def read(self, name: str) -> bytes:
+        return (self.local / name).read_bytes() if self._is_partial(name) else self._obj(name).read_bytes()
+
+    def write(self, name: str, data: bytes) -> None:
+        if self._is_partial(name):
+            write_atomic(self.local / name, data)
+        else:
+            self._put(name, data)
+
+    def _put(self, name: str, data: bytes) -> None:
+        obj = self._obj(name)
+        check_commit(obj.url)
+        obj.write_bytes(data)
+        self.uploads += 1
+
+    def append(self, name: str) -> BinaryIO:
+        assert self._is_partial(name), name
+        return open(self.local / name, "ab")  # noqa: SIM115 - the open shard holds it
+
+    def truncate(self, name: str, size: int) -> None:
+        with open(self.local / name, "r+b") as f:
+            f.truncate(size)
+
+    def close(self, handle: BinaryIO, *, sync: bool) -> None:
+        handle.flush()
+        if sync:
+            os.fsync(handle.fileno())
+        handle.close()
+
+    def commit(self, partial: str, name: str, parts: list[tuple[int, int]]) -> None:
+        data = (self.local / partial).read_bytes()
+        self._put(name, b"".join(data[start:end] for start, end in parts))  # a failure keeps the partial
+        (self.local / partial).unlink()
+
+    def rename(self, src: str, dst: str) -> None:
+        src_partial, dst_partial = self._is_partial(src), self._is_partial(dst)
+        if src_partial and dst_partial:
+            os.replace(self.local / src, self.local / dst)
+        elif src_partial:  # partial -> committed: upload, then drop the local file
+            self._put(dst, (self.local / src).read_bytes())
+            (self.local / src).unlink()
+        elif dst_partial:  # committed -> partial: download first, delete the object after
+            write_atomic(self.local / dst, self._obj(src).read_bytes())
+            self._obj(src).unlink(missing_ok=True)
+        else:
+            self._put(dst, self._obj(src).read_bytes())
+            self._obj(src).unlink(missing_ok=True)
+
+    def delete(self, name: str) -> None:
+        if self._is_partial(name):
+            (self.local / name).unlink(missing_ok=True)
+        else:
+            self._obj(name).unlink(missing_ok=True)
