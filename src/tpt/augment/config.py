@@ -18,6 +18,7 @@ from tpt.errors import ConfigError
 class AugmentConfig:
     inputs: list[str]
     output: Path
+    """A local directory or a URL on object storage (s3://bucket/aug/; docs/object-storage.md)."""
     backend: str = "transformers"
     backend_options: dict[str, Any] = field(default_factory=dict)
     """Backend options (model, base_url, concurrency, batch_size, ...): see backend.py."""
@@ -28,6 +29,9 @@ class AugmentConfig:
     sampling: SamplingParams = field(default_factory=SamplingParams)
     shard_size: int = 1000
     """Input items per output shard: the unit of commit and of resume."""
+    output_format: str = "jsonl"
+    """How a shard's records are committed: jsonl (part-K.jsonl) or parquet (part-K.parquet: columns,
+    schema from formats.records.AugmentedRecord; formats/parquet.py)."""
     limit: int | None = None
     """Process only the first N input items (a later run with a larger limit continues)."""
     strict: bool = False
@@ -44,6 +48,11 @@ class AugmentConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
+        from tpt.storage import as_path
+
+        object.__setattr__(self, "output", as_path(self.output))  # a str, Path or URL
+        if self.output_format not in ("jsonl", "parquet"):
+            raise ConfigError(f"--output-format must be jsonl or parquet, got {self.output_format!r}")
         if self.max_doc_tokens < 1:
             raise ConfigError(f"--max-doc-tokens must be >= 1, got {self.max_doc_tokens}")
         if self.shard_size < 1:

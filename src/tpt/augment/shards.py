@@ -15,6 +15,12 @@ Every file operation goes through one small seam, `ShardFiles` (here `LocalShard
 directory, a commit is an fsync and a rename): names ending in `.partial` are the appended stage, local
 to the process that writes; every other name is committed (written whole, listed, read, renamed back to
 partial, deleted). The book decides the order of the steps (stats sidecar, failures, records last).
+On object storage the seam is `tpt.storage.shardfiles.RemoteShardFiles` (partials staged on local
+disk, committed files as whole objects; its docstring says why the same order holds there).
+
+With `records_format="parquet"` (--output-format parquet) a shard's committed records file is
+`part-k.parquet` (formats/parquet.py) instead of `part-k.jsonl`; the partial stage is JSONL either way,
+and a committed Parquet shard that goes back to partial is turned back into its JSONL lines.
 """
 
 from __future__ import annotations
@@ -225,8 +231,27 @@ def _repair_and_read(
 
 def _sort_lines(files: ShardFiles, partial: str, name: str, spans: list[Span]) -> None:
     """Commit a partial file's lines as `name` in input order; the byte spans were noted when the lines
-    were written, so no line is parsed again here."""
-    files.commit(partial, name, [(start, end) for _, start, end in sorted(spans)])
+    were written, so no line is parsed again here (a `.parquet` name: the lines become its rows)."""
+    parts = [(start, end) for _, start, end in sorted(spans)]
+    if name.endswith(".parquet"):
+        from tpt.formats.parquet import lines_to_parquet
+
+        data = files.read(partial)
+        files.write(name, lines_to_parquet(b"".join(data[start:end] for start, end in parts)))
+        files.delete(partial)
+        return
+    files.commit(partial, name, parts)
+
+
+def _uncommit_records(files: ShardFiles, stem: str, suffix: str) -> None:
+    """Committed records file -> partial records file (JSONL), the committed one gone last."""
+    if suffix == ".parquet":
+        from tpt.formats.parquet import parquet_to_lines
+
+        files.write(f"{stem}.jsonl{PARTIAL}", parquet_to_lines(files.read(f"{stem}.parquet")))
+        files.delete(f"{stem}.parquet")
+    else:
+        files.rename(f"{stem}.jsonl", f"{stem}.jsonl{PARTIAL}")
 
 
 def _json_bytes(obj: Any) -> bytes:
@@ -278,7 +303,9 @@ def kept_duplicate_line(rec: dict[str, Any]) -> dict[str, Any]:
 
 
 class OpenShard:
-    def __init__(self, files: ShardFiles, k: int, size: int, id_of: IdOf | None = None):
+    def __init__(
+        self, files: ShardFiles, k: int, size: int, id_of: IdOf | None = None, records_suffix: str = ".jsonl"
+    ):
         self.k = k
         self.files = files
         self.id_of = id_of
@@ -287,9 +314,9 @@ class OpenShard:
         self.kept_duplicates: list[dict[str, Any]] = []
         self.size = size
         base = shard_name(k)
-        self.records_name, self.failures_name = f"{base}.jsonl", f"{base}.failures.jsonl"
+        self.records_name, self.failures_name = f"{base}{records_suffix}", f"{base}.failures.jsonl"
         self.stats_name = f"{base}.stats.json"
-        rec_partial, fail_partial = self.records_name + PARTIAL, self.failures_name + PARTIAL
+        rec_partial, fail_partial = f"{base}.jsonl{PARTIAL}", self.failures_name + PARTIAL
         self.stats = ShardStats()
         self.done_indices: set[int] = set()
         self._spans: dict[bool, list[Span]] = {False: [], True: []}  # failure? -> spans
@@ -356,9 +383,8 @@ class OpenShard:
         # Lines arrive in completion order; commit them in input order so that the same input always
         # gives the same files (downstream shuffles are then reproducible).
         _sort_lines(self.files, self.failures_name + PARTIAL, self.failures_name, self._spans[True])
-        _sort_lines(
-            self.files, self.records_name + PARTIAL, self.records_name, self._spans[False]
-        )  # commit point
+        rec_partial = f"{shard_name(self.k)}.jsonl{PARTIAL}"
+        _sort_lines(self.files, rec_partial, self.records_name, self._spans[False])  # commit point
 
     def close(self) -> None:
         for f in self._files.values():
@@ -370,9 +396,16 @@ class ShardBook:
     """All shards of one output directory; thread-safe (the backend may pull input from its own thread)."""
 
     def __init__(
-        self, directory: Path, shard_size: int, id_of: IdOf | None = None, files: ShardFiles | None = None
+        self,
+        directory: Path,
+        shard_size: int,
+        id_of: IdOf | None = None,
+        files: ShardFiles | None = None,
+        records_format: str = "jsonl",
     ):
         self.files = files or LocalShardFiles(directory)
+        self.suffix = {"jsonl": ".jsonl", "parquet": ".parquet"}[records_format]
+        """The committed records file's suffix (the partial stage is JSONL either way)."""
         self.size = shard_size
         self.lock = threading.RLock()
         self.open: dict[int, OpenShard] = {}
@@ -383,7 +416,7 @@ class ShardBook:
         self.items_read = 0
         """Input items that `pending` went through, to the end of the stream (or of its limit)."""
         self._finish_interrupted_commits()
-        for name in self.files.names("part-*.jsonl"):
+        for name in self.files.names(f"part-*{self.suffix}"):
             if name.endswith(".failures.jsonl"):
                 continue
             k = int(name[5:13])
@@ -399,8 +432,8 @@ class ShardBook:
         f = self.files
         for stats in f.names("part-*.stats.json"):
             stem = stats[: -len(".stats.json")]
-            records, failures = f"{stem}.jsonl", f"{stem}.failures.jsonl"
-            fail_partial, rec_partial = failures + PARTIAL, records + PARTIAL
+            records, failures = f"{stem}{self.suffix}", f"{stem}.failures.jsonl"
+            fail_partial, rec_partial = failures + PARTIAL, f"{stem}.jsonl{PARTIAL}"
             if f.exists(records):
                 f.delete(fail_partial)
                 f.delete(rec_partial)
@@ -457,7 +490,7 @@ class ShardBook:
         partial one, so its remaining items are added to it."""
         with self.lock:
             name = shard_name(k)
-            self.files.rename(f"{name}.jsonl", f"{name}.jsonl{PARTIAL}")
+            _uncommit_records(self.files, name, self.suffix)
             self.files.rename(f"{name}.failures.jsonl", f"{name}.failures.jsonl{PARTIAL}")
             self.files.delete(f"{name}.stats.json")
             del self.committed[k]
@@ -488,7 +521,7 @@ class ShardBook:
                 stem = name.split(".")[0]
                 f.write(f"{stem}.failures.jsonl{PARTIAL}", kept)
                 if committed:
-                    f.rename(f"{stem}.jsonl", f"{stem}.jsonl{PARTIAL}")
+                    _uncommit_records(f, stem, self.suffix)
                     f.delete(name)
                     f.delete(f"{stem}.stats.json")
                     del self.committed[int(stem[5:13])]
@@ -497,7 +530,7 @@ class ShardBook:
     def shard(self, k: int) -> OpenShard:
         with self.lock:
             if k not in self.open:
-                sh = self.open[k] = OpenShard(self.files, k, self.size, self.id_of)
+                sh = self.open[k] = OpenShard(self.files, k, self.size, self.id_of, self.suffix)
                 for index, h in sh.first_ids:
                     self.ids.add(h, index)
             return self.open[k]
@@ -547,7 +580,10 @@ class ShardBook:
         record)."""
         with self.lock:
             kept = {k: list(sh.kept_duplicates) for k, sh in self.open.items()}
-        tmp = out.with_name(f".{out.name}.tmp")
+        from tpt.storage import is_remote
+
+        remote = is_remote(out)  # written on local disk, then uploaded as one object
+        tmp = Path(self.files.local) / f".{out.name}.tmp" if remote else out.with_name(f".{out.name}.tmp")  # type: ignore[attr-defined]
         n = 0
         try:
             with open(tmp, "wb") as dst:
@@ -562,7 +598,13 @@ class ShardBook:
                         kept[k] = sidecar.get("kept_duplicates", [])
                     for row in kept.pop(k, []):
                         dst.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
-            os.replace(tmp, out)
+            if remote:
+                from tpt.storage.remote import upload
+
+                upload(tmp, out)
+                tmp.unlink()
+            else:
+                os.replace(tmp, out)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

@@ -269,3 +269,19 @@ class RemotePath:
 
     def mkdir(self, parents: bool = False, exist_ok: bool = False) -> None:
         """Object stores have no directories: a prefix exists once an object is under it."""
+
+
+def upload(local: os.PathLike | str, remote: RemotePath) -> None:
+    """Upload a local file as one object (a multipart upload for a large one: the object appears only
+    when it completes, so readers never see part of it)."""
+    from tpt.storage.lease import check_commit
+
+    check_commit(remote.url)
+    with remote_errors(remote.url, "uploading it"):
+        remote.fs.put_file(os.fspath(local), remote.path)
+
+
+def download(remote: RemotePath, local: os.PathLike | str) -> None:
+    """Copy one object to a local file (streamed, not held in memory)."""
+    with remote_errors(remote.url, "downloading it"):
+        remote.fs.get_file(remote.path, os.fspath(local))

@@ -130,3 +130,11 @@ class RemoteShardFiles:
             (self.local / name).unlink(missing_ok=True)
         else:
             self._obj(name).unlink(missing_ok=True)
+
+
+def shard_files(directory: object) -> RemoteShardFiles | None:
+    """The ShardFiles of a shards directory on object storage, or None for a local one (the book's own
+    LocalShardFiles)."""
+    from tpt.storage import as_path, is_remote
+
+    return RemoteShardFiles(as_path(directory)) if is_remote(directory) else None  # type: ignore[arg-type]
