@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tpt.errors import ConfigError
+from tpt.train.config import testbed
 
 TASKS = {"testbed-cot": "cot", "testbed-direct": "direct", "testbed-think": "think"}
 """The `tpt eval` tasks every arm is scored by (experiment.task_file), and their short names (modes)."""
@@ -41,7 +42,8 @@ class Scale:
     bootstrap_replicates: int = 1000
     model_size: str = "tiny"
     seq_len: int = 128
-    batch_tokens: int = 2048
+    batch_tokens: int = field(default_factory=lambda: testbed().batch_tokens)
+    """Passed with `--preset testbed`, whose batch is the default (the gpu scale sets its own)."""
     parallel_arms: int = 2
     """Arms trained at the same time, as separate processes."""
     threads_per_arm: int = 1
