@@ -19,7 +19,6 @@ import glob as globlib
 import hashlib
 import json
 import os
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +26,10 @@ from typing import Any
 
 from tpt.errors import InputError, TptError
 from tpt.formats.compression import read_lines
+from tpt.formats.text import SURROGATE_ESCAPE, unencodable, utf8_detail
 from tpt.storage import as_path, is_remote
 from tpt.storage.remote import remote_errors
 
-# A \uD800-\uDFFF escape: only a line that holds one can parse to a lone surrogate (then it is checked).
-SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json", ".json.gz", ".json.zst", ".ndjson")
 PARQUET_SUFFIXES = (".parquet",)
 ARROW_SUFFIXES = (".arrow",)
@@ -159,39 +157,6 @@ class Item:
                 "and cannot be sent or written; fix the producer of this line",
             )
         return value
-
-
-def unencodable(value: Any, path: str = "") -> str | None:
-    """Where a parsed JSON value holds a string that UTF-8 cannot encode (a lone surrogate), or None."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            return f"field {path or '(value)'!r} (character {exc.start})"
-        return None
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if (where := unencodable(k, f"{path}.{k!s}".lstrip(".") + " (a key)")) or (
-                where := unencodable(v, f"{path}.{k!s}".lstrip("."))
-            ):
-                return where
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            if where := unencodable(v, f"{path}[{i}]"):
-                return where
-    return None
-
-
-def utf8_detail(raw: bytes) -> str:
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        bad = raw[exc.start : exc.end]
-        return (
-            f"not valid UTF-8 at byte offset {exc.start} of the line ({bad.hex(' ')}: {exc.reason}); tpt takes text as written "
-            "and replaces nothing; re-encode the file as UTF-8 (e.g. iconv -f <its encoding> -t utf-8)"
-        )
-    return "not valid UTF-8"
 
 
 def _parquet(path: Path) -> Any:

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tpt.corpus import SURROGATE_ESCAPE, unencodable, utf8_detail
 from tpt.errors import InputError
 from tpt.formats.compression import read_lines
 from tpt.formats.records import augment_shards
+from tpt.formats.text import SURROGATE_ESCAPE, unencodable, utf8_detail
 
 SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet")
 """Record files: JSONL, and Parquet (`tpt augment --output-format parquet` shards, or a plain table)."""
