@@ -169,8 +169,9 @@ def _engine_args(pairs: list[str]) -> dict:
     return out
 
 
-def config_from_args(args: argparse.Namespace):  # -> tuple[AugmentConfig, Executor] (imported lazily)
-    """The AugmentConfig and the executor (local, or Ray; with --serve's teacher) the options ask for."""
+def config_from_args(args: argparse.Namespace, *, output: Path | None = None):  # -> (AugmentConfig, Executor)
+    """The AugmentConfig and the executor (local, or Ray; with --serve's teacher) the options ask for;
+    `output` in place of --output (estimate: the sample's directory)."""
     from tpt.augment.backend import SamplingParams
     from tpt.augment.executors import SERVED_TEACHER, executor_from_args, load
     from tpt.augment.stage import AugmentConfig
@@ -201,7 +202,7 @@ def config_from_args(args: argparse.Namespace):  # -> tuple[AugmentConfig, Execu
     }
     cfg = AugmentConfig(
         inputs=args.inputs,
-        output=args.output,
+        output=args.output if output is None else output,
         backend=backend,
         backend_options=options,
         text_field=args.text_field,

@@ -8,6 +8,7 @@ work is estimate/stage.py's run(EstimateConfig); this module only parses.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 HELP = "Estimate documents, tokens and GPU-hours of augmenting a corpus from a random sample of it."
 
@@ -48,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     from tpt.estimate.stage import EstimateConfig
     from tpt.estimate.stage import run as estimate
 
-    teacher, executor = augment_cli.config_from_args(args)
+    # The output given here is a stand-in: estimate.stage.run puts the sample's run in its own directory.
+    teacher, executor = augment_cli.config_from_args(args, output=Path(args.output or ".") / "augmented")
     config = from_args(EstimateConfig, args, augment=teacher)
     summary = estimate(config, executor=executor)
     # What `tpt augment` prints for the sample run (its output is gone with the temp dir unless -o).
