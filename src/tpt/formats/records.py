@@ -100,7 +100,7 @@ class Column:
 
     name: str
     type: Any
-    """The resolved annotation (`int`, `str | None`, `dict[str, Any]`, a nested record class, ...)."""
+    """The resolved annotation (`int`, `str | None`, a dict of JSON values, a nested record class, ...)."""
     required: bool
     """No default: a record without the key is an error."""
     omitted_when_none: bool
