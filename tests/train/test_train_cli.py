@@ -217,3 +217,26 @@ def test_a_budget_larger_than_the_data_says_how_many_epochs(
     assert train(pack_dir, tmp_path / "once", "--tokens", "2048") == 0
     err = capsys.readouterr().err
     assert "warning" not in err and "(1.00 epochs over the packed data)" in err
+
+
+def test_run_from_python_returns_a_summary_and_resumes(pack_dir: Path, tmp_path: Path) -> None:
+    """train.stage.run(TrainConfig) does what the command does and says where the run stands."""
+    from dataclasses import replace
+
+    from tpt.train.config import TrainConfig, testbed
+    from tpt.train.stage import run
+
+    config = TrainConfig(
+        data_dir=pack_dir, output=tmp_path / "run", tokens=2048, preset=testbed().override(batch_tokens=512)
+    )
+    first = run(config)
+    assert (first.stage, first.steps, first.total_steps, first.tokens_seen) == ("train", 4, 4, 2048)
+    assert first.final_checkpoint == tmp_path / "run" / "checkpoints" / "tokens-000000002048"
+    assert first.resumed_from is None and first.skipped_steps == 0 and first.wall_seconds > 0
+    longer = run(replace(config, tokens=4096))  # constant lr: the budget can grow
+    assert (longer.steps, longer.tokens_seen, longer.resumed_from) == (8, 4096, first.final_checkpoint)
+    again = run(replace(config, tokens=4096))
+    assert (again.steps, again.final_checkpoint) == (8, longer.final_checkpoint)  # nothing left to do
+    assert json.loads((tmp_path / "run" / "manifest.json").read_text())["config"]["train"]["extra"] == {
+        "preset": "testbed"
+    }
