@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import itertools
 import os
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
+
+from tpt.testing.s3_server import S3ServerProcess
 
 ENV = {
     "AWS_ACCESS_KEY_ID": "testing-key-id",
@@ -27,6 +26,7 @@ class S3:
     bucket: str
     env: dict[str, str]
     """The environment a tpt subprocess needs to reach this server (os.environ plus these)."""
+    credentials = ENV
 
     def url(self, key: str = "") -> str:
         return f"s3://{self.bucket}/{key}".rstrip("/")
@@ -51,43 +51,29 @@ class S3:
         return sorted(k[len(self.bucket) + 1 :] for k in self.fs.find(base))
 
 
-def start_server(
-    extra_env: dict[str, str] | None = None, latency_ms: float = 0
-) -> tuple[subprocess.Popen, str]:
-    cmd = [sys.executable, "-m", "tpt.testing.s3_server", "--port", "0"]
-    if latency_ms:
-        cmd += ["--get-latency-ms", str(latency_ms)]
-    proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, **(extra_env or {})},
-    )
-    deadline = time.monotonic() + 60
-    line = proc.stdout.readline()
-    if not line.startswith("listening on ") or time.monotonic() > deadline:
-        proc.kill()
-        raise RuntimeError(f"the local S3 server did not start: {line!r}")
-    return proc, line.split()[-1]
-
-
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[str]:
-    proc, endpoint = start_server()
-    yield endpoint
-    proc.kill()
-    proc.wait()
-    proc.stdout.close()
+    with S3ServerProcess() as server:
+        yield server.endpoint
 
 
 @pytest.fixture
-def s3(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> S3:
-    """A fresh bucket on the session's server; this process's environment points the clients at it."""
-    env = {**ENV, "AWS_ENDPOINT_URL": s3_server}
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    bucket = f"tpt-test-{os.getpid()}-{next(_counter)}"
-    box = S3(endpoint=s3_server, bucket=bucket, env={**os.environ, **env})
-    box.fs.mkdir(bucket)
-    return box
+def make_s3(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], S3]:
+    """A fresh bucket on the server at an endpoint; this process's environment points the clients at it."""
+
+    def make(endpoint: str) -> S3:
+        env = {**ENV, "AWS_ENDPOINT_URL": endpoint}
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        box = S3(
+            endpoint=endpoint, bucket=f"tpt-test-{os.getpid()}-{next(_counter)}", env={**os.environ, **env}
+        )
+        box.fs.mkdir(box.bucket)
+        return box
+
+    return make
+
+
+@pytest.fixture
+def s3(s3_server: str, make_s3: Callable[[str], S3]) -> S3:
+    return make_s3(s3_server)

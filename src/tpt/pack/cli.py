@@ -128,17 +128,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from tpt.pack.mixing import parse_weights
     from tpt.pack.stage import PackConfig
     from tpt.pack.stage import run as pack
     from tpt.quality.checks import paper_faithful
+    from tpt.storage import as_path
 
     checks = check_config_from_args(args)
     config = PackConfig(
         inputs=tuple(args.inputs),
-        output=Path(args.output),
+        output=as_path(args.output),  # a URL is refused by PackConfig with a clear line
         tokenizer=args.tokenizer,
         seq_len=args.seq_len,
         mode=args.mode,

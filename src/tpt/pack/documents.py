@@ -28,6 +28,7 @@ from typing import Any
 from tpt.corpus import Item, content_id, iter_items
 from tpt.errors import ConfigError, InputError
 from tpt.formats.reading import BadLine, RecordLine, read_records, resolve_record_files
+from tpt.storage import as_path
 
 DOCUMENT_TEXTS = ("full", "truncated")
 CHECK_RECORDS = 1000  # records of the run compared with the corpus before it is read
@@ -46,8 +47,8 @@ class AugmentRun:
 
 
 def augment_run(path: str | Path) -> AugmentRun | None:
-    """The run behind a `tpt augment` output directory, None for any other input."""
-    path = Path(path).expanduser()
+    """The run behind a `tpt augment` output directory (local or a URL), None for any other input."""
+    path = as_path(path)
     manifest = path / "manifest.json"
     if not path.is_dir() or not manifest.is_file():
         return None
@@ -65,7 +66,7 @@ def augment_run(path: str | Path) -> AugmentRun | None:
     limit = config.get("limit")
     return AugmentRun(
         path=path,
-        corpus=tuple(Path(p) for p in inputs),
+        corpus=tuple(as_path(p) for p in inputs),
         text_field=str(fingerprinted.get("text_field") or "text"),
         id_field=str(fingerprinted.get("id_field") or "id"),
         limit=int(limit) if isinstance(limit, int) else None,
@@ -140,7 +141,7 @@ def _complete(run: AugmentRun) -> bool:
 
 
 def _is_validate_dir(arg: str) -> bool:
-    manifest = Path(arg).expanduser() / "manifest.json"
+    manifest = as_path(arg) / "manifest.json"
     try:
         return json.loads(manifest.read_text(encoding="utf-8")).get("stage") == "validate"
     except (OSError, json.JSONDecodeError, AttributeError):

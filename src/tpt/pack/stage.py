@@ -94,6 +94,14 @@ class PackConfig:
     """Records whose id came before: keep-both (reported in flagged.jsonl) or keep-first (skipped)."""
 
     def __post_init__(self) -> None:
+        from tpt.storage import is_remote
+
+        if is_remote(self.output):  # its inputs may be URLs; its output is read by memory-mapping
+            raise ConfigError(
+                f"--output {self.output}: pack writes memory-mapped shards that training reads from a local "
+                "disk; give a local --output (its inputs may be s3://... URLs), then copy PACK_DIR to object "
+                "storage if you want it kept there (docs/object-storage.md)"
+            )
         if self.mode not in MODES:
             raise ConfigError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.document_text is not None and self.document_text not in DOCUMENT_TEXTS:

@@ -10,6 +10,7 @@ or missing credentials), no credentials, an endpoint that cannot be reached, a m
 from __future__ import annotations
 
 import contextlib
+import errno
 import fnmatch
 import io
 import os
@@ -82,6 +83,11 @@ def remote_errors(url: str, doing: str) -> Iterator[None]:
         yield
     except TptError:
         raise
+    except FileNotFoundError:
+        # as pathlib says it, so that callers that handle a missing file handle a missing object too
+        from tpt.storage import redact
+
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), redact(url)) from None
     except (OSError, ValueError) as exc:
         raise StorageError(explain(exc, url, doing)) from None
     except Exception as exc:

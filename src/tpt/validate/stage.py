@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -18,6 +19,8 @@ from tpt.formats.reading import BadLine, RecordLine, read_records, resolve_recor
 from tpt.formats.summaries import ValidateSummary
 from tpt.outputlock import lock_output_dir
 from tpt.quality.checks import CheckConfig, Validator
+from tpt.storage import as_path, is_remote
+from tpt.storage.remote import upload
 
 BATCH_SIZE = 1000
 MAX_LISTED = 100  # duplicate ids listed in summary.json (all are counted)
@@ -39,7 +42,7 @@ class ValidateConfig:
         if isinstance(self.inputs, str | Path) or not self.inputs:
             raise ConfigError("validate needs a sequence of one or more inputs")
         object.__setattr__(self, "inputs", tuple(self.inputs))
-        object.__setattr__(self, "output", Path(self.output))
+        object.__setattr__(self, "output", as_path(self.output))  # a path or a URL (s3://...)
         check_policy(self.duplicate_ids)
 
 
@@ -58,7 +61,9 @@ def _run_validate(
 ) -> ValidateSummary:
     started = time.monotonic()
     files = resolve_record_files(inputs)
-    out = Path(output)
+    out = as_path(output)
+    # On object storage the files are written on local disk, then uploaded whole (one object each).
+    work = Path(tempfile.mkdtemp(prefix="tpt-validate-")) if is_remote(out) else out
     claim_output_dir(
         out,
         stage="validate",
@@ -73,8 +78,8 @@ def _run_validate(
     total = kept = 0
     items = read_records(files)
     with (
-        open(out / "kept.jsonl.tmp", "wb") as kept_f,
-        open(out / "rejected.jsonl.tmp", "wb") as rejected_f,
+        open(work / "kept.jsonl.tmp", "wb") as kept_f,
+        open(work / "rejected.jsonl.tmp", "wb") as rejected_f,
     ):
         while batch := list(islice(items, BATCH_SIZE)):
             records = [r for r in batch if isinstance(r, RecordLine)]
@@ -98,8 +103,14 @@ def _run_validate(
                 reasons[reason] += 1
                 by_source.setdefault(item.source, Counter())[reason] += 1
                 _write_rejected(rejected_f, item, reason, detail)
-    (out / "kept.jsonl.tmp").replace(out / "kept.jsonl")
-    (out / "rejected.jsonl.tmp").replace(out / "rejected.jsonl")
+    for name in ("kept.jsonl", "rejected.jsonl"):
+        if work is out:
+            (work / f"{name}.tmp").replace(out / name)
+        else:
+            upload(work / f"{name}.tmp", out / name)
+            (work / f"{name}.tmp").unlink()
+    if work is not out:
+        work.rmdir()
     summary = ValidateSummary(
         output=out,
         records=total,
