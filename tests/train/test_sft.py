@@ -161,3 +161,23 @@ def test_sft_on_gsm8k_train_problems(bpe_student: Path, tmp_path: Path) -> None:
     assert out.shape[1] > prompt["input_ids"].shape[1]
     assert torch.isfinite(model(**prompt).logits).all()
     assert main(argv) == 0  # the finished run is recognised, not retrained
+
+
+def test_sft_from_python_returns_a_summary(bpe_student: Path, tmp_path: Path) -> None:
+    """train.sft_stage.run(SftConfig): two steps on four GSM8K examples, a TrainSummary back."""
+    from tpt.train.config import SftConfig, testbed
+    from tpt.train.sft_stage import run
+
+    config = SftConfig(
+        data=[GSM8K],
+        init=str(bpe_student),
+        output=tmp_path / "sft",
+        preset=testbed().override(batch_tokens=256, warmup_steps=0),
+        max_examples=4,
+        seq_len=128,
+        tokens=512,
+        threads=1,
+    )
+    summary = run(config)
+    assert (summary.stage, summary.steps, summary.tokens_seen) == ("sft", 2, 512)
+    assert summary.final_checkpoint == tmp_path / "sft" / "checkpoints" / "tokens-000000000512"
