@@ -252,3 +252,15 @@ def test_jsonl_lines_survive_splitlines() -> None:
     rec = {"prompt": "create\u0085 a\u2028b\u2029c é"}
     [line] = jsonl_line(rec).splitlines()
     assert json.loads(line) == rec
+
+
+def test_run_returns_a_typed_summary(trained_model_dir: Path, tmp_path: Path, problems_file: Path) -> None:
+    out = tmp_path / "r.jsonl"
+    config = EvalConfig(
+        models=[trained_model_dir], tasks=[str(_task_file(tmp_path, problems_file))], output=out, limit=2
+    )
+    summary = run(config, log=None)
+    assert summary.output == out and list(summary.rows) == _rows(out) and summary.wall_seconds > 0
+    direct = [r["value"] for r in _rows(out) if (r["task"], r["metric"]) == ("direct", "accuracy")]
+    assert summary.value("direct", "accuracy") == direct and len(direct) == 1
+    assert run(config, log=None).rows == ()  # done before: nothing new
