@@ -50,6 +50,7 @@ def test_kept_and_rejected_files_and_summary(tmp_path, good):
         "ula": {"kept": 1, "too_short": 1, "truncated": 1},
         "in": {"malformed_json": 1},
     }
+    assert summary.to_json() == s and summary.by_source == s["by_source"] and s["wall_seconds"] >= 0
     manifest = json.loads((tmp_path / "val" / "manifest.json").read_text())
     assert manifest["stage"] == "validate"
 
