@@ -5,8 +5,9 @@ Every stage's options live in one frozen dataclass (its config: the defaults are
 so a `cli.py` may import this module and stay light):
 
 - `drift(parser, Config, ...)` lists every option whose default differs from the default of the
-  config field it fills, and every option that fills no field without being declared CLI-only. A test
-  per stage asserts `drift(...) == []`, so a default written on both sides cannot change on one.
+  config field it fills, whose help states another number as its default ("(default 64)"), and every
+  option that fills no field without being declared CLI-only. A test per stage asserts
+  `drift(...) == []`, so a default written on both sides cannot change on one.
 - `from_args(Config, args, ...)` builds the config from a parsed namespace: an option left at None
   takes the config's default, so a CLI option may declare `default=None` and write no default at all.
 
@@ -18,10 +19,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 _NO_DEFAULT = object()
+_STATED = re.compile(r"\bdefault:? (-?[0-9][0-9,_]*(?:\.[0-9]+)?(?:e-?[0-9]+)?)\b")
+"""A number a help text gives as the default: "(default 64)", "(default: 0.5)", "default 1e-8"."""
 
 
 def defaults(cls: type) -> dict[str, Any]:
@@ -71,15 +75,31 @@ def drift(
                 f"{flag} fills no field of {cls.__name__} (map it in dests, or list it in cli_only)"
             )
             continue
+        field_default = known.get(name, _NO_DEFAULT)
         if action.default is None or action.default is argparse.SUPPRESS:
+            if field_default is not _NO_DEFAULT and (stated := _stated_default(action, field_default)):
+                problems.append(stated)
             continue
         value = convert[action.dest](action.default) if action.dest in convert else action.default
-        field_default = known.get(name, _NO_DEFAULT)
+        if stated := _stated_default(action, value):
+            problems.append(stated)
         if field_default is _NO_DEFAULT:
             problems.append(f"{flag} has a default ({value!r}) but {cls.__name__}.{name} has none")
         elif value != field_default:
             problems.append(f"{flag} defaults to {value!r} but {cls.__name__}.{name} to {field_default!r}")
     return problems
+
+
+def _stated_default(action: argparse.Action, default: Any) -> str | None:
+    """A complaint if the help says the default is a number other than `default` (numbers only)."""
+    match = _STATED.search(action.help or "")
+    if not match or isinstance(default, bool) or not isinstance(default, int | float):
+        return None
+    stated = float(match.group(1).replace(",", "").replace("_", ""))
+    if stated == float(default):
+        return None
+    flag = action.option_strings[0] if action.option_strings else action.dest
+    return f"{flag}'s help says default {match.group(1)} but the default is {default!r}"
 
 
 def from_args(

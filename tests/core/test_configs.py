@@ -62,3 +62,21 @@ def test_a_none_default_writes_none_and_from_args_leaves_it_to_the_config():
     args = parser(size_default=None).parse_args(["--output", "o", "--names", "x,y"])
     assert from_args(Example, args, convert={"names": names}) == Example(output="o", names=("x", "y"))
     assert from_args(Example, args, convert={"names": names}, size=3).size == 3
+
+
+def test_a_help_text_that_states_another_default_is_reported():
+    p = parser()
+    p.add_argument("--other", type=int, default=3, help="a number (default 4)")
+    p.add_argument("--fine", type=float, default=0.5, help="a share (default 0.5; 0: off)")
+    p.add_argument("--unset", type=int, default=None, help="from the config (default 12)")
+
+    @dataclass(frozen=True, kw_only=True, slots=True)
+    class More(Example):
+        other: int = 3
+        fine: float = 0.5
+        unset: int = 10
+
+    assert drift(p, More, convert={"names": names}, cli_only={"no_progress"}) == [
+        "--other's help says default 4 but the default is 3",
+        "--unset's help says default 12 but the default is 10",
+    ]

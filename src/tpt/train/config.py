@@ -188,6 +188,8 @@ def sft() -> Preset:
 PRESETS = {"pretrain": pretrain, "midtrain": midtrain, "testbed": testbed, "sft": sft}
 """Preset name (`--preset`) -> the function that returns it."""
 
+SFT_EPOCHS = 5.0
+"""The paper's SFT budget: 5 epochs ([P] Table 5); `tpt sft` trains for it unless given --epochs or --tokens."""
 PRECISIONS = ("bf16", "fp32")
 DATA_ORDERS = ("shuffle", "sequential")
 DEVICES = ("auto", "cpu", "cuda")
@@ -281,7 +283,7 @@ class SftConfig(_RunOptions):
     """The local Hugging Face checkpoint to fine-tune."""
     preset: Preset = field(default_factory=sft)
     epochs: float | None = None
-    """Passes over the packed examples (None, and no `tokens`: 5, as the paper)."""
+    """Passes over the packed examples (None, and no `tokens`: SFT_EPOCHS, as the paper)."""
     tokens: int | None = None
     """A token budget instead of epochs."""
     seq_len: int = 2048

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tpt.train.config import parse_tokens
+from tpt.train.config import SFT_EPOCHS, parse_tokens
 from tpt.train.options import add_optimization_arguments
 
 HELP = "fine-tune a checkpoint on chat data: assistant-only loss, no attention across packed examples"
@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     budget = parser.add_mutually_exclusive_group()
     budget.add_argument(
-        "--epochs", type=float, help="passes over the packed examples (default 5, as the paper)"
+        "--epochs", type=float, help=f"passes over the packed examples (default {SFT_EPOCHS:g}, as the paper)"
     )
     budget.add_argument(
         "--tokens",

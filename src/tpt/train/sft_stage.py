@@ -15,7 +15,7 @@ from typing import Any
 
 from tpt.errors import InputError
 from tpt.formats.summaries import TrainSummary
-from tpt.train.config import SftConfig, fingerprint_fields, loop_config
+from tpt.train.config import SFT_EPOCHS, SftConfig, fingerprint_fields, loop_config
 from tpt.train.session import RunSpec, config_record, run_session
 from tpt.train.sft_data import CHATML_TEMPLATE, prepare_sft
 
@@ -67,7 +67,7 @@ def run(config: SftConfig) -> TrainSummary:
         vocab_size=vocab_size,
         max_examples=config.max_examples,
     )
-    tokens = config.tokens or math.ceil((config.epochs or 5.0) * rows.num_rows) * config.seq_len
+    tokens = config.tokens or math.ceil((config.epochs or SFT_EPOCHS) * rows.num_rows) * config.seq_len
     cfg = loop_config(config, seq_len=config.seq_len, tokens=tokens)
     if template is not None:
         tokenizer.chat_template = template  # saved with every checkpoint, so generation uses it too
