@@ -102,7 +102,7 @@ def lock_output_dir(directory: str | os.PathLike, *, stage: str, name: str = LOC
     Raises OutputBusyError when another process holds it. Re-entrant within one process: a nested
     call returns the same lock, released when the outermost holder releases it. A URL on object
     storage gets a lease (tpt.storage.lease) with the same behaviour."""
-    from tpt.storage import as_path, is_remote
+    from tpt.storage import as_path, check_local, is_remote
 
     if is_remote(directory) and os.environ.get(DISABLE_ENV, "").lower() not in ("off", "0", "no", "false"):
         from tpt.storage.lease import acquire
@@ -110,6 +110,7 @@ def lock_output_dir(directory: str | os.PathLike, *, stage: str, name: str = LOC
         return acquire(as_path(directory), stage=stage, name=name, busy=OutputBusyError)  # type: ignore[return-value]
     if is_remote(directory):
         return OutputLock(Path(LOCK_NAME), None, stage)
+    check_local(directory)  # never a directory named `s3:` for a URL that went through Path()
     directory = Path(directory)
     from tpt.machine_errors import ensure_dir
 

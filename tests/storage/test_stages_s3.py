@@ -148,9 +148,22 @@ def write_tokenizer(path: Path) -> Path:
 
 def test_pack_refuses_an_object_store_output_in_one_line(s3, tmp_path):
     run = subprocess.run(tpt("pack", str(tmp_path), "--output", s3.url("pack"), "--tokenizer", "x", "--seq-len", "8"),
-                         env=s3.env, capture_output=True, text=True)  # fmt: skip
+                         env=s3.env, capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert run.stderr.strip().count("\n") == 0 and "memory-mapped" in run.stderr
+    assert not (tmp_path / "s3:").exists()  # the URL never became a local directory
+
+
+def test_a_url_that_went_through_pathlib_is_refused_not_made_a_local_directory(tmp_path, monkeypatch):
+    from tpt.errors import ConfigError
+    from tpt.outputlock import lock_output_dir
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="lost its '//'"):
+        lock_output_dir(Path("s3://bucket/out"), stage="pack")
+    assert not (tmp_path / "s3:").exists()
+    with lock_output_dir(tmp_path / "s3-like:name", stage="pack"):  # a plain name with a colon is fine
+        pass
 
 
 @pytest.mark.parametrize(

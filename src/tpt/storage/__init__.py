@@ -64,6 +64,22 @@ def as_path(spec: str | os.PathLike | RemotePath) -> Path | RemotePath:
     return RemotePath(text)
 
 
+_COLLAPSED = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):/[^/]")
+
+
+def check_local(path: str | os.PathLike) -> None:
+    """Refuse a local path that is a URL whose `//` was collapsed by pathlib (`Path("s3://b/x")` is
+    `s3:/b/x`): writing there would make a directory named `s3:` instead of writing to the bucket."""
+    text = os.fspath(path)
+    if _COLLAPSED.match(text) and scheme(text.replace(":/", "://", 1)) not in (None, "file"):
+        from tpt.errors import ConfigError
+
+        raise ConfigError(
+            f"{text} looks like a URL that lost its '//' (it was made a local path): pass the URL as a "
+            "string, or through tpt.storage.as_path, not through pathlib.Path"
+        )
+
+
 def display(spec: object) -> str:
     """A path or URL as it may appear in a message, a manifest or a log: without user:password@."""
     return redact(str(spec))
