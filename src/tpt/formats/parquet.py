@@ -142,7 +142,7 @@ def read_parquet_lines(path: Any) -> Iterator[tuple[int, bytes]]:
     try:
         source = path.open("rb+seek") if is_remote(path) else str(path)
         for number, row in enumerate(iter_rows(source), start=1):
-            yield number, json.dumps(row, ensure_ascii=False, default=str).encode("utf-8")
+            yield number, (json.dumps(row, ensure_ascii=False, default=str) + "\n").encode("utf-8")
     except TptError:
         raise
     except Exception as exc:  # pyarrow raises several types for a bad file
