@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from tpt.augment.loopguard import LoopGuardOptions
 from tpt.errors import ConfigError
 
 NEUTRAL_SAMPLING: dict[str, Any] = {
@@ -38,6 +39,15 @@ class SamplingParams:
     stop: tuple[str, ...] = ("</think>",)
     seed: int | None = None
     """Base seed; each request gets its own seed derived from this and the document id."""
+    repetition_penalty: float = 1.0
+    """> 1 makes every token already in the prompt or the output less likely (logits divided by it
+    when positive, multiplied when negative; vLLM's and transformers' definition). 1: off (the paper)."""
+    frequency_penalty: float = 0.0
+    """Subtracted from a token's logit once per time it occurs in the output (OpenAI's definition)."""
+    presence_penalty: float = 0.0
+    """Subtracted from the logit of every token that occurs in the output at all."""
+    loop_guard: LoopGuardOptions = field(default_factory=LoopGuardOptions)
+    """Stop a trajectory that falls into a repetition loop while it is generated (loopguard.py)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.temperature <= 5:
@@ -46,19 +56,83 @@ class SamplingParams:
             raise ConfigError(f"--top-p must be in (0, 1], got {self.top_p}")
         if self.max_tokens < 1:
             raise ConfigError(f"--max-thinking-tokens must be >= 1, got {self.max_tokens}")
+        if not 0 < self.repetition_penalty <= 10:
+            raise ConfigError(f"--repetition-penalty must be in (0, 10], got {self.repetition_penalty}")
+        for name in ("frequency_penalty", "presence_penalty"):
+            if not -2 <= getattr(self, name) <= 2:
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(
+                    f"{flag} must be in [-2, 2] (the OpenAI API's range), got {getattr(self, name)}"
+                )
+
+    def penalties(self) -> dict[str, float]:
+        return {
+            "repetition_penalty": self.repetition_penalty,
+            "frequency_penalty": self.frequency_penalty,
+            "presence_penalty": self.presence_penalty,
+        }
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        """What fingerprints a run's output directory. The penalties and the loop guard appear only when
+        set away from their defaults, so that directories written before they existed still resume."""
+        out: dict[str, Any] = {
             "temperature": self.temperature,
             "top_p": self.top_p,
             "max_tokens": self.max_tokens,
             "stop": list(self.stop),
             "seed": self.seed,
         }
+        out.update({k: v for k, v in self.penalties().items() if v != NEUTRAL_SAMPLING[k]})
+        if self.loop_guard != LoopGuardOptions():
+            out["loop_guard"] = self.loop_guard.as_dict()
+        return out
 
     def in_force(self) -> dict[str, Any]:
         """Every sampling parameter a backend that honours these settings decodes with."""
-        return {**self.as_dict(), **NEUTRAL_SAMPLING}
+        plain = {k: v for k, v in self.as_dict().items() if k != "loop_guard"}
+        return {**plain, **NEUTRAL_SAMPLING, **self.penalties()}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BackendOptions:
+    """The options a backend factory reads (`AugmentConfig.backend_options` holds them as a dict, see
+    `as_dict`); each default is written here once, and a key a caller leaves out takes it."""
+
+    model: str | None = None
+    """HF model dir or .gguf file (transformers, vllm; None: the embedded teacher), or the served name."""
+    base_url: str | None = None
+    """openai: the server, e.g. http://127.0.0.1:8000/v1 (None: $OPENAI_BASE_URL)."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """openai: the NAME of the environment variable holding the key (the key is never written)."""
+    concurrency: int = 64
+    """openai: requests in flight."""
+    request_timeout_s: float = 600.0
+    """openai: seconds per request."""
+    max_retries: int = 6
+    """openai: retries of transient errors."""
+    tokenizer: str | None = None
+    """openai: a local HF tokenizer of the served model, for exact truncation."""
+    batch_size: int = 16
+    """transformers: sequences decoded together (vllm: the least kept in flight)."""
+    dtype: str = "bfloat16"
+    device: str = "auto"
+    open_think: str = "auto"
+    """Open the assistant turn with <think>: auto (only for non-reasoning teachers), on, off."""
+    engine_args: dict[str, Any] = field(default_factory=dict)
+    sampling_fields: str = "full"
+    """openai: full (also top_k -1, min_p 0, neutral penalties) or standard (the OpenAI API's fields)."""
+    seed: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in self.__dataclass_fields__}
+
+    def get(self, options: dict[str, Any], key: str) -> Any:
+        """options[key], or this default when the key is missing or None."""
+        value = options.get(key)
+        return getattr(self, key) if value is None else value
+
+
+OPTION_DEFAULTS = BackendOptions()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -83,13 +157,18 @@ class GenerationResult:
     prefilled_think: bool = False
     """True when the backend opened the assistant turn with `<think>` itself (non-reasoning teachers)."""
     finish_reason: str = "stop"
-    """'stop' (end of sequence or a stop string) or 'length' (cut by max_tokens)."""
+    """'stop' (end of sequence or a stop string), 'length' (cut by max_tokens) or 'repetition' (the
+    loop guard stopped it; `loop_start` says where the loop began)."""
     stop: str | None = None
     """With finish_reason 'stop': the stop string that ended the generation, or 'eos' (an
     end-of-sequence or stop token); None when the backend cannot tell."""
     prompt_tokens: int = 0
     completion_tokens: int = 0
     attempts: int = 1
+    loop_start: int | None = None
+    """With finish_reason 'repetition' (the loop guard stopped it): the offset in the generated tokens
+    (teacher tokens; text pieces, loopguard.TEXT_PIECE, for a server without a tokenizer) where the
+    loop began. `text` then holds what came before it."""
     error: str | None = None
     """Why the request failed for good (after retries); None on success."""
 

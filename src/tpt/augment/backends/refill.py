@@ -18,6 +18,7 @@ import torch
 from transformers.cache_utils import DynamicLayer as _DynamicLayer
 
 from tpt.augment.backend import GenerationRequest, GenerationResult, SamplingParams
+from tpt.augment.loopguard import FINISH_REPETITION, LoopGuard
 
 
 @dataclass(slots=True, eq=False)
@@ -33,7 +34,9 @@ class Row:
     generated: list[int] = field(default_factory=list)
     finish_reason: str | None = None
     stopped_by: str | None = None
-    """The stop string that ended the row, or 'eos'."""
+    """The stop string that ended the row, 'eos', or 'loop_guard'."""
+    guard: LoopGuard | None = None
+    """The row's loop guard (None: off), fed each token the row takes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +61,10 @@ stopped_by that string); None lets it go on. The hook for checks on what a row i
 def row_result(row: Row, decoder: Decoder, stops: tuple[str, ...]) -> GenerationResult:
     """The result of a finished row: its text without the end-of-sequence token, cut at a stop string."""
     ids = row.generated
-    if ids and ids[-1] in decoder.eos_ids:
+    loop_start = row.guard.loop_start if row.finish_reason == FINISH_REPETITION and row.guard else None
+    if loop_start is not None:  # the thinking before the loop began
+        ids = ids[:loop_start]
+    elif ids and ids[-1] in decoder.eos_ids:
         ids = ids[:-1]
     text = decoder.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
     cuts = [i for i in (text.find(s) for s in stops) if i >= 0]
@@ -72,6 +78,7 @@ def row_result(row: Row, decoder: Decoder, stops: tuple[str, ...]) -> Generation
         stop=row.stopped_by,
         prompt_tokens=len(row.prompt_ids),
         completion_tokens=len(row.generated),
+        loop_start=loop_start,
     )
 
 
@@ -106,6 +113,11 @@ class Batch:
 
     def __init__(self, decoder: Decoder, sampling: SamplingParams, *, watch: RowWatch | None = None) -> None:
         self.d, self.sampling, self.watch = decoder, sampling, watch
+        self.penalized = sampling.penalties() != {
+            "repetition_penalty": 1.0,
+            "frequency_penalty": 0.0,
+            "presence_penalty": 0.0,
+        }
         self.stops = tuple(s for s in sampling.stop if s)
         # Tokens to re-decode each step to spot a stop string: every token is at least one
         # character.
@@ -234,6 +246,8 @@ class Batch:
 
     def _sample(self, logits: Any, rows: list[Row] | None = None) -> Any:
         rows = self.rows if rows is None else rows
+        if self.penalized:
+            logits = apply_penalties(logits, rows, self.sampling)
         draws = torch.tensor([row.rng.random() for row in rows], dtype=torch.float32, device=logits.device)
         return sample_tokens(logits, self.sampling.temperature, self.sampling.top_p, draws)
 
@@ -252,6 +266,9 @@ class Batch:
                 hit = next((s for s in self.stops if s in tail), None)
                 if row.finish_reason is None and hit is not None:
                     row.finish_reason, row.stopped_by = "stop", hit
+        for row in rows:  # a looping row leaves the batch now: its slot goes to the next prompt
+            if row.finish_reason is None and row.guard is not None and row.guard.feed(row.generated[-1]):
+                row.finish_reason, row.stopped_by = FINISH_REPETITION, "loop_guard"
         if self.watch is not None:
             for row in rows:
                 if row.finish_reason is None and (why := self.watch(row)) is not None:
@@ -287,6 +304,26 @@ class Batch:
             self.mask = self.mask[:, start:]
             for layer in self.cache.layers:
                 layer.keys, layer.values = layer.keys[:, :, start:], layer.values[:, :, start:]
+
+
+def apply_penalties(logits: Any, rows: list[Row], sampling: SamplingParams) -> Any:
+    """The repetition, frequency and presence penalties on each row's logits (B, V), as vLLM applies
+    them: repetition over the prompt and the output (logit / p when positive, * p when negative),
+    frequency (x count) and presence (once) over the output only."""
+    logits = logits.to(torch.float32, copy=True)  # the model's output (an inference tensor) stays as it was
+    rep, freq, pres = sampling.repetition_penalty, sampling.frequency_penalty, sampling.presence_penalty
+    vocab = logits.shape[-1]
+    for i, row in enumerate(rows):
+        if rep != 1.0:
+            seen = torch.tensor(row.prompt_ids + row.generated, device=logits.device).unique()
+            seen = seen[seen < vocab]
+            values = logits[i, seen]
+            logits[i, seen] = torch.where(values > 0, values / rep, values * rep)
+        if (freq or pres) and row.generated:
+            out = torch.tensor(row.generated, device=logits.device)
+            counts = torch.bincount(out[out < vocab], minlength=vocab).to(logits.dtype)
+            logits[i] -= freq * counts + pres * (counts > 0).to(logits.dtype)
+    return logits
 
 
 def left_pad(tensor: Any, amount: int, *, dim: int) -> Any:

@@ -23,6 +23,7 @@ import random
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from tpt.augment.backend import OPTION_DEFAULTS as D
 from tpt.augment.backend import GenerationRequest, GenerationResult, SamplingParams
 from tpt.augment.chat import prepare_prompt, wants_open_think
 from tpt.augment.truncation import truncate_texts
@@ -55,17 +56,17 @@ def build(options: dict[str, Any]) -> TransformersBackend:
     from tpt.hfmodel import EMBEDDED_NAME, is_embedded, load_causal_lm
 
     engine = _engine_args(options.get("engine_args") or {})
-    batch_size = int(options.get("batch_size") or 16)
+    batch_size = int(D.get(options, "batch_size"))
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
-    open_think = options.get("open_think") or "auto"
+    open_think = D.get(options, "open_think")
     if open_think not in ("auto", "on", "off"):
         raise ConfigError(f"--open-think must be auto, on or off, got {open_think!r}")
-    device = _resolve_device(options.get("device") or "auto")
+    device = _resolve_device(D.get(options, "device"))
     if "threads" in engine:
         torch.set_num_threads(engine["threads"])
     model_arg = options.get("model")
-    lm, tok, _path = load_causal_lm(model_arg, dtype=options.get("dtype") or "bfloat16", device=device)
+    lm, tok, _path = load_causal_lm(model_arg, dtype=D.get(options, "dtype"), device=device)
     model_id = EMBEDDED_NAME if is_embedded(model_arg) else str(model_arg)
     return TransformersBackend(
         lm,
@@ -216,6 +217,7 @@ class TransformersBackend:
                 prefilled_think=prefilled,
                 budget=budget,
                 rng=random.Random(seed),
+                guard=sampling.loop_guard.guard(),
             )
 
         return prepare
