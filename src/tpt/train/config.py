@@ -152,7 +152,8 @@ class Preset:
 # "pretrain", "midtrain" and "sft" are the paper's Table 5 (8B pre-training; the 3B mid-training and SFT
 # columns: 1.5B uses lr 6e-5, 7B 3e-5). 4M / 8M / 1M tokens are taken as 2^22 / 2^23 / 2^20 so they divide
 # by the usual sequence lengths. "testbed" is the CPU pilot's setting that trained a ~1M-parameter student
-# without diverging. docs/train.md's table and tests/recipes (the recipes' flags) are checked against these.
+# without diverging. docs/train.md's table is checked against these (tests/train/test_cli_config.py); the
+# recipes/ spell their values out as flags, checked against Table 5 written out in tests/recipes.
 def pretrain() -> Preset:
     """[P] Table 5, pre-training from scratch (8B)."""
     optim = OptimConfig(
