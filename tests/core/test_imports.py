@@ -40,6 +40,7 @@ LIGHT_CORE = (
     "tpt.formats.compression",
     "tpt.formats.text",
     "tpt.formats.student",
+    "tpt.formats.checkpoint",
     "tpt.quality",
     "tpt.quality.options",
 )

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tpt.formats.checkpoint import CHECKPOINTS, STATE_FILE, checkpoint_name
+
 NAMES = ("dan", "amy", "bob", "eve")
 ITEMS = ("pens", "cards", "cups", "hats")
 
@@ -138,8 +140,8 @@ def run_dir(tmp_path: Path, tiny_model_dir: Path, trained_model_dir: Path) -> Pa
     """A training output directory with two checkpoints, as `tpt train` writes them."""
     run = tmp_path / "run"
     for tokens, step, src in ((1024, 4, tiny_model_dir), (4096, 16, trained_model_dir)):
-        ck = run / "checkpoints" / f"tokens-{tokens:012d}"
+        ck = run / CHECKPOINTS / checkpoint_name(tokens)
         shutil.copytree(src, ck)
-        (ck / "tpt_checkpoint.json").write_text(json.dumps({"tokens_seen": tokens, "step": step}))
-    (run / "checkpoints" / ".tokens-000000009999.tmp-1").mkdir()  # a checkpoint being written: ignored
+        (ck / STATE_FILE).write_text(json.dumps({"tokens_seen": tokens, "step": step}))
+    (run / CHECKPOINTS / f".{checkpoint_name(9999)}.tmp-1").mkdir()  # a checkpoint being written: ignored
     return run

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tpt.errors import InputError
+from tpt.formats.checkpoint import CHECKPOINTS, read_state, tokens_in_name
 from tpt.hfmodel import is_embedded
-
-CHECKPOINT_RE = re.compile(r"^tokens-(\d{12})$")
-CHECKPOINT_META = "tpt_checkpoint.json"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -29,16 +25,10 @@ class ModelRef:
 
 def read_checkpoint_meta(path: Path) -> tuple[int | None, int | None]:
     """(tokens_seen, step) from tpt_checkpoint.json; the directory name gives tokens_seen otherwise."""
-    meta_path = path / CHECKPOINT_META
-    tokens = step = None
-    if meta_path.is_file():
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{meta_path} is not valid JSON ({exc})") from None
-        tokens, step = meta.get("tokens_seen"), meta.get("step")
-    if tokens is None and (m := CHECKPOINT_RE.match(path.name)):
-        tokens = int(m.group(1))
+    meta = read_state(path) or {}
+    tokens, step = meta.get("tokens_seen"), meta.get("step")
+    if tokens is None:
+        tokens = tokens_in_name(path.name)
     return tokens, step
 
 
@@ -46,14 +36,8 @@ def prompt_bos(model_dir: Path) -> tuple[bool, int | None]:
     """How to start a prompt for this model: (known, bos_id). A tpt checkpoint records the BOS
     convention its data was packed with (pack/bos.py): known, with the id to put first or None for no
     BOS. Any other model: not known, and its tokenizer's own default applies."""
-    meta_path = Path(model_dir) / CHECKPOINT_META
-    if not meta_path.is_file():
-        return False, None
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{meta_path} is not valid JSON ({exc})") from None
-    if not isinstance(meta, dict) or "bos_id" not in meta:
+    meta = read_state(Path(model_dir))
+    if meta is None or "bos_id" not in meta:
         return False, None
     bos = meta["bos_id"]
     return True, int(bos) if isinstance(bos, int) else None
@@ -74,7 +58,7 @@ def list_checkpoints(checkpoints_dir: Path) -> list[Path]:
     found = [
         p
         for p in checkpoints_dir.iterdir()
-        if p.is_dir() and CHECKPOINT_RE.match(p.name) and (p / "config.json").is_file()
+        if p.is_dir() and tokens_in_name(p.name) is not None and (p / "config.json").is_file()
     ]
     return sorted(found, key=lambda p: p.name)
 
@@ -85,10 +69,10 @@ def expand_model(arg: str) -> list[ModelRef]:
         return [ModelRef(model=arg, path=arg)]
     path = Path(arg).expanduser()
     if path.is_dir() and not (path / "config.json").is_file():
-        ckpt_dir = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+        ckpt_dir = path / CHECKPOINTS if (path / CHECKPOINTS).is_dir() else path
         ckpts = list_checkpoints(ckpt_dir)
         if ckpts:
-            model = str(path.parent if ckpt_dir == path and path.name == "checkpoints" else path)
+            model = str(path.parent if ckpt_dir == path and path.name == CHECKPOINTS else path)
             refs = []
             for ck in ckpts:
                 tokens, step = read_checkpoint_meta(ck)
@@ -96,14 +80,14 @@ def expand_model(arg: str) -> list[ModelRef]:
                     ModelRef(model=model, path=str(ck), checkpoint=ck.name, tokens_seen=tokens, step=step)
                 )
             return refs
-        if (path / "checkpoints").is_dir() or any(path.glob("tokens-*")):
+        if (path / CHECKPOINTS).is_dir() or any(path.glob("tokens-*")):
             raise InputError(f"{path} has no complete checkpoint yet (tokens-XXXXXXXXXXXX/ with config.json)")
         if not any(path.glob("*.gguf")):
             raise InputError(
                 f"{path} is neither a model directory (config.json), a training run (checkpoints/) nor a "
                 "checkpoints directory (tokens-XXXXXXXXXXXX/)"
             )
-    if path.is_dir() and CHECKPOINT_RE.match(path.name):
+    if path.is_dir() and tokens_in_name(path.name) is not None:
         tokens, step = read_checkpoint_meta(path)
         return [ModelRef(model=arg, path=str(path), checkpoint=path.name, tokens_seen=tokens, step=step)]
     if path.is_dir():

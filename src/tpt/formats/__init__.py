@@ -7,6 +7,7 @@
 - `compression`: the one opener and line reader of plain, .gz and .zst files;
 - `packfile`: the PACK_DIR format (`.npy` token, kind and segment shards, `index.json`) and the token kinds;
 - `student`: the student tokenizer (tokenizer -> pack -> train);
+- `checkpoint`: the checkpoint layout of a RUN_DIR (train -> eval);
 - `summaries`: the typed summary each stage's `run(config)` returns.
 
 Importing this package imports none of its modules (numpy comes only with `packfile`).

@@ -10,23 +10,16 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 from tpt.artifacts import read_json, write_json
 from tpt.errors import ArtifactError
+from tpt.formats.checkpoint import CHECKPOINTS, STATE_FILE, checkpoint_name, tokens_in_name
 from tpt.train.dist import DistContext, barrier, unwrap
 
-CHECKPOINTS = "checkpoints"
-STATE_FILE = "tpt_checkpoint.json"
 TRAINER_FILE = "trainer_state.pt"
-_NAME = re.compile(r"^tokens-(\d{12})$")
-
-
-def checkpoint_name(tokens_seen: int) -> str:
-    return f"tokens-{tokens_seen:012d}"
 
 
 def list_checkpoints(run_dir: Path) -> list[Path]:
@@ -34,8 +27,8 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
     root = Path(run_dir) / CHECKPOINTS
     if not root.is_dir():
         return []
-    found = [p for p in root.iterdir() if _NAME.match(p.name) and (p / STATE_FILE).is_file()]
-    return sorted(found, key=lambda p: int(_NAME.match(p.name).group(1)))
+    found = [p for p in root.iterdir() if tokens_in_name(p.name) is not None and (p / STATE_FILE).is_file()]
+    return sorted(found, key=lambda p: tokens_in_name(p.name) or 0)
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
