@@ -5,12 +5,27 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tpt.storage import as_path
+
+if TYPE_CHECKING:
+    from tpt.formats.summaries import AugmentSummary
 
 HELP = "Have a teacher LLM write one thinking trajectory per document (resumable, exactly once)."
 
 
 def add_arguments(p: argparse.ArgumentParser, *, optional_output: str | None = None) -> None:
-    """The options of `tpt augment`; `optional_output`: --output is optional, with this help (estimate)."""
+    """The options of `tpt augment`; `optional_output`: --output is optional, with this help (estimate).
+
+    Every default comes from a config field (AugmentConfig, SamplingParams, BackendOptions), so it is
+    written once; tests/augment/test_cli_defaults.py holds the two together."""
+    from tpt.augment.backend import OPTION_DEFAULTS as B
+    from tpt.augment.backend import SamplingParams
+    from tpt.augment.config import AugmentConfig
+    from tpt.configs import defaults
+
+    a, s = defaults(AugmentConfig), SamplingParams()
     p.add_argument(
         "inputs",
         nargs="+",
@@ -21,17 +36,21 @@ def add_arguments(p: argparse.ArgumentParser, *, optional_output: str | None = N
         "--output",
         "-o",
         required=optional_output is None,
-        type=Path,
-        help=optional_output or "output directory (resumable)",
+        type=as_path,
+        help=optional_output or "output directory (resumable): a path or a URL (s3://bucket/aug/)",
     )
     g = p.add_argument_group("input")
-    g.add_argument("--text-field", default="text", help="field holding the document text (default: text)")
+    g.add_argument(
+        "--text-field",
+        default=a["text_field"],
+        help=f"field holding the document text (default: {a['text_field']})",
+    )
     g.add_argument(
         "--id-field",
-        default="id",
-        help="field holding the document id, kept unchanged (default: id; absent: a content hash)",
+        default=a["id_field"],
+        help=f"field holding the document id, kept unchanged (default: {a['id_field']}; absent: a content hash)",
     )
-    g.add_argument("--limit", type=int, default=None, help="only the first N input items")
+    g.add_argument("--limit", type=int, default=a["limit"], help="only the first N input items")
     g.add_argument(
         "--strict",
         action="store_true",
@@ -40,14 +59,14 @@ def add_arguments(p: argparse.ArgumentParser, *, optional_output: str | None = N
     g.add_argument(
         "--duplicate-ids",
         choices=["keep-both", "keep-first"],
-        default="keep-both",
+        default=a["duplicate_ids"],
         help="documents whose id came before: keep-both (default; reported in summary.json and "
         "failures.jsonl, the record says duplicate_of) or keep-first (the later ones fail as duplicate_id)",
     )
     g.add_argument(
         "--control-tokens",
         choices=["neutralize", "reject", "pass"],
-        default="neutralize",
+        default=a["control_tokens"],
         help="openai backend: a document holding the teacher's control strings (<|im_end|>, ...; "
         "from --tokenizer, else common chat markers) is neutralized (default; recorded), rejected "
         "as an input failure, or passed as is. In-process backends always encode documents as text",
@@ -55,35 +74,82 @@ def add_arguments(p: argparse.ArgumentParser, *, optional_output: str | None = N
     g = p.add_argument_group("prompt")
     g.add_argument(
         "--template",
-        default="paper",
+        default=a["template"],
         help="'paper' (the paper's prompt, verbatim; default), 'random-focus' (App. A.3), "
         "or a text file with {{CONTEXT}}",
     )
     g.add_argument(
         "--max-doc-tokens",
         type=int,
-        default=2048,
-        help="truncate documents to this many teacher tokens (default 2048, as the paper)",
+        default=a["max_doc_tokens"],
+        help=f"truncate documents to this many teacher tokens (default {a['max_doc_tokens']}, as the paper)",
     )
     g.add_argument(
         "--open-think",
         choices=["auto", "on", "off"],
-        default="auto",
+        default=B.open_think,
         help="open the assistant turn with <think> (auto: only for non-reasoning teachers)",
     )
     g = p.add_argument_group("decoding (defaults from the paper)")
-    g.add_argument("--temperature", type=float, default=0.6)
-    g.add_argument("--top-p", type=float, default=0.9)
-    g.add_argument("--max-thinking-tokens", type=int, default=8192)
+    g.add_argument("--temperature", type=float, default=s.temperature)
+    g.add_argument("--top-p", type=float, default=s.top_p)
+    g.add_argument("--max-thinking-tokens", type=int, default=s.max_tokens)
     g.add_argument(
-        "--seed", type=int, default=None, help="base seed (per document: derived from it and the id)"
+        "--seed", type=int, default=s.seed, help="base seed (per document: derived from it and the id)"
     )
     g.add_argument(
         "--sampling-fields",
         choices=["full", "standard"],
-        default="full",
+        default=B.sampling_fields,
         help="openai: full (default) also sends top_k -1, min_p 0 and neutral penalties, so no "
         "server default applies unseen; standard: only the OpenAI API's fields (hosted APIs)",
+    )
+    g.add_argument(
+        "--repetition-penalty",
+        type=float,
+        default=s.repetition_penalty,
+        help="> 1: tokens already in the prompt or output less likely (transformers, vllm; openai: sent "
+        "with --sampling-fields full); default 1, off, as the paper",
+    )
+    g.add_argument(
+        "--frequency-penalty",
+        type=float,
+        default=s.frequency_penalty,
+        help="subtracted from a token's logit per time it is in the output (default 0, off)",
+    )
+    g.add_argument(
+        "--presence-penalty",
+        type=float,
+        default=s.presence_penalty,
+        help="subtracted from the logit of each token in the output (default 0, off)",
+    )
+    from tpt.augment.loopguard import LoopGuardOptions
+
+    lg = LoopGuardOptions()
+    g = p.add_argument_group("loop guard (stops a trajectory that falls into a repetition loop)")
+    g.add_argument(
+        "--loop-guard",
+        choices=["on", "off"],
+        default="on" if lg.enabled else "off",
+        help="watch each trajectory as it is generated and stop it once it loops (default on)",
+    )
+    g.add_argument("--loop-ngram", type=int, default=lg.ngram, help=f"tokens per n-gram (default {lg.ngram})")
+    g.add_argument(
+        "--loop-window", type=int, default=lg.window, help=f"tokens looked back over (default {lg.window})"
+    )
+    g.add_argument(
+        "--loop-threshold",
+        type=float,
+        default=lg.threshold,
+        help=f"share of the window's n-grams repeated within it that stops the trajectory (default "
+        f"{lg.threshold})",
+    )
+    g.add_argument(
+        "--loop-policy",
+        choices=["keep-prefix", "drop"],
+        default=a["loop_policy"],
+        help="a stopped trajectory: keep-prefix (default: a record with the thinking before the loop, "
+        "finish_reason repetition, which validate's loop_stopped check drops) or drop (a failure)",
     )
     g = p.add_argument_group("backend")
     g.add_argument(
@@ -94,32 +160,50 @@ def add_arguments(p: argparse.ArgumentParser, *, optional_output: str | None = N
     )
     g.add_argument(
         "--model",
-        default=None,
+        default=B.model,
         help="HF model dir or .gguf file (transformers/vllm; default: the embedded "
         "SmolLM2-135M-Instruct), or the served model name (openai)",
     )
-    g.add_argument("--base-url", default=None, help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    g.add_argument(
+        "--base-url", default=B.base_url, help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1"
+    )
     g.add_argument(
         "--api-key-env",
-        default="OPENAI_API_KEY",
+        default=B.api_key_env,
         help="NAME of the environment variable holding the API key (the key is never written)",
     )
-    g.add_argument("--concurrency", type=int, default=64, help="openai: requests in flight (default 64)")
-    g.add_argument("--request-timeout", type=float, default=600.0, help="openai: seconds per request")
-    g.add_argument("--max-retries", type=int, default=6, help="openai: retries of transient errors")
+    g.add_argument(
+        "--concurrency",
+        type=int,
+        default=B.concurrency,
+        help=f"openai: requests in flight (default {B.concurrency})",
+    )
+    g.add_argument(
+        "--request-timeout",
+        type=float,
+        default=B.request_timeout_s,
+        help=f"openai: seconds per request (default {B.request_timeout_s:g})",
+    )
+    g.add_argument(
+        "--max-retries",
+        type=int,
+        default=B.max_retries,
+        help=f"openai: retries of transient errors (default {B.max_retries})",
+    )
     g.add_argument(
         "--tokenizer",
-        default=None,
+        default=B.tokenizer,
         help="openai: local HF tokenizer of the served model, for exact --max-doc-tokens",
     )
     g.add_argument(
         "--batch-size",
         type=int,
-        default=16,
-        help="transformers: sequences decoded together (vllm: the engine batch is --engine-arg max_num_seqs=N)",
+        default=B.batch_size,
+        help=f"transformers: sequences decoded together (default {B.batch_size}; vllm: the engine batch "
+        "is --engine-arg max_num_seqs=N)",
     )
-    g.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32", "float16"])
-    g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    g.add_argument("--dtype", default=B.dtype, choices=["bfloat16", "float32", "float16"])
+    g.add_argument("--device", default=B.device, choices=["auto", "cpu", "cuda"])
     g.add_argument(
         "--engine-arg",
         action="append",
@@ -128,7 +212,19 @@ def add_arguments(p: argparse.ArgumentParser, *, optional_output: str | None = N
         help="extra backend argument (repeatable); the value is parsed as JSON when it can be",
     )
     g = p.add_argument_group("output")
-    g.add_argument("--shard-size", type=int, default=1000, help="input items per output shard (default 1000)")
+    g.add_argument(
+        "--shard-size",
+        type=int,
+        default=a["shard_size"],
+        help=f"input items per output shard (default {a['shard_size']})",
+    )
+    g.add_argument(
+        "--output-format",
+        choices=("jsonl", "parquet"),
+        default=a["output_format"],
+        help="how each shard's records are written: jsonl (part-K.jsonl) or parquet (part-K.parquet, one "
+        f"column per record field; docs/object-storage.md) (default {a['output_format']})",
+    )
     g.add_argument(
         "--overwrite-config",
         action="store_true",
@@ -181,8 +277,22 @@ def config_from_args(args: argparse.Namespace, *, output: Path | None = None):  
     backend = args.backend or ("openai" if served else "transformers")
     if served and backend != "openai":
         raise ConfigError(f"--serve starts a server for the openai backend; drop --backend {backend}")
+    from tpt.augment.loopguard import LoopGuardOptions
+
     sampling = SamplingParams(
-        temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_thinking_tokens, seed=args.seed
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_tokens=args.max_thinking_tokens,
+        seed=args.seed,
+        repetition_penalty=args.repetition_penalty,
+        frequency_penalty=args.frequency_penalty,
+        presence_penalty=args.presence_penalty,
+        loop_guard=LoopGuardOptions(
+            enabled=args.loop_guard == "on",
+            ngram=args.loop_ngram,
+            window=args.loop_window,
+            threshold=args.loop_threshold,
+        ),
     )
     options = {
         "model": served.spec.name if served else args.model,
@@ -211,6 +321,7 @@ def config_from_args(args: argparse.Namespace, *, output: Path | None = None):  
         max_doc_tokens=args.max_doc_tokens,
         sampling=sampling,
         shard_size=args.shard_size,
+        output_format=args.output_format,
         limit=args.limit,
         strict=args.strict,
         overwrite_config=args.overwrite_config,
@@ -218,6 +329,7 @@ def config_from_args(args: argparse.Namespace, *, output: Path | None = None):  
         control_tokens=args.control_tokens,
         duplicate_ids=args.duplicate_ids,
         progress=not args.no_progress,
+        loop_policy=args.loop_policy,
     )
     return cfg, executor_from_args(args, served)
 
@@ -231,21 +343,21 @@ def run(args: argparse.Namespace) -> int:
     with lock_output_dir(args.output, stage="augment"):
         summary = run_stage(cfg, executor=executor)
     print_summary(summary, args.output)
-    return 0 if summary["complete"] else 1
+    return 0 if summary.complete else 1
 
 
-def print_summary(s: dict, out: Path) -> None:
-    reasons = ", ".join(f"{k} {v}" for k, v in sorted(s["failures_by_reason"].items())) or "none"
-    d = s.get("duplicate_ids")
-    dups = f"; {d} documents repeat an earlier id ({s.get('duplicate_ids_policy')})" if d else ""
+def print_summary(s: AugmentSummary, out: Path | str) -> None:
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(s.failures_by_reason.items())) or "none"
+    d = s.duplicate_ids
+    dups = f"; {d} documents repeat an earlier id ({s.duplicate_ids_policy})" if d else ""
+    retried = f" ({r} failed documents retried)" if (r := s.retried_this_run) else ""
     print(
-        f"augment: {s['records']} records, {s['failures']} failures ({reasons}) of {s['input_items']} input items"
-        f"{'' if s['complete'] else ' (INCOMPLETE: re-run the same command to continue)'}\n"
-        f"  teacher tokens: {s['doc_tokens']} document, {s['prompt_tokens']} prompt, {s['completion_tokens']} "
-        f"generated (mean {s['mean_completion_tokens']:.1f} per trajectory); "
-        f"{s['cut_by_length_limit']} cut by the length limit; {s['truncated_documents']} documents truncated"
+        f"augment: {s.records} records, {s.failures} failures ({reasons}) of {s.input_items} input items"
+        f"{'' if s.complete else ' (INCOMPLETE: re-run the same command to continue)'}\n"
+        f"  teacher tokens: {s.doc_tokens} document, {s.prompt_tokens} prompt, {s.completion_tokens} "
+        f"generated (mean {s.mean_completion_tokens:.1f} per trajectory); "
+        f"{s.cut_by_length_limit} cut by the length limit; {s.truncated_documents} documents truncated"
         f"{dups}\n"
-        f"  this run: {s['new_records_this_run']} new records in {s['wall_time_s_this_run']:.1f} s"
-        f"{f' ({r} failed documents retried)' if (r := s.get('retried_this_run')) else ''}\n"
+        f"  this run: {s.new_records_this_run} new records in {s.wall_seconds:.1f} s{retried}\n"
         f"  output: {out}/shards/*.jsonl  failures: {out}/failures.jsonl  summary: {out}/summary.json"
     )

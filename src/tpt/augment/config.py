@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from tpt.augment.backend import SamplingParams
-from tpt.augment.control import check_policy
+from tpt.control_tokens import check_policy
 from tpt.duplicate_ids import check_policy as check_duplicate_policy
 from tpt.errors import ConfigError
+
+LOOP_POLICIES = ("keep-prefix", "drop")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +48,10 @@ class AugmentConfig:
     """Documents whose id came before: keep-both (reported; the record says duplicate_of) or
     keep-first (the later ones are duplicate_id failures)."""
     progress: bool = True
+    loop_policy: str = "keep-prefix"
+    """What becomes of a trajectory the loop guard stopped: keep-prefix (a record with the thinking up
+    to where the loop began, finish_reason 'repetition'; validate's loop_stopped check drops it unless
+    disabled, and --paper-faithful packing keeps it) or drop (a 'repetition' failure, no record)."""
 
     def __post_init__(self) -> None:
         from tpt.storage import as_path
@@ -61,3 +67,7 @@ class AugmentConfig:
             raise ConfigError(f"--limit must be >= 0, got {self.limit}")
         check_policy(self.control_tokens)
         check_duplicate_policy(self.duplicate_ids)
+        if self.loop_policy not in LOOP_POLICIES:
+            raise ConfigError(
+                f"--loop-policy must be one of {', '.join(LOOP_POLICIES)}, got {self.loop_policy!r}"
+            )

@@ -39,7 +39,7 @@ def extract_thinking(result: GenerationResult) -> Thinking:
     if result.reasoning:
         # The parser split reasoning from the answer; cut by the limit with no answer after it, the
         # reasoning itself was cut.
-        closed = result.finish_reason != "length" or bool(result.text.strip())
+        closed = result.finish_reason not in ("length", "repetition") or bool(result.text.strip())
         return Thinking(
             text=result.reasoning.strip(),
             method="reasoning_field",

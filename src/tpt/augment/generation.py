@@ -19,11 +19,11 @@ from tpt.augment.config import AugmentConfig
 from tpt.augment.extract import extract_thinking
 from tpt.augment.prompts import PromptTemplate
 from tpt.corpus import Item, content_id
-from tpt.formats.records import AugmentedRecord, ControlTokens, Provenance, RecordInput
+from tpt.formats.records import AugmentedRecord, ControlTokens, LoopStop, Provenance, RecordInput
 
 TRUNCATE_BATCH = 64  # documents tokenized together (batch encoding is much faster than one by one)
 # Failure reasons of documents that passed the input checks: their id counts as seen (duplicate_ids.py).
-CHECKED_FAILURES = frozenset({"generation_failed", "control_tokens"})
+CHECKED_FAILURES = frozenset({"generation_failed", "control_tokens", "repetition"})
 EMPTY_AFTER_TRUNCATION = "no text left after truncation"
 
 
@@ -102,12 +102,27 @@ def generate_records(
         "template": template.name,
         "template_hash": template.hash,
         "sampling": sampling_in_force(backend, cfg.sampling),
+        "loop_guard": cfg.sampling.loop_guard.as_dict(),
     }
     for result in backend.generate(requests(), cfg.sampling):
         doc, kept, num_tokens, truncated, control = inflight.pop(result.key)
         if result.error:
             fail(doc.item, "generation_failed", result.error, doc.id)
             continue
+        loop = None
+        if result.finish_reason == "repetition":  # the loop guard stopped it (loopguard.py)
+            if cfg.loop_policy == "drop":
+                detail = (
+                    f"the loop guard stopped it after {result.completion_tokens} tokens; the loop began "
+                    f"at token {result.loop_start} (--loop-policy drop)"
+                )
+                fail(doc.item, "repetition", detail, doc.id)
+                continue
+            loop = LoopStop(
+                start_token=result.loop_start if result.loop_start is not None else result.completion_tokens,
+                tokens=result.completion_tokens,
+                policy=cfg.loop_policy,
+            )
         thinking = extract_thinking(result)
         seed = request_seed(cfg.sampling.seed, str(doc.id))
         record = AugmentedRecord(
@@ -128,6 +143,7 @@ def generate_records(
             provenance=Provenance(**provenance_base, seed=seed, attempts=result.attempts),
             control_tokens=control,
             duplicate_of=doc.duplicate_of,
+            loop=loop,
         ).to_json()
         yield doc, record
 
