@@ -46,7 +46,7 @@ THINKING_FILTERS: tuple[str, ...] = (
 dropping records for these is a deviation (the capped trajectories are the most reasoning-heavy ones);
 `tpt pack --paper-faithful` turns them off. leaked_control is one of them: a control string in the
 thinking is the teacher writing its chat format, never a control token for the student (pack encodes
-every text as text, augment/control.py). Contamination is not: it is about the evaluation."""
+every text as text, control_tokens.py). Contamination is not: it is about the evaluation."""
 REPORT_ONLY_CHECKS: tuple[str, ...] = ("contamination",)
 """Checks whose hits may be reported without dropping the record (CheckConfig.report_only)."""
 
@@ -314,7 +314,7 @@ class Validator:
         if cfg.enabled("empty") and not thinking.strip():
             return Verdict("empty", "the thinking is empty")
         # A document may hold control strings: content is data, encoded as text by the teacher's and
-        # the student's tokenizers alike (augment/control.py), so only the thinking is judged.
+        # the student's tokenizers alike (control_tokens.py), so only the thinking is judged.
         if cfg.enabled("leaked_control") and (m := self._control.search(thinking)):
             return Verdict("leaked_control", f"the thinking contains {m.group(0)!r}")
         return None

@@ -6,7 +6,7 @@ tokens matched, that text becomes real chat-turn tokens and rewrites the teacher
 - **In-process teachers** (transformers, vllm): tpt renders the chat template itself and encodes the
   document's part with `text_only(tokenizer)`, a copy of the tokenizer whose control tokens are not
   matched: the string `<|im_end|>` becomes the ids of its characters, as any other text would
-  (`chat.encode_prompt`). Truncation counts documents the same way.
+  (`augment/chat.py`'s `encode_prompt`). Truncation counts documents the same way.
 - **Servers that template themselves** (the openai backend): what the server does with the text is out
   of tpt's hands, so documents that contain the teacher's control strings (the added tokens of
   `--tokenizer` when given, else the markers of the common chat templates) get a policy
