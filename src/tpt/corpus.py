@@ -207,7 +207,11 @@ def _iter_file(path: Path) -> Iterator[tuple[int, str | dict]]:
 def iter_items(files: list[Path], *, start: int = 0) -> Iterator[Item]:
     """All items of all files in order; blank lines are not items."""
     index = 0
-    for path in files:
+    for i, path in enumerate(files):
+        if i + 1 < len(files) and is_remote(files[i + 1]):
+            from tpt.storage.readahead import prefetch
+
+            prefetch(files[i + 1])  # its first block arrives while this file is read
         for line, raw in _iter_file(path):
             if index >= start:
                 yield Item(index=index, file=str(path), line=line, raw=raw)

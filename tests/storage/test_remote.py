@@ -57,6 +57,18 @@ def test_read_ahead_streams_in_blocks_with_bounded_memory(s3):
     raw2.close()
 
 
+def test_the_next_object_s_first_block_is_fetched_ahead(s3):
+    from tpt.storage.readahead import prefetch
+
+    s3.put("a.jsonl", b"x" * 1000)
+    s3.put("b.jsonl", b"y" * 1000)
+    b = as_path(s3.url("b.jsonl"))
+    b._size = 1000
+    prefetch(b)
+    reader = ReadAhead(b)
+    assert reader.read(2000) == b"y" * 1000 and reader.requests == 0  # served by the prefetched block
+
+
 def test_compressed_and_parquet_objects_read_whole(s3):
     from tpt.formats.compression import open_bytes
 

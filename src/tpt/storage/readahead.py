@@ -2,15 +2,19 @@
 
 The object is read in blocks of BLOCK bytes by ranged GETs; up to DEPTH blocks are requested ahead of
 the reader, in parallel, so that a corpus streams at the store's bandwidth rather than one request
-latency per block. Memory per open reader is at most (DEPTH + 1) x BLOCK (40 MiB by default), whatever
-the object's size. TPT_READAHEAD_BLOCK_MB and TPT_READAHEAD_DEPTH change the two numbers.
+latency per block. Across objects, `prefetch(next)` requests the first block of the next object of a
+corpus while the current one is read (corpus.iter_items does it), so a corpus of many small files does
+not pay one round trip per file either. Memory per open reader is at most (DEPTH + 1) x BLOCK (40 MiB
+by default), plus one prefetched block, whatever the object's size. TPT_READAHEAD_BLOCK_MB and
+TPT_READAHEAD_DEPTH change the two numbers.
 """
 
 from __future__ import annotations
 
 import io
 import os
-from collections import deque
+import threading
+from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -21,6 +25,45 @@ if TYPE_CHECKING:
 
 BLOCK = int(float(os.environ.get("TPT_READAHEAD_BLOCK_MB", "8")) * (1 << 20))
 DEPTH = max(1, int(os.environ.get("TPT_READAHEAD_DEPTH", "4")))
+PREFETCHED_MAX = 2
+"""First blocks requested ahead for objects not opened yet (the next file of a corpus)."""
+
+_POOL: ThreadPoolExecutor | None = None
+_LOCK = threading.Lock()
+_PREFETCHED: OrderedDict[tuple[str, int], Future[bytes]] = OrderedDict()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    with _LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(2 * DEPTH, thread_name_prefix="tpt-readahead")
+        return _POOL
+
+
+def _fetch(remote: RemotePath, start: int, end: int) -> bytes:
+    with remote_errors(remote.url, "reading it"):
+        return bytes(remote.fs.cat_file(remote.path, start=start, end=end))
+
+
+def prefetch(remote: RemotePath, *, block: int = BLOCK) -> None:
+    """Request the first block of an object that will be opened soon (a failure shows when it is read)."""
+    end = min(block, remote.size)
+    if end <= 0:
+        return
+    with _LOCK:
+        if (remote.url, end) in _PREFETCHED:
+            return
+    fut = _pool().submit(_fetch, remote, 0, end)
+    with _LOCK:
+        _PREFETCHED[(remote.url, end)] = fut
+        while len(_PREFETCHED) > PREFETCHED_MAX:
+            _PREFETCHED.popitem(last=False)[1].cancel()
+
+
+def _take_prefetched(url: str, end: int) -> Future[bytes] | None:
+    with _LOCK:
+        return _PREFETCHED.pop((url, end), None)
 
 
 class ReadAhead(io.RawIOBase):
@@ -34,32 +77,21 @@ class ReadAhead(io.RawIOBase):
         self._next = 0  # offset of the next block to request
         self._pending: deque[Future[bytes]] = deque()
         self._buf = memoryview(b"")
-        self._pool: ThreadPoolExecutor | None = None
         self.requests = 0
+        """Ranged GETs this reader made (a prefetched first block is not one of them)."""
 
     def readable(self) -> bool:
         return True
 
-    def _fetch(self, start: int, end: int) -> bytes:
-        with remote_errors(self.remote.url, "reading it"):
-            return bytes(self.remote.fs.cat_file(self.remote.path, start=start, end=end))
-
     def _fill(self) -> None:
-        if self._pool is None and self.total > self.block:
-            self._pool = ThreadPoolExecutor(self.depth, thread_name_prefix="tpt-readahead")
         while len(self._pending) < self.depth and self._next < self.total:
             start, end = self._next, min(self._next + self.block, self.total)
             self._next = end
-            self.requests += 1
-            if self._pool is None:  # a small object: one GET, no thread
-                done: Future[bytes] = Future()
-                try:
-                    done.set_result(self._fetch(start, end))
-                except BaseException as exc:
-                    done.set_exception(exc)
-                self._pending.append(done)
-            else:
-                self._pending.append(self._pool.submit(self._fetch, start, end))
+            fut = _take_prefetched(self.remote.url, end) if start == 0 else None
+            if fut is None:
+                self.requests += 1
+                fut = _pool().submit(_fetch, self.remote, start, end)
+            self._pending.append(fut)
 
     def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
         if not self._buf:
@@ -74,11 +106,8 @@ class ReadAhead(io.RawIOBase):
         return n
 
     def close(self) -> None:
-        if self._pool is not None:
-            for fut in self._pending:
-                fut.cancel()
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        for fut in self._pending:
+            fut.cancel()
         self._pending.clear()
         self._buf = memoryview(b"")
         super().close()
