@@ -61,7 +61,7 @@ def encode_prompt(tok: Any, messages: Iterable[dict[str, str]], open_think: bool
     and content parts (encoded as text); the parts must add up to the prompt rendered with the real
     contents (as given, or trimmed by the template), else this request fails rather than let its
     content act as control."""
-    from tpt.augment.control import controls, encode_text
+    from tpt.control_tokens import controls, encode_text
 
     messages = list(messages)
     prompt, prefilled = render_prompt(tok, messages, open_think)

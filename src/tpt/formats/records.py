@@ -216,7 +216,7 @@ class LoopStop(JsonRecord):
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ControlTokens(JsonRecord):
-    """What was done about the teacher's control strings found in a document (augment/control.py)."""
+    """What was done about the teacher's control strings found in a document (control_tokens.py)."""
 
     kind: ClassVar[str] = "record control_tokens"
     action: str

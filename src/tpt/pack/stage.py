@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from tpt.artifacts import claim_output_dir, write_json
-from tpt.augment.control import text_only
+from tpt.control_tokens import text_only
 from tpt.duplicate_ids import DuplicateCheck
 from tpt.duplicate_ids import check_policy as check_duplicate_policy
 from tpt.errors import ConfigError

@@ -35,8 +35,8 @@ from tpt.augment.backends.openai_protocol import (
     server_message,
 )
 from tpt.augment.backends.openai_schedule import Feeder, Run
-from tpt.augment.control import common_markers, controls
 from tpt.augment.truncation import truncate_approx, truncate_texts
+from tpt.control_tokens import common_markers, controls
 from tpt.errors import BackendError, ConfigError, MissingDependencyError, TransientBackendError
 
 log = logging.getLogger(__name__)
