@@ -14,7 +14,14 @@ import tpt.augment.stage as stage
 from tpt.augment.backend import GenerationResult, SamplingParams
 from tpt.augment.executors import LocalExecutor
 from tpt.errors import InputError
-from tpt.formats.reading import RecordLine, read_records, resolve_record_files
+from tpt.formats.reading import (
+    RecordLine,
+    augment_shards,
+    read_augmented,
+    read_failures,
+    read_records,
+    resolve_record_files,
+)
 from tpt.formats.records import (
     AugmentedRecord,
     ControlTokens,
@@ -22,11 +29,8 @@ from tpt.formats.records import (
     JsonRecord,
     Provenance,
     RecordInput,
-    augment_shards,
     columns,
     optional,
-    read_augmented,
-    read_failures,
 )
 
 

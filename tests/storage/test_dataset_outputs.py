@@ -11,8 +11,7 @@ import pytest
 import tpt.augment.stage as stage
 from tpt.augment.backend import GenerationResult, SamplingParams
 from tpt.augment.executors import LocalExecutor
-from tpt.formats.reading import RecordLine, read_records, resolve_record_files
-from tpt.formats.records import augment_shards, read_augmented
+from tpt.formats.reading import RecordLine, augment_shards, read_augmented, read_records, resolve_record_files
 
 N = 23
 

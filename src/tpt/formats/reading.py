@@ -19,7 +19,7 @@ from typing import Any
 
 from tpt.errors import InputError
 from tpt.formats.compression import read_lines
-from tpt.formats.records import augment_shards
+from tpt.formats.records import AugmentedRecord, Failure
 from tpt.formats.text import SURROGATE_ESCAPE, unencodable, utf8_detail
 
 SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet")
@@ -115,19 +115,39 @@ def _dir_inputs(path: Path) -> list[Path]:
     return found
 
 
+def record_file_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(line number, JSON line) of a record file: JSONL (plain, .gz, .zst; blank lines skipped) or Parquet
+    (row number from 1, each row as the JSONL line it was written from)."""
+    if path.name.endswith(".parquet"):
+        from tpt.formats.parquet import read_parquet_lines
+
+        yield from read_parquet_lines(path)
+    else:
+        yield from read_lines(path)
+
+
 def read_records(files: Iterable[Path]) -> Iterator[RecordLine | BadLine]:
     """Yield one item per non-blank line of each file, in order."""
     for path in files:
         name = str(path)
         default_source = path.name.split(".")[0]
-        if path.name.endswith(".parquet"):
-            from tpt.formats.parquet import read_parquet_lines
-
-            for number, raw in read_parquet_lines(path):
-                yield parse_line(raw, name, number, default_source)
-            continue
-        for number, raw in read_lines(path):
+        for number, raw in record_file_lines(path):
             yield parse_line(raw, name, number, default_source)
+
+
+def read_augmented(files: Iterable[Path]) -> Iterator[AugmentedRecord]:
+    """The records of `tpt augment` shard files, strictly: a line that is not one is an InputError
+    naming file:line."""
+    for path in files:
+        for number, raw in record_file_lines(path):
+            yield AugmentedRecord.from_line(raw, f"{path}:{number}")
+
+
+def read_failures(files: Iterable[Path]) -> Iterator[Failure]:
+    """The failure records of failure files, strictly."""
+    for path in files:
+        for number, raw in read_lines(path):
+            yield Failure.from_line(raw, f"{path}:{number}")
 
 
 def parse_line(raw: bytes, file: str, line: int, default_source: str) -> RecordLine | BadLine:
@@ -202,4 +222,19 @@ def parse_line(raw: bytes, file: str, line: int, default_source: str) -> RecordL
         file=file,
         line=line,
         raw=raw,
+    )
+
+
+def augment_shards(output_dir: Path) -> list[Path]:
+    """The record shards of a `tpt augment` output directory, in name (= input) order: committed
+    `part-K.jsonl` or `part-K.parquet` (--output-format parquet); the directory may be a URL on object
+    storage, where a shard's records object exists only once the shard is committed (storage/shardfiles.py)."""
+    from tpt.storage import as_path
+
+    shards = as_path(output_dir) / "shards"
+    return sorted(
+        p
+        for p in shards.glob("part-*")
+        if (p.name.endswith(".jsonl") and not p.name.endswith(".failures.jsonl"))
+        or p.name.endswith(".parquet")
     )

@@ -7,7 +7,8 @@ ignored, so that records written by a newer tpt still read.
 
 Adding a field is one line: `name: T | None = optional()` is written only when set (like
 `control_tokens`); `name: T = default` is always written. `columns(cls)` lists the fields with their
-types, for a column schema (Parquet) derived from the same definition.
+types, for a column schema (Parquet) derived from the same definition. The readers of whole files and
+directories (`read_augmented`, `read_failures`, `augment_shards`) are in `reading`.
 """
 
 from __future__ import annotations
@@ -15,13 +16,10 @@ from __future__ import annotations
 import json
 import types
 import typing
-from collections.abc import Iterable, Iterator
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
-from pathlib import Path
 from typing import Any, ClassVar, TypeVar, Union
 
 from tpt.errors import InputError
-from tpt.formats.compression import read_lines
 
 T = TypeVar("T", bound="JsonRecord")
 
@@ -273,44 +271,3 @@ class Failure(JsonRecord):
     kept: bool | None = optional()
     """True on the failures.jsonl line that reports a duplicate id kept (--duplicate-ids keep-both)."""
     detail: str
-
-
-def iter_lines(path: Path) -> Iterator[tuple[str, bytes]]:
-    """("file:line", bytes) for each non-blank line of a record file (.jsonl, .gz, .zst)."""
-    for number, raw in read_lines(path):
-        yield f"{path}:{number}", raw
-
-
-def read_augmented(files: Iterable[Path]) -> Iterator[AugmentedRecord]:
-    """The records of `tpt augment` shard files, strictly: a line that is not one is an InputError."""
-    for path in files:
-        if path.name.endswith(".parquet"):
-            from tpt.formats.parquet import read_parquet_lines
-
-            for number, raw in read_parquet_lines(path):
-                yield AugmentedRecord.from_line(raw, f"{path}:{number}")
-            continue
-        for where, raw in iter_lines(path):
-            yield AugmentedRecord.from_line(raw, where)
-
-
-def read_failures(files: Iterable[Path]) -> Iterator[Failure]:
-    """The failure records of failure files, strictly."""
-    for path in files:
-        for where, raw in iter_lines(path):
-            yield Failure.from_line(raw, where)
-
-
-def augment_shards(output_dir: Path) -> list[Path]:
-    """The record shards of a `tpt augment` output directory, in name (= input) order: committed
-    `part-K.jsonl` or `part-K.parquet` (--output-format parquet); the directory may be a URL on object
-    storage, where a shard's records object exists only once the shard is committed (storage/shardfiles.py)."""
-    from tpt.storage import as_path
-
-    shards = as_path(output_dir) / "shards"
-    return sorted(
-        p
-        for p in shards.glob("part-*")
-        if (p.name.endswith(".jsonl") and not p.name.endswith(".failures.jsonl"))
-        or p.name.endswith(".parquet")
-    )

@@ -13,7 +13,8 @@ from typing import Any
 
 from tpt.artifacts import read_json
 from tpt.errors import ArtifactError
-from tpt.formats.records import AugmentedRecord, augment_shards, read_augmented
+from tpt.formats.reading import augment_shards, read_augmented
+from tpt.formats.records import AugmentedRecord
 from tpt.reproduce.experiment import BASELINE, RAW_ARMS, TEACHER, Layout, arm_names
 from tpt.reproduce.presets import TASKS, Scale
 from tpt.reproduce.problems import Problem, answer

@@ -20,7 +20,7 @@ from typing import Any
 
 from tpt.artifacts import write_atomic
 from tpt.errors import ArtifactError, InputError
-from tpt.formats.records import augment_shards, read_augmented
+from tpt.formats.reading import augment_shards, read_augmented
 
 REASONING_WORDS = frozenset(
     "therefore thus hence because since if then implies implied suppose assume assuming let prove proof "
