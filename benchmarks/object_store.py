@@ -6,12 +6,14 @@ S3 server (tpt.testing.s3_server) is the object store, every GET it answers dela
 (--no-progress; docs/s from its summary.json, so process start-up is not counted):
 1. local: corpus on local disk, output on local disk;
 2. s3-in: the same corpus as objects on the S3 server (s3://bench/corpus/), output on local disk;
+   1 and 2 alternate --rounds times (the best of each is reported: on a shared machine the best is the
+   run least disturbed by other work);
 3. s3-both: corpus and output on the S3 server (shards committed as objects, the lease renewed);
 4. s3-in at --large documents, for peak RSS against run 2 (the corpus is streamed: memory should
    not grow with the corpus).
 Peak RSS is the augment process's ru_maxrss (os.wait4). The corpus is --files files of equal size.
 
-    nice -n 10 .venv/bin/python benchmarks/object_store.py --docs 2000 --large 20000
+    nice -n 10 .venv/bin/python benchmarks/object_store.py --docs 2000 --large 20000 --rounds 3
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ def main() -> int:
     p.add_argument("--words", type=int, default=60, help="words per document (about 6 bytes each)")
     p.add_argument("--get-latency-ms", type=float, default=20.0)
     p.add_argument("--shard-size", type=int, default=500)
+    p.add_argument("--rounds", type=int, default=3, help="alternations of local and s3-in")
     args = p.parse_args()
 
     import s3fs
@@ -110,11 +113,11 @@ def main() -> int:
                 for i, data in enumerate(corpus_files(n, files, args.words)):
                     (work / name / f"part-{i:04d}.jsonl").write_bytes(data)
                     fs.pipe_file(f"bench/{name}/part-{i:04d}.jsonl", data)
-            runs = [
-                ("local", str(work / "small"), str(work / "out-local")),
-                ("s3-in", "s3://bench/small/", str(work / "out-s3-in")),
-                ("s3-both", "s3://bench/small/", "s3://bench/out-s3-both"),
-            ]
+            runs = []
+            for r in range(args.rounds):
+                runs += [("local", str(work / "small"), str(work / f"out-local-{r}")),
+                         ("s3-in", "s3://bench/small/", str(work / f"out-s3-in-{r}"))]  # fmt: skip
+            runs.append(("s3-both", "s3://bench/small/", "s3://bench/out-s3-both"))
             if args.large:
                 runs.append(("s3-in-large", "s3://bench/large/", str(work / "out-s3-in-large")))
             for label, src, out in runs:
@@ -123,20 +126,17 @@ def main() -> int:
                 wall = s.get("wall_seconds", s.get("wall_time_s_this_run"))
                 measured.update({"records": s["records"], "wall_s": wall,
                                  "docs_per_s": round(s["records"] / wall, 1) if wall else None})  # fmt: skip
-                results[label] = measured
+                results.setdefault(label, []).append(measured)
                 print(label, json.dumps(measured), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    results["ratio_s3_in_over_local"] = round(
-        results["s3-in"]["docs_per_s"] / results["local"]["docs_per_s"], 3
-    )
-    results["ratio_s3_both_over_local"] = round(
-        results["s3-both"]["docs_per_s"] / results["local"]["docs_per_s"], 3
-    )
+    best = {label: max(r["docs_per_s"] for r in rs) for label, rs in results.items() if isinstance(rs, list)}
+    results["best_docs_per_s"] = best
+    results["ratio_s3_in_over_local"] = round(best["s3-in"] / best["local"], 3)
+    results["ratio_s3_both_over_local"] = round(best["s3-both"] / best["local"], 3)
     if args.large:
-        results["rss_large_over_small"] = round(
-            results["s3-in-large"]["peak_rss_mib"] / results["s3-in"]["peak_rss_mib"], 3
-        )
+        small_rss = max(r["peak_rss_mib"] for r in results["s3-in"])
+        results["rss_large_over_small"] = round(results["s3-in-large"][0]["peak_rss_mib"] / small_rss, 3)
     print(json.dumps(results, indent=2))
     return 0
 
