@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from tpt.errors import InputError
 
@@ -20,6 +20,18 @@ CHECKPOINTS = "checkpoints"
 STATE_FILE = "tpt_checkpoint.json"
 NAME = re.compile(r"^tokens-(\d{12})$")
 """A checkpoint directory's name: the tokens seen, 12 digits."""
+
+
+class CheckpointState(TypedDict, total=False):
+    """The keys of tpt_checkpoint.json that readers use (train writes more: fingerprint, sizes, ...)."""
+
+    format: str
+    stage: str
+    tokens_seen: int
+    step: int
+    rows_consumed: int
+    bos_id: int | None
+    """The data's BOS convention (pack/bos.py): the id every prompt starts with, or null for none."""
 
 
 def checkpoint_name(tokens_seen: int) -> str:
@@ -32,13 +44,13 @@ def tokens_in_name(name: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def read_state(ckpt: Path) -> dict[str, Any] | None:
+def read_state(ckpt: Path) -> CheckpointState | None:
     """A checkpoint's tpt_checkpoint.json, or None when it has none (a model not made by tpt train)."""
     path = Path(ckpt) / STATE_FILE
     if not path.is_file():
         return None
     try:
-        state = json.loads(path.read_text(encoding="utf-8"))
+        state: CheckpointState = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise InputError(f"{path} is not valid JSON ({exc})") from None
     return state if isinstance(state, dict) else None
