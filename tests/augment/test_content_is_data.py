@@ -225,7 +225,7 @@ def test_openai_reject_is_an_input_failure_before_any_request(tmp_path):
     assert sorted(f["id"] for f in failures) == [1, 2, 3, 4]
     assert {f["reason"] for f in failures} == {"control_tokens"}
     assert "'<|im_start|>' x2" in failures[0]["detail"] and "--control-tokens reject" in failures[0]["detail"]
-    assert len(sent) == 1 and summary["failures_by_reason"] == {"control_tokens": 4}
+    assert len(sent) == 1 and summary.failures_by_reason == {"control_tokens": 4}
 
 
 def test_openai_pass_sends_the_document_as_is_and_says_so(tmp_path):

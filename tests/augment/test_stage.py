@@ -107,7 +107,7 @@ def test_records_keep_ids_and_drop_the_final_answer(tmp_path, monkeypatch):
     assert (
         prov["model"] == "fake-teacher" and prov["template"] == "paper" and prov["sampling"]["top_p"] == 0.9
     )
-    assert summary["complete"] and summary["records"] == 3 and summary["failures"] == 0
+    assert summary.complete and summary.records == 3 and summary.failures == 0
 
 
 def test_bad_input_is_reported_with_file_and_line_and_the_run_goes_on(tmp_path, monkeypatch):
@@ -138,7 +138,7 @@ def test_bad_input_is_reported_with_file_and_line_and_the_run_goes_on(tmp_path, 
 
     # the record without an id gets a content-derived one
     assert [r["id"] for r in recs] == ["a", hashlib.sha256(b"no id here").hexdigest()[:16]]
-    assert summary["records"] == 2 and summary["failures"] == 5 and summary["complete"]
+    assert summary.records == 2 and summary.failures == 5 and summary.complete
 
 
 def test_strict_makes_bad_input_fatal(tmp_path, monkeypatch):
@@ -151,7 +151,7 @@ def test_generation_failures_are_recorded_not_fatal(tmp_path, monkeypatch):
     summary = run_with(
         monkeypatch, FakeBackend(error_ids=(101,)), make_cfg([corpus(tmp_path, 3)], tmp_path / "o")
     )
-    assert summary["failures_by_reason"] == {"generation_failed": 1} and summary["records"] == 2
+    assert summary.failures_by_reason == {"generation_failed": 1} and summary.records == 2
 
 
 def test_crash_then_rerun_completes_exactly_once(tmp_path, monkeypatch):
@@ -168,7 +168,7 @@ def test_crash_then_rerun_completes_exactly_once(tmp_path, monkeypatch):
     assert len(second.seen) == 12  # 25 - 13 already done
     recs = read_records(out)
     assert sorted(r["id"] for r in recs) == list(range(100, 125))
-    assert summary["complete"] and not list((out / "shards").glob("*.partial"))
+    assert summary.complete and not list((out / "shards").glob("*.partial"))
     third = FakeBackend()
     run_with(monkeypatch, third, make_cfg([src], out, shard_size=10))
     assert third.seen == []  # nothing left to do
@@ -195,7 +195,7 @@ def test_a_larger_limit_continues_a_committed_shard(tmp_path, monkeypatch):
     second = FakeBackend()
     summary = run_with(monkeypatch, second, make_cfg([src], out))
     assert second.seen == list(range(103, 108))
-    assert [r["id"] for r in read_records(out)] == list(range(100, 108)) and summary["complete"]
+    assert [r["id"] for r in read_records(out)] == list(range(100, 108)) and summary.complete
 
 
 def test_changed_config_refuses_unless_overridden(tmp_path, monkeypatch):
@@ -268,7 +268,7 @@ def test_a_crash_inside_commit_is_settled_on_rerun(tmp_path, monkeypatch, stop_a
     summary = run_with(monkeypatch, second, make_cfg([src], out))
     assert second.seen == []  # every outcome survived the crash
     assert [r["id"] for r in read_records(out)] == [1, 3]
-    assert summary["records"] == 2 and summary["failures"] == 1 and summary["complete"]
+    assert summary.records == 2 and summary.failures == 1 and summary.complete
     assert len((out / "failures.jsonl").read_text().splitlines()) == 1
 
 
@@ -311,18 +311,18 @@ def test_retry_failed_redoes_failed_generations_once_and_keeps_input_problems(tm
 
     plain = FakeBackend()
     summary = run_with(monkeypatch, plain, make_cfg([src], out, shard_size=4))
-    assert plain.seen == [106] and summary["failures_by_reason"]["generation_failed"] == 2
+    assert plain.seen == [106] and summary.failures_by_reason["generation_failed"] == 2
 
     retry = FakeBackend()
     summary = run_with(monkeypatch, retry, make_cfg([src], out, shard_size=4, retry_failed=True))
-    assert sorted(retry.seen) == [101, 105] and summary["retried_this_run"] == 2
+    assert sorted(retry.seen) == [101, 105] and summary.retried_this_run == 2
     records, failures = _outcomes(out)
     assert records == [100, 101, 103, 104, 105, 106] and failures == [(2, "malformed_line")]
-    assert summary["complete"] and summary["failures_by_reason"] == {"malformed_line": 1}
+    assert summary.complete and summary.failures_by_reason == {"malformed_line": 1}
 
     again = FakeBackend()
     summary = run_with(monkeypatch, again, make_cfg([src], out, shard_size=4, retry_failed=True))
-    assert again.seen == [] and summary["retried_this_run"] == 0
+    assert again.seen == [] and summary.retried_this_run == 0
 
 
 @pytest.mark.parametrize("crash_at", ["partial_written", "records_moved", "failures_removed"])
@@ -361,7 +361,7 @@ def test_a_crash_inside_retry_failed_loses_nothing(tmp_path, monkeypatch, crash_
     assert len(crashed) == 1
     summary = run_with(monkeypatch, FakeBackend(), make_cfg([src], out, retry_failed=True))
     records, failures = _outcomes(out)
-    assert records == [100, 101, 102] and failures == [] and summary["complete"]
+    assert records == [100, 101, 102] and failures == [] and summary.complete
 
 
 # -- every bad input is named, none is silent ---------------------------------------------------------
@@ -386,7 +386,7 @@ def test_a_byte_order_mark_starts_the_file_not_a_malformed_line(tmp_path, monkey
     )
     summary = run_with(monkeypatch, FakeBackend(), make_cfg([plain, packed], tmp_path / "out"))
     assert sorted(r["id"] for r in read_records(tmp_path / "out")) == [1, 2, 3, 4]
-    assert summary["failures"] == 0
+    assert summary.failures == 0
 
 
 def test_invalid_utf8_is_an_input_failure_with_the_bytes_named(tmp_path, monkeypatch):
@@ -401,7 +401,7 @@ def test_invalid_utf8_is_an_input_failure_with_the_bytes_named(tmp_path, monkeyp
     assert "byte offset 22 of the line (e9" in fail["detail"] and "re-encode" in fail["detail"]
     recs = read_records(tmp_path / "out")
     assert [r["id"] for r in recs] == [1, 3] and not any("\ufffd" in r["text"] for r in recs)
-    assert summary["failures_by_reason"] == {"invalid_utf8": 1} and backend.seen == [1, 3]
+    assert summary.failures_by_reason == {"invalid_utf8": 1} and backend.seen == [1, 3]
 
 
 def test_a_lone_surrogate_fails_before_any_request(tmp_path, monkeypatch):
@@ -422,7 +422,7 @@ def test_a_lone_surrogate_fails_before_any_request(tmp_path, monkeypatch):
     assert "field 'title'" in fails[1]["detail"]
     assert backend.seen == [2, 4]  # nothing was sent for the bad ones
     assert [r["text"] for r in read_records(tmp_path / "out")][0] == "an emoji \U0001f600 is a valid pair"
-    assert summary["failures_by_reason"] == {"unencodable_text": 2}
+    assert summary.failures_by_reason == {"unencodable_text": 2}
 
 
 def _dup_corpus(tmp_path: Path) -> Path:
@@ -442,8 +442,8 @@ def test_duplicate_ids_are_kept_and_reported_by_default(tmp_path, monkeypatch):
         (7, "duplicate_id", True),
     ]
     assert "the id of input item 0 again; kept both" in fails[0]["detail"]
-    assert summary["duplicate_ids"] == 3 and summary["failures"] == 0 and summary["records"] == 8
-    assert summary["complete"]
+    assert summary.duplicate_ids == 3 and summary.failures == 0 and summary.records == 8
+    assert summary.complete
 
 
 def test_keep_first_drops_later_duplicates_before_the_teacher_sees_them(tmp_path, monkeypatch):
@@ -458,7 +458,7 @@ def test_keep_first_drops_later_duplicates_before_the_teacher_sees_them(tmp_path
         (6, "duplicate_id"),
         (7, "duplicate_id"),
     ]
-    assert summary["failures_by_reason"] == {"duplicate_id": 3} and summary["duplicate_ids"] == 3
+    assert summary.failures_by_reason == {"duplicate_id": 3} and summary.duplicate_ids == 3
 
 
 @pytest.mark.parametrize("policy", ["keep-both", "keep-first"])
@@ -480,4 +480,4 @@ def test_duplicates_are_found_across_a_crash_and_resume(tmp_path, monkeypatch, p
         return recs, [(f["index"], f["reason"]) for f in _failures(o)]
 
     assert outcome(out) == outcome(tmp_path / "whole")
-    assert resumed["duplicate_ids"] == whole["duplicate_ids"] == 3
+    assert resumed.duplicate_ids == whole.duplicate_ids == 3

@@ -58,8 +58,8 @@ def main() -> None:
                 summary = run(cfg, RayOptions(workers=2, units_per_worker=units_per_worker))
                 wall = time.monotonic() - t0
                 print(
-                    f"shard-size {shard_size:2d}, units-per-worker {units_per_worker}: {summary['records']} records "
-                    f"in {wall:.1f} s ({summary['records'] / wall:.1f} documents/s)",
+                    f"shard-size {shard_size:2d}, units-per-worker {units_per_worker}: {summary.records} records "
+                    f"in {wall:.1f} s ({summary.records / wall:.1f} documents/s)",
                     flush=True,
                 )
     finally:

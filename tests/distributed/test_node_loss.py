@@ -82,7 +82,7 @@ def test_losing_a_node_mid_run_redoes_its_units_and_says_so(
         )
         result: dict = {}
         # 3 workers of 1 CPU on a head of 1 CPU and a second node of 2: two of them on the second node.
-        runner = threading.Thread(target=lambda: result.update(run_ray(cfg, RayOptions(workers=3))))
+        runner = threading.Thread(target=lambda: result.update(run_ray(cfg, RayOptions(workers=3)).to_json()))
         runner.start()
         deadline = time.monotonic() + 120
         while len(committed(out)) < 2 and time.monotonic() < deadline:

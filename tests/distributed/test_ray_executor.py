@@ -43,8 +43,8 @@ def committed(out: Path) -> list[Path]:
     return [p for p in (out / "shards").glob("part-*.jsonl") if not p.name.endswith(".failures.jsonl")]
 
 
-def without_timing(summary: dict) -> dict:
-    return {k: v for k, v in summary.items() if k != "wall_time_s_this_run"}
+def without_timing(summary) -> dict:
+    return {k: v for k, v in summary.to_json().items() if k != "wall_seconds"}
 
 
 def test_ray_run_writes_the_same_output_as_a_local_run(
@@ -56,9 +56,9 @@ def test_ray_run_writes_the_same_output_as_a_local_run(
 
     assert without_timing(dist) == without_timing(local)
     assert (
-        dist["complete"]
-        and dist["records"] == 21
-        and dist["failures_by_reason"] == {"malformed_line": 1, "missing_field": 1}
+        dist.complete
+        and dist.records == 21
+        and dist.failures_by_reason == {"malformed_line": 1, "missing_field": 1}
     )
     names = sorted(p.name for p in (tmp_path / "local" / "shards").iterdir())
     assert names == sorted(p.name for p in (tmp_path / "ray" / "shards").iterdir())
@@ -68,7 +68,7 @@ def test_ray_run_writes_the_same_output_as_a_local_run(
     assert failures == sorted((tmp_path / "local" / "failures.jsonl").read_text().splitlines())
     # the manifest binds the directory to the same config: a local re-run resumes it with nothing to do
     again = stage.run(make_cfg(src, tmp_path / "ray", stub.base_url, shard_size=5))
-    assert again["new_records_this_run"] == 0 and again["complete"]
+    assert again.new_records_this_run == 0 and again.complete
 
 
 def test_a_killed_worker_loses_nothing_and_duplicates_nothing(
@@ -82,7 +82,7 @@ def test_a_killed_worker_loses_nothing_and_duplicates_nothing(
         cfg = make_cfg(src, out, slow.base_url, shard_size=3)
         executor = RayExecutor(RayOptions(workers=2))
         result: dict = {}
-        runner = threading.Thread(target=lambda: result.update(stage.run(cfg, executor=executor)))
+        runner = threading.Thread(target=lambda: result.update(stage.run(cfg, executor=executor).to_json()))
         runner.start()
         try:
             deadline = time.monotonic() + 60
@@ -188,7 +188,7 @@ def test_each_worker_starts_and_drives_its_own_server(ray_cluster, tmp_path, wri
         summary = stage.run(cfg, executor=executor)
     finally:
         executor.shutdown()
-    assert summary["complete"] and summary["records"] == 12
+    assert summary.complete and summary.records == 12
     assert len({w["pid"] for w in executor.workers}) == 2
     recs, _ = read_outcomes(tmp_path / "out")
     assert {r["provenance"]["model"] for r in recs} == {"teacher"}

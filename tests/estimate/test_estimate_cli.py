@@ -116,5 +116,5 @@ def test_estimate_from_python(tmp_path):
     assert (summary.corpus_items, summary.sample_items, summary.sample_seed) == (20, 5, 3)
     assert summary.measured["records"] == 5 and summary.measured["wall_seconds"] > 0
     assert summary.projection["documents"] == 20 and summary.projection["mean_thinking_tokens"] == 12
-    assert summary.sample_run["records"] == 5 and not (tmp_path / "unused").exists()
+    assert summary.sample_run.records == 5 and not (tmp_path / "unused").exists()
     assert json.loads((tmp_path / "est" / "estimate.json").read_text()) == summary.to_json()

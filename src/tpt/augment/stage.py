@@ -31,17 +31,18 @@ from tpt.corpus import Item, count_items, iter_items, resolve_inputs
 from tpt.duplicate_ids import id_hash
 from tpt.errors import InputError
 from tpt.formats.records import Failure
+from tpt.formats.summaries import AugmentSummary
 from tpt.outputlock import lock_output_dir
 from tpt.progress import Progress
 
-__all__ = ["AugmentConfig", "run"]
+__all__ = ["AugmentConfig", "AugmentSummary", "run"]
 
 # Failure reasons that `--retry-failed` does again: the teacher's, not the input's (a malformed line or
 # an empty document fails the same way every time).
 RETRYABLE = frozenset({"generation_failed"})
 
 
-def run(cfg: AugmentConfig, *, executor: Executor | None = None) -> dict[str, Any]:
+def run(cfg: AugmentConfig, *, executor: Executor | None = None) -> AugmentSummary:
     """Augment cfg.inputs into cfg.output; `executor` says where generation runs (default: one backend
     in this process, executors.LocalExecutor). The output directory is locked for the whole run: a
     second writer fails at once (outputlock.py)."""
@@ -49,7 +50,7 @@ def run(cfg: AugmentConfig, *, executor: Executor | None = None) -> dict[str, An
         return _run(cfg, executor or LocalExecutor())
 
 
-def _run(cfg: AugmentConfig, executor: Executor) -> dict[str, Any]:
+def _run(cfg: AugmentConfig, executor: Executor) -> AugmentSummary:
     started = time.monotonic()
     files = resolve_inputs(cfg.inputs)
     template = load_template(cfg.template)
@@ -162,32 +163,33 @@ def _is_dropped_duplicate(doc: Document, book: ShardBook, policy: str, fail: Fai
 
 def _write_summary(
     cfg: AugmentConfig, book: ShardBook, counters: dict[str, int], wall_s: float, extra: dict[str, Any]
-) -> dict[str, Any]:
+) -> AugmentSummary:
     total = counters["input_items"]
     stats = book.summary_stats()
     num_failures = book.collect_failures(cfg.output / "failures.jsonl")
     done = stats.records + sum(stats.failures.values())
-    summary = {
-        "input_items": total,
-        "documents_done": done,
-        "complete": done >= total and not book.open,
-        "records": stats.records,
-        "failures": num_failures,
-        "failures_by_reason": dict(stats.failures),
-        "new_records_this_run": counters["new_records"],
-        "new_failures_this_run": counters["new_failures"],
-        "retried_this_run": counters["retried"],
-        "doc_tokens": stats.doc_tokens,
-        "prompt_tokens": stats.prompt_tokens,
-        "completion_tokens": stats.completion_tokens,
-        "mean_completion_tokens": stats.completion_tokens / stats.records if stats.records else 0.0,
-        "mean_thinking_chars": stats.thinking_chars / stats.records if stats.records else 0.0,
-        "truncated_documents": stats.truncated_docs,
-        "cut_by_length_limit": stats.length_cut,
-        "duplicate_ids": stats.duplicates_kept + stats.failures.get("duplicate_id", 0),
-        "duplicate_ids_policy": cfg.duplicate_ids,
-        "wall_time_s_this_run": round(wall_s, 3),
-        **extra,
-    }
-    write_json(cfg.output / "summary.json", summary)
+    summary = AugmentSummary(
+        output=cfg.output,
+        input_items=total,
+        documents_done=done,
+        complete=done >= total and not book.open,
+        records=stats.records,
+        failures=num_failures,
+        failures_by_reason=dict(stats.failures),
+        new_records_this_run=counters["new_records"],
+        new_failures_this_run=counters["new_failures"],
+        retried_this_run=counters["retried"],
+        doc_tokens=stats.doc_tokens,
+        prompt_tokens=stats.prompt_tokens,
+        completion_tokens=stats.completion_tokens,
+        mean_completion_tokens=stats.completion_tokens / stats.records if stats.records else 0.0,
+        mean_thinking_chars=stats.thinking_chars / stats.records if stats.records else 0.0,
+        truncated_documents=stats.truncated_docs,
+        cut_by_length_limit=stats.length_cut,
+        duplicate_ids=stats.duplicates_kept + stats.failures.get("duplicate_id", 0),
+        duplicate_ids_policy=cfg.duplicate_ids,
+        wall_seconds=round(wall_s, 3),
+        executor=extra,
+    )
+    write_json(cfg.output / "summary.json", summary.to_json())
     return summary

@@ -34,35 +34,45 @@ class RayOptions:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options; their defaults are RayOptions' (written once, there)."""
+    d = RayOptions()
     g = p.add_argument_group("ray executor (--executor ray)")
     g.add_argument(
         "--address",
-        default=None,
+        default=d.address,
         help="ray: cluster address (auto, host:6379, ray://host:10001); default $RAY_ADDRESS, "
         "else a local cluster on this machine",
     )
     g.add_argument(
         "--workers",
         type=int,
-        default=None,
+        default=d.workers,
         help="ray: worker actors, one backend each (default: as many as the GPUs, else CPUs, allow)",
     )
-    g.add_argument("--worker-cpus", type=float, default=1.0, help="ray: CPUs per worker (default 1)")
+    g.add_argument(
+        "--worker-cpus",
+        type=float,
+        default=d.worker_cpus,
+        help=f"ray: CPUs per worker (default {d.worker_cpus:g})",
+    )
     g.add_argument(
         "--worker-gpus",
         type=float,
-        default=None,
+        default=d.worker_gpus,
         help="ray: GPUs per worker (default 1 for vllm and --serve vllm/sglang, else 0)",
     )
     g.add_argument(
         "--units-per-worker",
         type=int,
-        default=1,
+        default=d.units_per_worker,
         help="ray, openai backend: shards a worker runs at once, to keep its server busy "
-        "through the long tail of each shard (default 1)",
+        f"through the long tail of each shard (default {d.units_per_worker})",
     )
     g.add_argument(
-        "--worker-restarts", type=int, default=3, help="ray: restarts of a dead worker (default 3)"
+        "--worker-restarts",
+        type=int,
+        default=d.max_restarts,
+        help=f"ray: restarts of a dead worker (default {d.max_restarts})",
     )
 
 

@@ -70,12 +70,12 @@ def run(config: EstimateConfig, *, executor: Any = None) -> EstimateSummary:
             raise ConfigError(f"{' '.join(inputs)} holds no items to sample")
         s = augment(replace(config.augment, inputs=[str(sample_file)], output=out), executor=executor)
     measured = SampleMeasurement(
-        items=s["input_items"],
-        records=s["records"],
-        doc_tokens=s["doc_tokens"],
-        prompt_tokens=s["prompt_tokens"],
-        completion_tokens=s["completion_tokens"],
-        wall_seconds=s["wall_time_s_this_run"],
+        items=s.input_items,
+        records=s.records,
+        doc_tokens=s.doc_tokens,
+        prompt_tokens=s.prompt_tokens,
+        completion_tokens=s.completion_tokens,
+        wall_seconds=s.wall_seconds,
     )
     projection: Projection = project(
         measured,

@@ -176,7 +176,7 @@ class EstimateSummary(_Summary):
     """items, records, doc_tokens, prompt_tokens, completion_tokens, wall_seconds of the sample run."""
     projection: dict[str, Any]
     output: Path | None = None
-    sample_run: dict[str, Any] = field(default_factory=dict)
+    sample_run: AugmentSummary | None = None
     """The sample's augment summary (its summary.json)."""
 
     def to_json(self) -> dict[str, Any]:
@@ -185,3 +185,44 @@ class EstimateSummary(_Summary):
             "sample": {**_plain(self.measured), "seed": self.sample_seed},
             "projection": _plain(self.projection),
         }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AugmentSummary(_Summary):
+    """`tpt augment`: the outcomes of the whole output directory, and what this run added (summary.json)."""
+
+    output: Path
+    input_items: int
+    """Input items read, to the end of the corpus (or of --limit)."""
+    documents_done: int
+    """Items with an outcome (a record or a failure)."""
+    complete: bool
+    """Every input item has an outcome and every shard is committed (else: re-run to continue)."""
+    records: int
+    failures: int
+    """Items without a record (failures.jsonl's lines of them)."""
+    failures_by_reason: dict[str, int]
+    new_records_this_run: int
+    new_failures_this_run: int
+    retried_this_run: int
+    """Failed generations of earlier runs done again (--retry-failed)."""
+    doc_tokens: int
+    prompt_tokens: int
+    completion_tokens: int
+    mean_completion_tokens: float
+    mean_thinking_chars: float
+    truncated_documents: int
+    cut_by_length_limit: int
+    duplicate_ids: int
+    """Documents whose id came before (kept or dropped by the policy)."""
+    duplicate_ids_policy: str
+    wall_seconds: float
+    """This run's wall time."""
+    executor: dict[str, Any] = field(default_factory=dict)
+    """What the executor adds to summary.json (the Ray executor: `ray`, the workers lost and redone)."""
+
+    def to_json(self) -> dict[str, Any]:
+        """summary.json (the output directory is where it lies, so not in it)."""
+        out = {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        del out["output"], out["executor"]
+        return {**out, **_plain(self.executor)}

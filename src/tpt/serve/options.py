@@ -14,6 +14,10 @@ if TYPE_CHECKING:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options; their defaults are ServeSpec's (written once, there)."""
+    from tpt.configs import defaults
+
+    d = defaults(ServeSpec)
     g = p.add_argument_group(
         "managed server (--serve: start the teacher's server, drive it with --backend openai)"
     )
@@ -47,10 +51,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--serve-startup-timeout",
         type=float,
-        default=900.0,
-        help="seconds one server start may take (default 900)",
+        default=d["startup_timeout_s"],
+        help=f"seconds one server start may take (default {d['startup_timeout_s']:g})",
     )
-    g.add_argument("--serve-max-restarts", type=int, default=3, help="restarts of a dead server (default 3)")
+    g.add_argument(
+        "--serve-max-restarts",
+        type=int,
+        default=d["max_restarts"],
+        help=f"restarts of a dead server (default {d['max_restarts']})",
+    )
 
 
 def serve_spec(args: argparse.Namespace) -> ServeSpec | None:

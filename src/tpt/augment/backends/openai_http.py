@@ -27,6 +27,7 @@ import aiohttp
 import yarl
 
 from tpt.augment.backend import NEUTRAL_SAMPLING, GenerationRequest, GenerationResult, SamplingParams
+from tpt.augment.backend import OPTION_DEFAULTS as D
 from tpt.augment.backends.openai_protocol import (
     as_text,
     model_ids,
@@ -95,14 +96,14 @@ class OpenAIHttpBackend:
         model: str,
         base_url: str,
         api_key: str | None = None,
-        api_key_env: str = "OPENAI_API_KEY",
-        concurrency: int = 64,
-        request_timeout_s: float = 600.0,
-        max_retries: int = 6,
+        api_key_env: str = D.api_key_env,
+        concurrency: int = D.concurrency,
+        request_timeout_s: float = D.request_timeout_s,
+        max_retries: int = D.max_retries,
         tokenizer: str | None = None,
-        open_think: str = "auto",
+        open_think: str = D.open_think,
         engine_args: dict[str, Any] | None = None,
-        sampling_fields: str = "full",
+        sampling_fields: str = D.sampling_fields,
         server_engine: str | None = None,
         retry_base_s: float = 0.5,
         retry_max_s: float = 60.0,
@@ -507,18 +508,17 @@ def build(options: dict[str, Any]) -> OpenAIHttpBackend:
     base_url = options.get("base_url") or os.environ.get("OPENAI_BASE_URL")
     if not base_url:
         raise ConfigError("--backend openai needs --base-url, e.g. http://127.0.0.1:8000/v1 for `vllm serve`")
-    api_key_env = options.get("api_key_env") or "OPENAI_API_KEY"
-    concurrency = int(options.get("concurrency") or 64)
+    api_key_env = D.get(options, "api_key_env")
+    concurrency = int(D.get(options, "concurrency"))
     if concurrency < 1:
         raise ConfigError(f"--concurrency must be >= 1, got {concurrency}")
-    timeout = float(options.get("request_timeout_s") or 600.0)
+    timeout = float(D.get(options, "request_timeout_s"))
     if timeout <= 0:
         raise ConfigError(f"--request-timeout must be > 0, got {timeout:g}")
-    retries = options.get("max_retries")
-    retries = 6 if retries is None else int(retries)
+    retries = int(D.get(options, "max_retries"))
     if retries < 0:
         raise ConfigError(f"--max-retries must be >= 0, got {retries}")
-    open_think = options.get("open_think") or "auto"
+    open_think = D.get(options, "open_think")
     if open_think not in ("auto", "on", "off"):
         raise ConfigError(f"--open-think must be auto, on or off, got {open_think!r}")
     engine_args = options.get("engine_args") or {}
@@ -526,7 +526,7 @@ def build(options: dict[str, Any]) -> OpenAIHttpBackend:
         raise ConfigError("--engine-arg values must form a JSON object of extra request fields")
     if bad := sorted({"messages", "stream", "n"} & set(engine_args)):
         raise ConfigError(f"--engine-arg cannot set {', '.join(bad)}: the backend owns them")
-    sampling_fields = options.get("sampling_fields") or "full"
+    sampling_fields = D.get(options, "sampling_fields")
     if sampling_fields not in SAMPLING_FIELDS:
         raise ConfigError(
             f"--sampling-fields must be one of {', '.join(SAMPLING_FIELDS)}, got {sampling_fields!r}"

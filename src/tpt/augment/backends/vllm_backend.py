@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from tpt.augment.backend import NEUTRAL_SAMPLING, GenerationRequest, GenerationResult, SamplingParams
+from tpt.augment.backend import OPTION_DEFAULTS as D
 from tpt.errors import ConfigError, MissingDependencyError
 
 DEFAULT_MAX_NUM_SEQS = 256  # vLLM's usual default for `max_num_seqs` when the engine does not say
@@ -29,7 +30,7 @@ def build(options: dict[str, Any]) -> VllmBackend:
         raise MissingDependencyError("vllm", "the vllm backend", "vllm") from None
     from tpt.hfmodel import EMBEDDED_NAME, is_embedded, resolve_model_dir
 
-    open_think = options.get("open_think") or "auto"
+    open_think = D.get(options, "open_think")
     if open_think not in ("auto", "on", "off"):
         raise ConfigError(f"--open-think must be auto, on or off, got {open_think!r}")
     model_arg = options.get("model")
