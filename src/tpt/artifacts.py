@@ -32,9 +32,7 @@ def fingerprint(obj: Any) -> str:
 def write_atomic(path: Path, data: str | bytes, *, fsync: bool = True) -> None:
     """Write a whole file so that readers see the old file or the new one, never half of it (on object
     storage, a RemotePath: one whole object)."""
-    from tpt.storage import is_remote
-
-    if is_remote(path):
+    if getattr(path, "is_remote_path", False):  # tpt.storage.RemotePath (artifacts imports no storage)
         path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))  # type: ignore[union-attr]
         return
     path = Path(path)
@@ -58,10 +56,9 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 def read_json(path: Path) -> Any:
-    from tpt.storage import as_path
-
     try:
-        return json.loads(as_path(path).read_text(encoding="utf-8"))
+        path = path if getattr(path, "is_remote_path", False) else Path(path)
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ArtifactError(f"{path} does not exist") from None
     except json.JSONDecodeError as exc:
@@ -83,9 +80,7 @@ def claim_output_dir(
     everything, recorded for the reader. Returns the manifest. Raises ConfigError when the directory was
     made by a different stage or by a config with another fingerprint, unless `override` is set.
     """
-    from tpt.storage import as_path
-
-    out_dir = as_path(out_dir)  # type: ignore[assignment]
+    out_dir = out_dir if getattr(out_dir, "is_remote_path", False) else Path(out_dir)  # or a RemotePath
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / MANIFEST
     # Compare in JSON form: a tuple read back from the manifest is a list, and must not count as changed.

@@ -107,7 +107,14 @@ def lock_output_dir(directory: str | os.PathLike, *, stage: str, name: str = LOC
     if is_remote(directory) and os.environ.get(DISABLE_ENV, "").lower() not in ("off", "0", "no", "false"):
         from tpt.storage.lease import acquire
 
-        return acquire(as_path(directory), stage=stage, name=name, busy=OutputBusyError)  # type: ignore[return-value]
+        return acquire(  # type: ignore[return-value]
+            as_path(directory),  # type: ignore[arg-type]
+            stage=stage,
+            name=name,
+            busy=OutputBusyError,
+            busy_message=_busy_message,
+            describe_holder=_describe,
+        )
     if is_remote(directory):
         return OutputLock(Path(LOCK_NAME), None, stage)
     check_local(directory)  # never a directory named `s3:` for a URL that went through Path()
@@ -205,15 +212,6 @@ def _describe(holder: dict[str, Any] | None) -> str:
         f"`tpt {holder.get('stage', '?')}` (pid {holder.get('pid', '?')} on host {holder.get('host', '?')}, "
         f"started {holder.get('started_at', '?')})"
     )
-
-
-def busy_message(directory: Path, holder: dict[str, Any] | None) -> str:
-    """The one line for an output directory held by `holder` (also used by the object-storage lease)."""
-    return _busy_message(directory, holder)
-
-
-def describe_holder(holder: dict[str, Any] | None) -> str:
-    return _describe(holder)
 
 
 def _busy_message(directory: Path, holder: dict[str, Any] | None) -> str:

@@ -34,6 +34,7 @@ from tpt.formats.records import Failure
 from tpt.formats.summaries import AugmentSummary
 from tpt.outputlock import lock_output_dir
 from tpt.progress import Progress
+from tpt.storage.shardfiles import shard_files
 
 __all__ = ["AugmentConfig", "AugmentSummary", "run"]
 
@@ -55,7 +56,14 @@ def _run(cfg: AugmentConfig, executor: Executor) -> AugmentSummary:
     files = resolve_inputs(cfg.inputs)
     template = load_template(cfg.template)
     _claim(cfg, files, template)
-    book = ShardBook(cfg.output / "shards", cfg.shard_size, id_of=_first_occurrence_id)
+    shards = cfg.output / "shards"
+    book = ShardBook(
+        shards,
+        cfg.shard_size,
+        id_of=_first_occurrence_id,
+        files=shard_files(shards),  # object storage: partials staged locally, commits as whole objects
+        records_format=cfg.output_format,
+    )
     counters = {"new_records": 0, "new_failures": 0}
     counters["retried"] = book.forget_failures(RETRYABLE) if cfg.retry_failed else 0
     progress = _progress(cfg, files)
@@ -107,6 +115,7 @@ def _claim(cfg: AugmentConfig, files: list[Path], template: PromptTemplate) -> N
         "max_doc_tokens": cfg.max_doc_tokens,
         "sampling": cfg.sampling.as_dict(),
         "shard_size": cfg.shard_size,
+        **({"output_format": cfg.output_format} if cfg.output_format != "jsonl" else {}),
         # Only a server-templated backend applies the policy; other configs keep their fingerprint.
         **({"control_tokens": cfg.control_tokens} if cfg.backend == "openai" else {}),
         **({"duplicate_ids": cfg.duplicate_ids} if cfg.duplicate_ids != "keep-both" else {}),

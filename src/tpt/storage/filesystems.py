@@ -59,6 +59,6 @@ def filesystem(url: str) -> tuple[Any, str]:
 
 
 def _short(url: str) -> str:
-    from tpt.storage import redact
+    from tpt.storage.urls import redact
 
     return redact(url)

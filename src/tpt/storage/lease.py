@@ -25,10 +25,14 @@ import sys
 import threading
 import time
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from tpt.errors import TptError
-from tpt.storage.remote import RemotePath, StorageError, remote_errors
+from tpt.storage.errors import StorageError, remote_errors
+
+if TYPE_CHECKING:
+    from tpt.storage.remote import RemotePath
 
 TTL_ENV = "TPT_LEASE_TTL_S"
 DEFAULT_TTL_S = 120.0
@@ -186,10 +190,17 @@ def check_commit(url: str) -> None:
         lease.check()
 
 
-def acquire(directory: RemotePath, *, stage: str, name: str, busy: type[TptError]) -> Lease:
-    """Take the lease of a remote output directory (re-entrant within one process)."""
-    from tpt.outputlock import busy_message, describe_holder
-
+def acquire(
+    directory: RemotePath,
+    *,
+    stage: str,
+    name: str,
+    busy: type[TptError],
+    busy_message: Callable[[Any, dict[str, Any] | None], str],
+    describe_holder: Callable[[dict[str, Any] | None], str],
+) -> Lease:
+    """Take the lease of a remote output directory (re-entrant within one process). outputlock passes
+    its error class and its wording of a holder, so that both locks say it alike."""
     obj = directory / name
     with _GUARD:
         if (lease := _HELD.get(obj.url)) is not None:

@@ -18,7 +18,7 @@ from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from tpt.storage.remote import remote_errors
+from tpt.storage.errors import remote_errors
 
 if TYPE_CHECKING:
     from tpt.storage.remote import RemotePath

@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from tpt.artifacts import write_atomic
+from tpt.storage.errors import remote_errors
 from tpt.storage.lease import check_commit
-from tpt.storage.remote import RemotePath, remote_errors
+from tpt.storage.remote import RemotePath
 
 PARTIAL = ".partial"
 STAGING_ENV = "TPT_STAGING_DIR"
@@ -135,6 +136,7 @@ class RemoteShardFiles:
 def shard_files(directory: object) -> RemoteShardFiles | None:
     """The ShardFiles of a shards directory on object storage, or None for a local one (the book's own
     LocalShardFiles)."""
-    from tpt.storage import as_path, is_remote
+    from tpt.storage import as_path
+    from tpt.storage.urls import is_remote
 
     return RemoteShardFiles(as_path(directory)) if is_remote(directory) else None  # type: ignore[arg-type]
