@@ -275,15 +275,18 @@ class _Stub:
             return web.json_response({"id": "chatcmpl-stub", "object": "chat.completion"})
         completion = self._completion(body, messages, text, force_length=fault == "length")
         if body.get("stream"):
-            return await self._stream(request, body, completion)
+            return await self._stream(request, body, completion, partial=fault == "partial")
         payload = json.dumps(completion).encode()
         if fault == "partial":
             return await _partial(request, payload)
         self.stats.tokens_produced += completion["usage"]["completion_tokens"]
         return web.Response(body=payload, content_type="application/json")
 
-    async def _stream(self, request: web.Request, body: dict, completion: dict) -> web.StreamResponse:
-        """The completion as server-sent events, a word per chunk, `token_ms` apart."""
+    async def _stream(
+        self, request: web.Request, body: dict, completion: dict, *, partial: bool = False
+    ) -> web.StreamResponse:
+        """The completion as server-sent events, a word per chunk, `token_ms` apart; `partial`: the
+        connection closes after half the words."""
         stats, choice = self.stats, completion["choices"][0]
         message = choice["message"]
         stats.streams += 1
@@ -295,12 +298,18 @@ class _Stub:
             chunk = {**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish, **extra}]}
             await resp.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
 
+        words_left = completion["usage"]["completion_tokens"] // 2 if partial else -1
         try:
             await send({"role": "assistant", "content": ""})
             for field_name in (self.config.think, "content"):  # the reasoning field first, if any
                 if not message.get(field_name):
                     continue
                 for i, word in enumerate(message[field_name].split(" ")):
+                    if words_left == 0:  # the 'partial' fault: the server goes away mid-stream
+                        if request.transport is not None:
+                            request.transport.close()
+                        raise asyncio.CancelledError
+                    words_left -= 1
                     if self.config.token_ms:
                         await asyncio.sleep(self.config.token_ms / 1000)
                     stats.tokens_produced += len(word.split())  # as usage counts them

@@ -36,6 +36,8 @@ from tpt.augment.backends.openai_protocol import (
     server_message,
 )
 from tpt.augment.backends.openai_schedule import Feeder, Run
+from tpt.augment.backends.openai_stream import Streamed, StreamError, read_stream
+from tpt.augment.loopguard import FINISH_REPETITION, TEXT_PIECE, LoopGuardOptions, TextLoopGuard
 from tpt.augment.truncation import truncate_approx, truncate_texts
 from tpt.control_tokens import common_markers, controls
 from tpt.errors import BackendError, ConfigError, MissingDependencyError, TransientBackendError
@@ -67,7 +69,7 @@ refuse the others."""
 _STANDARD_FIELDS = ("presence_penalty", "frequency_penalty")
 # Engine-specific names of the same controls (llama-cpp-python's server calls it repeat_penalty).
 _ENGINE_FIELDS: dict[str, dict[str, Any]] = {"llama.cpp": {"repeat_penalty": 1.0}}
-_NOT_SAMPLING = ("model", "continue_final_message", "add_generation_prompt")
+_NOT_SAMPLING = ("model", "continue_final_message", "add_generation_prompt", "stream", "stream_options")
 
 
 class _Rejected(Exception):
@@ -142,6 +144,8 @@ class OpenAIHttpBackend:
         self._pause_until = 0.0
         self._answers_429: deque[bool] = deque(maxlen=RATE_LIMIT_WINDOW)  # latest answers: a 429?
         self._closed = False
+        self._loop_guard = LoopGuardOptions(enabled=False)
+        """The run's loop guard (set by generate): when on, each request is streamed and watched."""
 
     def __repr__(self) -> str:
         return f"OpenAIHttpBackend(model={self.model_id!r}, base_url={self.base_url!r})"
@@ -158,6 +162,7 @@ class OpenAIHttpBackend:
         """Yield one result per request in completion order, pulling requests as slots free."""
         self._start()
         assert self._loop is not None
+        self._loop_guard = sampling.loop_guard
         run = Run(
             self._request,
             self.body_template(sampling),
@@ -372,6 +377,15 @@ class OpenAIHttpBackend:
                 self._url, data=body, proxy=self._proxy, proxy_auth=self._proxy_auth
             ) as resp:
                 status = resp.status
+                if status == 200 and self._loop_guard.enabled:
+                    guard = TextLoopGuard(self._loop_guard)
+                    try:
+                        streamed = await read_stream(resp.content, guard)
+                    except StreamError as exc:
+                        raise _transient("bad_response", str(exc)) from None
+                    if guard.fired:  # closing the connection stops the server generating it
+                        resp.close()
+                    return self._streamed(key, streamed, attempt)
                 payload = await resp.read()
                 retry_after = resp.headers.get("Retry-After")
         except TimeoutError:
@@ -426,6 +440,45 @@ class OpenAIHttpBackend:
             attempts=attempt,
         )
 
+    def _streamed(self, key: int, streamed: Streamed, attempt: int) -> GenerationResult:
+        """The result of a streamed answer (stopped by the loop guard or read to its end)."""
+        finish = streamed.finish
+        if finish == "content_filter":
+            raise _Rejected("content_filter", "the server's content filter stopped the generation")
+        if finish in ("abort", "error"):
+            raise _transient("bad_response", f"finish_reason {finish!r}")
+        usage = streamed.usage
+        if finish == FINISH_REPETITION:
+            # No usage comes for a stream closed early: count what arrived in the teacher's tokens
+            # when --tokenizer names them, else in the guard's text pieces (an estimate).
+            if self._tokenizer is not None:
+                tokens = len(self._tokenizer.encode(streamed.received, add_special_tokens=False).ids)
+            else:
+                tokens = len(TEXT_PIECE.findall(streamed.received))
+            return GenerationResult(
+                key=key,
+                text=streamed.content,
+                reasoning=streamed.reasoning or None,
+                prefilled_think=self.open_think,
+                finish_reason=FINISH_REPETITION,
+                stop="loop_guard",
+                prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                completion_tokens=tokens,
+                attempts=attempt,
+                loop_start=streamed.loop_start,
+            )
+        return GenerationResult(
+            key=key,
+            text=streamed.content,
+            reasoning=streamed.reasoning or None,
+            prefilled_think=self.open_think,
+            finish_reason="length" if finish == "length" else "stop",
+            stop=None if finish == "length" else _stop_of(streamed.choice),
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            attempts=attempt,
+        )
+
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:  # the server said how long: honour it, plus a little jitter
             return min(retry_after, RETRY_AFTER_CAP_S) + random.uniform(0, 0.1 * self.retry_base_s)
@@ -441,11 +494,24 @@ class OpenAIHttpBackend:
             "top_p": sampling.top_p,
             "max_tokens": sampling.max_tokens,
         }
+        penalties = sampling.penalties()
         if self.sampling_fields == "full":
             body.update(NEUTRAL_SAMPLING)
-            body.update(_ENGINE_FIELDS.get(self.server_engine or "", {}))
+            body.update(penalties)
+            engine_fields = dict(_ENGINE_FIELDS.get(self.server_engine or "", {}))
+            if "repeat_penalty" in engine_fields:  # llama.cpp's name for it
+                engine_fields["repeat_penalty"] = sampling.repetition_penalty
+            body.update(engine_fields)
         else:
-            body.update({k: NEUTRAL_SAMPLING[k] for k in _STANDARD_FIELDS})
+            if sampling.repetition_penalty != 1.0:
+                raise ConfigError(
+                    "--repetition-penalty is not an OpenAI API field: it needs --sampling-fields full "
+                    "(hosted APIs have --frequency-penalty and --presence-penalty)"
+                )
+            body.update({k: penalties[k] for k in _STANDARD_FIELDS})
+        if sampling.loop_guard.enabled:  # streamed, so the guard can close a looping request
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
         if sampling.stop:
             body["stop"] = list(sampling.stop)
         if self.open_think:  # vLLM / SGLang / TGI: continue our "<think>\n", don't open a turn
