@@ -12,7 +12,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tpt.artifacts import write_json
 from tpt.errors import ConfigError
@@ -20,12 +20,15 @@ from tpt.estimate.projection import Projection, SampleMeasurement, project
 from tpt.estimate.sample import draw_sample
 from tpt.formats.summaries import EstimateSummary
 
+if TYPE_CHECKING:
+    from tpt.augment.config import AugmentConfig
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class EstimateConfig:
     """The augment run to estimate, the sample, and what to project."""
 
-    augment: Any
+    augment: AugmentConfig
     """The AugmentConfig the whole corpus would run with: its inputs are the corpus the sample is drawn
     from, and the sample runs with its teacher, prompt and decoding. Its output is not used (the sample
     goes to `output`) and it must have no limit (`sample` sizes the run)."""
