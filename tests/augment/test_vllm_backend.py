@@ -254,7 +254,8 @@ def test_results_map_back_with_exact_prompts_and_sampling(fake_vllm, model_dir, 
     for _prompt, params in by_id.values():
         assert (params.temperature, params.top_p, params.max_tokens, params.n) == (0.6, 0.9, 50, 1)
         assert params.stop == ["</think>"] and not params.include_stop_str_in_output
-        assert params.output_kind is RequestOutputKind.FINAL_ONLY
+        # the loop guard (on by default) reads each step's new tokens; off, only finished requests come
+        assert params.output_kind is RequestOutputKind.DELTA
     for r in results:
         rendered = (
             tokenizer.apply_chat_template(
