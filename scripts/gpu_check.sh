@@ -58,6 +58,26 @@ else
     step vllm-augment-inprocess 240 "$PY" -m tpt augment "$CORPUS/wikitext2.jsonl" --output "$OUT/augment-vllm" \
       --backend vllm --model "$TEACHER" --limit 8 --max-thinking-tokens 256 --max-doc-tokens 512 --seed 0 \
       --engine-arg gpu_memory_utilization=0.4 --engine-arg enforce_eager=true --no-progress
+    # The loop guard (docs/loop-guard.md): the 48 sample documents at 1024 thinking tokens, guard off and
+    # on, same seeds; the generated tokens of each run and how many the guard stopped.
+    for guard in off on; do
+      step "vllm-loop-guard-$guard" 300 "$PY" -m tpt augment "$CORPUS" --output "$OUT/loop-guard-$guard" \
+        --backend vllm --model "$TEACHER" --max-thinking-tokens 1024 --max-doc-tokens 1024 --seed 0 \
+        --loop-guard "$guard" --engine-arg gpu_memory_utilization=0.4 --engine-arg enforce_eager=true \
+        --no-progress
+    done
+    "$PY" - "$OUT" << 'PYEOF' || true
+import json, pathlib, sys
+out = pathlib.Path(sys.argv[1])
+runs = {}
+for guard in ("off", "on"):
+    rows = [json.loads(line) for f in sorted((out / f"loop-guard-{guard}" / "shards").glob("part-*.jsonl"))
+            if not f.name.endswith(".failures.jsonl") for line in f.read_text().splitlines() if line]
+    runs[guard] = (sum(r["completion_tokens"] for r in rows), sum(r["finish_reason"] == "repetition" for r in rows), len(rows))
+(off, _, n), (on, stopped, _) = runs["off"], runs["on"]
+if off:
+    print(f"loop guard (vllm, {n} docs): generated tokens off {off}, on {on} ({on / off:.2f}x); stopped {stopped}")
+PYEOF
   fi
 fi
 
