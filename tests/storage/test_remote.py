@@ -98,3 +98,12 @@ def test_missing_object_and_bucket_are_one_line(s3):
     with pytest.raises((StorageError, FileNotFoundError)) as exc:
         as_path("s3://no-such-bucket-tpt/x.jsonl").read_bytes()
     assert "s3://no-such-bucket-tpt/x.jsonl" in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_a_changed_environment_gets_its_own_filesystem(s3, monkeypatch):
+    from tpt.storage.filesystems import filesystem
+
+    fs, path = filesystem(s3.url("x/y.jsonl"))
+    assert path == f"{s3.bucket}/x/y.jsonl" and filesystem(s3.url("z"))[0] is fs  # reused
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # another store: not the old client
+    assert filesystem(s3.url("x/y.jsonl"))[0] is not fs

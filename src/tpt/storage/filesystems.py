@@ -9,6 +9,7 @@ reads GOOGLE_APPLICATION_CREDENTIALS or gcloud's login; the Hub's filesystem rea
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -32,9 +33,24 @@ _OPTIONS: dict[str, dict[str, Any]] = {
 }
 
 
+# The environment a filesystem library reads its credentials and endpoint from: a filesystem object is
+# reused only while these are unchanged (fsspec's own instance cache keys on arguments, not on them).
+_ENV_PREFIXES = ("AWS_", "GOOGLE_", "GCLOUD", "HF_", "FSSPEC_")
+_FILESYSTEMS: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
+
+
+def _env_key() -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(_ENV_PREFIXES)))
+
+
 def filesystem(url: str) -> tuple[Any, str]:
-    """(fsspec filesystem, path inside it) for a URL (fsspec keeps one filesystem object per options)."""
+    """(fsspec filesystem, path inside it) for a URL; one filesystem object per scheme and environment."""
     scheme = url.split("://", 1)[0].lower()
+    key = (scheme, _env_key())
+    with _LOCK:
+        fs = _FILESYSTEMS.get(key)
+    if fs is not None:
+        return fs, fs._strip_protocol(url)
     try:
         import fsspec.core
     except ImportError:  # pragma: no cover - fsspec comes with every extra
@@ -42,9 +58,9 @@ def filesystem(url: str) -> tuple[Any, str]:
         raise MissingDependencyError("fsspec", f"reading {scheme}:// URLs", extra) from None
     try:
         with _LOCK:
-            fs, path = fsspec.core.url_to_fs(
-                url, **_OPTIONS.get({"s3a": "s3", "gcs": "gs"}.get(scheme, scheme), {})
-            )
+            options = _OPTIONS.get({"s3a": "s3", "gcs": "gs"}.get(scheme, scheme), {})
+            fs, path = fsspec.core.url_to_fs(url, skip_instance_cache=True, **options)
+            _FILESYSTEMS[key] = fs
     except ImportError:
         package, extra = LIBRARIES.get(scheme, (f"the fsspec implementation of {scheme}://", None))
         raise MissingDependencyError(package, f"a {scheme}:// path ({_short(url)})", extra) from None
