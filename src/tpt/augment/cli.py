@@ -351,12 +351,20 @@ def print_summary(s: AugmentSummary, out: Path | str) -> None:
     d = s.duplicate_ids
     dups = f"; {d} documents repeat an earlier id ({s.duplicate_ids_policy})" if d else ""
     retried = f" ({r} failed documents retried)" if (r := s.retried_this_run) else ""
+    dropped = s.failures_by_reason.get("repetition", 0)
+    loop = (
+        f"; {s.stopped_by_loop_guard + dropped} stopped by the loop guard"
+        + (f" ({s.loop_guard_tokens} tokens)" if s.stopped_by_loop_guard else "")
+        if s.stopped_by_loop_guard or dropped
+        else ""
+    )
     print(
         f"augment: {s.records} records, {s.failures} failures ({reasons}) of {s.input_items} input items"
         f"{'' if s.complete else ' (INCOMPLETE: re-run the same command to continue)'}\n"
         f"  teacher tokens: {s.doc_tokens} document, {s.prompt_tokens} prompt, {s.completion_tokens} "
         f"generated (mean {s.mean_completion_tokens:.1f} per trajectory); "
         f"{s.cut_by_length_limit} cut by the length limit; {s.truncated_documents} documents truncated"
+        f"{loop}"
         f"{dups}\n"
         f"  this run: {s.new_records_this_run} new records in {s.wall_seconds:.1f} s{retried}\n"
         f"  output: {out}/shards/*.jsonl  failures: {out}/failures.jsonl  summary: {out}/summary.json"

@@ -58,6 +58,10 @@ class ShardStats:
     thinking_chars: int = 0
     truncated_docs: int = 0
     length_cut: int = 0
+    loop_stopped: int = 0
+    """Records the loop guard stopped (finish_reason 'repetition', --loop-policy keep-prefix)."""
+    loop_stopped_tokens: int = 0
+    """The tokens those trajectories generated before the guard stopped them."""
     duplicates_kept: int = 0
     """Records whose id an earlier document has (`duplicate_of`; --duplicate-ids keep-both)."""
 
@@ -69,6 +73,9 @@ class ShardStats:
         self.thinking_chars += len(rec.get("thinking") or "")
         self.truncated_docs += bool(rec.get("doc_truncated"))
         self.length_cut += rec.get("finish_reason") == "length"
+        if rec.get("finish_reason") == "repetition":
+            self.loop_stopped += 1
+            self.loop_stopped_tokens += int(rec.get("completion_tokens") or 0)
         self.duplicates_kept += rec.get("duplicate_of") is not None
 
     def to_json(self) -> dict[str, Any]:
@@ -81,6 +88,8 @@ class ShardStats:
             "thinking_chars": self.thinking_chars,
             "truncated_docs": self.truncated_docs,
             "length_cut": self.length_cut,
+            "loop_stopped": self.loop_stopped,
+            "loop_stopped_tokens": self.loop_stopped_tokens,
             "duplicates_kept": self.duplicates_kept,
         }
 
@@ -100,6 +109,8 @@ class ShardStats:
             "thinking_chars",
             "truncated_docs",
             "length_cut",
+            "loop_stopped",
+            "loop_stopped_tokens",
             "duplicates_kept",
         ):
             setattr(self, k, getattr(self, k) + getattr(other, k))

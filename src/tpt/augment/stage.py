@@ -195,6 +195,8 @@ def _write_summary(
         mean_thinking_chars=stats.thinking_chars / stats.records if stats.records else 0.0,
         truncated_documents=stats.truncated_docs,
         cut_by_length_limit=stats.length_cut,
+        stopped_by_loop_guard=stats.loop_stopped,
+        loop_guard_tokens=stats.loop_stopped_tokens,
         duplicate_ids=stats.duplicates_kept + stats.failures.get("duplicate_id", 0),
         duplicate_ids_policy=cfg.duplicate_ids,
         wall_seconds=round(wall_s, 3),

@@ -213,6 +213,11 @@ class AugmentSummary(_Summary):
     mean_thinking_chars: float
     truncated_documents: int
     cut_by_length_limit: int
+    stopped_by_loop_guard: int
+    """Records the loop guard stopped (finish_reason 'repetition'; with --loop-policy drop they are
+    'repetition' failures instead, in failures_by_reason)."""
+    loop_guard_tokens: int
+    """Tokens those stopped trajectories generated (included in completion_tokens)."""
     duplicate_ids: int
     """Documents whose id came before (kept or dropped by the policy)."""
     duplicate_ids_policy: str
