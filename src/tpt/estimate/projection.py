@@ -30,6 +30,10 @@ class SampleMeasurement:
     completion_tokens: int
     """Generated tokens: the thinking (what the GPUs spend their time on)."""
     wall_seconds: float
+    loop_stopped: int = 0
+    """Trajectories the loop guard stopped (records, or 'repetition' failures with --loop-policy drop)."""
+    loop_stopped_tokens: int = 0
+    """The tokens they generated before it did (in completion_tokens when they are records)."""
 
     def __post_init__(self) -> None:
         if self.items < 1 or self.records < 1:
@@ -67,6 +71,11 @@ class Projection:
     """The paper's cost scaled to this many training tokens: 20k A100-hours per 100B."""
     documents_for_target: float | None
     target_training_tokens: float | None
+    loop_stopped_share: float = 0.0
+    """Share of the sample's items whose trajectory the loop guard stopped (validate's loop_stopped
+    check drops them by default: the documents above still count them)."""
+    loop_stopped_tokens_share: float = 0.0
+    """Share of the generated tokens those trajectories took."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,6 +125,8 @@ def project(
         if target_training_tokens
         else None,
         target_training_tokens=target_training_tokens,
+        loop_stopped_share=m.loop_stopped / m.items,
+        loop_stopped_tokens_share=m.loop_stopped_tokens / m.completion_tokens if m.completion_tokens else 0.0,
     )
 
 
@@ -144,6 +155,11 @@ def report(p: Projection) -> str:
         f"  at the measured {p.measured_generated_tokens_per_s:,.1f} generated tokens/s (this machine, start-up "
         f"included): {_num(p.hours_at_measured_rate)} hours",
     ]
+    if p.loop_stopped_share:
+        lines.append(
+            f"  the loop guard stopped {p.loop_stopped_share:.1%} of the sample's trajectories "
+            f"({p.loop_stopped_tokens_share:.1%} of the generated tokens); validate drops them (loop_stopped)"
+        )
     if p.gpu_hours is not None:
         line = f"  at {p.gpu_tokens_per_s:,.0f} generated tokens/s per GPU: {_num(p.gpu_hours)} GPU-hours"
         if p.days_on_gpus is not None:

@@ -79,6 +79,8 @@ def run(config: EstimateConfig, *, executor: Any = None) -> EstimateSummary:
         prompt_tokens=s.prompt_tokens,
         completion_tokens=s.completion_tokens,
         wall_seconds=s.wall_seconds,
+        loop_stopped=s.stopped_by_loop_guard + s.failures_by_reason.get("repetition", 0),
+        loop_stopped_tokens=s.loop_guard_tokens,
     )
     projection: Projection = project(
         measured,
