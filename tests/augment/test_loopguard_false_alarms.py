@@ -61,7 +61,8 @@ def test_no_firing_on_token_ids(name, teacher_tokenizer):
             fired.append((doc_id, guard.tokens))
         peaks.append((guard.peak_share, doc_id))
     assert fired == []
-    assert sum(len(t) >= options.window for t in ids) >= 39 if name == "corpus" else 150  # windows filled
+    filled = sum(len(t) >= options.window + options.ngram - 1 for t in ids)  # texts that fill a window
+    assert filled >= (38 if name == "corpus" else 150)
     assert max(peaks)[0] <= options.threshold - MARGIN, max(peaks)
 
 
