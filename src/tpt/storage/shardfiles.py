@@ -19,6 +19,12 @@ So, after a crash at any moment:
 downloads it to the staging directory first and deletes the object after, so a crash between the two
 leaves the shard committed. Every remote write first checks that this run still holds the output's
 lease (storage/lease.py), so a writer that lost it stops before it commits.
+
+Requests: the committed names are listed once, then kept up to date by this writer's own uploads and
+deletes (it is the only writer: it holds the lease), so `exists` costs no request; and a read of a
+committed object also fetches, in parallel, the next READ_AHEAD objects of the same kind in name order
+(stats sidecars at resume, failure files at the end of a run), so that reading every shard's sidecar is
+not one round trip per shard. Memory: READ_AHEAD objects.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from tpt.storage.remote import RemotePath
 
 PARTIAL = ".partial"
 STAGING_ENV = "TPT_STAGING_DIR"
+READ_AHEAD = 32
 
 
 def staging_dir(remote: RemotePath) -> Path:
@@ -54,6 +61,10 @@ class RemoteShardFiles:
         self.local = Path(staging) if staging is not None else staging_dir(remote)
         self.local.mkdir(parents=True, exist_ok=True)
         self.uploads = 0
+        self.requests = 0
+        """Round trips for listings and reads (a batch of reads is one); uploads are in `uploads`."""
+        self._listing: set[str] | None = None
+        self._ahead: dict[str, bytes] = {}
 
     @staticmethod
     def _is_partial(name: str) -> bool:
@@ -62,13 +73,21 @@ class RemoteShardFiles:
     def _obj(self, name: str) -> RemotePath:
         return self.remote / name
 
-    def _remote_names(self) -> list[str]:
-        with remote_errors(self.remote.url, "listing the committed shards"):
-            try:
-                entries = self.remote.fs.ls(self.remote.path, detail=False)
-            except FileNotFoundError:
-                return []
-        return [e.rstrip("/").rsplit("/", 1)[-1] for e in entries]
+    def _remote_names(self) -> set[str]:
+        if self._listing is None:
+            self.requests += 1
+            with remote_errors(self.remote.url, "listing the committed shards"):
+                try:
+                    entries = self.remote.fs.ls(self.remote.path, detail=False)
+                except FileNotFoundError:
+                    entries = []
+            self._listing = {e.rstrip("/").rsplit("/", 1)[-1] for e in entries}
+        return self._listing
+
+    def _forget(self, name: str) -> None:
+        self._ahead.pop(name, None)
+        if self._listing is not None:
+            self._listing.discard(name)
 
     def names(self, pattern: str) -> list[str]:
         found = set(fnmatch.filter(self._remote_names(), pattern))
@@ -76,10 +95,27 @@ class RemoteShardFiles:
         return sorted(n for n in found if not n.startswith("."))
 
     def exists(self, name: str) -> bool:
-        return (self.local / name).exists() if self._is_partial(name) else self._obj(name).exists()
+        return (self.local / name).exists() if self._is_partial(name) else name in self._remote_names()
 
     def read(self, name: str) -> bytes:
-        return (self.local / name).read_bytes() if self._is_partial(name) else self._obj(name).read_bytes()
+        if self._is_partial(name):
+            return (self.local / name).read_bytes()
+        if name in self._ahead:
+            return self._ahead.pop(name)
+        kind = name[len("part-00000000") :] if name.startswith("part-") else None
+        later = sorted(n for n in self._remote_names() if kind and n.endswith(kind) and n > name)
+        batch = [name, *[n for n in later[: READ_AHEAD - 1] if n not in self._ahead]]
+        self.requests += 1
+        with remote_errors(self._obj(name).url, "reading it"):
+            got = self.remote.fs.cat([self._obj(n).path for n in batch], on_error="return")
+        for n in batch[1:]:
+            data = got.get(self._obj(n).path)
+            if isinstance(data, bytes | bytearray):
+                self._ahead[n] = bytes(data)
+        data = got.get(self._obj(name).path)
+        if isinstance(data, BaseException) or data is None:
+            return self._obj(name).read_bytes()  # raises the one-line error (or FileNotFoundError)
+        return bytes(data)
 
     def write(self, name: str, data: bytes) -> None:
         if self._is_partial(name):
@@ -90,8 +126,10 @@ class RemoteShardFiles:
     def _put(self, name: str, data: bytes) -> None:
         obj = self._obj(name)
         check_commit(obj.url)
+        self._ahead.pop(name, None)
         obj.write_bytes(data)
         self.uploads += 1
+        self._remote_names().add(name)
 
     def append(self, name: str) -> BinaryIO:
         assert self._is_partial(name), name
@@ -120,17 +158,19 @@ class RemoteShardFiles:
             self._put(dst, (self.local / src).read_bytes())
             (self.local / src).unlink()
         elif dst_partial:  # committed -> partial: download first, delete the object after
-            write_atomic(self.local / dst, self._obj(src).read_bytes())
-            self._obj(src).unlink(missing_ok=True)
+            write_atomic(self.local / dst, self.read(src))
+            self.delete(src)
         else:
-            self._put(dst, self._obj(src).read_bytes())
-            self._obj(src).unlink(missing_ok=True)
+            self._put(dst, self.read(src))
+            self.delete(src)
 
     def delete(self, name: str) -> None:
         if self._is_partial(name):
             (self.local / name).unlink(missing_ok=True)
         else:
+            check_commit(self._obj(name).url)
             self._obj(name).unlink(missing_ok=True)
+            self._forget(name)
 
 
 def shard_files(directory: object) -> RemoteShardFiles | None:
