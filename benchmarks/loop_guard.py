@@ -113,7 +113,10 @@ def openai_arms(src: Path, base: Path, args: argparse.Namespace) -> dict:
 
     results = {}
     for arm, extra in (("off", ["--loop-guard", "off"]), ("on", [])):
-        config = StubConfig(latency_ms=1, words=200, loop_after=args.stub_loop_after, loop_rate=0.5)
+        # 2 ms a token (500 tokens/s a stream): a server generates as it streams, so a close stops it
+        config = StubConfig(
+            latency_ms=1, token_ms=2, words=200, loop_after=args.stub_loop_after, loop_rate=0.5
+        )
         with StubServer(config) as stub:
             argv = augment_argv(src, base / f"openai-{arm}", stub.base_url, "--max-thinking-tokens",
                                 str(args.max_thinking_tokens), "--no-progress", *extra)  # fmt: skip
