@@ -218,8 +218,12 @@ def iter_items(files: list[Path], *, start: int = 0) -> Iterator[Item]:
             index += 1
 
 
-def count_items(files: list[Path]) -> int:
-    """Number of items, for progress totals (a fast pass: lines are counted, not parsed)."""
+def count_items(files: list[Path], *, read_remote: bool = True) -> int | None:
+    """Number of items, for progress totals (a fast pass: lines are counted, not parsed). With
+    `read_remote=False`, None instead of downloading a remote corpus a second time just to count it
+    (a remote Parquet file is still counted: from its footer)."""
+    if not read_remote and any(is_remote(f) and not f.name.lower().endswith(PARQUET_SUFFIXES) for f in files):
+        return None
     total = 0
     for path in files:
         if path.name.lower().endswith(PARQUET_SUFFIXES):

@@ -39,6 +39,8 @@ def test_s3_prefix_glob_and_object_read_like_local_files(s3, tmp_path):
     assert [it.parse()["id"] for it in items] == list(range(12))
     assert items[0].file == s3.url("corpus/a.jsonl") and items[0].line == 1
     assert count_items(files) == 12
+    assert count_items(files, read_remote=False) is None  # progress does not download the corpus twice
+    assert count_items(files[2:], read_remote=False) == 3  # a Parquet footer is no download
     assert [str(f) for f in resolve_inputs(s3.url("corpus/*.jsonl"))] == [s3.url("corpus/a.jsonl")]
     assert resolve_inputs([s3.url("corpus/a.jsonl"), s3.url("corpus/a.jsonl")]) == files[:1]
 

@@ -136,8 +136,9 @@ def _progress(cfg: AugmentConfig, files: list[Path]) -> Progress:
         # The total is for the progress line only: count in the background rather than hold the start
         # of a large corpus behind a whole extra read (the summary counts the items the run reads).
         def count_total() -> None:
-            n = count_items(files)
-            progress.total = n if cfg.limit is None else min(n, cfg.limit)
+            n = count_items(files, read_remote=False)  # None for a corpus on object storage
+            if n is not None:
+                progress.total = n if cfg.limit is None else min(n, cfg.limit)
 
         threading.Thread(target=count_total, name="tpt-count", daemon=True).start()
     return progress
