@@ -342,11 +342,11 @@ def run(args: argparse.Namespace) -> int:
     # Locked before a Ray cluster or a server starts: a second run on this --output fails at once.
     with lock_output_dir(args.output, stage="augment"):
         summary = run_stage(cfg, executor=executor)
-    print_summary(summary, args.output)
+    print_summary(summary, args.output, records=f"*.{cfg.output_format}")
     return 0 if summary.complete else 1
 
 
-def print_summary(s: AugmentSummary, out: Path | str) -> None:
+def print_summary(s: AugmentSummary, out: Path | str, *, records: str = "*.jsonl") -> None:
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(s.failures_by_reason.items())) or "none"
     d = s.duplicate_ids
     dups = f"; {d} documents repeat an earlier id ({s.duplicate_ids_policy})" if d else ""
@@ -367,5 +367,5 @@ def print_summary(s: AugmentSummary, out: Path | str) -> None:
         f"{loop}"
         f"{dups}\n"
         f"  this run: {s.new_records_this_run} new records in {s.wall_seconds:.1f} s{retried}\n"
-        f"  output: {out}/shards/*.jsonl  failures: {out}/failures.jsonl  summary: {out}/summary.json"
+        f"  output: {out}/shards/{records}  failures: {out}/failures.jsonl  summary: {out}/summary.json"
     )
