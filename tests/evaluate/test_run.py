@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -264,3 +266,15 @@ def test_run_returns_a_typed_summary(trained_model_dir: Path, tmp_path: Path, pr
     direct = [r["value"] for r in _rows(out) if (r["task"], r["metric"]) == ("direct", "accuracy")]
     assert summary.value("direct", "accuracy") == direct and len(direct) == 1
     assert run(config, log=None).rows == ()  # done before: nothing new
+
+
+def test_run_logs_to_the_stderr_current_at_call_time(
+    trained_model_dir: Path, tmp_path: Path, problems_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The default stream is looked up per call: a default bound at import time would write to a stream
+    # that pytest (or a notebook) has since closed or replaced.
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    config = EvalConfig(models=[trained_model_dir], tasks=[str(_task_file(tmp_path, problems_file))], limit=1)
+    run(config)
+    assert "direct" in stream.getvalue()

@@ -212,7 +212,10 @@ def drop_partial_last_line(path: Path) -> None:
     write_atomic(path, text if not last else text + "\n")
 
 
-def run(config: EvalConfig, *, log: Any = sys.stderr) -> EvalSummary:
+_STDERR: Any = object()  # the stream current at call time (pytest and notebooks swap sys.stderr)
+
+
+def run(config: EvalConfig, *, log: Any = _STDERR) -> EvalSummary:
     """Score every model (checkpoints expanded) on every task; the summary holds this call's rows.
 
     With config.output, rows are appended there (and samples beside it) as each (model, task)
@@ -220,6 +223,7 @@ def run(config: EvalConfig, *, log: Any = sys.stderr) -> EvalSummary:
     `log` takes the progress lines (None: silent).
     """
     started = time.monotonic()
+    log = sys.stderr if log is _STDERR else log
     if config.output is None:
         rows = _evaluate(config, log)
     else:
