@@ -46,7 +46,7 @@ def tpt(*args: str) -> list[str]:
 
 
 def augment(src: str, out: str, base_url: str, *extra: str) -> list[str]:
-    options = ["--concurrency", "4", "--shard-size", "6", "--no-progress", *extra]
+    options = ["--concurrency", "4", "--shard-size", "4", "--no-progress", *extra]
     return tpt(*augment_argv(src, out, base_url, *options))
 
 
@@ -90,8 +90,10 @@ def test_augment_s3_to_s3_killed_mid_commit_resumes_exactly_once_then_pack_and_v
                     committed_before = len(records)
                     break
                 time.sleep(0.01)
-            assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read()}"
-            os.kill(proc.pid, signal.SIGKILL)
+            if staging == "node-a":  # the first run is killed inside a commit; the second may finish first
+                assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read()}"
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
             logs.append(proc.stderr.read())
         # the third run, on node-b's staging directory, goes to the end
