@@ -11,7 +11,7 @@ Memory is bounded by the shards open at once, not by the corpus (and 16 bytes pe
 the book keeps the first input index of every id, `book.ids`, so duplicates are found across resumes;
 a committed shard's sidecar lists its first occurrences and its kept duplicates).
 
-Every file operation goes through one small seam, `ShardFiles` (here `LocalShardFiles`: one local
+Every file operation goes through one small seam, `ShardFiles` (`tpt.storage.localshards.LocalShardFiles`: one local
 directory, a commit is an fsync and a rename): names ending in `.partial` are the appended stage, local
 to the process that writes; every other name is committed (written whole, listed, read, renamed back to
 partial, deleted). The book decides the order of the steps (stats sidecar, failures, records last).
@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-from tpt.artifacts import write_atomic
 from tpt.duplicate_ids import IdRegistry
+from tpt.storage.localshards import LocalShardFiles
 
 PARTIAL = ".partial"
 
@@ -160,59 +160,6 @@ class ShardFiles(Protocol):
     def delete(self, name: str) -> None:
         """Remove a file if it is there."""
         ...
-
-
-class LocalShardFiles:
-    """ShardFiles in one local directory: appends flushed, commits fsynced and renamed into place."""
-
-    def __init__(self, directory: Path) -> None:
-        self.dir = Path(directory)
-        self.dir.mkdir(parents=True, exist_ok=True)
-
-    def names(self, pattern: str) -> list[str]:
-        return sorted(p.name for p in self.dir.glob(pattern))
-
-    def exists(self, name: str) -> bool:
-        return (self.dir / name).exists()
-
-    def read(self, name: str) -> bytes:
-        return (self.dir / name).read_bytes()
-
-    def write(self, name: str, data: bytes) -> None:
-        write_atomic(self.dir / name, data)
-
-    def append(self, name: str) -> BinaryIO:
-        return open(self.dir / name, "ab")  # noqa: SIM115 - the open shard holds it
-
-    def truncate(self, name: str, size: int) -> None:
-        with open(self.dir / name, "r+b") as f:
-            f.truncate(size)
-
-    def close(self, handle: BinaryIO, *, sync: bool) -> None:
-        handle.flush()
-        if sync:
-            os.fsync(handle.fileno())
-        handle.close()
-
-    def commit(self, partial: str, name: str, parts: list[tuple[int, int]]) -> None:
-        data = (self.dir / partial).read_bytes()
-        tmp = self.dir / f".{name}.tmp"
-        try:
-            with open(tmp, "wb") as f:
-                f.write(b"".join(data[start:end] for start, end in parts))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.dir / name)
-        except BaseException:  # disk full: the partial file stays, the next run commits it
-            tmp.unlink(missing_ok=True)
-            raise
-        (self.dir / partial).unlink()
-
-    def rename(self, src: str, dst: str) -> None:
-        os.replace(self.dir / src, self.dir / dst)
-
-    def delete(self, name: str) -> None:
-        (self.dir / name).unlink(missing_ok=True)
 
 
 def _repair_and_read(

@@ -35,9 +35,9 @@ import os
 from pathlib import Path
 from typing import BinaryIO
 
-from tpt.artifacts import write_atomic
 from tpt.storage.errors import remote_errors
 from tpt.storage.lease import check_commit
+from tpt.storage.localshards import LocalShardFiles
 from tpt.storage.remote import RemotePath
 
 PARTIAL = ".partial"
@@ -59,7 +59,8 @@ class RemoteShardFiles:
     def __init__(self, remote: RemotePath, staging: Path | None = None) -> None:
         self.remote = remote
         self.local = Path(staging) if staging is not None else staging_dir(remote)
-        self.local.mkdir(parents=True, exist_ok=True)
+        self.staged = LocalShardFiles(self.local)
+        """The partial files, in the local staging directory."""
         self.uploads = 0
         self.requests = 0
         """Round trips for listings and reads (a batch of reads is one); uploads are in `uploads`."""
@@ -91,15 +92,15 @@ class RemoteShardFiles:
 
     def names(self, pattern: str) -> list[str]:
         found = set(fnmatch.filter(self._remote_names(), pattern))
-        found.update(p.name for p in self.local.glob(pattern) if self._is_partial(p.name))
+        found.update(n for n in self.staged.names(pattern) if self._is_partial(n))
         return sorted(n for n in found if not n.startswith("."))
 
     def exists(self, name: str) -> bool:
-        return (self.local / name).exists() if self._is_partial(name) else name in self._remote_names()
+        return self.staged.exists(name) if self._is_partial(name) else name in self._remote_names()
 
     def read(self, name: str) -> bytes:
         if self._is_partial(name):
-            return (self.local / name).read_bytes()
+            return self.staged.read(name)
         if name in self._ahead:
             return self._ahead.pop(name)
         kind = name[len("part-00000000") :] if name.startswith("part-") else None
@@ -119,7 +120,7 @@ class RemoteShardFiles:
 
     def write(self, name: str, data: bytes) -> None:
         if self._is_partial(name):
-            write_atomic(self.local / name, data)
+            self.staged.write(name, data)
         else:
             self._put(name, data)
 
@@ -133,32 +134,28 @@ class RemoteShardFiles:
 
     def append(self, name: str) -> BinaryIO:
         assert self._is_partial(name), name
-        return open(self.local / name, "ab")  # noqa: SIM115 - the open shard holds it
+        return self.staged.append(name)
 
     def truncate(self, name: str, size: int) -> None:
-        with open(self.local / name, "r+b") as f:
-            f.truncate(size)
+        self.staged.truncate(name, size)
 
     def close(self, handle: BinaryIO, *, sync: bool) -> None:
-        handle.flush()
-        if sync:
-            os.fsync(handle.fileno())
-        handle.close()
+        self.staged.close(handle, sync=sync)
 
     def commit(self, partial: str, name: str, parts: list[tuple[int, int]]) -> None:
-        data = (self.local / partial).read_bytes()
+        data = self.staged.read(partial)
         self._put(name, b"".join(data[start:end] for start, end in parts))  # a failure keeps the partial
-        (self.local / partial).unlink()
+        self.staged.delete(partial)
 
     def rename(self, src: str, dst: str) -> None:
         src_partial, dst_partial = self._is_partial(src), self._is_partial(dst)
         if src_partial and dst_partial:
-            os.replace(self.local / src, self.local / dst)
+            self.staged.rename(src, dst)
         elif src_partial:  # partial -> committed: upload, then drop the local file
-            self._put(dst, (self.local / src).read_bytes())
-            (self.local / src).unlink()
+            self._put(dst, self.staged.read(src))
+            self.staged.delete(src)
         elif dst_partial:  # committed -> partial: download first, delete the object after
-            write_atomic(self.local / dst, self.read(src))
+            self.staged.write(dst, self.read(src))
             self.delete(src)
         else:
             self._put(dst, self.read(src))
@@ -166,7 +163,7 @@ class RemoteShardFiles:
 
     def delete(self, name: str) -> None:
         if self._is_partial(name):
-            (self.local / name).unlink(missing_ok=True)
+            self.staged.delete(name)
         else:
             check_commit(self._obj(name).url)
             self._obj(name).unlink(missing_ok=True)
