@@ -28,7 +28,6 @@ from tpt.errors import InputError, TptError
 from tpt.formats.compression import read_lines
 from tpt.formats.text import SURROGATE_ESCAPE, unencodable, utf8_detail
 from tpt.storage import as_path, is_remote
-from tpt.storage.remote import remote_errors
 
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json", ".json.gz", ".json.zst", ".ndjson")
 PARQUET_SUFFIXES = (".parquet",)
@@ -81,6 +80,8 @@ def resolve_inputs(spec: str | os.PathLike | list) -> list[Path]:
 
 def _remote_inputs(spec: Any) -> list[Any]:
     """The corpus objects of a URL: the object itself, every supported object below a prefix, or a glob."""
+    from tpt.storage.errors import remote_errors
+
     root = as_path(spec)
     if any(c in root.url for c in "*?["):
         with remote_errors(root.url, "listing it"):

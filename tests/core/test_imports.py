@@ -79,3 +79,20 @@ def test_errors_print_a_message_not_a_traceback(tmp_path):
     )
     assert out.returncode == 2
     assert "tpt augment: error: input" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_local_augment_run_loads_none_of_the_object_storage_machinery(tmp_path) -> None:
+    # A newcomer following a local run reads only what it runs: the remote paths, the lease and the
+    # object-store shard files load with the first URL (docs/object-storage.md).
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"id": 1, "text": "The sum of 2 and 3 is 5."}\n')
+    script = "\n".join(
+        [
+            "import sys, tpt.cli",
+            f"rc = tpt.cli.main(['augment', {str(corpus)!r}, '--output', {str(tmp_path / 'out')!r},"
+            " '--backend', 'procedural', '--no-progress'])",
+            "print(rc, sorted(m for m in sys.modules if m.startswith('tpt.storage.') or m == 'fsspec'))",
+        ]
+    )
+    out = subprocess.check_output([sys.executable, "-c", script], text=True, stderr=subprocess.DEVNULL)
+    assert out.strip().splitlines()[-1] == "0 ['tpt.storage.localshards', 'tpt.storage.urls']"

@@ -34,7 +34,7 @@ from tpt.formats.records import Failure
 from tpt.formats.summaries import AugmentSummary
 from tpt.outputlock import lock_output_dir
 from tpt.progress import Progress
-from tpt.storage.shardfiles import shard_files
+from tpt.storage import is_remote
 
 __all__ = ["AugmentConfig", "AugmentSummary", "run"]
 
@@ -61,7 +61,7 @@ def _run(cfg: AugmentConfig, executor: Executor) -> AugmentSummary:
         shards,
         cfg.shard_size,
         id_of=_first_occurrence_id,
-        files=shard_files(shards),  # object storage: partials staged locally, commits as whole objects
+        files=_remote_shard_files(shards),
         records_format=cfg.output_format,
     )
     counters = {"new_records": 0, "new_failures": 0}
@@ -205,3 +205,13 @@ def _write_summary(
     )
     write_json(cfg.output / "summary.json", summary.to_json())
     return summary
+
+
+def _remote_shard_files(shards: Any) -> Any:
+    """On object storage, the shard book's files (partials staged locally, commits as whole objects:
+    storage/shardfiles.py); None for a local directory (the book's own LocalShardFiles)."""
+    if not is_remote(shards):
+        return None
+    from tpt.storage.shardfiles import shard_files
+
+    return shard_files(shards)

@@ -36,16 +36,16 @@ __all__ = ["as_path", "check_local", "display", "is_remote", "redact", "scheme"]
 
 def as_path(spec: str | os.PathLike | RemotePath) -> Path | RemotePath:
     """A local Path for a plain path or file:// URL, else a RemotePath (the URL checked, not opened)."""
-    from tpt.storage.remote import RemotePath
-
-    if isinstance(spec, RemotePath | Path):
-        return spec
+    if isinstance(spec, Path) or getattr(spec, "is_remote_path", False):
+        return spec  # type: ignore[return-value]
     s = scheme(spec)
     text = os.fspath(spec)
     if s is None:
         return Path(text).expanduser()
     if s in ("file", "local"):
         return Path(text.split("://", 1)[1])
+    from tpt.storage.remote import RemotePath  # a local run loads none of the remote machinery
+
     return RemotePath(text)
 
 
