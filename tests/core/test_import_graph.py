@@ -46,18 +46,6 @@ ALLOWED = {
     **{p: CORE | {"augment"} for p in EXECUTORS},
     **{p: CORE | STAGES | EXECUTORS | {"estimate", "cli"} for p in TOP},
 }
-# Known breaks of the rules, each with its owner and the modules or packages it lies within: the tests
-# below fail on any other break, and each of these is an xfail(strict) test that starts failing (XPASS)
-# the day it is fixed: then drop it here.
-KNOWN_PACKAGE_EDGES: dict[tuple[str, str], str] = {}
-"""(importing package, imported package) -> owner."""
-KNOWN_PACKAGE_CYCLES: dict[str, set[str]] = {}
-KNOWN_MODULE_CYCLES: dict[str, set[str]] = {}
-
-
-def _within(cycle: tuple[str, ...], scope: set[str]) -> bool:
-    """Whether every node of the cycle is one of `scope`'s modules or packages (or inside one)."""
-    return all(any(n == s or n.startswith(s + ".") for s in scope) for n in cycle)
 
 
 def module_name(path: Path) -> str:
@@ -235,40 +223,15 @@ def test_the_graph_reader_sees_every_import_form(tmp_path):
 
 
 def test_no_module_imports_itself_back_through_others():
-    known = KNOWN_MODULE_CYCLES.values()
-    assert [c for c in module_cycles() if not any(_within(c, k) for k in known)] == []
+    assert module_cycles() == []
 
 
 def test_no_package_imports_a_package_above_it_or_a_sibling_stage():
-    wrong = [
-        f"{a} -> {b}: {via}" for (a, b), via in layering_breaks().items() if (a, b) not in KNOWN_PACKAGE_EDGES
-    ]
-    assert wrong == []
+    assert [f"{a} -> {b}: {via}" for (a, b), via in layering_breaks().items()] == []
 
 
 def test_no_package_cycles():
-    known = KNOWN_PACKAGE_CYCLES.values()
-    assert [c for c in package_cycles() if not any(_within(c, k) for k in known)] == []
-
-
-def _known(table: dict, *, owner_first: bool = False) -> list:
-    items = [(v, k) for k, v in table.items()] if owner_first else table.items()
-    return [pytest.param(key, marks=pytest.mark.xfail(strict=True, reason=owner)) for key, owner in items]
-
-
-@pytest.mark.parametrize("edge", _known(KNOWN_PACKAGE_EDGES))
-def test_a_known_layering_break_is_fixed(edge):
-    assert edge not in layering_breaks()
-
-
-@pytest.mark.parametrize("scope", _known(KNOWN_PACKAGE_CYCLES, owner_first=True))
-def test_a_known_package_cycle_is_fixed(scope):
-    assert not [c for c in package_cycles() if _within(c, scope)]
-
-
-@pytest.mark.parametrize("scope", _known(KNOWN_MODULE_CYCLES, owner_first=True))
-def test_a_known_module_cycle_is_fixed(scope):
-    assert not [c for c in module_cycles() if _within(c, scope)]
+    assert package_cycles() == []
 
 
 @pytest.mark.parametrize("module", ["tpt.augment.cli", "tpt.augment.stage"])
