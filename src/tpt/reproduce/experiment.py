@@ -2,7 +2,7 @@
 the arms as jobs of ordinary `tpt` commands (augment -> pack -> train -> eval), one job per arm and seed.
 
 Every arm trains on the same pool of documents (`testbed.pool`, every document stating its answer, a
-quarter of them worked examples that show their working inline) for the same token budget, thinking
+share `worked_fraction` of them (0.5 in the presets) worked examples that show their working inline) for the same token budget, thinking
 tokens counted in it, and is scored by the same `tpt eval` task file; the primary endpoint is named in the
 scale before anything is trained. Arms differ only in the thinking added to each document:
 - `raw`: none (the documents alone);

@@ -1,8 +1,9 @@
 """The testbed corpus generator: documents at controlled reasoning intensity, and held-out test problems.
 
 Every problem type's operand tuples are split once (by `world_seed`) into training tuples and held-out
-tuples; documents use only training tuples and test problems only held-out ones, so no test problem shares
-an instance (not even its numbers) with any training document. Documents come from one seeded sequence:
+tuples; documents use only training tuples and test problems only held-out ones, so no test problem's
+operand tuple appears in a training document of its type. Single numbers do recur (the same operands occur
+in other combinations, and a tuple held out for one type may be a training tuple of another type). Documents come from one seeded sequence:
 document i is the same in every corpus built from the same `seed`, whatever the corpus's length.
 
 The experiment's training world is a finite *pool*: the first `pool_documents` documents of the sequence
