@@ -25,6 +25,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "(5 seeds, the ablations and Part 2: an hour or more), gpu",
     )
     p.add_argument("--seeds", default=None, help="override the scale's seeds, e.g. 0,1,2")
+    p.add_argument(
+        "--world-seed",
+        type=int,
+        default=None,
+        help="seed of the world (train/held-out split and pool); default 1234, the development seed",
+    )
+    p.add_argument(
+        "--test-seed",
+        type=int,
+        default=None,
+        help="seed of the held-out test set's draw; default 0, the development seed",
+    )
     p.add_argument("--tokens", default=None, help="override the training tokens per arm, e.g. 2M")
     p.add_argument(
         "--parallel", type=int, default=None, help="arms trained at once (default: the scale's, 2)"
@@ -78,6 +90,14 @@ def resolve_scale(args: argparse.Namespace):
     return dataclasses.replace(scale, **changes) if changes else scale
 
 
+def corpus_config(args: argparse.Namespace, scale):
+    """The scale's corpus, with the world and test seeds the command line names (else the defaults)."""
+    from tpt.reproduce.testbed import CorpusConfig
+
+    seeds = {k: v for k in ("world_seed", "test_seed") if (v := getattr(args, k, None)) is not None}
+    return CorpusConfig(pool_documents=scale.pool_documents, worked_fraction=scale.worked_fraction, **seeds)
+
+
 def run(args: argparse.Namespace) -> int:
     from tpt.outputlock import lock_output_dir
 
@@ -92,11 +112,10 @@ def _run(args: argparse.Namespace) -> int:
     from tpt.reproduce import experiment, plots, report, results, trajectories
     from tpt.reproduce.presets import TASKS
     from tpt.reproduce.runner import makespan, run_jobs
-    from tpt.reproduce.testbed import CorpusConfig
 
     t0 = time.time()
     scale = resolve_scale(args)
-    corpus = CorpusConfig(pool_documents=scale.pool_documents, worked_fraction=scale.worked_fraction)
+    corpus = corpus_config(args, scale)
     out = args.output.resolve()
     command = "tpt reproduce " + shlex.join(
         sys.argv[2:]

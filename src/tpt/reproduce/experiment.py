@@ -126,7 +126,7 @@ def prepare(layout: Layout, scale: Scale, config: CorpusConfig) -> dict[str, Any
     """Write the tokenizer, held-out test set, task file and the pool's corpora; return their facts."""
     world = make_world(config)
     save_testbed_tokenizer(layout.tokenizer)
-    rows = heldout_problems(config, world, per_level=scale.test_per_level)
+    rows = heldout_problems(config, world, per_level=scale.test_per_level, seed=config.test_seed)
     write_atomic(layout.heldout, "".join(json.dumps(r) + "\n" for r in rows), fsync=False)
     write_atomic(layout.weak_teacher.parent / "heldout-exercises.jsonl",
                  "".join(json.dumps(r) + "\n" for r in exercise_records(rows)), fsync=False)  # fmt: skip

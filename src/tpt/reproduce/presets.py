@@ -100,3 +100,9 @@ def get_scale(name: str) -> Scale:
     if name not in SCALES:
         raise ConfigError(f"unknown --scale {name!r}; choose one of {', '.join(SCALES)}")
     return SCALES[name]
+
+
+DEVELOPMENT_SEEDS = {"world_seed": (1234,), "test_seed": (0,)}
+"""World and test seeds the design was developed and tuned on (every run before issue 23). A confirmatory
+run uses `--world-seed`/`--test-seed` values outside these; `summary.json` records them and says whether
+the run's seeds are among them."""

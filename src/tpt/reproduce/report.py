@@ -56,7 +56,18 @@ def build_summary(*, scale: dict, corpus: dict, facts: dict, part1: dict | None,
     if weak:
         s["weak_teacher"] = weak
     s.update(scale=scale, corpus=corpus, testbed=facts, part2=part2, runs=runs, wall_time_s=walls)
+    s["seeds"] = seed_record(corpus)
     return s
+
+
+def seed_record(corpus: dict) -> dict[str, Any]:
+    """This run's world and test seeds, the development seeds, and whether this run used only fresh ones."""
+    from tpt.reproduce.presets import DEVELOPMENT_SEEDS
+
+    dev = {k: list(v) for k, v in DEVELOPMENT_SEEDS.items()}
+    used = {k: corpus[k] for k in DEVELOPMENT_SEEDS}
+    fresh = all(used[k] not in dev[k] for k in dev)
+    return {**used, "development": dev, "fresh": fresh}
 
 
 ARM_LABEL = {"tpt": "oracle thinking", "tpt-llm": "SmolLM2-135M thinking", "tpt-shuffled": "shuffled control",

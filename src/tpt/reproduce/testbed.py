@@ -2,9 +2,9 @@
 
 Every problem type's operand tuples are split once (by `world_seed`) into training tuples and held-out
 tuples; documents use only training tuples and test problems only held-out ones, so no test problem's
-operand tuple appears in a training document of its type. Single numbers do recur (the same operands occur
-in other combinations, and a tuple held out for one type may be a training tuple of another type). Documents come from one seeded sequence:
-document i is the same in every corpus built from the same `seed`, whatever the corpus's length.
+operand tuple appears in a training document of its type. Single numbers do recur (the same operands
+occur in other combinations, and a tuple held out for one type may be a training tuple of another type).
+Documents come from one seeded sequence: document i is the same in every corpus built from the same `seed`, whatever the corpus's length.
 
 The experiment's training world is a finite *pool*: the first `pool_documents` documents of the sequence
 of `world_seed`, the same for every arm and every run seed (the seed sets the model's init and the data
@@ -72,6 +72,8 @@ class CorpusConfig:
     budget takes)."""
     world_seed: int = 1234
     """Seed of the train/held-out split and of the pool (the same for every run seed)."""
+    test_seed: int = 0
+    """Seed of the held-out test set's draw from the held-out tuples (`tpt reproduce --test-seed`)."""
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.mix) - set(TYPES) - {FACT})
