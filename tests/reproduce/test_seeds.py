@@ -52,3 +52,23 @@ def test_summary_records_seeds_and_whether_they_are_fresh() -> None:
     assert dev["fresh"] is False and dev["development"] == {"world_seed": [1234], "test_seed": [0]}
     assert seed_record({"world_seed": 4321, "test_seed": 3})["fresh"] is True
     assert seed_record({"world_seed": 1234, "test_seed": 3})["fresh"] is False
+
+
+def test_summary_paths_are_relative_to_the_run_directory(tmp_path) -> None:
+    import json
+
+    from tpt.reproduce.report import write_outputs
+
+    root = tmp_path / "run"
+    root.mkdir()
+    summary = {"runs": {"seed-0-raw": {"commands": [["tpt", "pack", str(root / "aug"), f"--out={root}/p"]]}},
+               "testbed": {"tokenizer": str(root / "testbed" / "tokenizer"), "dir": str(root)},
+               "other": "/elsewhere/file", "n": 3}  # fmt: skip
+    write_outputs(root, summary, f"ran `tpt pack {root}/aug`\n")
+    text = (root / "summary.json").read_text()
+    assert str(tmp_path) not in text
+    got = json.loads(text)
+    assert got["runs"]["seed-0-raw"]["commands"] == [["tpt", "pack", "aug", "--out=p"]]
+    assert got["testbed"] == {"tokenizer": "testbed/tokenizer", "dir": "."}
+    assert got["other"] == "/elsewhere/file" and got["n"] == 3
+    assert (root / "report.md").read_text() == "ran `tpt pack aug`\n"

@@ -115,7 +115,7 @@ def render_report(summary: dict[str, Any], *, out_dir: Path, command: str) -> st
     """report.md: the primary endpoint first, then the secondary results, the teachers, and provenance."""
     sc, p2 = summary["scale"], summary.get("part2")
     L = [f"# TPT reproduction report (`--scale {sc['name']}`)", "",
-         f"Made by `{command}`. Every number below is read from the runs under `{out_dir}` "
+         f"Made by `{command}`. Every number below is read from the runs in this run directory "
          "(`runs/seed-S/ARM/{aug,pack,train,eval.jsonl}`, `teacher/`); `summary.json` holds them all with each run's "
          "config and every curve, and `logs/` the output of every command.", ""]  # fmt: skip
     if summary.get("arms"):
@@ -266,6 +266,21 @@ def pick_examples(docs: list[dict[str, Any]], k: int = 3) -> list[dict[str, Any]
     return sorted(best.values(), key=lambda d: -d["reasoning_intensity"])[:k]
 
 
+def relative_paths(value: Any, root: Path) -> Any:
+    """`value` with every string that names a path under `root` made relative to it (argv entries like
+    `--output=/abs/path` included), so summary.json carries no path of the machine that made it."""
+    prefix = str(root.resolve()).rstrip("/") + "/"
+    if isinstance(value, dict):
+        return {k: relative_paths(v, root) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [relative_paths(v, root) for v in value]
+    if isinstance(value, str) and prefix in value:
+        return value.replace(prefix, "")
+    if isinstance(value, str) and value == prefix.rstrip("/"):
+        return "."
+    return value
+
+
 def write_outputs(out_dir: Path, summary: dict[str, Any], report: str) -> None:
-    write_json(out_dir / "summary.json", summary)
-    write_atomic(out_dir / "report.md", report)
+    write_json(out_dir / "summary.json", relative_paths(summary, out_dir))
+    write_atomic(out_dir / "report.md", relative_paths(report, out_dir))
