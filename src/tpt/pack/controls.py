@@ -267,8 +267,11 @@ def _plan_groups(counts: Mapping[BucketKey, int]) -> tuple[list[list[BucketKey]]
     for layer in sorted(by_layer):
         sources = by_layer[layer]
         if sum(counts[k] for keys in sources.values() for k in keys) == 1:
-            if layer == 0:
-                raise AssertionError("unreachable: Derangement checks the total first")
+            if layer == 0:  # one document has every augmented sample
+                raise InputError(
+                    "the shuffled control pairs each document with another document's trajectory; one "
+                    f"document holds more than half of the augmented samples (all {sum(counts.values())})"
+                )
             [[key]] = sources.values()
             lone_layers.append(key)
             continue
