@@ -102,8 +102,9 @@ def derange_child(records: int, work: str) -> None:
     start = time.monotonic()
     spill = TrajectorySpill(Path(work) / "spill", np.dtype(np.uint16))
     pool = rng.integers(0, 16000, size=1 << 16, dtype=np.uint16)
-    for i, n in enumerate(lengths.tolist()):
-        spill.add(i, sources[i % 4], pool[(i * 7) % 50000 : (i * 7) % 50000 + n], 1)
+    for lo in range(0, records, 1000):  # in chunks: no list of a Python int per record in this harness
+        for i, n in enumerate(lengths[lo : lo + 1000].tolist(), start=lo):
+            spill.add(i, sources[i % 4], pool[(i * 7) % 50000 : (i * 7) % 50000 + n], 1)
     plan = spill.close_pass1(seed=0)
     written = time.monotonic() - start
     tokens = 0
