@@ -22,3 +22,8 @@ tpt augment "$CORPUS" --output "$OUT/augment" \
 
 tpt pack "$OUT/augment" --output "$PACK" \
   --tokenizer "$STUDENT_TOKENIZER" --seq-len 8192 --mode tpt --weights fineweb-edu=0.125 --seed 0
+
+# The shuffled control (docs/pack.md "Controls"): the same documents and trajectories, each document packed
+# with another document's trajectory (same source and length bucket). No new generation: CPU only.
+tpt pack "$OUT/augment" --output "$PACK-shuffled" \
+  --tokenizer "$STUDENT_TOKENIZER" --seq-len 8192 --mode tpt --weights fineweb-edu=0.125 --seed 0 --control shuffled

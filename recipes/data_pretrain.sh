@@ -38,3 +38,8 @@ tpt pack "$OUT/augment" --output "$OUT/pack-tpt" --tokenizer "$STUDENT_TOKENIZER
 # teacher tokens and filtered by the thinking checks).
 tpt pack "$CORPUS" --output "$OUT/pack-raw" --tokenizer "$STUDENT_TOKENIZER" \
   --seq-len 8192 --mode raw --weights fineweb-edu=0.125 --seed 0
+
+# The shuffled control (docs/pack.md "Controls"): the TPT arm's documents and trajectories, each document
+# packed with another document's trajectory (same source and length bucket). No new generation: CPU only.
+tpt pack "$OUT/augment" --output "$OUT/pack-tpt-shuffled" --tokenizer "$STUDENT_TOKENIZER" \
+  --seq-len 8192 --mode tpt --weights fineweb-edu=0.125 --seed 0 --control shuffled

@@ -5,6 +5,8 @@
 # (recipes/data_midtrain.sh with STUDENT_TOKENIZER=Llama-3.2-3B). Then SFT: recipes/sft_llama32_3b.sh.
 # Launch the same command on each of the NNODES nodes, with its own NODE_RANK (0 = the rendezvous host):
 #   NODE_RANK=0 MASTER_ADDR=<node 0> INIT=/models/Llama-3.2-3B PACK=/data/tpt-mid/pack-llama32_3b RUN=/ckpt/mid-llama32_3b bash recipes/midtrain_llama32_3b.sh
+# The shuffled control arm: the same command with PACK=/data/tpt-mid/pack-llama32_3b-shuffled
+# RUN=/ckpt/mid-llama32_3b-shuffled; then MODEL=llama32_3b bash recipes/compare_midtrain.sh.
 # Re-running the same command resumes from the last checkpoint in RUN.
 set -euo pipefail
 

@@ -5,6 +5,8 @@
 # (recipes/data_midtrain.sh with STUDENT_TOKENIZER=Qwen2.5-Math-7B). Then SFT: recipes/sft_qwen25_math_7b.sh.
 # Launch the same command on each of the NNODES nodes, with its own NODE_RANK (0 = the rendezvous host):
 #   NODE_RANK=0 MASTER_ADDR=<node 0> INIT=/models/Qwen2.5-Math-7B PACK=/data/tpt-mid/pack-qwen25_math_7b RUN=/ckpt/mid-qwen25_math_7b bash recipes/midtrain_qwen25_math_7b.sh
+# The shuffled control arm: the same command with PACK=/data/tpt-mid/pack-qwen25_math_7b-shuffled
+# RUN=/ckpt/mid-qwen25_math_7b-shuffled; then MODEL=qwen25_math_7b bash recipes/compare_midtrain.sh.
 # Re-running the same command resumes from the last checkpoint in RUN.
 set -euo pipefail
 

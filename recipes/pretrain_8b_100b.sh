@@ -3,7 +3,8 @@
 # 4M-token batches (4 Mi = 512 rows of 8k; 100B / 4Mi = 23.8k steps, the paper rounds to 25k), lr 3e-4
 # constant after 100 warmup steps, AdamW 0.9/0.95, wd 0.1, clip 1.0, 32 GPUs. Data: recipes/data_pretrain.sh.
 # The vanilla baseline: the same command with PACK=$OUT/pack-raw (100B unique tokens of the original corpus,
-# recipes/data_pretrain.sh) and another RUN.
+# recipes/data_pretrain.sh) and another RUN. The shuffled control arm: PACK=$OUT/pack-tpt-shuffled
+# RUN=/ckpt/tpt-shuffled-8b-100b. Then score and compare the three arms: recipes/compare_pretrain.sh.
 # Launch the same command on each of the NNODES nodes, with its own NODE_RANK (0 = the rendezvous host):
 #   NODE_RANK=0 MASTER_ADDR=<node 0> PACK=/data/tpt/pack-tpt RUN=/ckpt/tpt-8b-100b bash recipes/pretrain_8b_100b.sh
 # Re-running the same command resumes from the last checkpoint in RUN.

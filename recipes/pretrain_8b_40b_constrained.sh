@@ -2,7 +2,8 @@
 # Paper §3.3 (Table 7): data-constrained pre-training: 10B raw tokens, a 40B-token budget, an 8B student.
 # The vanilla run sees the 10B raw tokens ~4 times; TPT sees the augmented ~40B about once. Data:
 # recipes/data_pretrain_constrained.sh (both arms on one fixed 10B-token sample; the vanilla arm is
-# PACK=/data/tpt-10b/pack-raw). Optimizer as the 100B run (Table 5), 40B / 4Mi = 9.5k steps.
+# PACK=/data/tpt-10b/pack-raw; the shuffled control PACK=/data/tpt-10b/pack-tpt-shuffled). Optimizer as the
+# 100B run (Table 5), 40B / 4Mi = 9.5k steps. Then: CKPT=/ckpt SETTING=8b-40b bash recipes/compare_pretrain.sh.
 # Launch the same command on each of the NNODES nodes, with its own NODE_RANK (0 = the rendezvous host):
 #   NODE_RANK=0 MASTER_ADDR=<node 0> PACK=/data/tpt-10b/pack-tpt RUN=/ckpt/tpt-8b-40b bash recipes/pretrain_8b_40b_constrained.sh
 # Re-running the same command resumes from the last checkpoint in RUN.

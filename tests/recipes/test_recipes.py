@@ -72,8 +72,12 @@ TEACHERS = {
 }
 
 
+COMPARE = {"compare_pretrain.sh": ("raw", ["raw", "tpt", "tpt-shuffled"]),
+           "compare_midtrain.sh": ("tpt-shuffled", ["tpt-shuffled", "tpt"])}  # fmt: skip
+
+
 def test_every_recipe_is_covered():
-    assert {p.name for p in RECIPES} == set(EXPECTED) | set(TEACHERS)
+    assert {p.name for p in RECIPES} == set(EXPECTED) | set(TEACHERS) | set(COMPARE)
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
@@ -150,7 +154,7 @@ def test_data_recipe_uses_the_papers_generation_and_packing(name, commands_of):
 def _arms(name: str, commands_of) -> tuple:
     augment, *packs = [parse_tpt(argv[1:]) for argv in commands_of(RECIPES_DIR / name)]
     [raw] = [p for p in packs if p.mode == "raw"]
-    [tpt] = [p for p in packs if p.mode == "tpt"]
+    [tpt] = [p for p in packs if p.mode == "tpt" and p.control is None]
     return augment, tpt, raw
 
 
@@ -174,3 +178,37 @@ def test_the_constrained_arms_share_one_document_set(commands_of):
     augment, tpt, raw = _arms("data_pretrain_constrained.sh", commands_of)
     assert tpt.inputs == raw.inputs == [augment.output.as_posix()]
     assert raw.document_text is None and augment.limit is None
+
+
+@pytest.mark.parametrize("name", sorted(TEACHERS))
+def test_data_recipe_packs_the_shuffled_control_of_its_tpt_arm(name, commands_of):
+    """The control arm: the TPT arm's pack with --control shuffled, everything else the same."""
+    augment, *packs = [parse_tpt(argv[1:]) for argv in commands_of(RECIPES_DIR / name)]
+    [tpt] = [p for p in packs if p.mode == "tpt" and p.control is None]
+    [control] = [p for p in packs if p.control == "shuffled"]
+    differ = {k for k in vars(tpt) if getattr(tpt, k) != getattr(control, k)}
+    assert differ == {"output", "control"} and control.output != tpt.output
+
+
+@pytest.mark.parametrize("name", sorted(COMPARE))
+def test_compare_recipe_scores_every_arm_and_compares_them(name, commands_of):
+    """Each arm's run is scored with the same settings, then `tpt compare --arm NAME=EVAL ... --baseline`
+    (the agreed interface of tpt compare; parsed by its real parser once it is in this tree)."""
+    from tpt.cli import COMMANDS
+
+    baseline, arms = COMPARE[name]
+    commands = commands_of(RECIPES_DIR / name)
+    evals = [parse_tpt(argv[1:]) for argv in commands if argv[1] == "eval"]
+    [compare] = [argv[1:] for argv in commands if argv[1] == "compare"]
+    assert commands[-1][1] == "compare"  # the recipe ends with the comparison
+    assert (
+        len(evals) == len(arms) and len({(e.tasks, e.engine, e.limit, e.max_new_tokens) for e in evals}) == 1
+    )
+    outputs = [e.output for e in evals]
+    given = [compare[i + 1] for i, a in enumerate(compare) if a == "--arm"]
+    assert [g.split("=", 1)[0] for g in given] == arms
+    assert sorted(g.split("=", 1)[1] for g in given) == sorted(outputs)  # each arm: its run's eval output
+    assert compare[compare.index("--baseline") + 1] == baseline and "--output" in compare
+    if "compare" in COMMANDS:
+        args = parse_tpt(compare)
+        assert args.command == "compare"

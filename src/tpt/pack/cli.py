@@ -32,6 +32,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "original document of an augment run, full length, no thinking filters)",
     )
     parser.add_argument(
+        "--control",
+        choices=("shuffled", "filler"),
+        default=None,
+        help="a control arm of --mode tpt (docs/pack.md): shuffled packs each document with another "
+        "document's trajectory (a seeded derangement within source and thinking-length buckets); filler "
+        "replaces the thinking with content-free text of the same number of tokens",
+    )
+    parser.add_argument(
+        "--control-seed",
+        type=int,
+        default=None,
+        help="seed of --control shuffled's derangement (default: --seed)",
+    )
+    parser.add_argument(
         "--document-text",
         choices=("full", "truncated"),
         default=None,
@@ -159,6 +173,8 @@ def run(args: argparse.Namespace) -> int:
         validate=args.validate,
         checks=paper_faithful(checks) if args.paper_faithful else checks,
         duplicate_ids=args.duplicate_ids,
+        control=args.control,
+        control_seed=args.control_seed,
     )
     summary = pack(config)
     print(summary_line(summary.to_json(), config.seq_len, config.output))
@@ -184,6 +200,14 @@ def summary_line(stats: dict, seq_len: int, output: object) -> str:
             for name, s in sorted(share["by_source"].items(), key=lambda kv: -kv[1]["all"])
         )
         line += f" ({share['all']:.1%}: {reasons}; by source: {sources}; see skipped.jsonl)"
+    if control := stats.get("control"):
+        line += f"; control arm: {control['name']}"
+        if control["name"] == "shuffled":
+            line += (
+                f" (seed {control['seed']}, {control['items']} trajectories in {control['groups']} groups)"
+            )
+        else:
+            line += f" ({control['unit']!r} x the thinking's token count)"
     if flagged := stats.get("flagged"):
         line += "; flagged, packed: " + ", ".join(f"{k} {v}" for k, v in flagged.items())
         line += " (flagged.jsonl)"

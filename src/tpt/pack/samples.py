@@ -50,16 +50,27 @@ class PlannedRecord:
     thinking: int  # index of the thinking text, -1 when no copy needs it
     raw_flags: tuple[bool, ...]  # one per sample: True = raw document, False = augmented
     source: int
+    ordinal: int = -1  # the record's position in the input
+
+    @property
+    def augmented_copies(self) -> int:
+        return sum(not raw for raw in self.raw_flags)
 
 
 def assemble(
-    records: Sequence[PlannedRecord], encoded: EncodedTexts, template: EncodedTemplate
+    records: Sequence[PlannedRecord],
+    encoded: EncodedTexts,
+    template: EncodedTemplate,
+    thinking: Sequence[Sequence[np.ndarray]] | None = None,
 ) -> list[Sample]:
-    """Build every sample of the batch, in record order, copies adjacent."""
+    """Build every sample of the batch, in record order, copies adjacent.
+
+    `thinking` (the controls, pack/controls.py): per record, the thinking ids of each of its augmented
+    samples, in place of its own; every other token of the sample is the same."""
     eos = np.array([template.eos_id], dtype=np.uint32)
     literals = template.template.pieces
     samples: list[Sample] = []
-    for rec in records:
+    for r, rec in enumerate(records):
         doc = encoded[rec.document]
         raw = _with_bos(
             Sample(
@@ -71,9 +82,17 @@ def assemble(
             template.bos_id,
         )
         augmented = None
+        copy = 0
         for is_raw in rec.raw_flags:
             if is_raw:
                 samples.append(raw)
+                continue
+            if thinking is not None:
+                ids = thinking[r][copy]
+                copy += 1
+                samples.append(
+                    _with_bos(_augmented(doc, ids, literals, template, eos, rec.source), template.bos_id)
+                )
                 continue
             if augmented is None:
                 augmented = _with_bos(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Iterable, Iterator
@@ -23,12 +24,14 @@ from tpt.formats.student import StudentTokenizer, load_student_tokenizer, save_s
 from tpt.formats.summaries import PackSummary
 from tpt.outputlock import lock_output_dir
 from tpt.pack.bos import BOS_SETTINGS, resolve_bos
+from tpt.pack.controls import CONTROLS, Filler
 from tpt.pack.documents import DOCUMENT_TEXTS, default_document_text, open_inputs
 from tpt.pack.megatron import MegatronWriter
 from tpt.pack.mixing import SamplePlanner, ShuffleBuffer
 from tpt.pack.packing import POLICIES, RowPacker, Sample
 from tpt.pack.pieces import DEFAULT_CAPACITY, piece_encoder_for
 from tpt.pack.samples import PlannedRecord, assemble
+from tpt.pack.spill import TrajectorySpill
 from tpt.pack.stats import PackStats
 from tpt.pack.template import (
     DEFAULT_TEMPLATE,
@@ -92,6 +95,11 @@ class PackConfig:
     checks: CheckConfig = field(default_factory=CheckConfig)
     duplicate_ids: str = "keep-both"
     """Records whose id came before: keep-both (reported in flagged.jsonl) or keep-first (skipped)."""
+    control: str | None = None
+    """A control arm of the TPT arm (pack/controls.py): shuffled (each document with another document's
+    trajectory) or filler (content-free thinking of the same token count); None: the TPT arm itself."""
+    control_seed: int | None = None
+    """Seed of the shuffled control's derangement (None: --seed)."""
 
     def __post_init__(self) -> None:
         from tpt.storage import is_remote
@@ -108,6 +116,15 @@ class PackConfig:
             raise ConfigError(
                 f"--document-text must be one of {', '.join(DOCUMENT_TEXTS)}, got {self.document_text!r}"
             )
+        if self.control is not None and self.control not in CONTROLS:
+            raise ConfigError(f"--control must be one of {', '.join(CONTROLS)}, got {self.control!r}")
+        if self.control is not None and self.mode != "tpt":
+            raise ConfigError(
+                f"--control {self.control} replaces the thinking of the TPT arm; it needs --mode tpt "
+                f"(got --mode {self.mode})"
+            )
+        if self.control_seed is not None and self.control != "shuffled":
+            raise ConfigError("--control-seed seeds the derangement of --control shuffled; it needs it")
         if self.raw_fraction is not None and self.mode != "tpt":
             raise ConfigError("--mix mixes raw documents into the TPT arm; it needs --mode tpt")
         if self.bos not in BOS_SETTINGS:
@@ -184,14 +201,40 @@ def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
         shards.add(packer.add(samples))
 
     text_tokenizer = text_only(student.tokenizer)
-    preparer = Preparer(text_tokenizer, validator, piece_encoder_for(text_tokenizer, config.piece_cache))
+    pieces = piece_encoder_for(text_tokenizer, config.piece_cache)
     workers = default_workers() if config.workers is None else config.workers
+    spill: TrajectorySpill | None = None
+    filler: Filler | None = None
+    control_facts: dict[str, Any] | None = None
+    if config.control == "shuffled":
+        # Pass 1: the same records kept as in the TPT arm, their thinking to disk, the derangement.
+        spill = TrajectorySpill(out / _SPILL, dtype)
+        seed = config.seed if config.control_seed is None else config.control_seed
+        plan = _trajectory_pass(config, validator, Preparer(text_tokenizer, validator, pieces, documents=False),
+                                workers, spill, seed)  # fmt: skip
+        control_facts = {"name": "shuffled", **plan.facts()}
+    elif config.control == "filler":
+        filler = Filler(text_tokenizer)
+        control_facts = {"name": "filler", **filler.facts()}
+    preparer = Preparer(text_tokenizer, validator, pieces, thinking=spill is None)
 
     progress = Progress(None, label="pack", enabled=config.progress)
 
     def accept(job: Job, prepared: Prepared) -> None:
         planned = _accept(job, prepared, stats, skipped_log, flagged_log)
-        emit(shuffle.push(assemble(planned, prepared.encoded, template)))
+        thinking = None
+        if spill is not None:
+            thinking = spill.partner_thinking(
+                [r.ordinal for r in planned], [r.augmented_copies for r in planned]
+            )
+        elif filler is not None:
+            thinking = [
+                [filler.ids(len(prepared.encoded[r.thinking]))] * r.augmented_copies
+                if r.thinking >= 0
+                else []
+                for r in planned
+            ]
+        emit(shuffle.push(assemble(planned, prepared.encoded, template, thinking)))
         rejected = sum(v is not None and v.drop for v in prepared.verdicts)
         rejected += len(prepared.missing_thinking)
         progress.update(done=len(job.records), failures=rejected, tokens=len(prepared.encoded.ids))
@@ -210,9 +253,13 @@ def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
         emit(shuffle.drain())
         shards.add(packer.finish())
         progress.close()
+        if spill is not None:
+            spill.finish()
     except BaseException:
         if megatron:
             megatron.abort()
+        if spill is not None:
+            spill.close()
         raise
     shard_list = shards.close()
     if megatron:
@@ -231,9 +278,44 @@ def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
     result.update(_run_facts(config, checks, student, template, time.monotonic() - started))
     result["duplicate_ids"] = {"count": dups.count, "policy": dups.policy}
     result["inputs"] = text_facts
+    result["control"] = control_facts
     write_json(out / "stats.json", result)
     write_json(out / "index.json", _index(config, student, template, dtype, shard_list))
     return result
+
+
+_SPILL = "control-spill"
+
+
+def _trajectory_pass(
+    config: PackConfig,
+    validator: Validator | None,
+    preparer: Preparer,
+    workers: int,
+    spill: TrajectorySpill,
+    seed: int,
+) -> Any:
+    """--control shuffled, pass 1: read and check the input as the pack does (same records kept, same
+    samples planned), spill each kept record's thinking ids, and derange (controls.Derangement)."""
+    items, _ = open_inputs(config.inputs, mode=config.mode, document_text=config.text, log=lambda *_: None)
+    raw_fraction = config.raw_fraction or 0.0
+    planner = SamplePlanner(seed=config.seed, weights=config.weights, raw_fraction=raw_fraction)
+    stats = PackStats()
+    dups = DuplicateCheck(config.duplicate_ids)
+    with open(os.devnull, "w", encoding="utf-8") as null, WorkerPool(preparer, workers) as pool:
+
+        def take(job: Job, prepared: Prepared) -> None:
+            for rec in _accept(job, prepared, stats, null, null):
+                source = stats.source_names[rec.source]
+                if rec.thinking >= 0:
+                    spill.add(rec.ordinal, source, prepared.encoded[rec.thinking], rec.augmented_copies)
+
+        for batch in _batches(items, config.batch_size, config.batch_chars):
+            for done in pool.submit(_plan(batch, planner, stats, null, dups, null)):
+                take(*done)
+        for done in pool.drain():
+            take(*done)
+    return spill.close_pass1(seed)
 
 
 def _batches(items: Iterable[RecordLine | BadLine], size: int, chars: int) -> Iterator[list[tuple[int, Any]]]:
@@ -280,6 +362,7 @@ def _plan(
         # Workers need no raw line.
         records=[replace(r, raw=b"") for _, r in records],
         flags=[tuple(planner.raw_flags(i, n)) for (i, _), n in zip(records, copies.tolist(), strict=True)],
+        ordinals=[i for i, _ in records],
     )
 
 
@@ -301,7 +384,9 @@ def _accept(
         # Only reachable with --no-validate: the validator rejects these first.
         _skip(stats, skipped_log, job.records[k], "missing_thinking", "no 'thinking' field")
     return [
-        PlannedRecord(document, thinking, job.flags[k], stats.source_id(job.records[k].source))
+        PlannedRecord(
+            document, thinking, job.flags[k], stats.source_id(job.records[k].source), job.ordinals[k]
+        )
         for k, document, thinking in prepared.texts
     ]
 
@@ -344,7 +429,7 @@ def _prepare_output(config: PackConfig) -> Path:
         (out / name).unlink(missing_ok=True)
     for old in out.glob("shard-*.npy"):
         old.unlink()
-    for sub in ("megatron", "tokenizer"):
+    for sub in ("megatron", "tokenizer", _SPILL):
         shutil.rmtree(out / sub, ignore_errors=True)
     return out
 
@@ -401,5 +486,6 @@ def _index(
             "think_tags": template.think_tags,
         },
         stats="stats.json",
+        control=config.control,
         megatron="megatron/text_document" if config.megatron else None,
     )

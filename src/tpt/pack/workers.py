@@ -36,6 +36,8 @@ class Job:
 
     records: Sequence[RecordLine]
     flags: Sequence[tuple[bool, ...]]
+    ordinals: Sequence[int] = ()
+    """Each record's position in the input (its document's identity for --control shuffled)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,19 +49,33 @@ class Prepared:
     None without validation)."""
     texts: list[tuple[int, int, int]]
     """Per kept record with samples and the thinking they need: (record, document, thinking) text
-    indices into `encoded` (thinking -1 when every copy is raw)."""
+    indices into `encoded` (thinking -1 when every copy is raw, or the Preparer encodes no thinking;
+    document -1 when it encodes no documents)."""
     missing_thinking: list[int]
     """Records that need thinking and have none (only reachable without validation)."""
     encoded: EncodedTexts
 
 
 class Preparer:
-    """Validates a Job's records and tokenizes the texts its samples need."""
+    """Validates a Job's records and tokenizes the texts its samples need.
 
-    def __init__(self, tokenizer: Any, validator: Validator | None, pieces: PieceEncoder | None) -> None:
+    `documents=False` or `thinking=False` leaves those texts out (the two passes of --control shuffled
+    need one each); the verdicts are the same."""
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        validator: Validator | None,
+        pieces: PieceEncoder | None,
+        *,
+        documents: bool = True,
+        thinking: bool = True,
+    ) -> None:
         self.tokenizer = tokenizer
         self.validator = validator
         self.pieces = pieces
+        self.documents = documents
+        self.thinking = thinking
 
     def __call__(self, job: Job) -> Prepared:
         verdicts: list[Verdict | None] = (
@@ -75,10 +91,12 @@ class Preparer:
             if needs_thinking and record.thinking is None:
                 missing.append(k)
                 continue
-            document = len(texts)
-            texts.append(prepare_document(record.text))
+            document = -1
+            if self.documents:
+                document = len(texts)
+                texts.append(prepare_document(record.text))
             thinking = -1
-            if needs_thinking:
+            if needs_thinking and self.thinking:
                 thinking = len(texts)
                 texts.append(prepare_thinking(record.thinking or ""))
             planned.append((k, document, thinking))
