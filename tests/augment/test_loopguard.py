@@ -8,7 +8,7 @@ from importlib import resources
 import pytest
 
 from tpt.augment.loopguard import LoopGuard, LoopGuardOptions, TextLoopGuard
-from tpt.errors import ConfigError
+from tpt.core.errors import ConfigError
 
 
 def _prose() -> str:
@@ -104,7 +104,7 @@ def test_the_embedded_teachers_real_loops_are_stopped_early():
     transformers = pytest.importorskip("transformers")
     from pathlib import Path
 
-    from tpt.hfmodel import resolve_model_dir
+    from tpt.core.hfmodel import resolve_model_dir
 
     tok = transformers.AutoTokenizer.from_pretrained(str(resolve_model_dir(None)))
     data = json.loads((Path(__file__).parent / "data" / "smollm2_loops.json").read_text(encoding="utf-8"))

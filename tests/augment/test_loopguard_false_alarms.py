@@ -41,7 +41,7 @@ TEXTS = _texts()
 @pytest.fixture(scope="module")
 def teacher_tokenizer():
     transformers = pytest.importorskip("transformers")
-    from tpt.hfmodel import resolve_model_dir
+    from tpt.core.hfmodel import resolve_model_dir
 
     return transformers.AutoTokenizer.from_pretrained(str(resolve_model_dir(None)))
 

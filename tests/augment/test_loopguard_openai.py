@@ -9,10 +9,10 @@ import pytest
 
 pytest.importorskip("aiohttp")
 
-from tpt.augment.backend import GenerationRequest, SamplingParams  # noqa: E402
+from tpt.augment.backends.base import GenerationRequest, SamplingParams  # noqa: E402
 from tpt.augment.backends.openai_http import build  # noqa: E402
 from tpt.augment.loopguard import LoopGuardOptions  # noqa: E402
-from tpt.errors import ConfigError  # noqa: E402
+from tpt.core.errors import ConfigError  # noqa: E402
 from tpt.testing.openai_stub import LOOP_UNIT, StubConfig, StubServer, expected_thinking  # noqa: E402
 
 OFF, ON = LoopGuardOptions(enabled=False), LoopGuardOptions()

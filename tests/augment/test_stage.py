@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 import tpt.augment.stage as stage
-from tpt.augment.backend import GenerationResult, SamplingParams
+from tpt.augment.backends.base import GenerationResult, SamplingParams
 from tpt.augment.executors import LocalExecutor
 from tpt.augment.stage import AugmentConfig
-from tpt.errors import ConfigError, InputError
+from tpt.core.errors import ConfigError, InputError
 
 
 class FakeBackend:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tpt.cli import main
-from tpt.errors import InputError
+from tpt.core.errors import InputError
 from tpt.evaluate.models import expand_models
 from tpt.evaluate.stage import EvalConfig, run
 
@@ -204,7 +204,7 @@ def test_embedded_teacher_follows_the_mc_format(tmp_path: Path) -> None:
     exemplars' "The answer is (X)." and every one is extracted; GSM8K replies are cut at a stop."""
     pytest.importorskip("gguf")
     try:
-        from tpt.hfmodel import embedded_gguf
+        from tpt.core.hfmodel import embedded_gguf
 
         embedded_gguf()
     except Exception as exc:  # the embedded teacher is an optional install

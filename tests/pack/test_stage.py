@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tpt.errors import ConfigError, InputError
+from tpt.core.errors import ConfigError, InputError
 from tpt.pack.stage import PackConfig, run
 from tpt.quality.checks import CheckConfig
 

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from tpt.cli import main
-from tpt.errors import InputError
+from tpt.core.errors import InputError
 from tpt.formats.reading import read_records, resolve_record_files
 from tpt.validate.stage import ValidateConfig, run
 

@@ -20,10 +20,10 @@ def add_arguments(p: argparse.ArgumentParser, *, optional_output: str | None = N
 
     Every default comes from a config field (AugmentConfig, SamplingParams, BackendOptions), so it is
     written once; tests/augment/test_cli_defaults.py holds the two together."""
-    from tpt.augment.backend import OPTION_DEFAULTS as B
-    from tpt.augment.backend import SamplingParams
+    from tpt.augment.backends.base import OPTION_DEFAULTS as B
+    from tpt.augment.backends.base import SamplingParams
     from tpt.augment.config import AugmentConfig
-    from tpt.configs import defaults
+    from tpt.core.configs import defaults
 
     a, s = defaults(AugmentConfig), SamplingParams()
     p.add_argument(
@@ -251,7 +251,7 @@ def add_arguments(p: argparse.ArgumentParser, *, optional_output: str | None = N
 
 
 def _engine_args(pairs: list[str]) -> dict:
-    from tpt.errors import ConfigError
+    from tpt.core.errors import ConfigError
 
     out = {}
     for pair in pairs:
@@ -268,10 +268,10 @@ def _engine_args(pairs: list[str]) -> dict:
 def config_from_args(args: argparse.Namespace, *, output: Path | None = None):  # -> (AugmentConfig, Executor)
     """The AugmentConfig and the executor (local, or Ray; with --serve's teacher) the options ask for;
     `output` in place of --output (estimate: the sample's directory)."""
-    from tpt.augment.backend import SamplingParams
+    from tpt.augment.backends.base import SamplingParams
     from tpt.augment.executors import SERVED_TEACHER, executor_from_args, load
     from tpt.augment.stage import AugmentConfig
-    from tpt.errors import ConfigError
+    from tpt.core.errors import ConfigError
 
     served = load(SERVED_TEACHER)(args)  # --serve: a managed server per process, or None
     backend = args.backend or ("openai" if served else "transformers")
@@ -336,7 +336,7 @@ def config_from_args(args: argparse.Namespace, *, output: Path | None = None):  
 
 def run(args: argparse.Namespace) -> int:
     from tpt.augment.stage import run as run_stage
-    from tpt.outputlock import lock_output_dir
+    from tpt.storage.outputlock import lock_output_dir
 
     cfg, executor = config_from_args(args)
     # Locked before a Ray cluster or a server starts: a second run on this --output fails at once.

@@ -14,11 +14,11 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from tpt.augment.backend import Backend, GenerationRequest, request_seed, sampling_in_force
+from tpt.augment.backends.base import Backend, GenerationRequest, request_seed, sampling_in_force
 from tpt.augment.config import AugmentConfig
 from tpt.augment.extract import extract_thinking
 from tpt.augment.prompts import PromptTemplate
-from tpt.corpus import Item, content_id
+from tpt.formats.corpus import Item, content_id
 from tpt.formats.records import AugmentedRecord, ControlTokens, LoopStop, Provenance, RecordInput
 
 TRUNCATE_BATCH = 64  # documents tokenized together (batch encoding is much faster than one by one)
@@ -65,7 +65,7 @@ def generate_records(
     that yields no record is reported through `fail`. Shared by every executor."""
     inflight: dict[int, tuple[Document, str, int, bool, ControlTokens | None]] = {}
     # Backends whose server templates the prompt itself expose the teacher's control strings; the
-    # in-process ones encode the document as text and need no policy (control.py).
+    # in-process ones encode the document as text and need no policy (core/control_tokens.py).
     controls = getattr(backend, "control_strings", None)
 
     def requests() -> Iterator[GenerationRequest]:

@@ -31,7 +31,7 @@ from collections.abc import Hashable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from tpt.errors import ConfigError
+from tpt.core.errors import ConfigError
 
 FINISH_REPETITION = "repetition"
 """The finish_reason of a trajectory the guard stopped."""

@@ -2,7 +2,7 @@
 
 The main flow: resolve inputs -> bind the output dir to the config (manifest) -> stream the items the
 shard book still needs (`book.pending`) -> validate fields -> the executor truncates, prompts, generates
-and extracts (generation.py; locally or on Ray workers, executors.py) -> append each record to its shard
+and extracts (generation.py; locally or on Ray workers, executors/) -> append each record to its shard
 (exactly once; see shards.py) -> summary.
 """
 
@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tpt.artifacts import claim_output_dir, write_json
 from tpt.augment.config import AugmentConfig
 from tpt.augment.executors import Executor, LocalExecutor
 from tpt.augment.generation import (
@@ -27,14 +26,15 @@ from tpt.augment.generation import (
 )
 from tpt.augment.prompts import PromptTemplate, load_template
 from tpt.augment.shards import ShardBook
-from tpt.corpus import Item, count_items, iter_items, resolve_inputs
-from tpt.duplicate_ids import id_hash
-from tpt.errors import InputError
+from tpt.core.artifacts import claim_output_dir, write_json
+from tpt.core.duplicate_ids import id_hash
+from tpt.core.errors import InputError
+from tpt.core.progress import Progress
+from tpt.formats.corpus import Item, count_items, iter_items, resolve_inputs
 from tpt.formats.records import Failure
 from tpt.formats.summaries import AugmentSummary
-from tpt.outputlock import lock_output_dir
-from tpt.progress import Progress
 from tpt.storage import is_remote
+from tpt.storage.outputlock import lock_output_dir
 
 __all__ = ["AugmentConfig", "AugmentSummary", "run"]
 

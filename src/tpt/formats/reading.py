@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tpt.errors import InputError
+from tpt.core.errors import InputError
 from tpt.formats.compression import read_lines
 from tpt.formats.records import AugmentedRecord, Failure
 from tpt.formats.text import SURROGATE_ESCAPE, unencodable, utf8_detail

@@ -19,7 +19,7 @@ import typing
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from typing import Any, ClassVar, TypeVar, Union
 
-from tpt.errors import InputError
+from tpt.core.errors import InputError
 
 T = TypeVar("T", bound="JsonRecord")
 

@@ -25,8 +25,8 @@ from itertools import groupby, islice
 from pathlib import Path
 from typing import Any
 
-from tpt.corpus import Item, content_id, iter_items
-from tpt.errors import ConfigError, InputError
+from tpt.core.errors import ConfigError, InputError
+from tpt.formats.corpus import Item, content_id, iter_items
 from tpt.formats.reading import BadLine, RecordLine, read_records, resolve_record_files
 from tpt.storage import as_path
 

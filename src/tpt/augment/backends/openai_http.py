@@ -26,8 +26,8 @@ from typing import Any
 import aiohttp
 import yarl
 
-from tpt.augment.backend import NEUTRAL_SAMPLING, GenerationRequest, GenerationResult, SamplingParams
-from tpt.augment.backend import OPTION_DEFAULTS as D
+from tpt.augment.backends.base import NEUTRAL_SAMPLING, GenerationRequest, GenerationResult, SamplingParams
+from tpt.augment.backends.base import OPTION_DEFAULTS as D
 from tpt.augment.backends.openai_protocol import (
     as_text,
     model_ids,
@@ -39,8 +39,8 @@ from tpt.augment.backends.openai_schedule import Feeder, Run
 from tpt.augment.backends.openai_stream import Streamed, StreamError, read_stream
 from tpt.augment.loopguard import FINISH_REPETITION, TEXT_PIECE, LoopGuardOptions, TextLoopGuard
 from tpt.augment.truncation import truncate_approx, truncate_texts
-from tpt.control_tokens import common_markers, controls
-from tpt.errors import BackendError, ConfigError, MissingDependencyError, TransientBackendError
+from tpt.core.control_tokens import common_markers, controls
+from tpt.core.errors import BackendError, ConfigError, MissingDependencyError, TransientBackendError
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ class OpenAIHttpBackend:
         self.retry_max_s = retry_max_s
         self._tokenizer = _load_tokenizer(tokenizer) if tokenizer else None
         # The server templates and tokenizes the prompt itself, parsing control tokens in it: the
-        # stage applies --control-tokens to documents holding these strings (control.py).
+        # stage applies --control-tokens to documents holding these strings (core/control_tokens.py).
         self.control_strings = controls(self._tokenizer) if self._tokenizer else common_markers()
         self.stats: Counter[str] = Counter()
         """requests, attempts, retried:<kind>, failed:<kind>: for the run summary."""
