@@ -311,3 +311,9 @@ def test_the_old_name_check_sees_every_form(tmp_path):
 
 
 # END-OLD-PATHS
+
+
+def test_the_package_root_holds_only_the_entry_points():
+    """Shared primitives live in a named wing (tpt/core/ and the other shared packages), not loose at the root."""
+    loose = sorted(p.name for p in SRC.joinpath("tpt").glob("*.py"))
+    assert loose == ["__init__.py", "__main__.py", "_aliases.py", "cli.py"]
