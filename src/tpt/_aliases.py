@@ -11,7 +11,6 @@ docs/architecture.md lists the layout.
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.machinery
 import sys
 import warnings
@@ -51,7 +50,10 @@ def new_name(name: str) -> str | None:
     return None
 
 
-class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+class _Alias:
+    """A meta-path finder and its loader (the protocols of importlib.abc, without importing it: that
+    module pulls in importlib.resources, pathlib and tempfile, and `import tpt` stays light)."""
+
     def find_spec(self, fullname: str, path=None, target=None) -> importlib.machinery.ModuleSpec | None:
         new = new_name(fullname)
         return importlib.machinery.ModuleSpec(fullname, self, origin=new) if new else None

@@ -83,4 +83,20 @@ def test_the_table_maps_each_old_name_to_a_module_that_exists():
     assert MOVED and all(importlib.util.find_spec(new) is not None for new in MOVED.values())
 
 
+def test_the_finder_keeps_import_tpt_light():
+    # Only what the interpreter's own import system is made of (no importlib.abc: it loads pathlib,
+    # tempfile and importlib.resources).
+    script = "import sys, json; before = set(sys.modules); import tpt; print(json.dumps(sorted(set(sys.modules) - before)))"
+    loaded = set(run(script)["result"]) - {"tpt", "tpt._aliases"}
+    assert loaded <= {
+        "__future__",
+        "importlib",
+        "importlib._bootstrap",
+        "importlib._bootstrap_external",
+        "importlib.machinery",
+        "types",
+        "warnings",
+    }, loaded
+
+
 # END-OLD-PATHS
