@@ -63,6 +63,7 @@ class _Alias:
 
     def exec_module(self, module: ModuleType) -> None:
         old, new = module.__name__, module.__spec__.origin
+        # stacklevel 2 is the importing line: warnings skips the import system's own frames.
         warnings.warn(f"{old} moved to {new}; the old name goes in tpt 0.2", DeprecationWarning, stacklevel=2)
         # The import system returns what sys.modules holds under the old name once this returns.
         sys.modules[old] = importlib.import_module(new)
