@@ -7,7 +7,8 @@ A package is `tpt.<name>`; a top-level module (`tpt.errors`) is its own package.
 - core: what crosses a stage boundary and the shared machinery; imports no other layer.
 - stages: each imports core only (its own package aside), never another stage to read its files.
 - executors of augment (serve, distributed): core and augment (augment names them by import string).
-- top (estimate, reproduce, the `tpt` command): anything below, through the stages' API.
+- top (estimate, compare, reproduce, the `tpt` command): anything below, through the stages' API; reproduce
+  uses compare's estimator.
 """
 
 from __future__ import annotations
@@ -39,12 +40,12 @@ CORE = {
 }
 STAGES = {"augment", "validate", "pack", "tokenizer", "train", "evaluate"}
 EXECUTORS = {"serve", "distributed"}
-TOP = {"estimate", "reproduce", "cli", "__main__"}
+TOP = {"estimate", "compare", "reproduce", "cli", "__main__"}
 ALLOWED = {
     **{p: CORE for p in CORE},
     **{p: CORE for p in STAGES},
     **{p: CORE | {"augment"} for p in EXECUTORS},
-    **{p: CORE | STAGES | EXECUTORS | {"estimate", "cli"} for p in TOP},
+    **{p: CORE | STAGES | EXECUTORS | {"estimate", "compare", "cli"} for p in TOP},
 }
 
 
