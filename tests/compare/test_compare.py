@@ -319,3 +319,22 @@ def test_arms_that_cannot_be_formed(
         capsys, "--arm", f"raw={raw}", "--arm", f"tpt={tpt[0]}", "--baseline", "raw", "--metric", "nope", *out
     )
     assert "no metric 'nope'" in err and "accuracy" in err
+
+
+def test_levels_stratify_the_item_bootstrap(
+    evaluated: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    levels = write_jsonl(
+        tmp_path / "levels.jsonl", [{"id": f"q{i}", "difficulty": "ab"[i % 2]} for i in range(30)]
+    )
+    args = base_args(evaluated, tmp_path / "o") + ["--no-plots", "--levels", str(levels)]
+    err = error_of(capsys, *args)
+    assert "has no field 'level' (pass --level-field)" in err
+    assert compare(*args, "--level-field", "difficulty") == 0
+    capsys.readouterr()
+    task = json.loads((tmp_path / "o" / "compare.json").read_text())["tasks"]["sums"]
+    assert task["strata"] == {"a": 15, "b": 15}
+    assert "2 strata" in task["contrasts"]["tpt-vs-raw"]["factor"]["method"]
+    short = write_jsonl(tmp_path / "short.jsonl", [{"id": f"q{i}", "level": "a"} for i in range(29)])
+    err = error_of(capsys, *base_args(evaluated, tmp_path / "o"), "--levels", str(short))
+    assert "task sums: item 'q29' has no level" in err

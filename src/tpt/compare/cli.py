@@ -18,7 +18,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--arm",
         action="append",
-        default=[],
         metavar="NAME=EVAL[,EVAL]",
         help="an arm and its runs, one per seed: `tpt eval` results files (every model in one is a run) or "
         "`tpt train` run directories scored by `tpt eval`; repeat for every arm",
@@ -50,6 +49,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="FIELD",
         help="an eval setting allowed to differ between runs (e.g. batch_size, task.data); repeatable",
     )
+    p.add_argument(
+        "--levels",
+        metavar="FILE",
+        help="JSONL of the test items' strata (`id` and --level-field per record, e.g. a difficulty level): "
+        "stratifies the item bootstrap",
+    )
+    p.add_argument("--level-field", default="level", help="the stratum field of --levels (default: level)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots (which need matplotlib)")
 
 
@@ -57,7 +63,7 @@ def config_from_args(args: argparse.Namespace):
     from tpt.compare.config import CompareConfig, parse_arm
 
     return CompareConfig(
-        arms=tuple(parse_arm(a) for a in args.arm),
+        arms=tuple(parse_arm(a) for a in args.arm or ()),
         baseline=args.baseline,
         output=args.output,
         results=tuple(args.results),
@@ -67,6 +73,8 @@ def config_from_args(args: argparse.Namespace):
         bootstrap=args.bootstrap,
         seed=args.seed,
         ignore_settings=tuple(args.ignore_setting),
+        levels=args.levels,
+        level_field=args.level_field,
         plots=not args.no_plots,
     )
 

@@ -35,12 +35,19 @@ class CompareConfig:
     """Seed of the item bootstrap."""
     ignore_settings: tuple[str, ...] = ()
     """Eval settings (row config keys, e.g. batch_size or task.data) allowed to differ between runs."""
+    levels: Path | None = None
+    """A JSONL file giving each test item's stratum: records with `id` (else the 1-based line number, as
+    `tpt eval` numbers items without an id field) and `level_field`; the item bootstrap and the item
+    variances are then stratified by it. None: one stratum."""
+    level_field: str = "level"
     plots: bool = True
     """Write the PNG plots (needs matplotlib)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "output", Path(self.output))
         object.__setattr__(self, "results", tuple(Path(p) for p in self.results))
+        if self.levels is not None:
+            object.__setattr__(self, "levels", Path(self.levels))
         if not self.arms:
             raise ConfigError("no arm given: pass --arm NAME=EVAL[,EVAL] at least twice")
         names = [name for name, _ in self.arms]

@@ -290,3 +290,22 @@ def load_arm(
             "must differ (they are paired with the baseline's by seed)"
         )
     return runs
+
+
+def read_levels(path: Path, field: str) -> dict[str, str]:
+    """item id -> stratum, from a JSONL file (id: the record's `id`, else its 1-based line number)."""
+    if not path.is_file():
+        raise InputError(f"--levels {path} does not exist")
+    out: dict[str, str] = {}
+    text = path.read_text(encoding="utf-8")
+    for n, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            raise InputError(f"{path}:{n}: not valid JSON") from None
+        if not isinstance(rec, dict) or field not in rec:
+            raise InputError(f"{path}:{n}: record has no field {field!r} (pass --level-field)")
+        out[str(rec.get("id", n))] = str(rec[field])
+    return out

@@ -21,7 +21,7 @@ from typing import Any
 from tpt.artifacts import write_atomic, write_json
 from tpt.compare import estimator as est
 from tpt.compare.config import CompareConfig
-from tpt.compare.inputs import EvaluatedRun, differing, flat, load_arm
+from tpt.compare.inputs import EvaluatedRun, differing, flat, load_arm, read_levels
 from tpt.errors import InputError, MissingDependencyError
 from tpt.formats.summaries import CompareSummary
 
@@ -92,11 +92,26 @@ def _choose_tasks(
     return sorted(shared), skipped
 
 
-def _seed_runs(task: str, runs: list[EvaluatedRun]) -> list[est.SeedRun]:
+def _seed_runs(task: str, runs: list[EvaluatedRun], levels: tuple[str, ...] | None) -> list[est.SeedRun]:
     return [
-        est.SeedRun(r.arm, r.seed, tuple(float(t) for t in r.tasks[task].tokens), r.tasks[task].correct)  # type: ignore[arg-type]
+        est.SeedRun(
+            r.arm, r.seed, tuple(float(t) for t in r.tasks[task].tokens), r.tasks[task].correct, levels
+        )  # type: ignore[arg-type]
         for r in runs
     ]
+
+
+def _task_levels(
+    task: str, ids: tuple[str, ...], levels: dict[str, str] | None, path: object
+) -> tuple[str, ...] | None:
+    if levels is None:
+        return None
+    missing = [i for i in ids if i not in levels]
+    if missing:
+        raise InputError(
+            f"task {task}: item {missing[0]!r} has no level in {path} ({len(missing)} of {len(ids)} missing)"
+        )
+    return tuple(levels[i] for i in ids)
 
 
 def _curve(runs: list[est.SeedRun]) -> dict[str, Any]:
@@ -131,12 +146,18 @@ def verdict_line(task: str, arm: str, baseline: str, c: dict[str, Any]) -> str:
     )
 
 
-def compare_task(task: str, by_arm: dict[str, list[EvaluatedRun]], config: CompareConfig) -> dict[str, Any]:
+def compare_task(
+    task: str,
+    by_arm: dict[str, list[EvaluatedRun]],
+    config: CompareConfig,
+    levels: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """The statistics of one task (the `tasks[task]` entry of compare.json)."""
     runs = [r for rs in by_arm.values() for r in rs]
     _check_settings(task, runs, config.ignore_settings)
     _check_items(task, runs)
-    seeds = {arm: _seed_runs(task, rs) for arm, rs in by_arm.items()}
+    strata = _task_levels(task, runs[0].tasks[task].ids, levels, config.levels)
+    seeds = {arm: _seed_runs(task, rs, strata) for arm, rs in by_arm.items()}
     everyone = [r for rs in seeds.values() for r in rs]
     try:
         common = est.common_tokens(everyone)
@@ -189,6 +210,7 @@ def compare_task(task: str, by_arm: dict[str, list[EvaluatedRun]], config: Compa
         "metric": first.metric,
         "n_items": len(first.ids),
         "eval_settings": first.settings,
+        "strata": {lv: strata.count(lv) for lv in sorted(set(strata))} if strata else None,
         "common_tokens": [int(t) for t in common],
         "largest_common_tokens": int(at),
         "arms": arms,
@@ -222,6 +244,7 @@ def run(config: CompareConfig, *, log: Any = _STDERR) -> CompareSummary:
             raise InputError(f"run {r.model} is in two arms ({owner[r.model]} and {r.arm})")
         owner[r.model] = r.arm
     tasks, skipped = _choose_tasks(runs, config.tasks)
+    levels = read_levels(config.levels, config.level_field) if config.levels is not None else None
     report: dict[str, Any] = {
         "baseline": config.baseline,
         "arms": {
@@ -237,12 +260,14 @@ def run(config: CompareConfig, *, log: Any = _STDERR) -> CompareSummary:
             "bootstrap": config.bootstrap,
             "seed": config.seed,
             "ignore_settings": list(config.ignore_settings),
+            "levels": str(config.levels) if config.levels is not None else None,
+            "level_field": config.level_field,
         },  # fmt: skip
         "tasks_skipped": skipped,
         "tasks": {},
     }
     for task in tasks:
-        report["tasks"][task] = compare_task(task, by_arm, config)
+        report["tasks"][task] = compare_task(task, by_arm, config, levels)
         for c in report["tasks"][task]["contrasts"].values():
             _say(log, f"[compare] {c['verdict_line']}")
     out = config.output
