@@ -42,3 +42,28 @@ def simulate(
             rows.append(tuple(bool(x) for x in rng.random(len(d)) < p))
         runs.append(SeedRun(arm, s, grid, tuple(rows), levels))
     return runs
+
+
+def calibration(reps: int, n_items: int, seeds: int, factor: float, n_boot: int) -> dict[str, float]:
+    """Share of simulations whose interval contains the true factor, share called "gain", median width."""
+    from tpt.compare.estimator import factor_interval, verdict
+
+    covered = gains = 0
+    widths = []
+    for r in range(reps):
+        rng = np.random.default_rng(10_000 + r)
+        d = difficulties(rng, n_items)
+        names = [str(s) for s in range(seeds)]
+        iv = factor_interval(simulate(rng, "raw", names, d), simulate(rng, "arm", names, d, factor=factor),
+                             n_boot=n_boot, seed=r)  # fmt: skip
+        covered += iv.includes(factor)
+        gains += verdict(iv, 1.0) == "gain"
+        widths.append(iv.high / iv.low)
+    return {"coverage": covered / reps, "gain": gains / reps, "median_high_over_low": float(np.median(widths))}
+
+
+if __name__ == "__main__":  # the calibration table of docs/compare.md
+    print("true factor | seeds | items | coverage | called gain | median high/low")
+    for factor, seeds in ((1.0, 1), (1.0, 3), (1.0, 5), (2.0, 3), (2.0, 5), (1.5, 5)):
+        c = calibration(reps=100, n_items=200, seeds=seeds, factor=factor, n_boot=300)
+        print(f"{factor} | {seeds} | 200 | {c['coverage']:.2f} | {c['gain']:.2f} | {c['median_high_over_low']:.2f}")
