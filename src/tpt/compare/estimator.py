@@ -356,12 +356,10 @@ def _boot_weights(
     strata: list[np.ndarray], n_items: int, n_boot: int, rng: np.random.Generator
 ) -> np.ndarray:
     """(n_boot, n_items) draw counts: each stratum's items drawn with replacement, as many as it has."""
-    weights = np.zeros((n_boot, n_items))
-    rows = np.arange(n_boot)[:, None]
-    for idx in strata:
-        draws = idx[rng.integers(0, len(idx), size=(n_boot, len(idx)))]
-        np.add.at(weights, (np.broadcast_to(rows, draws.shape), draws), 1.0)
-    return weights
+    rows = np.arange(n_boot)[:, None] * n_items
+    flat = [(rows + idx[rng.integers(0, len(idx), size=(n_boot, len(idx)))]).ravel() for idx in strata]
+    counts = np.bincount(np.concatenate(flat), minlength=n_boot * n_items)
+    return counts.reshape(n_boot, n_items).astype(float)
 
 
 def _pairs(
@@ -430,9 +428,23 @@ def factor_interval(
     point = logs_for({k: m.mean(axis=1) for k, m in mats.items()})
     m = float(np.mean(point))
 
-    weights = _boot_weights(_strata(runs[0].levels, n_items), n_items, n_boot, np.random.default_rng(seed))
-    per_run = {k: (weights @ mat.T) / n_items for k, mat in mats.items()}  # (n_boot, checkpoints)
-    reps = np.array([np.mean(logs_for({k: v[j] for k, v in per_run.items()})) for j in range(n_boot)])
+    rng = np.random.default_rng(seed)
+    strata = _strata(runs[0].levels, n_items)
+    stacked = np.ascontiguousarray(np.concatenate([mats[id(r)] for r in runs]).T)  # (items, checkpoints)
+    spans, at = {}, 0
+    for r in runs:
+        spans[id(r)] = (at, at + len(r.tokens))
+        at += len(r.tokens)
+    reps_list: list[float] = []
+    chunk = max(1, min(n_boot, 2_000_000 // n_items))  # replicates per block: ~16 MB of weights at most
+    for start in range(0, n_boot, chunk):
+        weights = _boot_weights(strata, n_items, min(chunk, n_boot - start), rng)
+        acc = (weights @ stacked) / n_items  # (block, all runs' checkpoints side by side)
+        per_run = {k: acc[:, a:b] for k, (a, b) in spans.items()}
+        reps_list += [
+            float(np.mean(logs_for({k: v[j] for k, v in per_run.items()}))) for j in range(len(weights))
+        ]
+    reps = np.asarray(reps_list)
     item_var = float(np.var(reps, ddof=1)) if n_boot > 1 else 0.0
 
     n = len(pairs)
