@@ -56,26 +56,30 @@ class EvaluatedRun:
         return f"{self.arm}/{self.seed} ({self.model})"
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    out = []
+def _iter_jsonl(path: Path):
+    """(line number, record) of a JSONL file, streamed; a half line at the very end (a kill) is skipped."""
+    bad: int | None = None
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                if bad is not None:
+                    raise InputError(f"{path}:{bad}: not valid JSON; fix or remove the line")
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    bad = n  # an error only if a record follows it
+                    continue
+                if not isinstance(rec, dict):
+                    raise InputError(f"{path}:{n}: expected a JSON object")
+                yield n, rec
     except UnicodeDecodeError:
         raise InputError(f"{path} is not a UTF-8 text file (expected the JSONL `tpt eval` writes)") from None
-    lines = text.split("\n")
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            if n >= len(lines) - 1:
-                continue  # a half line left by a kill: tpt eval removes it on its next run
-            raise InputError(f"{path}:{n}: not valid JSON; fix or remove the line") from None
-        if not isinstance(rec, dict):
-            raise InputError(f"{path}:{n}: expected a JSON object")
-        out.append(rec)
-    return out
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [rec for _, rec in _iter_jsonl(path)]
 
 
 def is_results_file(path: Path) -> bool:
@@ -126,14 +130,20 @@ def _model_seed(model: str) -> str | None:
     return None
 
 
-def _task_results(
-    path: Path,
-    model: str,
-    task: str,
-    rows: list[dict[str, Any]],
-    samples: list[dict[str, Any]],
-    metric: str | None,
-) -> TaskResults:
+@dataclass(slots=True)
+class _Plan:
+    """What the rows of one (model, task) say: its setting, metric, complete checkpoints and their
+    fingerprints; `hits` collects the per-item results as the samples stream by."""
+
+    where: str
+    setting: dict[str, Any]
+    metric: str
+    rows: dict[int, dict[str, Any]]
+    fingerprints: dict[int, str | None]
+    hits: dict[int, dict[str, dict[int, float]]]
+
+
+def _plan(path: Path, model: str, task: str, rows: list[dict[str, Any]], metric: str | None) -> _Plan:
     where = f"{path}: run {model}, task {task}"
     settings: dict[str, dict[str, Any]] = {}
     for r in rows:
@@ -147,7 +157,6 @@ def _task_results(
         )
     [setting] = settings.values()
     metrics = list((setting.get("task") or {}).get("metrics") or {})
-    name = metric or (metrics[0] if metrics else "accuracy")
     by_ckpt: dict[int, dict[str, Any]] = {}
     for r in rows:
         if r.get("tokens_seen") is None:
@@ -156,47 +165,64 @@ def _task_results(
                 "`tpt train` runs can be placed on a training-token axis"
             )
         by_ckpt.setdefault(int(r["tokens_seen"]), r)
-    fingerprints = {int(r["tokens_seen"]): r["config"].get("fingerprint") for r in rows}
-    hits: dict[int, dict[str, dict[int, float]]] = {t: {} for t in by_ckpt}
-    for s in samples:
-        t = s.get("tokens_seen")
-        if t is None or int(t) not in hits:
-            continue
-        if "fingerprint" in s and s["fingerprint"] != fingerprints[int(t)]:
-            continue  # this checkpoint scored with another setting
-        correct = s.get("correct") or {}
-        if name not in correct:
-            have = ", ".join(sorted(correct)) or "none"
-            raise InputError(
-                f"{where}: the samples have no metric {name!r} (they have {have}); pass --metric"
-            )
-        hits[int(t)].setdefault(str(s["id"]), {})[int(s.get("sample", 0))] = float(bool(correct[name]))
-    tokens = tuple(sorted(by_ckpt))
+    return _Plan(
+        where=where, setting=setting, metric=metric or (metrics[0] if metrics else "accuracy"), rows=by_ckpt,
+        fingerprints={t: r["config"].get("fingerprint") for t, r in by_ckpt.items()}, hits={t: {} for t in by_ckpt},
+    )  # fmt: skip
+
+
+def _take(plan: _Plan, s: dict[str, Any]) -> None:
+    """Record one sample's correctness (the last record of an (item, sample) wins, as docs/eval.md says)."""
+    t = s.get("tokens_seen")
+    if t is None or int(t) not in plan.hits:
+        return
+    if "fingerprint" in s and s["fingerprint"] != plan.fingerprints[int(t)]:
+        return  # this checkpoint scored with another setting
+    correct = s.get("correct") or {}
+    if plan.metric not in correct:
+        have = ", ".join(sorted(correct)) or "none"
+        raise InputError(
+            f"{plan.where}: the samples have no metric {plan.metric!r} (they have {have}); pass --metric"
+        )
+    plan.hits[int(t)].setdefault(str(s["id"]), {})[int(s.get("sample", 0))] = float(
+        bool(correct[plan.metric])
+    )
+
+
+def _finish(plan: _Plan, samples_path: Path) -> TaskResults:
+    tokens = tuple(sorted(plan.rows))
+    hits = plan.hits
     ids = sorted(hits[tokens[0]])
     for t in tokens:
-        n = by_ckpt[t].get("n")
+        n, name = plan.rows[t].get("n"), plan.rows[t].get("checkpoint")
         if not hits[t]:
             raise InputError(
-                f"{where}: no per-item results for checkpoint {by_ckpt[t].get('checkpoint')} in "
-                f"{samples_path_for(path)}; re-run the same `tpt eval` command to write them"
+                f"{plan.where}: no per-item results for checkpoint {name} in {samples_path}; re-run the same "
+                "`tpt eval` command to write them"
             )
         if sorted(hits[t]) != ids or (n is not None and len(hits[t]) != n):
             raise InputError(
-                f"{where}: checkpoint {by_ckpt[t].get('checkpoint')} has per-item results for {len(hits[t])} "
-                f"items, checkpoint {by_ckpt[tokens[0]].get('checkpoint')} for {len(ids)} (the rows say {n}); "
-                "re-run the same `tpt eval` command to complete it"
+                f"{plan.where}: checkpoint {name} has per-item results for {len(hits[t])} items, checkpoint "
+                f"{plan.rows[tokens[0]].get('checkpoint')} for {len(ids)} (the rows say {n}); re-run the same "
+                "`tpt eval` command to complete it"
             )
-    correct_rows = tuple(tuple(sum(hits[t][i].values()) / len(hits[t][i]) for i in ids) for t in tokens)
-    return TaskResults(tokens=tokens, ids=tuple(ids), correct=correct_rows, settings=setting, metric=name)
+    correct = tuple(tuple(sum(hits[t][i].values()) / len(hits[t][i]) for i in ids) for t in tokens)
+    return TaskResults(
+        tokens=tokens, ids=tuple(ids), correct=correct, settings=plan.setting, metric=plan.metric
+    )
 
 
 def read_results_file(
     path: Path, *, models: set[str] | None = None, metric: str | None = None
 ) -> dict[str, dict[str, TaskResults]]:
-    """model -> task -> results, for every model in a results file (or those in `models`, resolved paths)."""
+    """model -> task -> results, for every model in a results file (or those in `models`, resolved paths).
+
+    The samples file is streamed, keeping one number per (checkpoint, item, sample): its prompts and
+    generations are never held in memory.
+    """
     if not path.is_file():
         raise InputError(f"{path} does not exist (expected a `tpt eval` results file or a run directory)")
-    rows = [r for r in _read_jsonl(path)]
+    rows = _read_jsonl(path)
     bad = next((n for n, r in enumerate(rows, start=1) if not all(k in r for k in ROW_KEYS)), None)
     if bad is not None:
         raise InputError(f"{path}: record {bad} is not a `tpt eval` result row (needs {', '.join(ROW_KEYS)})")
@@ -210,21 +236,18 @@ def read_results_file(
             f"{path}: its per-item results {samples_path.name} are not beside it; tpt compare needs the samples "
             "file `tpt eval --output` writes"
         )
-    # Only the primary metric's rows are needed to know the checkpoints and settings; any metric row will do.
-    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    # One row per checkpoint is enough to know its settings (the metrics of one checkpoint share a config).
+    grouped: dict[tuple[str, str], dict[Any, dict[str, Any]]] = {}
     for r in rows:
-        grouped.setdefault((r["model"], r["task"]), [])
-        first = grouped[(r["model"], r["task"])]
-        if not any(x["config"].get("fingerprint") == r["config"].get("fingerprint") for x in first):
-            first.append(r)
-    samples: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for s in _read_jsonl(samples_path):
-        samples.setdefault((str(s.get("model")), str(s.get("task"))), []).append(s)
+        grouped.setdefault((r["model"], r["task"]), {}).setdefault(r["config"].get("fingerprint"), r)
+    plans = {key: _plan(path, *key, list(by_fp.values()), metric) for key, by_fp in grouped.items()}
+    for _, s in _iter_jsonl(samples_path):
+        plan = plans.get((str(s.get("model")), str(s.get("task"))))
+        if plan is not None:
+            _take(plan, s)
     out: dict[str, dict[str, TaskResults]] = {}
-    for (model, task), task_rows in grouped.items():
-        out.setdefault(model, {})[task] = _task_results(
-            path, model, task, task_rows, samples.get((model, task), []), metric
-        )
+    for (model, task), plan in plans.items():
+        out.setdefault(model, {})[task] = _finish(plan, samples_path)
     return out
 
 
