@@ -59,11 +59,17 @@ def calibration(reps: int, n_items: int, seeds: int, factor: float, n_boot: int)
         covered += iv.includes(factor)
         gains += verdict(iv, 1.0) == "gain"
         widths.append(iv.high / iv.low)
-    return {"coverage": covered / reps, "gain": gains / reps, "median_high_over_low": float(np.median(widths))}
+    return {
+        "coverage": covered / reps,
+        "gain": gains / reps,
+        "median_high_over_low": float(np.median(widths)),
+    }
 
 
 if __name__ == "__main__":  # the calibration table of docs/compare.md
     print("true factor | seeds | items | coverage | called gain | median high/low")
     for factor, seeds in ((1.0, 1), (1.0, 3), (1.0, 5), (2.0, 3), (2.0, 5), (1.5, 5)):
         c = calibration(reps=100, n_items=200, seeds=seeds, factor=factor, n_boot=300)
-        print(f"{factor} | {seeds} | 200 | {c['coverage']:.2f} | {c['gain']:.2f} | {c['median_high_over_low']:.2f}")
+        print(
+            f"{factor} | {seeds} | 200 | {c['coverage']:.2f} | {c['gain']:.2f} | {c['median_high_over_low']:.2f}"
+        )

@@ -338,3 +338,33 @@ def test_levels_stratify_the_item_bootstrap(
     short = write_jsonl(tmp_path / "short.jsonl", [{"id": f"q{i}", "level": "a"} for i in range(29)])
     err = error_of(capsys, *base_args(evaluated, tmp_path / "o"), "--levels", str(short))
     assert "task sums: item 'q29' has no level" in err
+
+
+def test_several_samples_per_item_and_a_half_written_last_line(
+    evaluated: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With `tpt eval --samples 2`, an item scores the share of its samples right: here every second sample
+    is wrong, so every accuracy halves. A half line left at the end by a kill is skipped; one in the middle
+    is an error naming its line."""
+    src = evaluated / "eval" / "raw.jsonl"
+    doubled = []
+    for s in read_jsonl(samples_of(src)):
+        doubled += [s, {**s, "sample": 1, "correct": {"accuracy": False}}]
+    dst = tmp_path / "raw.jsonl"
+    shutil.copy(src, dst)
+    text = "".join(json.dumps(s) + "\n" for s in doubled)
+    samples_of(dst).write_text(text + '{"model": "cut', encoding="utf-8")
+    args = ["--arm", f"raw={dst}", "--arm", "tpt=" + ",".join(tpt_dirs(evaluated)), "--baseline", "raw",
+            "--output", tmp_path / "o", "--no-plots", "--bootstrap", "100"]  # fmt: skip
+    assert compare(*args) == 0
+    capsys.readouterr()
+    per_seed = json.loads((tmp_path / "o" / "compare.json").read_text())["tasks"]["sums"]["arms"]["raw"][
+        "curve"
+    ]["per_seed"]
+    for s in (0, 1):
+        rows = rows_curve(src, str(evaluated / "runs" / f"raw-s{s}" / "train"))
+        assert per_seed[str(s)] == pytest.approx([a / 2 for _, a in rows])
+    lines = text.split("\n")
+    samples_of(dst).write_text("\n".join(lines[:5] + ['{"model": "cut'] + lines[5:]), encoding="utf-8")
+    err = error_of(capsys, *args)
+    assert "raw.samples.jsonl:6: not valid JSON" in err
