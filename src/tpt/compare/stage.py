@@ -228,11 +228,21 @@ def _check_plotting() -> None:
 
 
 def run(config: CompareConfig, *, log: Any = _STDERR) -> CompareSummary:
-    """Read every arm's runs, compare each task, write compare.json, compare.md and the plots."""
+    """Read every arm's runs, compare each task, write compare.json, compare.md and the plots.
+
+    The output directory is locked for the call (a second `tpt compare` into it fails at once).
+    """
+    from tpt.outputlock import lock_output_dir
+
     started = time.monotonic()
     log = sys.stderr if log is _STDERR else log
     if config.plots:
         _check_plotting()
+    with lock_output_dir(config.output, stage="compare"):
+        return _run(config, log, started)
+
+
+def _run(config: CompareConfig, log: Any, started: float) -> CompareSummary:
     by_arm = {
         name: load_arm(name, members, results=config.results, metric=config.metric)
         for name, members in config.arms
@@ -271,7 +281,6 @@ def run(config: CompareConfig, *, log: Any = _STDERR) -> CompareSummary:
         for c in report["tasks"][task]["contrasts"].values():
             _say(log, f"[compare] {c['verdict_line']}")
     out = config.output
-    out.mkdir(parents=True, exist_ok=True)
     files = [out / "compare.json", out / "compare.md"]
     if config.plots:
         from tpt.compare.plots import plot_task
