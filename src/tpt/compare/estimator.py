@@ -59,7 +59,8 @@ class SeedRun:
     arm: str
     seed: str
     tokens: tuple[float, ...]
-    correct: tuple[tuple[bool, ...], ...]
+    correct: tuple[tuple[bool | float, ...], ...]
+    """Whether each item was right; with several samples per item, the share of them right (0..1)."""
     levels: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:

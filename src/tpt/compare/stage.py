@@ -96,7 +96,7 @@ def _seed_runs(task: str, runs: list[EvaluatedRun], levels: tuple[str, ...] | No
     return [
         est.SeedRun(
             r.arm, r.seed, tuple(float(t) for t in r.tasks[task].tokens), r.tasks[task].correct, levels
-        )  # type: ignore[arg-type]
+        )
         for r in runs
     ]
 
