@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("tpt.train.cli", "pre-train or mid-train a student on packed data"),
     "sft": ("tpt.sft.cli", "supervised fine-tuning on chat data (loss on assistant tokens only)"),
     "eval": ("tpt.evaluate.cli", "score models or every checkpoint of a run on reasoning benchmarks"),
+    "compare": ("tpt.compare.cli", "data-efficiency factor of evaluated arms vs a baseline, with intervals"),
     "reproduce": ("tpt.reproduce.cli", "the TPT experiment end to end on a CPU, with a report"),
     "estimate": ("tpt.estimate.cli", "project the cost of augmenting a whole corpus from a sample"),
 }

@@ -13,7 +13,8 @@ A package is `tpt.<name>` (`tpt` itself: `__init__`), except the two wings of au
   built on train's loop and may import train (train never imports sft).
 - augment's wings (the Ray executor, the teacher servers): core and augment (augment names them by
   import string and never imports them).
-- top (estimate, reproduce, the `tpt` command): anything below, through the stages' API.
+- top (estimate, compare, reproduce, the `tpt` command): anything below, through the stages' API;
+  reproduce uses compare's estimator.
 """
 
 from __future__ import annotations
@@ -35,13 +36,13 @@ WINGS = {"tpt.augment.executors.ray": "augment.executors.ray", "tpt.augment.serv
 CORE = {"__init__", "_aliases", "core", "formats", "quality", "storage", "testing"}
 STAGES = {"augment", "validate", "pack", "tokenizer", "train", "sft", "evaluate"}
 EXECUTORS = set(WINGS.values())
-TOP = {"estimate", "reproduce", "cli", "__main__"}
+TOP = {"estimate", "compare", "reproduce", "cli", "__main__"}
 ALLOWED = {
     **{p: CORE for p in CORE},
     **{p: CORE for p in STAGES},
     "sft": CORE | {"train"},
     **{p: CORE | {"augment"} for p in EXECUTORS},
-    **{p: CORE | STAGES | EXECUTORS | {"estimate", "cli"} for p in TOP},
+    **{p: CORE | STAGES | EXECUTORS | {"estimate", "compare", "cli"} for p in TOP},
 }
 IMPORT_STRING = re.compile(r"^tpt(\.\w+)+(:\w+)?$")
 

@@ -150,6 +150,17 @@ BUSY_COMMANDS = {
     ],
     "eval": lambda t, d: ["eval", "embedded", "--tasks", "gsm8k", "--limit", "1", "--output", str(t)],
     "reproduce": lambda t, d: ["reproduce", "--output", str(t), "--scale", "quick"],
+    "compare": lambda t, d: [
+        "compare",
+        "--arm",
+        f"a={d / 'a.jsonl'}",
+        "--arm",
+        f"b={d / 'b.jsonl'}",
+        "--baseline",
+        "a",
+        "--output",
+        str(t),
+    ],
 }
 
 

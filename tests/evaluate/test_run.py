@@ -90,6 +90,10 @@ def test_run_dir_sweep_writes_rows_and_samples(tmp_path: Path, run_dir: Path, pr
     assert s["prompt"].endswith("<think>")
     assert s["extracted"]["accuracy"] == s["gold"] and s["correct"]["accuracy"] is True
     assert s["finish_reason"] == "stop" and "</think>" not in s["generation"]
+    [row] = [
+        r for r in rows if r["tokens_seen"] == 4096 and r["task"] == "think" and r["metric"] == "accuracy"
+    ]
+    assert s["fingerprint"] == row["config"]["fingerprint"]  # ties the sample to its rows (tpt compare)
 
     # A second run with the same output resumes: nothing is generated again.
     assert main(["eval", str(run_dir), "--task-file", str(tasks), "--output", str(out)]) == 0

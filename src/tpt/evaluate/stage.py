@@ -300,7 +300,10 @@ def _evaluate(config: EvalConfig, log: Any) -> list[dict[str, Any]]:
                 for m, v in score.metrics.items()
             ]
             if out_path is not None:
-                append_jsonl(samples_path_for(out_path), ({**base, **s} for s in score.samples))
+                # The row config's fingerprint ties each sample to its rows (a file can hold one checkpoint
+                # scored with two settings); `tpt compare` reads the per-item results by it.
+                sample_base = {**base, "fingerprint": config["fingerprint"]}
+                append_jsonl(samples_path_for(out_path), ({**sample_base, **s} for s in score.samples))
                 append_jsonl(out_path, task_rows)
             rows.extend(task_rows)
             primary = prep.task.metrics[0][0]

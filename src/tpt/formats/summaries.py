@@ -154,6 +154,29 @@ class EvalSummary(_Summary):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class CompareSummary(_Summary):
+    """`tpt compare`: per task, each arm's factor against the baseline and its verdict (compare.json).
+
+    `report` is the whole of compare.json (curves, intervals, settings), which `to_json()` returns.
+    """
+
+    output: Path
+    baseline: str
+    arms: tuple[str, ...]
+    tasks: tuple[str, ...]
+    verdicts: dict[str, dict[str, str]]
+    """task -> contrast ("tpt-vs-raw") -> "gain" | "no measurable effect" | "loss" (of the factor)."""
+    files: tuple[Path, ...] = ()
+    """compare.json, compare.md and the plots written."""
+    report: dict[str, Any] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """compare.json."""
+        return _plain(self.report)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class TokenizerSummary(_Summary):
     """`tpt tokenizer train`: what the BPE was learned from, and its size."""
 
