@@ -14,7 +14,13 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from tpt.augment.backend import Backend, GenerationRequest, request_seed, sampling_in_force
+from tpt.augment.backend import (
+    Backend,
+    GenerationRequest,
+    GenerationResult,
+    request_seed,
+    sampling_in_force,
+)
 from tpt.augment.config import AugmentConfig
 from tpt.augment.extract import extract_thinking
 from tpt.augment.prompts import PromptTemplate
@@ -140,12 +146,23 @@ def generate_records(
             source=doc.source,
             meta=doc.meta,
             input=RecordInput(file=doc.item.file, line=doc.item.line, index=doc.item.index),
-            provenance=Provenance(**provenance_base, seed=seed, attempts=result.attempts),
+            provenance=_provenance(provenance_base, seed, result),
             control_tokens=control,
             duplicate_of=doc.duplicate_of,
             loop=loop,
         ).to_json()
         yield doc, record
+
+
+def _provenance(base: dict[str, Any], seed: int | None, result: GenerationResult) -> Provenance:
+    """The record's provenance: the run's, less the fields the server refused for this request."""
+    if not result.refused_fields:
+        return Provenance(**base, seed=seed, attempts=result.attempts)
+    refused = list(result.refused_fields)
+    sampling = {k: v for k, v in base["sampling"].items() if k not in refused}
+    return Provenance(
+        **{**base, "sampling": sampling}, seed=seed, attempts=result.attempts, sampling_refused=refused
+    )
 
 
 def _control_policy(controls: Any, policy: str, text: str) -> tuple[str, ControlTokens | None]:

@@ -196,6 +196,10 @@ class Provenance(JsonRecord):
     attempts: int
     loop_guard: dict[str, Any] | None = optional()
     """The loop guard's settings (augment/loopguard.py: enabled, ngram, window, threshold)."""
+    sampling_refused: list[str] | None = optional()
+    """Fields tpt meant to send that the server refused and the request went without (its own
+    defaults applied to them): `sampling` leaves them out. Only the neutral extras (top_k -1, min_p 0,
+    penalties off) are ever dropped so."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
