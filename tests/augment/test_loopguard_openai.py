@@ -127,7 +127,9 @@ def test_a_loop_under_a_cap_below_the_window_is_stopped_end_to_end(tmp_path):
     from tpt.cli import main
 
     corpus = tmp_path / "in.jsonl"
-    corpus.write_text("".join(json.dumps({"id": f"d{i}", "text": f"Note {i} on primes."}) + "\n" for i in range(3)))
+    corpus.write_text(
+        "".join(json.dumps({"id": f"d{i}", "text": f"Note {i} on primes."}) + "\n" for i in range(3))
+    )
     out = tmp_path / "out"
     with StubServer(StubConfig(latency_ms=1, token_ms=0.2, loop_after=1)) as stub:
         code = main(["augment", str(corpus), "--output", str(out), "--backend", "openai", "--model", "stub",
