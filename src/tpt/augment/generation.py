@@ -26,6 +26,7 @@ from tpt.augment.extract import extract_thinking
 from tpt.augment.prompts import PromptTemplate
 from tpt.corpus import Item, content_id
 from tpt.formats.records import AugmentedRecord, ControlTokens, LoopStop, Provenance, RecordInput
+from tpt.formats.text import readable_id
 
 TRUNCATE_BATCH = 64  # documents tokenized together (batch encoding is much faster than one by one)
 # Failure reasons of documents that passed the input checks: their id counts as seen (duplicate_ids.py).
@@ -182,7 +183,8 @@ def to_document(item: Item, fail: FailFn, cfg_text: str, cfg_id: str) -> Documen
     try:
         rec = item.parse()
     except ValueError as exc:
-        fail(item, getattr(exc, "reason", "malformed_line"), str(exc))  # also invalid_utf8, unencodable_text
+        # also invalid_utf8 and unencodable_text; the id still names the line whenever it can be read
+        fail(item, getattr(exc, "reason", "malformed_line"), str(exc), readable_id(item.raw, cfg_id))
         return None
     doc_id = rec.get(cfg_id)
     if cfg_text not in rec:

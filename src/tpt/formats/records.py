@@ -269,7 +269,8 @@ class Failure(JsonRecord):
     line: int
     index: int
     id: Any
-    """The document's id when it was read, else null."""
+    """The document's id whenever it can be read, also from a bad line (formats.text.readable_id), else
+    null."""
     reason: str
     """generation_failed, malformed_line, invalid_utf8, missing_field, empty_document, duplicate_id, ..."""
     kept: bool | None = optional()
