@@ -419,11 +419,11 @@ class OpenAIHttpBackend:
             self._refused.update(new)
             for name in new:
                 self._template.pop(name, None)
-            self.stats["refused_fields"] = len(self._refused)
+            status = exc.detail.partition(":")[0]  # "HTTP 422"
             print(
                 f"tpt augment: note: the server at {self.base_url} does not accept {', '.join(new)} "
-                f"({exc.detail.partition(':')[0]}); sending every request without them, so the server's own defaults "
-                "apply to these (each record's provenance.sampling says what was sent; --sampling-fields "
+                f"({status}); sending every request without them, so the server's own defaults apply "
+                "to these (each record's provenance.sampling says what was sent; --sampling-fields "
                 "standard sends only the OpenAI API's fields)",
                 file=self.notice_stream,
                 flush=True,
