@@ -135,7 +135,11 @@ def add_arguments(p: argparse.ArgumentParser, *, optional_output: str | None = N
     )
     g.add_argument("--loop-ngram", type=int, default=lg.ngram, help=f"tokens per n-gram (default {lg.ngram})")
     g.add_argument(
-        "--loop-window", type=int, default=lg.window, help=f"tokens looked back over (default {lg.window})"
+        "--loop-window",
+        type=int,
+        default=lg.window,
+        help=f"tokens looked back over (default {lg.window}); before it fills (or under a shorter "
+        f"--max-thinking-tokens) the n-grams so far are judged once there are {lg.min_fill}",
     )
     g.add_argument(
         "--loop-threshold",

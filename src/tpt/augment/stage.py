@@ -86,18 +86,20 @@ def _run(cfg: AugmentConfig, executor: Executor) -> AugmentSummary:
                 yield doc
 
     outcomes = executor.generate(Job(cfg, template), documents(), fail)
+    sent = SamplingSent()
     try:
         for doc, record in outcomes:
             if book.write(doc.item.index, record, failure=False):
                 counters["new_records"] += 1
                 progress.update(done=1, tokens=record["completion_tokens"])
+                sent.note(record["provenance"])
         extra, wall_s = executor.report(), time.monotonic() - started
     finally:
         getattr(outcomes, "close", lambda: None)()  # close the backend now, not when garbage-collected
         executor.close()
         book.close()
         progress.close()
-    return _write_summary(cfg, book, {**counters, "input_items": book.items_read}, wall_s, extra)
+    return _write_summary(cfg, book, {**counters, "input_items": book.items_read}, wall_s, extra, sent)
 
 
 def _claim(cfg: AugmentConfig, files: list[Path], template: PromptTemplate) -> None:
@@ -171,8 +173,28 @@ def _is_dropped_duplicate(doc: Document, book: ShardBook, policy: str, fail: Fai
     return False
 
 
+class SamplingSent:
+    """The sampling fields this run's records went out with, each distinct set once (one set, unless a
+    server refused some fields: then the records say which, in provenance.sampling_refused)."""
+
+    def __init__(self) -> None:
+        self.sets: list[dict[str, Any]] = []
+        self.refused: set[str] = set()
+
+    def note(self, provenance: dict[str, Any]) -> None:
+        sampling = provenance.get("sampling")
+        if sampling is not None and sampling not in self.sets:  # a short list: one or two sets
+            self.sets.append(sampling)
+        self.refused.update(provenance.get("sampling_refused") or ())
+
+
 def _write_summary(
-    cfg: AugmentConfig, book: ShardBook, counters: dict[str, int], wall_s: float, extra: dict[str, Any]
+    cfg: AugmentConfig,
+    book: ShardBook,
+    counters: dict[str, int],
+    wall_s: float,
+    extra: dict[str, Any],
+    sent: SamplingSent,
 ) -> AugmentSummary:
     total = counters["input_items"]
     stats = book.summary_stats()
@@ -200,6 +222,8 @@ def _write_summary(
         loop_guard_tokens=stats.loop_stopped_tokens,
         duplicate_ids=stats.duplicates_kept + stats.failures.get("duplicate_id", 0),
         duplicate_ids_policy=cfg.duplicate_ids,
+        sampling_sent_this_run=sent.sets,
+        sampling_refused_this_run=sorted(sent.refused),
         wall_seconds=round(wall_s, 3),
         executor=extra,
     )

@@ -244,6 +244,11 @@ class AugmentSummary(_Summary):
     duplicate_ids: int
     """Documents whose id came before (kept or dropped by the policy)."""
     duplicate_ids_policy: str
+    sampling_sent_this_run: list[dict[str, Any]] = field(default_factory=list)
+    """The sampling fields this run's new records were generated with (their provenance.sampling),
+    each distinct set once."""
+    sampling_refused_this_run: list[str] = field(default_factory=list)
+    """Fields the server refused and this run's requests went without (its defaults applied)."""
     wall_seconds: float
     """This run's wall time."""
     executor: dict[str, Any] = field(default_factory=dict)

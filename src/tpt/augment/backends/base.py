@@ -171,6 +171,10 @@ class GenerationResult:
     loop began. `text` then holds what came before it."""
     error: str | None = None
     """Why the request failed for good (after retries); None on success."""
+    refused_fields: tuple[str, ...] = ()
+    """Sampling fields the server refused and this request went without (the openai backend drops
+    its own neutral extras, e.g. top_k -1, that a server does not accept); the record's provenance then
+    leaves them out of `sampling` and lists them in `sampling_refused`."""
 
 
 class Backend(Protocol):
