@@ -31,13 +31,14 @@ CORE = {
     "formats",
     "hfmodel",
     "machine_errors",
+    "next_steps",
     "outputlock",
     "progress",
     "quality",
     "storage",
     "testing",
 }
-STAGES = {"augment", "validate", "pack", "tokenizer", "train", "evaluate"}
+STAGES = {"augment", "validate", "pack", "tokenizer", "train", "evaluate", "inspect"}
 EXECUTORS = {"serve", "distributed"}
 TOP = {"estimate", "reproduce", "cli", "__main__"}
 ALLOWED = {

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tpt.next_steps import inspect_command
 from tpt.storage import as_path
 
 if TYPE_CHECKING:
@@ -343,6 +345,7 @@ def run(args: argparse.Namespace) -> int:
     with lock_output_dir(args.output, stage="augment"):
         summary = run_stage(cfg, executor=executor)
     print_summary(summary, args.output, records=f"*.{cfg.output_format}")
+    print(inspect_command(args.output), file=sys.stderr)
     return 0 if summary.complete else 1
 
 

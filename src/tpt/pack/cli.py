@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
+from tpt.next_steps import inspect_command
 from tpt.quality.options import add_check_arguments, add_duplicate_argument, check_config_from_args
 
 HELP = "validate, tokenize and pack augmented records into fixed-length token shards with exact stats"
@@ -178,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
     )
     summary = pack(config)
     print(summary_line(summary.to_json(), config.seq_len, config.output))
+    print(inspect_command(args.output), file=sys.stderr)
     return 0
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
+from tpt.next_steps import inspect_command
 from tpt.quality.options import add_check_arguments, add_duplicate_argument, check_config_from_args
 
 HELP = "check augmented records (truncation, repetition, copying, leaked tokens, contamination)"
@@ -39,4 +41,5 @@ def run(args: argparse.Namespace) -> int:
         + (f"; {summary.duplicate_ids} repeat an earlier id" if summary.duplicate_ids else "")
         + f" -> {args.output}"
     )
+    print(inspect_command(args.output), file=sys.stderr)
     return 0
