@@ -1,5 +1,5 @@
 // tpt inspect: the sample browser. Every string of the data is shown with textContent: a document is
-// data, never markup. The data is the JSON in <script type="application/json" id="tpt-data">.
+// data, never markup. The data is the JSON text of the element #tpt-data (type application/json).
 "use strict";
 (function () {
   const data = JSON.parse(document.getElementById("tpt-data").textContent);
