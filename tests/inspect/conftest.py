@@ -31,6 +31,7 @@ class Pipeline:
     val: Path
     pack: Path
     corpus: Path
+    hostile_text: str = HOSTILE_TEXT
 
 
 @pytest.fixture(scope="session")
