@@ -184,10 +184,7 @@ def _scan_rejected(data: DirData, path: Any, reservoir: Reservoir, rng: random.R
         reason = str(head.get("reason"))
         where = head.get("input") if isinstance(head.get("input"), dict) else {}
         if f is None:  # a line validate could not read: counted under its reason, nothing to show
-            data.tally.records += 1
-            data.tally.by_check[reason] += 1
-            source = str(head.get("source") or "(unknown)")
-            data.tally.check_by_source.setdefault(source, Counter())[reason] += 1
+            data.tally.add_line_without_record(str(head.get("source") or "(unknown)"), reason)
             continue
         data.tally.add(f, reason, rng, scatter)
         item = Sampled(str(where.get("file", path)), int(where.get("line") or number), reason,
@@ -203,9 +200,10 @@ def _rejected_entry(raw: bytes) -> tuple[dict[str, Any] | None, Fields | None]:
         except ValueError:
             head = None
         if isinstance(head, dict) and "reason" in head:
-            rest = raw[k + len(_RECORD_KEY) :]
+            rest = raw[k + len(_RECORD_KEY) :].rstrip()
             if rest.startswith(b"null"):
                 return head, None
+            rest = rest[:-1]  # the entry's closing brace: the record is its last field
             f = fields_of(rest, str(head.get("source") or "(unknown)"))
             if not isinstance(f, str):
                 return head, f

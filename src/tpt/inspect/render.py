@@ -215,9 +215,12 @@ def _pack_tables(d: DirData) -> str:
 
 def _section(i: int, d: DirData) -> str:
     tables = {"augment": _augment_tables, "validate": _validate_tables, "pack": _pack_tables}[d.kind](d)
+    first, *rest = tables.split("<h3>")  # each table beside the next, as the page's width allows
+    tables = '<div class="grid tables"><div class="block"><h3>Summary</h3>' + first + "</div>"
+    tables += "".join(f'<div class="block"><h3>{block}</div>' for block in rest) + "</div>"
     notes = "".join(f'<p class="note">{escape(n)}</p>' for n in d.notes)
     t = d.tally
-    charts = ""
+    charts = more_charts = ""
     if t.lengths.doc.n:
         unit = "teacher tokens"
         charts += '<h3>Lengths</h3><div class="grid">'
@@ -225,14 +228,14 @@ def _section(i: int, d: DirData) -> str:
         charts += histogram(t.lengths.thinking, "thinking length, all sources", unit)
         charts += "</div>"
         if len(t.lengths_by_source) > 1:
-            charts += "<h3>Lengths per source</h3>"
+            more_charts += "<h3>Lengths per source</h3>"
             for source, lengths in sorted(t.lengths_by_source.items()):
-                charts += '<div class="grid per-source">'
-                charts += histogram(lengths.doc, f"document length: {source}", unit)
-                charts += histogram(lengths.thinking, f"thinking length: {source}", unit)
-                charts += "</div>"
+                more_charts += '<div class="grid per-source">'
+                more_charts += histogram(lengths.doc, f"document length: {source}", unit)
+                more_charts += histogram(lengths.thinking, f"thinking length: {source}", unit)
+                more_charts += "</div>"
         if t.intensity:
-            charts += "<h3>Thinking length against reasoning intensity</h3>" + scatter(
+            more_charts += "<h3>Thinking length against reasoning intensity</h3>" + scatter(
                 t.intensity,
                 "thinking tokens against the document's reasoning-intensity score",
                 "reasoning intensity (meta.reasoning_intensity)",
@@ -251,7 +254,7 @@ def _section(i: int, d: DirData) -> str:
     return (
         f'<section class="dir" id="dir-{i}"><h2><span class="kind">{escape(d.kind)}</span>{escape(d.path)}</h2>'
         f'<p class="stats">read: {escape(", ".join(files) + more)}</p>{notes}'
-        f"{tables}{charts}{browser}</section>"
+        f"{tables}{charts}{browser}{more_charts}</section>"
     )
 
 
