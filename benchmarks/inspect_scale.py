@@ -107,6 +107,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--work", type=Path, default=None, help="keep the directory here (default: a temp dir)")
+    ap.add_argument("--repeat", type=int, default=2, help="runs of each measurement; the fastest is kept")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="tpt-inspect-bench-"))
     try:
@@ -119,7 +120,7 @@ def main() -> None:
             f"{args.records:,} records, {size / 1e9:.2f} GB in {len(list((big / 'shards').iterdir()))} shards"
         )
         runs: dict[str, list[tuple[float, int, str]]] = {"lines": [], "json": [], "inspect": []}
-        for _ in range(2):
+        for _ in range(args.repeat):
             for how in ("lines", "json"):
                 runs[how].append(timed([sys.executable, "-c", COUNT, how, str(big)]))
             cmd = [sys.executable, "-m", "tpt", "inspect", str(big), "--output", str(work / "report.html")]
