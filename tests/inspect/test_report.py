@@ -200,3 +200,20 @@ def test_the_cost_of_a_tpt_estimate_sample_is_shown(tmp_path, pipeline):
     assert main(["inspect", str(est), "--output", str(out)]) == 0
     html = out.read_text()
     assert "Cost (tpt estimate)" in html and f"{projection['gpu_hours']:,.4g}" in html
+
+
+def test_the_reservoir_is_uniform_and_bounded():
+    from tpt.inspect.scan import Reservoir
+
+    deciles = Counter()
+    for seed in range(300):
+        r = Reservoir(10, seed, max_groups=2)
+        for i in range(1000):
+            r.add(("s", "kept"), i)
+        r.add(("t", "kept"), -1)
+        r.add(("u", "kept"), -2)  # a third group: pooled into (other)
+        picked = r.items()
+        assert len(picked) == 12 and len(set(picked)) == 12
+        deciles.update(i // 100 for i in picked if i >= 0)
+    # 3000 picks, 300 a decile expected; 4.5 sigma (sigma ~ 16) either side
+    assert all(230 <= deciles[d] <= 370 for d in range(10)), deciles

@@ -170,7 +170,8 @@ def _scan_records(
             tally.unreadable[f] += 1
             continue
         tally.add(f, result, rng, scatter)  # type: ignore[arg-type]
-        reservoir.offer((f.source, result), Sampled(name, number, result, detail, raw))  # type: ignore[arg-type]
+        if (where := reservoir.offer((f.source, result))) is not None:  # type: ignore[arg-type]
+            reservoir.put(where, Sampled(name, number, result, detail, raw))  # type: ignore[arg-type]
 
 
 def _scan_rejected(data: DirData, path: Any, reservoir: Reservoir, rng: random.Random, scatter: int) -> None:
@@ -189,7 +190,7 @@ def _scan_rejected(data: DirData, path: Any, reservoir: Reservoir, rng: random.R
         data.tally.add(f, reason, rng, scatter)
         item = Sampled(str(where.get("file", path)), int(where.get("line") or number), reason,
                        str(head.get("detail", "")), raw, nested=True)  # fmt: skip
-        reservoir.offer((f.source, reason), item)
+        reservoir.add((f.source, reason), item)
 
 
 def _rejected_entry(raw: bytes) -> tuple[dict[str, Any] | None, Fields | None]:

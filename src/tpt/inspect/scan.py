@@ -244,16 +244,31 @@ class Reservoir:
         self.groups: dict[tuple[str, str], list[Any]] = {}
         self.seen: Counter[tuple[str, str]] = Counter()
 
-    def offer(self, group: tuple[str, str], item: Any) -> None:
-        if group not in self.groups:
+    def offer(self, group: tuple[str, str]) -> tuple[list[Any], int] | None:
+        """Count one more item of the group; where to put it (the group's list and the slot, `len` of
+        the list to append) when the sample takes it, else None (so the item need not be made)."""
+        kept = self.groups.get(group)
+        if kept is None:
             if len(self.groups) >= self.max_groups:
                 group = ("(other)", "(other)")
-            self.groups.setdefault(group, [])
+            kept = self.groups.setdefault(group, [])
         self.seen[group] += 1
-        n, kept = self.seen[group], self.groups[group]
+        n = self.seen[group]
         if n <= self.k:
+            return kept, len(kept)
+        j = int(self.rng.random() * n)
+        return (kept, j) if j < self.k else None
+
+    def add(self, group: tuple[str, str], item: Any) -> None:
+        if (where := self.offer(group)) is not None:
+            self.put(where, item)
+
+    @staticmethod
+    def put(where: tuple[list[Any], int], item: Any) -> None:
+        kept, j = where
+        if j == len(kept):
             kept.append(item)
-        elif (j := int(self.rng.random() * n)) < self.k:
+        else:
             kept[j] = item
 
     def items(self) -> list[Any]:
