@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tpt.cli import main
+from tpt.formats.reading import record_file_lines
 from tpt.inspect.dirs import read_dir
 from tpt.inspect.render import safe_json
 from tpt.inspect.scan import BIN_EDGES, _slow, bin_index, fields_of
@@ -217,3 +218,19 @@ def test_the_reservoir_is_uniform_and_bounded():
         deciles.update(i // 100 for i in picked if i >= 0)
     # 3000 picks, 300 a decile expected; 4.5 sigma (sigma ~ 16) either side
     assert all(230 <= deciles[d] <= 370 for d in range(10)), deciles
+
+
+def test_parquet_shards_count_as_their_jsonl_lines(pipeline, tmp_path):
+    from tpt.testing.openai_stub import StubConfig, StubServer
+
+    out = tmp_path / "aug"
+    with StubServer(StubConfig(latency_ms=1, words=60, length_rate=0.15)) as server:
+        argv = ["augment", str(pipeline.corpus), "--output", str(out), "--backend", "openai", "--model", "stub",
+                "--base-url", server.base_url, "--no-progress", "--output-format", "parquet"]  # fmt: skip
+        assert main(argv) == 0
+    assert list((out / "shards").glob("part-*.parquet"))
+    recs = [json.loads(line) for _, line in record_file_lines(next((out / "shards").glob("part-*.parquet")))]
+    d = read_dir(out, per_group=3, seed=0, scatter=10)
+    assert d.tally.records == len(recs) == 50 and sum(d.tally.unreadable.values()) == 0
+    assert d.tally.by_finish == Counter(r["finish_reason"] for r in recs)
+    assert d.tally.doc_tokens == sum(r["doc_tokens"] for r in recs)
