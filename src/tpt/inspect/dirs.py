@@ -63,6 +63,8 @@ class DirData:
     duplicates_kept: int = 0
     files: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    provenance: dict[str, Any] | None = None
+    """A sampled record's provenance: the sampling parameters in force, as the backend sent them."""
 
 
 def _json_file(path: Any) -> dict[str, Any]:
@@ -134,7 +136,20 @@ def read_dir(spec: str | Path, *, per_group: int, seed: int, scatter: int) -> Di
             data.index = _json_file(root / "index.json")
         _scan_pack_inputs(data, root, reservoir, rng, scatter)
     data.samples = reservoir.items()
+    data.provenance = _provenance(data.samples)
     return data
+
+
+def _provenance(samples: list[Sampled]) -> dict[str, Any] | None:
+    for s in samples:
+        try:
+            obj = json.loads(s.raw)
+        except ValueError:
+            continue
+        rec = obj.get("record") if s.nested and isinstance(obj, dict) else obj
+        if isinstance(rec, dict) and isinstance(rec.get("provenance"), dict):
+            return rec["provenance"]
+    return None
 
 
 def _scan_records(

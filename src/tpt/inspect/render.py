@@ -125,6 +125,10 @@ def _augment_tables(d: DirData) -> str:
             ("duplicate ids", cfg.get("duplicate_ids")),
             ("inputs", cfg.get("inputs")),
         ]
+        if d.provenance:
+            prov = d.provenance
+            teacher.append(("sampling in force (a record's provenance)", prov.get("sampling")))
+            teacher.append(("loop guard in force", prov.get("loop_guard")))
         out += "<h3>Teacher and sampling</h3>" + kv(teacher, cls="settings")
     if d.estimate:
         p = d.estimate.get("projection", {})
