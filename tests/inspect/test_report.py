@@ -171,11 +171,18 @@ def test_a_pack_whose_inputs_are_gone_still_reports_its_figures(pipeline, tmp_pa
     assert "are gone" in html and "Tokens by span kind" in html
 
 
+def _unfinished_pack(p: Path) -> Path:
+    (p / "pack").mkdir()
+    (p / "pack" / "manifest.json").write_text(json.dumps({"stage": "pack", "config": {}}))
+    return p / "pack"
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [
         (lambda p: p / "missing", "is not a directory"),
         (lambda p: p, "is not a tpt augment, validate or pack output directory"),
+        (lambda p: _unfinished_pack(p), "without stats.json: has the pack finished?"),
     ],
 )
 def test_a_directory_that_is_no_tpt_output_is_one_line(tmp_path, capsys, make, message):

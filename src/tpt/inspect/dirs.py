@@ -131,6 +131,10 @@ def read_dir(spec: str | Path, *, per_group: int, seed: int, scatter: int) -> Di
         if (root / "rejected.jsonl").is_file():
             _scan_rejected(data, root / "rejected.jsonl", reservoir, rng, scatter)
     else:
+        if not (root / "stats.json").is_file():
+            raise InputError(
+                f"{display(root)} is a `tpt pack` directory without stats.json: has the pack finished?"
+            )
         data.summary = _json_file(root / "stats.json")
         if (root / "index.json").is_file():
             data.index = _json_file(root / "index.json")
