@@ -172,6 +172,9 @@ def _scan_records(
     data.files.append(display(path))
     lookup = check if isinstance(check, dict) else None
     tally = data.tally
+    # a pack's downsampled records (a source weight below 1) are in no log: they cannot be told apart
+    downsampled = (data.summary.get("records") or {}).get("downsampled") if data.kind == "pack" else 0
+    packed_label = f"{PACKED} or downsampled" if downsampled else PACKED
     for number, raw in record_file_lines(path):
         detail = None
         if lookup is None:
@@ -181,7 +184,7 @@ def _scan_records(
             if hit is None and flagged and (flag := flagged.get((name, number))):
                 result, detail = f"{PACKED}, flagged {flag[0]}", flag[1]
             elif hit is None:
-                result = PACKED
+                result = packed_label
             else:
                 result, detail = hit
         f = fields_of(raw, default_source)

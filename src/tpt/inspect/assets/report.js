@@ -74,7 +74,8 @@
         const li = el("li");
         li.dataset.index = String(samples.indexOf(s));
         li.appendChild(el("div", null, `${s.id ?? "(no id)"}`));
-        const ok = s.check === "kept" || s.check === "packed" || s.check === "not checked";
+        const ok = s.check === "kept" || s.check === "not checked" ||
+          (s.check.startsWith("packed") && !s.check.includes("flagged"));
         li.appendChild(el("div", ok ? "chk ok" : "chk", `${s.source} · ${s.finish ?? ""} · ${s.check}`));
         li.addEventListener("click", () => show(s, li));
         list.appendChild(li);
