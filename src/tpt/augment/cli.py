@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tpt.storage import as_path
+from tpt.core.report_hint import inspect_command
+from tpt.storage import as_path, display
 
 if TYPE_CHECKING:
     from tpt.formats.summaries import AugmentSummary
@@ -347,6 +349,7 @@ def run(args: argparse.Namespace) -> int:
     with lock_output_dir(args.output, stage="augment"):
         summary = run_stage(cfg, executor=executor)
     print_summary(summary, args.output, records=f"*.{cfg.output_format}")
+    print(inspect_command(display(args.output)), file=sys.stderr)
     return 0 if summary.complete else 1
 
 

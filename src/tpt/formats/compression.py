@@ -49,5 +49,5 @@ def read_lines(path: Path) -> Iterator[tuple[int, bytes]]:
         for number, raw in enumerate(f, start=1):
             if number == 1 and raw.startswith(BOM):
                 raw = raw[len(BOM) :]
-            if raw.strip():
+            if not raw.isspace():  # not raw.strip(): that copies every line
                 yield number, raw

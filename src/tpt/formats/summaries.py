@@ -259,3 +259,18 @@ class AugmentSummary(_Summary):
         out = {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
         del out["output"], out["executor"]
         return {**out, **_plain(self.executor)}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class InspectSummary(_Summary):
+    """`tpt inspect`: the report written, and what it read of each directory."""
+
+    output: Path
+    directories: tuple[dict[str, Any], ...]
+    """{"path", "kind" (augment, validate or pack), "records" (counted), "samples" (shown)} each."""
+    records: int
+    """Record lines counted, all directories together."""
+    samples: int
+    """Sampled records in the report's browser."""
+    html_bytes: int
+    wall_seconds: float = 0.0

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
+from tpt.core.report_hint import inspect_command
 from tpt.quality.options import add_check_arguments, add_duplicate_argument, check_config_from_args
+from tpt.storage import display
 
 HELP = "validate, tokenize and pack augmented records into fixed-length token shards with exact stats"
 
@@ -178,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
     )
     summary = pack(config)
     print(summary_line(summary.to_json(), config.seq_len, config.output))
+    print(inspect_command(display(args.output)), file=sys.stderr)
     return 0
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
+from tpt.core.report_hint import inspect_command
 from tpt.quality.options import add_check_arguments, add_duplicate_argument, check_config_from_args
+from tpt.storage import display
 
 HELP = "check augmented records (truncation, repetition, copying, leaked tokens, contamination)"
 
@@ -39,4 +42,5 @@ def run(args: argparse.Namespace) -> int:
         + (f"; {summary.duplicate_ids} repeat an earlier id" if summary.duplicate_ids else "")
         + f" -> {args.output}"
     )
+    print(inspect_command(display(args.output)), file=sys.stderr)
     return 0
