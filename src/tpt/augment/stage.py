@@ -97,7 +97,8 @@ def _run(cfg: AugmentConfig, executor: Executor) -> AugmentSummary:
         executor.close()
         book.close()
         progress.close()
-    return _write_summary(cfg, book, {**counters, "input_items": book.items_read}, wall_s, extra)
+    notices = getattr(executor, "notices", dict)()
+    return _write_summary(cfg, book, {**counters, "input_items": book.items_read}, wall_s, extra, notices)
 
 
 def _claim(cfg: AugmentConfig, files: list[Path], template: PromptTemplate) -> None:
@@ -172,7 +173,12 @@ def _is_dropped_duplicate(doc: Document, book: ShardBook, policy: str, fail: Fai
 
 
 def _write_summary(
-    cfg: AugmentConfig, book: ShardBook, counters: dict[str, int], wall_s: float, extra: dict[str, Any]
+    cfg: AugmentConfig,
+    book: ShardBook,
+    counters: dict[str, int],
+    wall_s: float,
+    extra: dict[str, Any],
+    notices: dict[str, str],
 ) -> AugmentSummary:
     total = counters["input_items"]
     stats = book.summary_stats()
@@ -202,6 +208,7 @@ def _write_summary(
         duplicate_ids_policy=cfg.duplicate_ids,
         wall_seconds=round(wall_s, 3),
         executor=extra,
+        notices=notices,
     )
     write_json(cfg.output / "summary.json", summary.to_json())
     return summary

@@ -12,11 +12,13 @@ a 100 ms server it stays near the ideal time, where httpx and the openai SDK do 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
 import queue
 import random
+import sys
 import threading
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
@@ -36,11 +38,17 @@ from tpt.augment.backends.openai_protocol import (
     server_message,
 )
 from tpt.augment.backends.openai_schedule import Feeder, Run
-from tpt.augment.backends.openai_stream import Streamed, StreamError, read_stream
+from tpt.augment.backends.openai_stream import NotAStream, Streamed, StreamError, judge_completed, read_stream
 from tpt.augment.loopguard import FINISH_REPETITION, TEXT_PIECE, LoopGuardOptions, TextLoopGuard
 from tpt.augment.truncation import truncate_approx, truncate_texts
 from tpt.control_tokens import common_markers, controls
-from tpt.errors import BackendError, ConfigError, MissingDependencyError, TransientBackendError
+from tpt.errors import (
+    BackendError,
+    ConfigError,
+    MissingDependencyError,
+    ServerUnusableError,
+    TransientBackendError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -146,9 +154,24 @@ class OpenAIHttpBackend:
         self._closed = False
         self._loop_guard = LoopGuardOptions(enabled=False)
         """The run's loop guard (set by generate): when on, each request is streamed and watched."""
+        self.notice_stream = sys.stderr
+        """Where the one-time notes about the server go (a server that ignores `stream`)."""
 
     def __repr__(self) -> str:
         return f"OpenAIHttpBackend(model={self.model_id!r}, base_url={self.base_url!r})"
+
+    @property
+    def notices(self) -> dict[str, str]:
+        """What the run should know about the server (summary.json's `notices`): {} when nothing."""
+        out = {}
+        if n := self.stats["unstreamed"]:
+            out["stream_ignored"] = (
+                f'the server at {self.base_url} ignored "stream": {n} answers to streamed requests '
+                "came as one JSON body; the loop guard judged those trajectories after generation "
+                "(loops are cut and flagged as for streamed ones, but their tokens were all generated); "
+                "--loop-guard off asks for plain answers"
+            )
+        return out
 
     def truncate(self, texts: list[str], max_tokens: int) -> list[tuple[str, int, bool]]:
         """Cut texts to max_tokens: exact with a tokenizer, else ~4 characters per token."""
@@ -378,9 +401,16 @@ class OpenAIHttpBackend:
             ) as resp:
                 status = resp.status
                 if status == 200 and self._loop_guard.enabled:
+                    ctype = resp.headers.get("Content-Type", "")
+                    if _is_json(ctype):  # the server ignored "stream": one ordinary body
+                        return self._unstreamed(key, await resp.read(), attempt)
                     guard = TextLoopGuard(self._loop_guard)
                     try:
                         streamed = await read_stream(resp.content, guard)
+                    except NotAStream as exc:
+                        if exc.head.lstrip().startswith(b"{"):  # JSON under another Content-Type
+                            return self._unstreamed(key, exc.head + await resp.read(), attempt)
+                        raise self._not_a_stream(ctype, exc.head + await resp.content.read(200)) from None
                     except StreamError as exc:
                         raise _transient("bad_response", str(exc)) from None
                     if guard.fired:  # closing the connection stops the server generating it
@@ -438,6 +468,46 @@ class OpenAIHttpBackend:
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             attempts=attempt,
+        )
+
+    def _not_a_stream(self, ctype: str, head: bytes) -> Exception:
+        """A streamed request answered with neither events nor JSON (an HTML page, plain text): the run
+        stops when no request has succeeded yet (the server cannot stream), else it is retried."""
+        message = (
+            f"the server at {self._url} answered a streamed request (the loop guard streams) with "
+            f"{ctype or 'no Content-Type'}, not server-sent events; it began {head[:160]!r}"
+        )
+        if self._any_success:
+            return _transient("bad_response", message)
+        return ServerUnusableError(
+            f"{message}. Check that --base-url is the API root (ending in /v1), or run with "
+            "--loop-guard off if it cannot stream; `tpt augment --check-server` tests the server"
+        )
+
+    def _unstreamed(self, key: int, payload: bytes, attempt: int) -> GenerationResult:
+        """An answer to a streamed request that came as one JSON body: read as a plain completion, then
+        judged by the loop guard after the fact (a loop is cut and flagged as in a stream)."""
+        result = self._parse(key, payload, attempt)
+        self.stats["unstreamed"] += 1
+        if self.stats["unstreamed"] == 1:
+            print(
+                f'tpt augment: note: the server at {self.base_url} ignores "stream" and answers with '
+                "one JSON body; tpt reads those answers as they come and the loop guard judges each "
+                "trajectory after generation (summary.json says how many); --loop-guard off asks for "
+                "plain answers",
+                file=self.notice_stream,
+                flush=True,
+            )
+        judged = judge_completed(result.reasoning or "", result.text, TextLoopGuard(self._loop_guard))
+        if judged is None:
+            return result
+        return dataclasses.replace(
+            result,
+            text=judged.content,
+            reasoning=judged.reasoning or None,
+            finish_reason=FINISH_REPETITION,
+            stop="loop_guard",
+            loop_start=judged.loop_start,
         )
 
     def _streamed(self, key: int, streamed: Streamed, attempt: int) -> GenerationResult:
@@ -525,6 +595,12 @@ class OpenAIHttpBackend:
         field not listed is the server's own default."""
         sent = {k: v for k, v in self.body_template(sampling).items() if k not in _NOT_SAMPLING}
         return {**sent, "stop": list(sampling.stop), "seed": sampling.seed}
+
+
+def _is_json(content_type: str) -> bool:
+    """application/json, or any +json type (application/problem+json is an error body, read as one)."""
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind == "application/json" or kind.endswith("+json")
 
 
 def _stop_of(choice: dict[str, Any]) -> str | None:
