@@ -386,7 +386,7 @@ class OpenAIHttpBackend:
             return
         self._rejections += 1
         if self._rejections >= REJECTIONS_BEFORE_FATAL:
-            raise BackendError(
+            raise ServerUnusableError(
                 f"the server at {self.base_url} rejected the first {self._rejections} requests "
                 f"({exc}); check --model, --engine-arg and --max-thinking-tokens against the "
                 "server's limits (a hosted API that refuses top_k, min_p or repetition_penalty "
