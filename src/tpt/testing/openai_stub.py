@@ -374,7 +374,7 @@ class _Stub:
                 content = thought  # a non-reasoning teacher writes no tags at all
             for stop in stops:  # like vLLM: cut at the first stop string, which is not returned
                 if stop and stop in content:
-                    content, stop_reason = content[: content.index(stop)], stop
+                    content, stop_reason, finish = content[: content.index(stop)], stop, "stop"
         message: dict[str, Any] = {"role": "assistant", "content": content}
         if reasoning is not None:
             message[cfg.think] = reasoning

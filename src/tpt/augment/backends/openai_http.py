@@ -519,12 +519,8 @@ class OpenAIHttpBackend:
             raise _transient("bad_response", f"finish_reason {finish!r}")
         usage = streamed.usage
         if finish == FINISH_REPETITION:
-            # No usage comes for a stream closed early: count what arrived in the teacher's tokens
-            # when --tokenizer names them, else in the guard's text pieces (an estimate).
-            if self._tokenizer is not None:
-                tokens = len(self._tokenizer.encode(streamed.received, add_special_tokens=False).ids)
-            else:
-                tokens = len(TEXT_PIECE.findall(streamed.received))
+            # No usage comes for a stream closed early: count what arrived.
+            tokens = self._count_tokens(streamed.received)
             return GenerationResult(
                 key=key,
                 text=streamed.content,
@@ -545,9 +541,18 @@ class OpenAIHttpBackend:
             finish_reason="length" if finish == "length" else "stop",
             stop=None if finish == "length" else _stop_of(streamed.choice),
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
-            completion_tokens=int(usage.get("completion_tokens") or 0),
+            # A server that sends no usage in a stream (it ignores stream_options): counted here.
+            completion_tokens=int(usage.get("completion_tokens") or 0)
+            or self._count_tokens(streamed.received),
             attempts=attempt,
         )
+
+    def _count_tokens(self, text: str) -> int:
+        """Tokens of generated text the server did not count: in the teacher's tokens when
+        --tokenizer names them, else in the guard's text pieces (an estimate)."""
+        if self._tokenizer is not None:
+            return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+        return len(TEXT_PIECE.findall(text))
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:  # the server said how long: honour it, plus a little jitter
