@@ -31,7 +31,7 @@ def test_a_streaming_server_reports_each_property(capsys):
     assert rc == EXIT_OK and "usable: yes" in rows["_out"]
     assert rows["model"].startswith("'stub' listed")
     assert rows["streaming"].startswith("yes (text/event-stream")
-    assert rows["usage in stream"].startswith("yes (16 tokens)")
+    assert rows["usage in stream"].startswith("yes (10 tokens)")
     assert rows["finish_reason at the cap"].startswith("length |")
     assert rows["reasoning field"].startswith("none")
     assert rows["seed"].startswith("cannot tell: two seeds gave the same text")  # the stub ignores seeds
