@@ -9,6 +9,7 @@ import pytest
 
 pytest.importorskip("aiohttp")
 
+from tpt.augment.cli import check_config  # noqa: E402
 from tpt.augment.server_check import collect, context_length  # noqa: E402
 from tpt.cli import build_parser, main  # noqa: E402
 from tpt.errors import EXIT_OK, EXIT_SERVER_UNUSABLE  # noqa: E402
@@ -20,7 +21,7 @@ def check(url: str, capsys, *extra: str, model: str = "stub") -> tuple[int, dict
     argv = ["augment", "--check-server", "--backend", "openai", "--base-url", url, "--model", model, *extra]
     rc = main(argv)
     out = capsys.readouterr().out
-    rows, _ = collect(build_parser("augment").parse_args(argv))
+    rows, _ = collect(check_config(build_parser("augment").parse_args(argv)))
     got = {r.what: ("!! " if r.fatal else "") + f"{r.seen} | {r.action}" for r in rows}
     return rc, {**got, "_out": out}
 

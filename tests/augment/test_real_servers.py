@@ -19,6 +19,7 @@ import pytest
 
 pytest.importorskip("aiohttp")
 
+from tpt.augment.cli import check_config  # noqa: E402
 from tpt.augment.server_check import collect  # noqa: E402
 from tpt.cli import build_parser, main  # noqa: E402
 from tpt.errors import EXIT_OK  # noqa: E402
@@ -134,7 +135,7 @@ def _check_argv(url: str, model: str, extra: list[str]) -> list[str]:
 def test_check_server_reports_what_the_server_does(kind, request, capsys):
     url, model, extra = request.getfixturevalue(kind)
     argv = _check_argv(url, model, extra)
-    rows, _ = collect(build_parser("augment").parse_args(argv))
+    rows, _ = collect(check_config(build_parser("augment").parse_args(argv)))
     seen = {r.what: r.seen for r in rows}
     assert not any(r.fatal for r in rows), seen
     for what, start in EXPECTED[kind].items():
@@ -144,9 +145,8 @@ def test_check_server_reports_what_the_server_does(kind, request, capsys):
 
 def test_transformers_serve_without_do_sample_is_found_greedy(transformers_server):
     url, model, _ = transformers_server
-    rows, _ = collect(
-        build_parser("augment").parse_args(_check_argv(url, model, ["--sampling-fields", "standard"]))
-    )
+    argv = _check_argv(url, model, ["--sampling-fields", "standard"])
+    rows, _ = collect(check_config(build_parser("augment").parse_args(argv)))
     [seed] = [r for r in rows if r.what == "seed"]
     assert seed.seen.startswith("cannot tell: two seeds gave the same text") and "do_sample" in seed.action
 

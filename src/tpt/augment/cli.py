@@ -372,7 +372,7 @@ def run(args: argparse.Namespace) -> int:
     if args.check_server:
         from tpt.augment.server_check import run_check
 
-        return run_check(args)
+        return run_check(check_config(args))
     missing = [name for name, given in (("INPUT", args.inputs), ("--output", args.output)) if not given]
     if missing:
         raise ConfigError(f"the following arguments are required: {', '.join(missing)}")
@@ -382,6 +382,17 @@ def run(args: argparse.Namespace) -> int:
         summary = run_stage(cfg, executor=executor)
     print_summary(summary, args.output, records=f"*.{cfg.output_format}")
     return exit_status(summary)
+
+
+def check_config(args: argparse.Namespace):  # -> AugmentConfig
+    """The config `--check-server` checks the server against (no INPUT or --output needed)."""
+    from tpt.errors import ConfigError
+
+    if (args.backend or "openai") != "openai" or getattr(args, "serve", None):
+        raise ConfigError("--check-server checks a running server: use it with --base-url and --model")
+    args.inputs = args.inputs or ["-"]
+    cfg, _ = config_from_args(args, output=args.output or Path("check-server"))
+    return cfg
 
 
 def exit_status(s: AugmentSummary) -> int:

@@ -22,7 +22,7 @@ from typing import Any
 
 from tpt.augment.backends.openai_protocol import model_ids, server_message
 from tpt.augment.backends.openai_stream import NotAStream, StreamError, read_stream
-from tpt.errors import EXIT_OK, EXIT_SERVER_UNUSABLE, ConfigError
+from tpt.errors import EXIT_OK, EXIT_SERVER_UNUSABLE
 
 CHECK_TOKENS = 10
 """Tokens asked of each check request: enough for the cap to be reached (finish_reason length)."""
@@ -337,15 +337,10 @@ def render(rows: list[Row], base_url: str, *, width: int = 110) -> str:
     return "\n".join(lines)
 
 
-def collect(args: Any) -> tuple[list[Row], str]:
-    """The rows for the parsed `tpt augment --check-server` options, and the server's base URL."""
+def collect(cfg: Any) -> tuple[list[Row], str]:
+    """The rows for a run's config (AugmentConfig of the openai backend), and the server's base URL."""
     from tpt.augment.backends.openai_http import build
-    from tpt.augment.cli import config_from_args
 
-    if (args.backend or "openai") != "openai" or getattr(args, "serve", None):
-        raise ConfigError("--check-server checks a running server: use it with --base-url and --model")
-    args.inputs = args.inputs or ["-"]
-    cfg, _ = config_from_args(args, output=args.output or "check-server")
     options = cfg.backend_options
     backend = build(dict(options))
     run = Run(
@@ -358,10 +353,10 @@ def collect(args: Any) -> tuple[list[Row], str]:
     return asyncio.run(check(backend, cfg.sampling, run)), backend.base_url
 
 
-def run_check(args: Any) -> int:
+def run_check(cfg: Any) -> int:
     """The CLI entry: check, print the table; exit 0 (usable) or EXIT_SERVER_UNUSABLE."""
     started = time.monotonic()
-    rows, base_url = collect(args)
+    rows, base_url = collect(cfg)
     print(render(rows, base_url))
     print(f"checked in {time.monotonic() - started:.1f} s")
     return EXIT_SERVER_UNUSABLE if any(r.fatal for r in rows) else EXIT_OK
