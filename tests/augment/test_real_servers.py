@@ -116,9 +116,9 @@ EXPECTED = {
         "seed": "honoured",  # with DO_SAMPLE; without it: "cannot tell: two seeds gave the same text"
         "stop strings": "honoured, but",  # the stop string stays at the end of the text
     },
-    "llama_server": {
+    "llama_server": {  # from its 0.3.36 source: no stream_options, so no usage in a stream
         "streaming": "yes (text/event-stream",
-        "usage in stream": "yes (10 tokens)",
+        "usage in stream": "no",
         "finish_reason at the cap": "length",
         "reasoning field": "none",
         "seed": "honoured",
@@ -187,8 +187,14 @@ def test_augment_reads_the_same_records_streamed_and_plain(kind, request, corpus
         off = records["off"][doc_id]
         assert on["thinking"] == off["thinking"] and on["thinking"].strip()
         assert on["finish_reason"] == off["finish_reason"] and on["stopped_by"] == off["stopped_by"]
-        assert on["completion_tokens"] == off["completion_tokens"] <= 8
-        assert on["prompt_tokens"] == off["prompt_tokens"] > 0
+        assert 0 < off["completion_tokens"] <= 8 and off["prompt_tokens"] > 0
+        if EXPECTED[kind]["usage in stream"].startswith("yes"):  # the server's counts, both ways
+            assert (on["completion_tokens"], on["prompt_tokens"]) == (
+                off["completion_tokens"],
+                off["prompt_tokens"],
+            )
+        else:  # counted by tpt in text pieces (no --tokenizer), prompt_tokens unknown
+            assert on["completion_tokens"] > 0 and on["prompt_tokens"] == 0
     finishes = [r["finish_reason"] for r in records["on"].values()]
     assert "length" in finishes and set(finishes) <= {"length", "stop"}
-    assert all(r["completion_tokens"] == 8 for r in records["on"].values() if r["finish_reason"] == "length")
+    assert all(r["completion_tokens"] == 8 for r in records["off"].values() if r["finish_reason"] == "length")
