@@ -101,7 +101,8 @@ def llama_server():
         max_restarts=0,
     )
     with ManagedServer(spec) as server:
-        yield server.base_url, "smollm2", []
+        # 0.3.36 refuses top_k -1 (HTTP 500); `--serve llama.cpp` sends 0 (its "off") by itself.
+        yield server.base_url, "smollm2", ["--engine-arg", "top_k=0"]
 
 
 SERVERS = ["transformers_server", "llama_server"]
@@ -121,10 +122,12 @@ EXPECTED = {
         "usage in stream": "no",
         "finish_reason at the cap": "length",
         "reasoning field": "none",
-        "seed": "honoured",
+        # the same seed gives the same text only sometimes (found here): either answer can come
+        "seed": ("not honoured", "honoured"),
         "stop strings": "honoured (stopped before",
     },
 }
+SEED_REPRODUCES = {"transformers_server": True, "llama_server": False}
 
 
 def _check_argv(url: str, model: str, extra: list[str]) -> list[str]:
@@ -139,7 +142,7 @@ def test_check_server_reports_what_the_server_does(kind, request, capsys):
     seen = {r.what: r.seen for r in rows}
     assert not any(r.fatal for r in rows), seen
     for what, start in EXPECTED[kind].items():
-        assert seen[what].startswith(start), (what, seen[what])
+        assert seen[what].startswith(start if isinstance(start, tuple) else (start,)), (what, seen[what])
     assert main(argv) == EXIT_OK and "usable: yes" in capsys.readouterr().out
 
 
@@ -185,8 +188,10 @@ def test_augment_reads_the_same_records_streamed_and_plain(kind, request, corpus
         records[guard] = {r["id"]: r for r in lines}
     for doc_id, on in records["on"].items():
         off = records["off"][doc_id]
-        assert on["thinking"] == off["thinking"] and on["thinking"].strip()
-        assert on["finish_reason"] == off["finish_reason"] and on["stopped_by"] == off["stopped_by"]
+        assert on["thinking"].strip() and off["thinking"].strip()
+        if SEED_REPRODUCES[kind]:  # the same seeded trajectory, read from a stream and from a body
+            assert on["thinking"] == off["thinking"]
+            assert on["finish_reason"] == off["finish_reason"] and on["stopped_by"] == off["stopped_by"]
         assert 0 < off["completion_tokens"] <= 8 and off["prompt_tokens"] > 0
         if EXPECTED[kind]["usage in stream"].startswith("yes"):  # the server's counts, both ways
             assert (on["completion_tokens"], on["prompt_tokens"]) == (
@@ -195,6 +200,6 @@ def test_augment_reads_the_same_records_streamed_and_plain(kind, request, corpus
             )
         else:  # counted by tpt in text pieces (no --tokenizer), prompt_tokens unknown
             assert on["completion_tokens"] > 0 and on["prompt_tokens"] == 0
-    finishes = [r["finish_reason"] for r in records["on"].values()]
+    finishes = [r["finish_reason"] for g in ("on", "off") for r in records[g].values()]
     assert "length" in finishes and set(finishes) <= {"length", "stop"}
     assert all(r["completion_tokens"] == 8 for r in records["off"].values() if r["finish_reason"] == "length")

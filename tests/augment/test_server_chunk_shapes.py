@@ -91,6 +91,8 @@ SHAPES = {
     "proxy_no_done.sse": ("Sets have members", None, "stop", None, 0, 3),
     # recorded here from the real servers (README.md there): no [DONE] after the usage chunk
     "transformers_serve.sse": ("The sun had set on a stormy night", None, "length", None, 37, 8),
+    # no usage in its stream: counted by tpt in text pieces ("lum", "inescent" are one piece: 6)
+    "llama_cpp_server.sse": ("The soft glow of luminescent light", None, "length", None, 0, 6),
 }
 
 

@@ -183,8 +183,16 @@ async def check(backend: Any, sampling: Any, run: Run) -> list[Row]:
                             "the run would fail the same way", fatal=True))  # fmt: skip
             return rows
         if plain.status != 200:
-            hint = " (a hosted API may need --sampling-fields standard)" if 400 <= plain.status < 500 else ""
-            rows.append(Row("chat request", f"HTTP {plain.status}: {server_message(plain.body)}",
+            message = server_message(plain.body)
+            named = [k for k in ("top_k", "min_p", "repetition_penalty", "repeat_penalty") if k in message]
+            hint = (
+                f" ({', '.join(named)}: --sampling-fields standard, or --engine-arg top_k=0 for llama.cpp)"
+                if named
+                else " (a hosted API may need --sampling-fields standard)"
+                if 400 <= plain.status < 500
+                else ""
+            )
+            rows.append(Row("chat request", f"HTTP {plain.status}: {message}",
                             f"the run's requests are refused: fix the option it names{hint}", fatal=True))  # fmt: skip
             return rows
         choice = _plain(plain)

@@ -75,8 +75,9 @@ penalties), so a server's own defaults (vLLM applies the model's generation_conf
 of 40) cannot change the decoding; standard sends only the OpenAI API's own fields, for hosted APIs that
 refuse the others."""
 _STANDARD_FIELDS = ("presence_penalty", "frequency_penalty")
-# Engine-specific names of the same controls (llama-cpp-python's server calls it repeat_penalty).
-_ENGINE_FIELDS: dict[str, dict[str, Any]] = {"llama.cpp": {"repeat_penalty": 1.0}}
+# Engine-specific names of the same controls (llama-cpp-python's server calls it repeat_penalty), and
+# values: llama-cpp-python 0.3.36 refuses top_k -1 (HTTP 500, "greater than or equal to 0"); 0 is its off.
+_ENGINE_FIELDS: dict[str, dict[str, Any]] = {"llama.cpp": {"repeat_penalty": 1.0, "top_k": 0}}
 _NOT_SAMPLING = ("model", "continue_final_message", "add_generation_prompt", "stream", "stream_options")
 
 
