@@ -56,7 +56,7 @@ def main() -> int:
 
     import torch
 
-    from tpt.augment.backend import GenerationRequest, SamplingParams
+    from tpt.augment.backends.base import GenerationRequest, SamplingParams
     from tpt.augment.backends.transformers_backend import build
     from tpt.augment.prompts import load_template
 

@@ -62,7 +62,7 @@ def bare_aiohttp(base_url: str, docs: int, concurrency: int) -> tuple[float, flo
 
 def backend_generate(base_url: str, docs: int, concurrency: int) -> tuple[float, float]:
     """generate() over a lazy stream of requests; returns (wall s, client CPU s)."""
-    from tpt.augment.backend import GenerationRequest, SamplingParams
+    from tpt.augment.backends.base import GenerationRequest, SamplingParams
     from tpt.augment.backends.openai_http import build
 
     backend = build({"model": "stub", "base_url": base_url, "concurrency": concurrency})

@@ -86,9 +86,9 @@ def main() -> int:
 
     import torch
 
+    from tpt.core.hfmodel import resolve_model_dir
     from tpt.evaluate.engine import GenParams
     from tpt.evaluate.hf_engine import HFEngine
-    from tpt.hfmodel import resolve_model_dir
 
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:

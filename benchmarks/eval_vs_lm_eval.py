@@ -3,7 +3,7 @@
     python benchmarks/eval_vs_lm_eval.py --lm-eval-python /path/to/python-with-lm_eval [--n 16] [--max-new-tokens 256]
 
 The model is the embedded teacher SmolLM2-135M-Instruct, converted to a Hugging Face directory by
-`tpt.hfmodel.resolve_model_dir` so that lm-eval's `hf` model loads it. Steps:
+`tpt.core.hfmodel.resolve_model_dir` so that lm-eval's `hf` model loads it. Steps:
 1. `tpt eval --export-lm-eval` writes the GSM8K task (the first N test questions, tpt's 5-shot prompts);
 2. tpt scores the model (HF engine, greedy, bf16, batched);
 3. `lm_eval run --model hf --include_path ...` scores it fully offline (HF_DATASETS_OFFLINE=1);
@@ -42,11 +42,11 @@ def main() -> int:
     ap.add_argument("--keep", help="keep the work files in this directory")
     args = ap.parse_args()
 
+    from tpt.core.hfmodel import resolve_model_dir
     from tpt.evaluate.builtin import get_builtin
     from tpt.evaluate.lm_eval_export import export_lm_eval
     from tpt.evaluate.prompts import prepare_task
     from tpt.evaluate.stage import EvalConfig, run
-    from tpt.hfmodel import resolve_model_dir
 
     model_dir = resolve_model_dir(args.model)
     work = Path(args.keep or tempfile.mkdtemp(prefix="tpt-vs-lm-eval-"))

@@ -43,7 +43,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 HAVE_VLLM=0
 if "$PY" -c "import vllm" 2> /dev/null && command -v vllm > /dev/null; then HAVE_VLLM=1; fi
 if [ -z "${TEACHER:-}" ]; then
-  TEACHER=$("$PY" -c "from tpt.hfmodel import resolve_model_dir; print(resolve_model_dir(None))" 2> /dev/null || true)
+  TEACHER=$("$PY" -c "from tpt.core.hfmodel import resolve_model_dir; print(resolve_model_dir(None))" 2> /dev/null || true)
 fi
 if [ "$HAVE_VLLM" -eq 0 ] || [ -z "$TEACHER" ]; then
   echo "SKIP vllm-augment, vllm-eval: needs vllm (pip install vllm) and a teacher (TEACHER=local HF dir)"

@@ -8,3 +8,7 @@ modules that need them (a test enforces it).
 """
 
 __version__ = "0.1.0"
+
+from tpt import _aliases
+
+_aliases.install()  # old import paths of moved modules, for one release (docs/architecture.md)

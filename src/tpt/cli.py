@@ -19,8 +19,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tokenizer": ("tpt.tokenizer.cli", "train a byte-level BPE tokenizer for students trained from scratch"),
     "pack": ("tpt.pack.cli", "tokenize [document; <think> thinking </think>] samples into packed shards"),
     "train": ("tpt.train.cli", "pre-train or mid-train a student on packed data"),
-    "sft": ("tpt.train.sft_cli", "supervised fine-tuning on chat data (loss on assistant tokens only)"),
+    "sft": ("tpt.sft.cli", "supervised fine-tuning on chat data (loss on assistant tokens only)"),
     "eval": ("tpt.evaluate.cli", "score models or every checkpoint of a run on reasoning benchmarks"),
+    "compare": ("tpt.compare.cli", "data-efficiency factor of evaluated arms vs a baseline, with intervals"),
     "reproduce": ("tpt.reproduce.cli", "the TPT experiment end to end on a CPU, with a report"),
     "estimate": ("tpt.estimate.cli", "project the cost of augmenting a whole corpus from a sample"),
 }
@@ -48,7 +49,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tpt.errors import TptError
+    from tpt.core.errors import TptError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tpt {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:  # the machine's: disk full, permissions, a missing directory
-        from tpt.machine_errors import describe
+        from tpt.core.machine_errors import describe
 
         print(f"tpt {args.command}: error: {describe(exc, getattr(args, 'output', None))}", file=sys.stderr)
         return 2

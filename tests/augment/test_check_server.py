@@ -12,7 +12,7 @@ pytest.importorskip("aiohttp")
 from tpt.augment.cli import check_config  # noqa: E402
 from tpt.augment.server_check import collect, context_length  # noqa: E402
 from tpt.cli import build_parser, main  # noqa: E402
-from tpt.errors import EXIT_OK, EXIT_SERVER_UNUSABLE  # noqa: E402
+from tpt.core.errors import EXIT_OK, EXIT_SERVER_UNUSABLE  # noqa: E402
 from tpt.testing.openai_stub import StubConfig, StubServer  # noqa: E402
 
 

@@ -7,12 +7,12 @@ import argparse
 import pytest
 
 from tpt.augment import cli
-from tpt.augment.backend import BackendOptions, SamplingParams
+from tpt.augment.backends.base import BackendOptions, SamplingParams
 from tpt.augment.config import AugmentConfig
+from tpt.augment.executors.ray.options import RayOptions
 from tpt.augment.loopguard import LoopGuardOptions
-from tpt.configs import drift
-from tpt.distributed.options import RayOptions
-from tpt.serve.engines import ServeSpec
+from tpt.augment.servers.engines import ServeSpec
+from tpt.core.configs import drift
 
 # config class -> {option dest: the field it fills}; every option is in exactly one, or CLI-only.
 FIELDS: dict[type, dict[str, str]] = {
@@ -51,7 +51,7 @@ FIELDS: dict[type, dict[str, str]] = {
     },
 }
 CLI_ONLY = {"no_progress", "executor", "check_server"}
-"""--no-progress is `progress=False`; --executor picks an executor from the registry (executors.py);
+"""--no-progress is `progress=False`; --executor picks an executor from the registry (executors/__init__.py);
 --check-server runs the server check instead of a run (server_check.py)."""
 CONVERT = {"engine_arg": cli._engine_args, "serve_arg": tuple, "loop_guard": lambda v: v == "on"}
 

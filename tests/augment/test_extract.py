@@ -1,6 +1,6 @@
 """Thinking extraction: keep the trajectory, drop tags and the final answer, record how it was found."""
 
-from tpt.augment.backend import GenerationResult
+from tpt.augment.backends.base import GenerationResult
 from tpt.augment.extract import extract_thinking
 
 

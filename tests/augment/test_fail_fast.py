@@ -12,7 +12,7 @@ pytest.importorskip("aiohttp")
 
 from tpt.augment.failfast import FailFast, error_class  # noqa: E402
 from tpt.cli import build_parser, main  # noqa: E402
-from tpt.errors import EXIT_FAILURES, EXIT_OK, EXIT_SERVER_UNUSABLE, ServerUnusableError  # noqa: E402
+from tpt.core.errors import EXIT_FAILURES, EXIT_OK, EXIT_SERVER_UNUSABLE, ServerUnusableError  # noqa: E402
 from tpt.testing.openai_stub import StubConfig, StubServer, augment_argv  # noqa: E402
 
 FAST = ("--no-progress", "--max-retries", "0", "--concurrency", "8", "--loop-guard", "off")

@@ -7,8 +7,8 @@ from importlib import resources
 
 import pytest
 
-from tpt.augment.loopguard import LoopGuard, LoopGuardOptions, TextLoopGuard
-from tpt.errors import ConfigError
+from tpt.augment.loopguard import MIN_FILL_NGRAMS, LoopGuard, LoopGuardOptions, TextLoopGuard
+from tpt.core.errors import ConfigError
 
 
 def _prose() -> str:
@@ -44,12 +44,51 @@ def test_a_loop_after_prose_is_stopped_and_its_start_found(unit):
     assert len(head) - len(_pieces(unit)) <= guard.loop_start <= len(head) + len(_pieces(unit))
 
 
-def test_a_loop_from_the_first_token_fires_once_the_window_is_full():
-    guard = LoopGuard(LoopGuardOptions(window=64, ngram=4))
+def test_a_loop_from_the_first_token_fires_once_the_window_holds_min_fill_ngrams():
+    options = LoopGuardOptions(window=64, ngram=4)
+    assert options.min_fill == MIN_FILL_NGRAMS * 4 == 24
+    guard = LoopGuard(options)
     tokens = [1, 2, 3] * 100
     fired_at = next(i for i, t in enumerate(tokens) if guard.feed(t))
-    assert fired_at == 64 + 4 - 2  # 64 full n-grams need 67 tokens: position 66
+    assert fired_at == 24 + 4 - 2  # 24 n-grams need 27 tokens: position 26
     assert guard.loop_start == 0
+    # a window smaller than MIN_FILL_NGRAMS x ngram is judged only once full, as before
+    small = LoopGuard(LoopGuardOptions(window=16, ngram=4))
+    assert next(i for i, t in enumerate(tokens) if small.feed(t)) == 16 + 4 - 2
+
+
+@pytest.mark.parametrize("cap", [60, 120, 200])
+def test_a_plain_loop_under_a_cap_below_the_window_is_stopped(cap):
+    """Issue 29: with --max-thinking-tokens 200 the 256-token window never filled, and "The end of the
+    context." repeated to the cap was never stopped."""
+    options = LoopGuardOptions()
+    assert cap < options.window
+    stream = "The end of the context. " * 100
+    pieces = _pieces(stream)[:cap]
+    guard = TextLoopGuard(options)
+    fed = 0
+    for piece in pieces:  # the server's deltas: one piece and its space at a time
+        fed += 1
+        if guard.feed_text(piece + " "):
+            break
+    assert guard.fired and guard.loop_start == 0 and guard.loop_start_char == 0
+    # judged from min_fill n-grams on: the 48th n-gram ends at piece 55, not at the cap
+    assert guard.tokens == options.min_fill + options.ngram - 1 == 55 == fed
+
+
+def test_a_loop_under_a_small_cap_after_prose_is_stopped_when_it_dominates_the_window():
+    """A partly filled window counts the n-grams since the first token: a loop that began after some
+    prose fires once its repeats reach the threshold's share of all of them (start + period <= about
+    0.3 x the tokens so far); before min_fill n-grams, nothing is judged."""
+    head = _pieces(_prose())[:20]
+    loop = _pieces("The end of the context. " * 40)
+    guard = LoopGuard()
+    fired_at = next(i for i, token in enumerate(head + loop) if guard.feed(token))
+    # (n - 7 - 20 - 6) / (n - 7) >= 0.7 first holds at n = 94 tokens
+    assert fired_at + 1 == 94 < LoopGuardOptions().window
+    assert 20 - 6 <= guard.loop_start <= 20 + 6
+    late = LoopGuard()  # a loop that begins at token 120 of a 200-token cap is not stopped by the cap
+    assert not late.feed_many(_pieces(_prose())[:120] + (loop * 5)[:80])
 
 
 def test_prose_never_fires_and_memory_stays_bounded():
@@ -104,7 +143,7 @@ def test_the_embedded_teachers_real_loops_are_stopped_early():
     transformers = pytest.importorskip("transformers")
     from pathlib import Path
 
-    from tpt.hfmodel import resolve_model_dir
+    from tpt.core.hfmodel import resolve_model_dir
 
     tok = transformers.AutoTokenizer.from_pretrained(str(resolve_model_dir(None)))
     data = json.loads((Path(__file__).parent / "data" / "smollm2_loops.json").read_text(encoding="utf-8"))

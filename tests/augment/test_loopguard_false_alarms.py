@@ -41,7 +41,7 @@ TEXTS = _texts()
 @pytest.fixture(scope="module")
 def teacher_tokenizer():
     transformers = pytest.importorskip("transformers")
-    from tpt.hfmodel import resolve_model_dir
+    from tpt.core.hfmodel import resolve_model_dir
 
     return transformers.AutoTokenizer.from_pretrained(str(resolve_model_dir(None)))
 
@@ -80,3 +80,39 @@ def test_no_firing_on_streamed_text(name):
         peaks.append((guard.guard.peak_share, doc_id))
     assert fired == []
     assert max(peaks)[0] <= options.threshold - MARGIN, max(peaks)
+
+
+def _partial_peaks(sequences, step: int, options: LoopGuardOptions) -> tuple[list, float, str, int]:
+    """Feed each sequence from every `step`-th token on, as if a thinking began there, for less than a
+    window (only partly filled windows are judged): the firings, and the highest share seen."""
+    fired, best, where, starts = [], 0.0, "", 0
+    span = options.window + options.ngram - 2  # one token short of a full window
+    for doc_id, tokens in sequences:
+        for start in range(0, max(1, len(tokens) - options.ngram), step):
+            starts += 1
+            guard = LoopGuard(options)
+            if guard.feed_many(tokens[start : start + span]):
+                fired.append((doc_id, start, guard.tokens))
+            if guard.peak_share > best:
+                best, where = guard.peak_share, f"{doc_id}@{start}"
+    return fired, best, where, starts
+
+
+@pytest.mark.parametrize("name", ["corpus", "math500"])
+def test_no_firing_on_partly_filled_windows_from_anywhere_in_the_texts(name, teacher_tokenizer):
+    """A cap below the window (or the start of any trajectory) is judged on a partly filled window once
+    it holds min_fill n-grams: real text, from every 32nd token on, never fires there either, and its
+    highest partial-window share keeps the full windows' margin (docs/loop-guard.md)."""
+    from tpt.augment.loopguard import TEXT_PIECE
+
+    options = LoopGuardOptions()
+    texts = TEXTS[name]
+    ids = teacher_tokenizer([text for _, text in texts], add_special_tokens=False).input_ids
+    for sequences in (
+        [(doc_id, tokens) for (doc_id, _), tokens in zip(texts, ids, strict=True)],
+        [(doc_id, TEXT_PIECE.findall(text)) for doc_id, text in texts],
+    ):
+        fired, best, where, starts = _partial_peaks(sequences, 32, options)
+        assert starts >= (1000 if name == "corpus" else 2500)
+        assert fired == []
+        assert best <= options.threshold - MARGIN, (best, where)

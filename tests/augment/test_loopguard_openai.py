@@ -9,10 +9,10 @@ import pytest
 
 pytest.importorskip("aiohttp")
 
-from tpt.augment.backend import GenerationRequest, SamplingParams  # noqa: E402
+from tpt.augment.backends.base import GenerationRequest, SamplingParams  # noqa: E402
 from tpt.augment.backends.openai_http import build  # noqa: E402
 from tpt.augment.loopguard import LoopGuardOptions  # noqa: E402
-from tpt.errors import ConfigError  # noqa: E402
+from tpt.core.errors import ConfigError  # noqa: E402
 from tpt.testing.openai_stub import LOOP_UNIT, StubConfig, StubServer, expected_thinking  # noqa: E402
 
 OFF, ON = LoopGuardOptions(enabled=False), LoopGuardOptions()
@@ -56,7 +56,9 @@ def test_a_looping_stream_is_closed_and_the_server_stops(think):
     assert (on.finish_reason, on.stop, on.error) == ("repetition", "loop_guard", None)
     assert closed == 1
     window = LoopGuardOptions().window
-    assert 30 + window // 2 < produced_on < 30 + 2 * window  # stopped about a window into the loop
+    # Stopped within a window of the loop's start: before the window fills, once the loop's repeats are
+    # the threshold's share of all the n-grams so far (30 words before it, a period of 4)
+    assert (30 + 4) / (1 - LoopGuardOptions().threshold) < produced_on < 30 + 2 * window
     thinking = on.reasoning if think == "reasoning_content" else on.text
     head = expected_thinking(req(0).messages[0]["content"], 2000, loop_after=30)
     # the thinking kept is what came before the loop (the loop's first copy may be where it began)
@@ -115,3 +117,30 @@ def test_a_stream_that_ends_without_a_finish_is_retried():
         [r] = list(backend.generate([req(0, "CUT this one")], SamplingParams()))
         backend.close()
     assert r.error is None and r.attempts == 2 and r.finish_reason == "stop"
+
+
+def test_a_loop_under_a_cap_below_the_window_is_stopped_end_to_end(tmp_path):
+    """Issue 29: `tpt augment --max-thinking-tokens 200` against a server whose answers loop from the
+    start: the 256-token window never fills, and the loops used to run to the cap."""
+    import json
+
+    from tpt.cli import main
+
+    corpus = tmp_path / "in.jsonl"
+    corpus.write_text(
+        "".join(json.dumps({"id": f"d{i}", "text": f"Note {i} on primes."}) + "\n" for i in range(3))
+    )
+    out = tmp_path / "out"
+    with StubServer(StubConfig(latency_ms=1, token_ms=0.2, loop_after=1)) as stub:
+        code = main(["augment", str(corpus), "--output", str(out), "--backend", "openai", "--model", "stub",
+                     "--base-url", stub.base_url, "--max-thinking-tokens", "200", "--no-progress"])  # fmt: skip
+        produced = _settled(stub)
+    assert code == 0
+    records = [json.loads(line) for f in sorted((out / "shards").glob("*.jsonl")) for line in f.open()]
+    assert len(records) == 3
+    options = LoopGuardOptions()
+    for record in records:
+        assert record["finish_reason"] == "repetition" and record["loop"]["start_token"] <= 2
+        # stopped once the window held min_fill n-grams, far short of the cap
+        assert options.min_fill + options.ngram - 1 <= record["completion_tokens"] < 100
+    assert produced < 3 * 100

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from tpt.augment.backend import GenerationResult
+from tpt.augment.backends.base import GenerationResult
 from tpt.augment.config import AugmentConfig
 from tpt.augment.executors import LocalExecutor
 from tpt.augment.stage import run

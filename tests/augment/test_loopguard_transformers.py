@@ -13,8 +13,8 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from tpt.augment.backend import GenerationRequest, SamplingParams  # noqa: E402
 from tpt.augment.backends import transformers_backend as tb  # noqa: E402
+from tpt.augment.backends.base import GenerationRequest, SamplingParams  # noqa: E402
 from tpt.augment.loopguard import LoopGuardOptions  # noqa: E402
 
 PATH, CYCLE = 40, 5
@@ -38,7 +38,7 @@ def _successors() -> dict[int, int]:
 
 @pytest.fixture(scope="module")
 def looping(tmp_path_factory):
-    from tpt.hfmodel import resolve_model_dir
+    from tpt.core.hfmodel import resolve_model_dir
 
     tok = transformers.AutoTokenizer.from_pretrained(str(resolve_model_dir(None)))
     config = transformers.LlamaConfig(

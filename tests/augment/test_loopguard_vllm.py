@@ -31,8 +31,8 @@ CompletionOutput, FakeSamplingParams, RequestOutput = (
 RequestOutputKind, options, req = _fake.RequestOutputKind, _fake.options, _fake.req
 model_dir, tokenizer = _fake.model_dir, _fake.tokenizer  # fixtures
 
-from tpt.augment.backend import SamplingParams  # noqa: E402
 from tpt.augment.backends import vllm_backend  # noqa: E402
+from tpt.augment.backends.base import SamplingParams  # noqa: E402
 from tpt.augment.loopguard import LoopGuardOptions  # noqa: E402
 
 PATH, CYCLE = 40, 5

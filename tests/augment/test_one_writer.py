@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from tpt.outputlock import LOCK_NAME
+from tpt.storage.outputlock import LOCK_NAME
 from tpt.testing.openai_stub import StubProcess, augment_argv
 
 

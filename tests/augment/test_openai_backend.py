@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from tpt.augment.backend import GenerationRequest, SamplingParams, build_backend
+from tpt.augment.backends.base import GenerationRequest, SamplingParams, build_backend
 from tpt.augment.backends.openai_http import OpenAIHttpBackend, build, normalize_base_url
-from tpt.errors import BackendError, ConfigError
+from tpt.core.errors import BackendError, ConfigError
 from tpt.testing.openai_stub import StubConfig, StubProcess, StubServer, expected_thinking
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 from tpt.augment.prompts import PAPER_TEMPLATE, load_template
-from tpt.errors import ConfigError
+from tpt.core.errors import ConfigError
 
 
 def test_paper_template_is_verbatim():

@@ -22,7 +22,7 @@ pytest.importorskip("aiohttp")
 from tpt.augment.cli import check_config  # noqa: E402
 from tpt.augment.server_check import collect  # noqa: E402
 from tpt.cli import build_parser, main  # noqa: E402
-from tpt.errors import EXIT_OK  # noqa: E402
+from tpt.core.errors import EXIT_OK  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +43,7 @@ def _missing(*modules: str) -> str | None:
 
 
 def _embedded() -> Path:
-    from tpt.hfmodel import embedded_gguf
+    from tpt.core.hfmodel import embedded_gguf
 
     try:
         return embedded_gguf()
@@ -57,9 +57,9 @@ def transformers_server():
         pytest.skip(
             f"transformers serve needs transformers[serving] ({name or 'the transformers CLI'} missing)"
         )
-    from tpt.hfmodel import resolve_model_dir
-    from tpt.serve.engines import ServeSpec
-    from tpt.serve.server import ManagedServer
+    from tpt.augment.servers.engines import ServeSpec
+    from tpt.augment.servers.server import ManagedServer
+    from tpt.core.hfmodel import resolve_model_dir
 
     _embedded()
     model = str(resolve_model_dir("embedded"))  # the GGUF converted once to a safetensors dir (cached)
@@ -88,8 +88,8 @@ def llama_server():
             f"llama-cpp-python's server is not installed ({name} missing): PyPI ships llama-cpp-python as "
             "source only, a long C++ build, so it is not in the dev extra; pip install 'llama-cpp-python[server]'"
         )
-    from tpt.serve.engines import ServeSpec
-    from tpt.serve.server import ManagedServer
+    from tpt.augment.servers.engines import ServeSpec
+    from tpt.augment.servers.server import ManagedServer
 
     spec = ServeSpec(
         engine="llama.cpp",

@@ -21,7 +21,7 @@ import threading  # noqa: E402
 
 from aiohttp import web  # noqa: E402
 
-from tpt.augment.backend import GenerationRequest, SamplingParams  # noqa: E402
+from tpt.augment.backends.base import GenerationRequest, SamplingParams  # noqa: E402
 from tpt.augment.backends.openai_http import build  # noqa: E402
 
 STREAMS = Path(__file__).parent / "data" / "streams"

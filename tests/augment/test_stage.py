@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 import tpt.augment.stage as stage
-from tpt.augment.backend import GenerationResult, SamplingParams
+from tpt.augment.backends.base import GenerationResult, SamplingParams
 from tpt.augment.executors import LocalExecutor
 from tpt.augment.stage import AugmentConfig
-from tpt.errors import ConfigError, InputError
+from tpt.core.errors import ConfigError, InputError
 
 
 class FakeBackend:
@@ -423,6 +423,35 @@ def test_a_lone_surrogate_fails_before_any_request(tmp_path, monkeypatch):
     assert backend.seen == [2, 4]  # nothing was sent for the bad ones
     assert [r["text"] for r in read_records(tmp_path / "out")][0] == "an emoji \U0001f600 is a valid pair"
     assert summary.failures_by_reason == {"unencodable_text": 2}
+
+
+BAD_LINES = [  # (line, the id its failure must carry, reason)
+    (b'{"id": "surr", "text": "broken \\ud800 text"}', "surr", "unencodable_text"),
+    (b'{"id": "lat", "text": "caf\xe9 au lait"}', "lat", "invalid_utf8"),
+    (b'{"id": "cut", "text": "a line that ends in the mid', "cut", "malformed_line"),
+    (b'{"text": "ok", "id": 7, "oops"}', 7, "malformed_line"),
+    (b'{"id": "\\udc00x", "text": "the id itself holds a lone surrogate"}', None, "unencodable_text"),
+    (b'{"id": "b\xe9d", "text": "a bad byte in the id"}', None, "invalid_utf8"),
+    (b"[1, 2]", None, "malformed_line"),
+]
+
+
+def test_every_failure_carries_the_id_whenever_it_can_be_read(tmp_path, monkeypatch):
+    """Issue 29: a line holding a lone surrogate (or a bad byte, or broken JSON) used to fail with
+    "id": null although its id was readable. The line number is always there."""
+    src = tmp_path / "bad.jsonl"
+    src.write_bytes(b"".join(line + b"\n" for line, _, _ in BAD_LINES) + b'{"id": "good", "text": "fine"}\n')
+    summary = run_with(monkeypatch, FakeBackend(), make_cfg([src], tmp_path / "out"))
+    fails = _failures(tmp_path / "out")
+    assert [(f["line"], f["id"], f["reason"]) for f in fails] == [
+        (n, doc_id, reason) for n, (_, doc_id, reason) in enumerate(BAD_LINES, 1)
+    ]
+    assert [r["id"] for r in read_records(tmp_path / "out")] == ["good"]
+    assert summary.failures == len(BAD_LINES)
+    # another --id-field is read the same way
+    src.write_bytes(b'{"doc": "d1", "text": "\\ud800"}\n')
+    run_with(monkeypatch, FakeBackend(), make_cfg([src], tmp_path / "out2", id_field="doc"))
+    assert [(f["line"], f["id"]) for f in _failures(tmp_path / "out2")] == [(1, "d1")]
 
 
 def _dup_corpus(tmp_path: Path) -> Path:

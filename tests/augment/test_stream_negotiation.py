@@ -15,11 +15,11 @@ import pytest
 
 pytest.importorskip("aiohttp")
 
-from tpt.augment.backend import GenerationRequest, SamplingParams  # noqa: E402
+from tpt.augment.backends.base import GenerationRequest, SamplingParams  # noqa: E402
 from tpt.augment.backends.openai_http import build  # noqa: E402
 from tpt.augment.loopguard import LoopGuardOptions  # noqa: E402
 from tpt.cli import main  # noqa: E402
-from tpt.errors import EXIT_SERVER_UNUSABLE, ServerUnusableError  # noqa: E402
+from tpt.core.errors import EXIT_SERVER_UNUSABLE, ServerUnusableError  # noqa: E402
 from tpt.testing.openai_stub import LOOP_UNIT, StubConfig, StubServer, augment_argv, expected_thinking  # noqa: E402
 
 ON, OFF = LoopGuardOptions(), LoopGuardOptions(enabled=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import statistics
 
-from tpt.augment.backend import GenerationRequest, SamplingParams
+from tpt.augment.backends.base import GenerationRequest, SamplingParams
 from tpt.augment.backends.openai_http import OpenAIHttpBackend
 from tpt.testing.openai_stub import StubProcess
 

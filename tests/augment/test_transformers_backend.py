@@ -17,11 +17,11 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from tpt.augment import chat  # noqa: E402
-from tpt.augment.backend import GenerationRequest, SamplingParams, build_backend  # noqa: E402
 from tpt.augment.backends import refill  # noqa: E402
 from tpt.augment.backends import transformers_backend as tb  # noqa: E402
+from tpt.augment.backends.base import GenerationRequest, SamplingParams, build_backend  # noqa: E402
 from tpt.augment.truncation import truncate_texts  # noqa: E402
-from tpt.errors import ConfigError  # noqa: E402
+from tpt.core.errors import ConfigError  # noqa: E402
 
 WORDS = "lattice group ring field module prime order kernel image basis vector space".split()
 
@@ -32,7 +32,7 @@ def tiny_dir(tmp_path_factory):
 
     Untied embeddings and a wide init make its greedy output varied (a tied one repeats its input).
     """
-    from tpt.hfmodel import resolve_model_dir
+    from tpt.core.hfmodel import resolve_model_dir
 
     tok = transformers.AutoTokenizer.from_pretrained(str(resolve_model_dir(None)))
     config = transformers.LlamaConfig(

@@ -23,9 +23,9 @@ import pytest
 
 transformers = pytest.importorskip("transformers")
 
-from tpt.augment.backend import GenerationRequest, SamplingParams, build_backend  # noqa: E402
 from tpt.augment.backends import vllm_backend  # noqa: E402
-from tpt.errors import ConfigError, MissingDependencyError  # noqa: E402
+from tpt.augment.backends.base import GenerationRequest, SamplingParams, build_backend  # noqa: E402
+from tpt.core.errors import ConfigError, MissingDependencyError  # noqa: E402
 
 ENGINE_ARGS = {
     "model",
@@ -160,7 +160,7 @@ def fake_thinking(prompt_ids: list[int], seed: int | None) -> str:
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from tpt.hfmodel import resolve_model_dir
+    from tpt.core.hfmodel import resolve_model_dir
 
     return transformers.AutoTokenizer.from_pretrained(str(resolve_model_dir(None)))
 

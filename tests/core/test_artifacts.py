@@ -2,8 +2,8 @@
 
 import pytest
 
-from tpt.artifacts import claim_output_dir, fingerprint, read_json
-from tpt.errors import ConfigError
+from tpt.core.artifacts import claim_output_dir, fingerprint, read_json
+from tpt.core.errors import ConfigError
 
 
 def test_fingerprint_is_order_independent():

@@ -1,11 +1,11 @@
-"""tpt.configs: the drift check between a config dataclass and its command line, and from_args."""
+"""tpt.core.configs: the drift check between a config dataclass and its command line, and from_args."""
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
 
-from tpt.configs import defaults, drift, from_args
+from tpt.core.configs import defaults, drift, from_args
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -2,7 +2,7 @@
 
 import random
 
-from tpt.duplicate_ids import DuplicateCheck, IdRegistry, id_hash
+from tpt.core.duplicate_ids import DuplicateCheck, IdRegistry, id_hash
 
 
 def test_first_occurrences_survive_flushes_and_merges():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from tpt.hfmodel import gguf_identity
+from tpt.core.hfmodel import gguf_identity
 
 
 def test_identity_follows_content_not_modification_time(tmp_path):

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from tpt.cli import main
-from tpt.outputlock import LOCK_NAME, OutputBusyError, lock_output_dir
+from tpt.storage.outputlock import LOCK_NAME, OutputBusyError, lock_output_dir
 
 HOLDER = """
 import os, sys, time
-from tpt.outputlock import lock_output_dir, lock_output_file
+from tpt.storage.outputlock import lock_output_dir, lock_output_file
 target, kind, fork_child = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 lock = (lock_output_file if kind == "file" else lock_output_dir)(target, stage="augment")
 def child_main(started):
@@ -150,6 +150,17 @@ BUSY_COMMANDS = {
     ],
     "eval": lambda t, d: ["eval", "embedded", "--tasks", "gsm8k", "--limit", "1", "--output", str(t)],
     "reproduce": lambda t, d: ["reproduce", "--output", str(t), "--scale", "quick"],
+    "compare": lambda t, d: [
+        "compare",
+        "--arm",
+        f"a={d / 'a.jsonl'}",
+        "--arm",
+        f"b={d / 'b.jsonl'}",
+        "--baseline",
+        "a",
+        "--output",
+        str(t),
+    ],
 }
 
 
@@ -171,7 +182,7 @@ def test_a_filesystem_without_locks_is_named_and_can_be_overridden(tmp_path, mon
     import errno
     import fcntl
 
-    from tpt.errors import TptError
+    from tpt.core.errors import TptError
 
     def no_locks(fd, op):
         raise OSError(errno.ENOLCK, "No locks available")

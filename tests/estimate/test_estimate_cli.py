@@ -85,7 +85,7 @@ def test_the_estimate_options_default_to_estimate_config():
     import argparse
 
     from tpt.augment import cli as augment_cli
-    from tpt.configs import drift
+    from tpt.core.configs import drift
     from tpt.estimate import cli
     from tpt.estimate.stage import EstimateConfig
 

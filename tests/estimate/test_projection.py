@@ -2,7 +2,7 @@
 
 import pytest
 
-from tpt.errors import ConfigError
+from tpt.core.errors import ConfigError
 from tpt.estimate.projection import SampleMeasurement, human, project, report
 
 # 10 sampled items -> 8 records; per record 1000 document, 1200 prompt and 2000 thinking tokens; 20 s.

@@ -6,8 +6,8 @@ import argparse
 
 import pytest
 
-from tpt.configs import drift
-from tpt.errors import ConfigError
+from tpt.core.configs import drift
+from tpt.core.errors import ConfigError
 from tpt.evaluate import cli
 from tpt.evaluate.stage import EvalConfig
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tpt.errors import ConfigError
+from tpt.core.errors import ConfigError
 from tpt.evaluate.builtin import GSM8K_STRICT
 from tpt.evaluate.extract import extract, parse_rule
 

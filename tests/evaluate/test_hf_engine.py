@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tpt.errors import ConfigError, InputError
+from tpt.core.errors import ConfigError, InputError
 from tpt.evaluate.engine import GenParams, build_engine
 from tpt.evaluate.hf_engine import HFEngine, resolve_dtype
 

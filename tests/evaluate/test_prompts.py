@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tpt.errors import ConfigError, InputError
+from tpt.core.errors import ConfigError, InputError
 from tpt.evaluate.builtin import BUILTIN_TASKS, MATH_EXEMPLARS, get_builtin
 from tpt.evaluate.prompts import prepare_task, split_pool
 from tpt.evaluate.records import load_examples

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tpt.cli import main
-from tpt.errors import InputError
+from tpt.core.errors import InputError
 from tpt.evaluate.models import expand_models
 from tpt.evaluate.stage import EvalConfig, run
 
@@ -90,6 +90,10 @@ def test_run_dir_sweep_writes_rows_and_samples(tmp_path: Path, run_dir: Path, pr
     assert s["prompt"].endswith("<think>")
     assert s["extracted"]["accuracy"] == s["gold"] and s["correct"]["accuracy"] is True
     assert s["finish_reason"] == "stop" and "</think>" not in s["generation"]
+    [row] = [
+        r for r in rows if r["tokens_seen"] == 4096 and r["task"] == "think" and r["metric"] == "accuracy"
+    ]
+    assert s["fingerprint"] == row["config"]["fingerprint"]  # ties the sample to its rows (tpt compare)
 
     # A second run with the same output resumes: nothing is generated again.
     assert main(["eval", str(run_dir), "--task-file", str(tasks), "--output", str(out)]) == 0
@@ -204,7 +208,7 @@ def test_embedded_teacher_follows_the_mc_format(tmp_path: Path) -> None:
     exemplars' "The answer is (X)." and every one is extracted; GSM8K replies are cut at a stop."""
     pytest.importorskip("gguf")
     try:
-        from tpt.hfmodel import embedded_gguf
+        from tpt.core.hfmodel import embedded_gguf
 
         embedded_gguf()
     except Exception as exc:  # the embedded teacher is an optional install

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tpt.errors import ConfigError, InputError
+from tpt.core.errors import ConfigError, InputError
 from tpt.evaluate.prompts import prepare_task
 from tpt.evaluate.stage import resolve_tasks
 from tpt.evaluate.taskfile import load_task_file

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tpt.errors import MissingDependencyError
+from tpt.core.errors import MissingDependencyError
 from tpt.evaluate.engine import GenParams, build_engine
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tpt.errors import InputError
+from tpt.core.errors import InputError
 from tpt.formats.checkpoint import STATE_FILE, checkpoint_name, read_state, tokens_in_name
 
 

@@ -6,7 +6,7 @@ import gzip
 
 import pytest
 
-from tpt.errors import InputError
+from tpt.core.errors import InputError
 from tpt.formats.compression import BOM, read_lines
 
 LINES = b'{"text": "a"}\n\n  \n{"text": "\xc3\xa9"}\n'

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 import tpt.augment.stage as stage
-from tpt.augment.backend import GenerationResult, SamplingParams
+from tpt.augment.backends.base import GenerationResult, SamplingParams
 from tpt.augment.executors import LocalExecutor
-from tpt.errors import InputError
+from tpt.core.errors import InputError
 from tpt.formats.reading import (
     RecordLine,
     augment_shards,

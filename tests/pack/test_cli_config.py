@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tpt.configs import drift
+from tpt.core.configs import drift
 from tpt.pack import cli
 from tpt.pack.stage import PackConfig
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tpt.cli import main
-from tpt.errors import ConfigError, InputError
+from tpt.core.errors import ConfigError, InputError
 from tpt.pack.controls import (
     BucketKey,
     Derangement,
@@ -272,7 +272,7 @@ def test_filler_text_has_exactly_the_token_count_in_a_production_tokenizer():
     """SmolLM2's 49k byte-level BPE (the embedded model): ' .' is one token, any number of times."""
     from tokenizers import Tokenizer
 
-    from tpt.hfmodel import resolve_model_dir
+    from tpt.core.hfmodel import resolve_model_dir
 
     tok = Tokenizer.from_file(str(resolve_model_dir("embedded") / "tokenizer.json"))
     assert filler_unit(tok)[0] == " ."

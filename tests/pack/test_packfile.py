@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tpt.errors import ArtifactError, InputError
+from tpt.core.errors import ArtifactError, InputError
 from tpt.formats.packfile import (
     FORMAT,
     KIND_DOCUMENT,

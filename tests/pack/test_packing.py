@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tpt.errors import ConfigError
+from tpt.core.errors import ConfigError
 from tpt.formats.packfile import PAD_SEGMENT
 from tpt.pack.packing import RowPacker, Sample
 

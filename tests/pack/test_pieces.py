@@ -173,7 +173,7 @@ def test_a_production_tokenizer_smollm2():
 
     from tokenizers import Tokenizer
 
-    from tpt.hfmodel import resolve_model_dir
+    from tpt.core.hfmodel import resolve_model_dir
 
     tok = Tokenizer.from_file(str(resolve_model_dir("embedded") / "tokenizer.json"))
     encoder = piece_encoder_for(tok)

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tpt.errors import ConfigError, InputError
+from tpt.core.errors import ConfigError, InputError
 from tpt.pack.stage import PackConfig, run
 from tpt.quality.checks import CheckConfig
 
@@ -300,6 +300,25 @@ def test_bad_text_and_duplicate_ids_are_named(tmp_path, word_tok, h):
     assert stats["documents"] == 2
 
 
+def test_every_skipped_bad_line_carries_the_id_whenever_it_can_be_read(tmp_path, word_tok, h):
+    """Issue 29: skipped.jsonl names a bad line's id whenever it can be read (its line always)."""
+    lines = [
+        (b'{"id": "surr", "text": "the \\ud800 mat", "thinking": "so"}', "surr", "unencodable_text"),
+        (b'{"id": "lat", "text": "caf\xe9", "thinking": "a"}', "lat", "invalid_utf8"),
+        (b'{"id": "cut", "text": "the cat', "cut", "malformed_json"),
+        (b'{"id": "\\udc00x", "text": "the cat", "thinking": "a"}', None, "unencodable_text"),
+    ]
+    src = tmp_path / "in.jsonl"
+    good = json.dumps(h.record(9, "the cat sat", "why")).encode()
+    src.write_bytes(b"".join(raw + b"\n" for raw, _, _ in lines) + good + b"\n")
+    out, stats = pack(tmp_path, [src], word_tok, seq_len=8)
+    assert stats["documents"] == 1
+    skipped = [json.loads(x) for x in (out / "skipped.jsonl").read_text().splitlines()]
+    assert [(s["line"], s["id"], s["reason"]) for s in skipped] == [
+        (n, doc_id, reason) for n, (_, doc_id, reason) in enumerate(lines, 1)
+    ]
+
+
 def test_the_raw_arm_names_bad_corpus_lines_as_augment_does(tmp_path, word_tok, h):
     """The raw arm reads the augment run's corpus: its bad lines keep augment's reasons."""
     from tpt.cli import main
@@ -329,8 +348,13 @@ def test_the_raw_arm_names_bad_corpus_lines_as_augment_does(tmp_path, word_tok, 
             )
             == 0
         )
-    _, stats = pack(tmp_path, [tmp_path / "aug"], word_tok, seq_len=8, mode="raw")
+    out, stats = pack(tmp_path, [tmp_path / "aug"], word_tok, seq_len=8, mode="raw")
     assert stats["skipped"] == {"invalid_utf8": 1, "unencodable_text": 1} and stats["documents"] == 2
+    skipped = [json.loads(x) for x in (out / "skipped.jsonl").read_text().splitlines()]
+    assert [(s["line"], s["id"], s["reason"]) for s in skipped] == [
+        (2, 2, "invalid_utf8"),
+        (3, 3, "unencodable_text"),
+    ]
 
 
 def test_run_returns_a_typed_summary_whose_json_is_stats_json(tmp_path, word_tok, h):

@@ -110,7 +110,7 @@ def test_workers_batches_and_piece_cache_change_nothing_in_the_output(corpus, tm
 def test_a_worker_that_dies_is_a_clear_error_not_a_hang():
     import os
 
-    from tpt.errors import TptError
+    from tpt.core.errors import TptError
     from tpt.pack.workers import Job, Preparer, WorkerPool
 
     class Dying(Preparer):

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from tpt.errors import InputError
+from tpt.core.errors import InputError
 from tpt.reproduce.efficiency import Curve, tokens_to_reach
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tpt.errors import ArtifactError, ConfigError
+from tpt.core.errors import ArtifactError, ConfigError
 from tpt.formats.records import AugmentedRecord, Provenance, RecordInput
 from tpt.reproduce.experiment import LLM_TEACHER_JOB, Layout, plan_arms, task_file
 from tpt.reproduce.presets import SCALES, TASKS, Scale, get_scale

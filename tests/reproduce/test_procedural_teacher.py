@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from tpt.augment.backend import GenerationRequest, SamplingParams, build_backend, request_seed
-from tpt.errors import ConfigError
+from tpt.augment.backends.base import GenerationRequest, SamplingParams, build_backend, request_seed
+from tpt.core.errors import ConfigError
 from tpt.reproduce.problems import Problem, answer, document
 from tpt.reproduce.testbed import exercise_records, heldout_problems
 

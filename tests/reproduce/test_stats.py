@@ -85,7 +85,7 @@ def test_bootstrap_of_a_clearly_better_arm_excludes_no_effect():
 
 
 def test_bootstrap_refuses_unpaired_seeds():
-    from tpt.errors import InputError
+    from tpt.core.errors import InputError
 
     r = _results([0.1, 0.2, 0.3, 0.4, 0.5], 10)
     with pytest.raises(InputError):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tpt.errors import ConfigError, InputError
+from tpt.core.errors import ConfigError, InputError
 from tpt.reproduce.problems import TYPES, Problem, answer, document, solve
 from tpt.reproduce.testbed import (
     CorpusConfig,

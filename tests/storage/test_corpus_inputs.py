@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tpt.corpus import count_items, iter_items, resolve_inputs
-from tpt.errors import InputError
+from tpt.core.errors import InputError
+from tpt.formats.corpus import count_items, iter_items, resolve_inputs
 
 
 def _lines(n: int, start: int = 0) -> bytes:

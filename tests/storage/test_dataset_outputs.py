@@ -9,7 +9,7 @@ import json
 import pytest
 
 import tpt.augment.stage as stage
-from tpt.augment.backend import GenerationResult, SamplingParams
+from tpt.augment.backends.base import GenerationResult, SamplingParams
 from tpt.augment.executors import LocalExecutor
 from tpt.formats.reading import RecordLine, augment_shards, read_augmented, read_records, resolve_record_files
 

@@ -10,13 +10,13 @@ import time
 
 import pytest
 
-from tpt.outputlock import OutputBusyError, lock_output_dir
 from tpt.storage.lease import LeaseLost, check_commit
+from tpt.storage.outputlock import OutputBusyError, lock_output_dir
 
 HOLD = """
 import sys, time
-from tpt.errors import TptError
-from tpt.outputlock import lock_output_dir
+from tpt.core.errors import TptError
+from tpt.storage.outputlock import lock_output_dir
 try:
     lock = lock_output_dir(sys.argv[1], stage="augment")
 except TptError as exc:

@@ -90,7 +90,7 @@ def test_compressed_and_parquet_objects_read_whole(s3):
 
 
 def test_missing_object_and_bucket_are_one_line(s3):
-    from tpt.machine_errors import describe
+    from tpt.core.machine_errors import describe
 
     with pytest.raises(FileNotFoundError) as exc:  # as pathlib raises it: callers handle both alike
         as_path(s3.url("nope.jsonl")).read_bytes()

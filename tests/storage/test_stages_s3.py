@@ -157,8 +157,8 @@ def test_pack_refuses_an_object_store_output_in_one_line(s3, tmp_path):
 
 
 def test_a_url_that_went_through_pathlib_is_refused_not_made_a_local_directory(tmp_path, monkeypatch):
-    from tpt.errors import ConfigError
-    from tpt.outputlock import lock_output_dir
+    from tpt.core.errors import ConfigError
+    from tpt.storage.outputlock import lock_output_dir
 
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError, match="lost its '//'"):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tpt.cli import main
-from tpt.errors import ConfigError, InputError
+from tpt.core.errors import ConfigError, InputError
 from tpt.formats.student import load_student_tokenizer, save_student_tokenizer
 from tpt.tokenizer.stage import TokenizerConfig, run
 
@@ -111,7 +111,7 @@ def test_a_directory_with_only_a_slow_tokenizer_is_converted(trained, tmp_path):
 def test_the_tokenizer_options_default_to_tokenizer_config():
     import argparse
 
-    from tpt.configs import drift
+    from tpt.core.configs import drift
     from tpt.tokenizer import cli
 
     parser = argparse.ArgumentParser()

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tpt.artifacts import write_json
+from tpt.core.artifacts import write_json
 from tpt.formats.packfile import (
     KIND_DOCUMENT,
     KIND_PAD,

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tpt.configs import drift
-from tpt.errors import ConfigError
-from tpt.train import cli, sft_cli
+from tpt.core.configs import drift
+from tpt.core.errors import ConfigError
+from tpt.sft import cli as sft_cli
+from tpt.train import cli
 from tpt.train import config as train_config  # its testbed() is not a test
 from tpt.train.config import PRESETS, SftConfig, TrainConfig, midtrain, pretrain, sft
 from tpt.train.options import PRESET_OPTIONS

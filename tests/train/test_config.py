@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tpt.errors import ConfigError
+from tpt.core.errors import ConfigError
 from tpt.train.config import LoopConfig, OptimConfig, parse_token_list, parse_tokens
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tpt.errors import ArtifactError, InputError
+from tpt.core.errors import ArtifactError, InputError
 from tpt.train.data import (
     IGNORE_INDEX,
     PackedData,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tpt.errors import ConfigError
+from tpt.core.errors import ConfigError
 from tpt.train.model import build_config, count_parameters, create_model, load_model
 
 

@@ -13,7 +13,7 @@ import pytest
 from tpt.cli import main
 
 HOLD = (
-    "import sys, time; from tpt.outputlock import lock_output_dir; lock_output_dir(sys.argv[1], stage='train'); "
+    "import sys, time; from tpt.storage.outputlock import lock_output_dir; lock_output_dir(sys.argv[1], stage='train'); "
     "print('locked', flush=True); time.sleep(120)"
 )
 GSM8K = Path(__file__).resolve().parents[2] / "src" / "tpt" / "data" / "eval" / "gsm8k" / "train.jsonl"

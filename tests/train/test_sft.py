@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 from tpt.cli import main
-from tpt.errors import InputError
-from tpt.train.data import IGNORE_INDEX
-from tpt.train.sft_data import (
+from tpt.core.errors import InputError
+from tpt.sft.data import (
     CHATML_TEMPLATE,
     SftRows,
     _pack_next_fit,
@@ -20,6 +19,7 @@ from tpt.train.sft_data import (
     gsm8k_messages,
     read_conversations,
 )
+from tpt.train.data import IGNORE_INDEX
 
 GSM8K = Path(__file__).resolve().parents[2] / "src" / "tpt" / "data" / "eval" / "gsm8k" / "train.jsonl"
 
@@ -66,7 +66,7 @@ def test_gsm8k_records_become_chats_without_calculator_annotations(tmp_path: Pat
 
 def test_next_fit_packing_and_row_targets() -> None:
     assert _pack_next_fit([5, 4, 3, 6, 11], 10) == [[0, 1], [2, 3]]  # 11 > 10 is left out
-    from tpt.train.sft_data import EncodedExample
+    from tpt.sft.data import EncodedExample
 
     a = EncodedExample(ids=[10, 11, 12], assistant=[False, True, True])
     b = EncodedExample(ids=[20, 21], assistant=[True, True])
@@ -164,9 +164,9 @@ def test_sft_on_gsm8k_train_problems(bpe_student: Path, tmp_path: Path) -> None:
 
 
 def test_sft_from_python_returns_a_summary(bpe_student: Path, tmp_path: Path) -> None:
-    """train.sft_stage.run(SftConfig): two steps on four GSM8K examples, a TrainSummary back."""
+    """sft.stage.run(SftConfig): two steps on four GSM8K examples, a TrainSummary back."""
+    from tpt.sft.stage import run
     from tpt.train.config import SftConfig, testbed
-    from tpt.train.sft_stage import run
 
     config = SftConfig(
         data=[GSM8K],

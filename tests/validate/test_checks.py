@@ -7,7 +7,7 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from tpt.errors import ConfigError
+from tpt.core.errors import ConfigError
 from tpt.formats.reading import RecordLine
 from tpt.quality.checks import CheckConfig, Validator, copy_fractions, repetition_fractions
 from tpt.quality.ngrams import word_hashes

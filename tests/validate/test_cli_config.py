@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tpt.configs import drift
+from tpt.core.configs import drift
 from tpt.quality import options
 from tpt.quality.checks import CHECKS, CheckConfig
 from tpt.validate import cli

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from tpt.cli import main
-from tpt.errors import InputError
+from tpt.core.errors import InputError
 from tpt.formats.reading import read_records, resolve_record_files
 from tpt.validate.stage import ValidateConfig, run
 
@@ -124,6 +124,30 @@ def test_every_bad_input_is_named_as_in_augment(tmp_path, good):
     rejected = [json.loads(x) for x in (tmp_path / "val" / "rejected.jsonl").read_text().splitlines()]
     assert [r["input"]["line"] for r in rejected] == [2, 3]
     assert "byte offset" in rejected[0]["detail"] and "field 'text'" in rejected[1]["detail"]
+
+
+def test_every_rejected_bad_line_carries_the_id_whenever_it_can_be_read(tmp_path, good):
+    """Issue 29: the id of a bad line is read whenever it can be (and the line number is always there)."""
+    line = json.dumps({**good, "id": "surr"}).encode()
+    lines = [
+        (line.replace(b"A matrix", b"A ma\\ud800trix", 1), "surr", "unencodable_text"),
+        (
+            json.dumps({**good, "id": "lat"}).encode().replace(b"A matrix", b"A m\xe4trix", 1),
+            "lat",
+            "invalid_utf8",
+        ),
+        (b'{"id": "cut", "text": "a line that ends in the mid', "cut", "malformed_json"),
+        (b'{"id": "\\udc00x", "text": "the id itself holds a lone surrogate"}', None, "unencodable_text"),
+        (b"[1, 2]", None, "not_an_object"),
+    ]
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b"".join(raw + b"\n" for raw, _, _ in lines) + json.dumps(good).encode() + b"\n")
+    summary = run(ValidateConfig(inputs=[src], output=tmp_path / "val"))
+    assert summary.kept == 1
+    rejected = [json.loads(x) for x in (tmp_path / "val" / "rejected.jsonl").read_text().splitlines()]
+    assert [(r["input"]["line"], r["id"], r["reason"]) for r in rejected] == [
+        (n, doc_id, reason) for n, (_, doc_id, reason) in enumerate(lines, 1)
+    ]
 
 
 @pytest.mark.parametrize("policy", ["keep-both", "keep-first"])

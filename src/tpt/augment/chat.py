@@ -10,8 +10,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from tpt.augment.backend import GenerationRequest, GenerationResult
-from tpt.errors import ConfigError
+from tpt.augment.backends.base import GenerationRequest, GenerationResult
+from tpt.core.errors import ConfigError
 
 THINK_OPEN = "<think>\n"
 
@@ -52,7 +52,7 @@ def prepare_prompt(
 
 
 def encode_prompt(tok: Any, messages: Iterable[dict[str, str]], open_think: bool) -> tuple[list[int], bool]:
-    """The prompt's ids, with every message's content encoded as text (control.py), and whether it
+    """The prompt's ids, with every message's content encoded as text (core/control_tokens.py), and whether it
     ends opened with `<think>`.
 
     Content without control strings (nearly all) is encoded with the rendered prompt in one piece,
@@ -61,7 +61,7 @@ def encode_prompt(tok: Any, messages: Iterable[dict[str, str]], open_think: bool
     and content parts (encoded as text); the parts must add up to the prompt rendered with the real
     contents (as given, or trimmed by the template), else this request fails rather than let its
     content act as control."""
-    from tpt.control_tokens import controls, encode_text
+    from tpt.core.control_tokens import controls, encode_text
 
     messages = list(messages)
     prompt, prefilled = render_prompt(tok, messages, open_think)

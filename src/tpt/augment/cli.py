@@ -29,10 +29,10 @@ def add_arguments(p: argparse.ArgumentParser, *, optional_output: str | None = N
 
     Every default comes from a config field (AugmentConfig, SamplingParams, BackendOptions), so it is
     written once; tests/augment/test_cli_defaults.py holds the two together."""
-    from tpt.augment.backend import OPTION_DEFAULTS as B
-    from tpt.augment.backend import SamplingParams
+    from tpt.augment.backends.base import OPTION_DEFAULTS as B
+    from tpt.augment.backends.base import SamplingParams
     from tpt.augment.config import AugmentConfig
-    from tpt.configs import defaults
+    from tpt.core.configs import defaults
 
     a, s = defaults(AugmentConfig), SamplingParams()
     augment = optional_output is None  # `tpt augment` itself (not estimate, which shares the options)
@@ -164,7 +164,11 @@ def add_arguments(p: argparse.ArgumentParser, *, optional_output: str | None = N
     )
     g.add_argument("--loop-ngram", type=int, default=lg.ngram, help=f"tokens per n-gram (default {lg.ngram})")
     g.add_argument(
-        "--loop-window", type=int, default=lg.window, help=f"tokens looked back over (default {lg.window})"
+        "--loop-window",
+        type=int,
+        default=lg.window,
+        help=f"tokens looked back over (default {lg.window}); before it fills (or under a shorter "
+        f"--max-thinking-tokens) the n-grams so far are judged once there are {lg.min_fill}",
     )
     g.add_argument(
         "--loop-threshold",
@@ -280,7 +284,7 @@ def add_arguments(p: argparse.ArgumentParser, *, optional_output: str | None = N
 
 
 def _engine_args(pairs: list[str]) -> dict:
-    from tpt.errors import ConfigError
+    from tpt.core.errors import ConfigError
 
     out = {}
     for pair in pairs:
@@ -297,10 +301,10 @@ def _engine_args(pairs: list[str]) -> dict:
 def config_from_args(args: argparse.Namespace, *, output: Path | None = None):  # -> (AugmentConfig, Executor)
     """The AugmentConfig and the executor (local, or Ray; with --serve's teacher) the options ask for;
     `output` in place of --output (estimate: the sample's directory)."""
-    from tpt.augment.backend import SamplingParams
+    from tpt.augment.backends.base import SamplingParams
     from tpt.augment.executors import SERVED_TEACHER, executor_from_args, load
     from tpt.augment.stage import AugmentConfig
-    from tpt.errors import ConfigError
+    from tpt.core.errors import ConfigError
 
     served = load(SERVED_TEACHER)(args)  # --serve: a managed server per process, or None
     backend = args.backend or ("openai" if served else "transformers")
@@ -366,8 +370,8 @@ def config_from_args(args: argparse.Namespace, *, output: Path | None = None):  
 
 def run(args: argparse.Namespace) -> int:
     from tpt.augment.stage import run as run_stage
-    from tpt.errors import ConfigError
-    from tpt.outputlock import lock_output_dir
+    from tpt.core.errors import ConfigError
+    from tpt.storage.outputlock import lock_output_dir
 
     if args.check_server:
         from tpt.augment.server_check import run_check
@@ -386,7 +390,7 @@ def run(args: argparse.Namespace) -> int:
 
 def check_config(args: argparse.Namespace):  # -> AugmentConfig
     """The config `--check-server` checks the server against (no INPUT or --output needed)."""
-    from tpt.errors import ConfigError
+    from tpt.core.errors import ConfigError
 
     if (args.backend or "openai") != "openai" or getattr(args, "serve", None):
         raise ConfigError("--check-server checks a running server: use it with --base-url and --model")
@@ -399,7 +403,7 @@ def exit_status(s: AugmentSummary) -> int:
     """EXIT_STATUSES: 1 incomplete, 3 more failures than records or none at all (said on stderr), else 0."""
     import sys
 
-    from tpt.errors import EXIT_FAILURES, EXIT_INCOMPLETE, EXIT_OK
+    from tpt.core.errors import EXIT_FAILURES, EXIT_INCOMPLETE, EXIT_OK
 
     if not s.complete:
         return EXIT_INCOMPLETE

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tpt.augment.backend import SamplingParams
+from tpt.augment.backends.base import SamplingParams
 from tpt.augment.failfast import DEFAULT_LIMIT as DEFAULT_FAIL_FAST
-from tpt.control_tokens import check_policy
-from tpt.duplicate_ids import check_policy as check_duplicate_policy
-from tpt.errors import ConfigError
+from tpt.core.control_tokens import check_policy
+from tpt.core.duplicate_ids import check_policy as check_duplicate_policy
+from tpt.core.errors import ConfigError
 
 LOOP_POLICIES = ("keep-prefix", "drop")
 
@@ -24,7 +24,7 @@ class AugmentConfig:
     """A local directory or a URL on object storage (s3://bucket/aug/; docs/object-storage.md)."""
     backend: str = "transformers"
     backend_options: dict[str, Any] = field(default_factory=dict)
-    """Backend options (model, base_url, concurrency, batch_size, ...): see backend.py."""
+    """Backend options (model, base_url, concurrency, batch_size, ...): see backends/base.py."""
     text_field: str = "text"
     id_field: str = "id"
     template: str = "paper"
@@ -44,7 +44,7 @@ class AugmentConfig:
     """Do again the documents whose generation failed in earlier runs (their failure lines go)."""
     control_tokens: str = "neutralize"
     """What a server-templated backend (openai) does with a document holding the teacher's control
-    strings: neutralize, reject (an input failure) or pass (control.py)."""
+    strings: neutralize, reject (an input failure) or pass (core/control_tokens.py)."""
     duplicate_ids: str = "keep-both"
     """Documents whose id came before: keep-both (reported; the record says duplicate_of) or
     keep-first (the later ones are duplicate_id failures)."""

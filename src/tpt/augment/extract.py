@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tpt.augment.backend import GenerationResult
+from tpt.augment.backends.base import GenerationResult
 
 OPEN, CLOSE = "<think>", "</think>"
 

@@ -19,7 +19,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 
-from tpt.errors import ServerUnusableError
+from tpt.core.errors import ServerUnusableError
 
 DEFAULT_LIMIT = 32
 """Documents that must all fail, none succeeding, before the run stops (0: never stop)."""

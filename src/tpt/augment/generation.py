@@ -14,12 +14,19 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from tpt.augment.backend import Backend, GenerationRequest, request_seed, sampling_in_force
+from tpt.augment.backends.base import (
+    Backend,
+    GenerationRequest,
+    GenerationResult,
+    request_seed,
+    sampling_in_force,
+)
 from tpt.augment.config import AugmentConfig
 from tpt.augment.extract import extract_thinking
 from tpt.augment.prompts import PromptTemplate
-from tpt.corpus import Item, content_id
+from tpt.formats.corpus import Item, content_id
 from tpt.formats.records import AugmentedRecord, ControlTokens, LoopStop, Provenance, RecordInput
+from tpt.formats.text import readable_id
 
 TRUNCATE_BATCH = 64  # documents tokenized together (batch encoding is much faster than one by one)
 # Failure reasons of documents that passed the input checks: their id counts as seen (duplicate_ids.py).
@@ -65,7 +72,7 @@ def generate_records(
     that yields no record is reported through `fail`. Shared by every executor."""
     inflight: dict[int, tuple[Document, str, int, bool, ControlTokens | None]] = {}
     # Backends whose server templates the prompt itself expose the teacher's control strings; the
-    # in-process ones encode the document as text and need no policy (control.py).
+    # in-process ones encode the document as text and need no policy (core/control_tokens.py).
     controls = getattr(backend, "control_strings", None)
 
     def requests() -> Iterator[GenerationRequest]:
@@ -140,12 +147,23 @@ def generate_records(
             source=doc.source,
             meta=doc.meta,
             input=RecordInput(file=doc.item.file, line=doc.item.line, index=doc.item.index),
-            provenance=Provenance(**provenance_base, seed=seed, attempts=result.attempts),
+            provenance=_provenance(provenance_base, seed, result),
             control_tokens=control,
             duplicate_of=doc.duplicate_of,
             loop=loop,
         ).to_json()
         yield doc, record
+
+
+def _provenance(base: dict[str, Any], seed: int | None, result: GenerationResult) -> Provenance:
+    """The record's provenance: the run's, less the fields the server refused for this request."""
+    if not result.refused_fields:
+        return Provenance(**base, seed=seed, attempts=result.attempts)
+    refused = list(result.refused_fields)
+    sampling = {k: v for k, v in base["sampling"].items() if k not in refused}
+    return Provenance(
+        **{**base, "sampling": sampling}, seed=seed, attempts=result.attempts, sampling_refused=refused
+    )
 
 
 def _control_policy(controls: Any, policy: str, text: str) -> tuple[str, ControlTokens | None]:
@@ -165,7 +183,8 @@ def to_document(item: Item, fail: FailFn, cfg_text: str, cfg_id: str) -> Documen
     try:
         rec = item.parse()
     except ValueError as exc:
-        fail(item, getattr(exc, "reason", "malformed_line"), str(exc))  # also invalid_utf8, unencodable_text
+        # also invalid_utf8 and unencodable_text; the id still names the line whenever it can be read
+        fail(item, getattr(exc, "reason", "malformed_line"), str(exc), readable_id(item.raw, cfg_id))
         return None
     doc_id = rec.get(cfg_id)
     if cfg_text not in rec:

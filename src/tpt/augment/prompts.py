@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from tpt.errors import ConfigError
+from tpt.core.errors import ConfigError
 
 _PLACEHOLDER = re.compile(r"\{\{(CONTEXT|RANDOM CONTEXT PREFIX|REMAINING CONTEXT)\}\}")
 

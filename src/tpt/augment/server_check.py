@@ -22,7 +22,7 @@ from typing import Any
 
 from tpt.augment.backends.openai_protocol import model_ids, server_message
 from tpt.augment.backends.openai_stream import NotAStream, StreamError, read_stream
-from tpt.errors import EXIT_OK, EXIT_SERVER_UNUSABLE
+from tpt.core.errors import EXIT_OK, EXIT_SERVER_UNUSABLE
 
 CHECK_TOKENS = 10
 """Tokens asked of each check request: enough for the cap to be reached (finish_reason length)."""

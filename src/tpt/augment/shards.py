@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-from tpt.duplicate_ids import IdRegistry
+from tpt.core.duplicate_ids import IdRegistry
 from tpt.storage.localshards import LocalShardFiles
 
 PARTIAL = ".partial"

@@ -2,7 +2,7 @@
 
 The main flow: resolve inputs -> bind the output dir to the config (manifest) -> stream the items the
 shard book still needs (`book.pending`) -> validate fields -> the executor truncates, prompts, generates
-and extracts (generation.py; locally or on Ray workers, executors.py) -> append each record to its shard
+and extracts (generation.py; locally or on Ray workers, executors/) -> append each record to its shard
 (exactly once; see shards.py) -> summary.
 """
 
@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tpt.artifacts import claim_output_dir, write_json
 from tpt.augment.config import AugmentConfig
 from tpt.augment.executors import Executor, LocalExecutor
 from tpt.augment.failfast import FailFast
@@ -28,14 +27,15 @@ from tpt.augment.generation import (
 )
 from tpt.augment.prompts import PromptTemplate, load_template
 from tpt.augment.shards import ShardBook
-from tpt.corpus import Item, count_items, iter_items, resolve_inputs
-from tpt.duplicate_ids import id_hash
-from tpt.errors import InputError
+from tpt.core.artifacts import claim_output_dir, write_json
+from tpt.core.duplicate_ids import id_hash
+from tpt.core.errors import InputError
+from tpt.core.progress import Progress
+from tpt.formats.corpus import Item, count_items, iter_items, resolve_inputs
 from tpt.formats.records import Failure
 from tpt.formats.summaries import AugmentSummary
-from tpt.outputlock import lock_output_dir
-from tpt.progress import Progress
 from tpt.storage import is_remote
+from tpt.storage.outputlock import lock_output_dir
 
 __all__ = ["AugmentConfig", "AugmentSummary", "run"]
 
@@ -99,12 +99,14 @@ def _run(cfg: AugmentConfig, executor: Executor) -> AugmentSummary:
                 yield doc
 
     outcomes = executor.generate(Job(cfg, template), documents(), fail)
+    sent = SamplingSent()
     try:
         for doc, record in outcomes:
             fast.succeeded()
             if book.write(doc.item.index, record, failure=False):
                 counters["new_records"] += 1
                 progress.update(done=1, tokens=record["completion_tokens"])
+                sent.note(record["provenance"])
         fast.flush()  # fewer failures than the limit, and no success: recorded (the exit status says)
         extra, wall_s = executor.report(), time.monotonic() - started
     finally:
@@ -113,7 +115,8 @@ def _run(cfg: AugmentConfig, executor: Executor) -> AugmentSummary:
         book.close()
         progress.close()
     notices = getattr(executor, "notices", dict)()
-    return _write_summary(cfg, book, {**counters, "input_items": book.items_read}, wall_s, extra, notices)
+    counts = {**counters, "input_items": book.items_read}
+    return _write_summary(cfg, book, counts, wall_s, extra, sent, notices)
 
 
 def _claim(cfg: AugmentConfig, files: list[Path], template: PromptTemplate) -> None:
@@ -187,12 +190,28 @@ def _is_dropped_duplicate(doc: Document, book: ShardBook, policy: str, fail: Fai
     return False
 
 
+class SamplingSent:
+    """The sampling fields this run's records went out with, each distinct set once (one set, unless a
+    server refused some fields: then the records say which, in provenance.sampling_refused)."""
+
+    def __init__(self) -> None:
+        self.sets: list[dict[str, Any]] = []
+        self.refused: set[str] = set()
+
+    def note(self, provenance: dict[str, Any]) -> None:
+        sampling = provenance.get("sampling")
+        if sampling is not None and sampling not in self.sets:  # a short list: one or two sets
+            self.sets.append(sampling)
+        self.refused.update(provenance.get("sampling_refused") or ())
+
+
 def _write_summary(
     cfg: AugmentConfig,
     book: ShardBook,
     counters: dict[str, int],
     wall_s: float,
     extra: dict[str, Any],
+    sent: SamplingSent,
     notices: dict[str, str],
 ) -> AugmentSummary:
     total = counters["input_items"]
@@ -221,6 +240,8 @@ def _write_summary(
         loop_guard_tokens=stats.loop_stopped_tokens,
         duplicate_ids=stats.duplicates_kept + stats.failures.get("duplicate_id", 0),
         duplicate_ids_policy=cfg.duplicate_ids,
+        sampling_sent_this_run=sent.sets,
+        sampling_refused_this_run=sorted(sent.refused),
         wall_seconds=round(wall_s, 3),
         executor=extra,
         notices=notices,

@@ -28,7 +28,7 @@ def rust_tokenizer(tokenizer: Any) -> Any | None:
     """The `tokenizers.Tokenizer` behind `tokenizer` as documents are encoded: a copy without
     truncation, padding or matched control tokens (control.text_only; a document's `<|im_end|>` is
     counted as the text it is); None if slow."""
-    from tpt.control_tokens import text_only
+    from tpt.core.control_tokens import text_only
 
     return text_only(tokenizer)
 

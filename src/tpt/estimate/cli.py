@@ -44,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tpt.augment import cli as augment_cli
-    from tpt.configs import from_args
+    from tpt.core.configs import from_args
     from tpt.estimate.projection import Projection, report
     from tpt.estimate.stage import EstimateConfig
     from tpt.estimate.stage import run as estimate

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from tpt.errors import ConfigError
+from tpt.core.errors import ConfigError
 
 PAPER_A100_HOURS = 20_000.0
 PAPER_TRAINING_TOKENS = 100e9

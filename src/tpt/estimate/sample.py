@@ -6,8 +6,8 @@ import json
 import random
 from pathlib import Path
 
-from tpt.corpus import iter_items, resolve_inputs
-from tpt.errors import ConfigError
+from tpt.core.errors import ConfigError
+from tpt.formats.corpus import iter_items, resolve_inputs
 
 
 def draw_sample(inputs: list[str], size: int, *, seed: int, out: Path) -> tuple[int, int]:

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tpt.artifacts import write_json
-from tpt.errors import ConfigError
+from tpt.core.artifacts import write_json
+from tpt.core.errors import ConfigError
 from tpt.estimate.projection import Projection, SampleMeasurement, project
 from tpt.estimate.sample import draw_sample
 from tpt.formats.summaries import EstimateSummary

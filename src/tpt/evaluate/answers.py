@@ -21,7 +21,7 @@ import math
 import re
 from fractions import Fraction
 
-from tpt.errors import ConfigError
+from tpt.core.errors import ConfigError
 
 COMPARISONS = ("numeric", "math", "letter", "exact")
 

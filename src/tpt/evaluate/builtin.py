@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from tpt.errors import ConfigError
+from tpt.core.errors import ConfigError
 from tpt.evaluate.spec import DataSource, FewShotSpec, TaskSpec
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "eval"

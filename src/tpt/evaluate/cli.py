@@ -66,8 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tpt.configs import from_args
-    from tpt.errors import ConfigError
+    from tpt.core.configs import from_args
+    from tpt.core.errors import ConfigError
     from tpt.evaluate.builtin import BUILTIN_TASKS
     from tpt.evaluate.stage import EvalConfig, resolve_tasks
     from tpt.evaluate.stage import run as evaluate

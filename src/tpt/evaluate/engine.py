@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from tpt.errors import ConfigError
+from tpt.core.errors import ConfigError
 
 ENGINES: dict[str, str] = {
     "hf": "tpt.evaluate.hf_engine:HFEngine",

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from tpt.errors import ConfigError
+from tpt.core.errors import ConfigError
 
 # A number: an optional sign (not after a digit or ")" , so "5-3" gives 5 and 3), an optional "$",
 # then either comma-grouped thousands ("1,234,567.8") or plain digits ("1234.5"), optionally "/digits".

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tpt.errors import InputError
+from tpt.core.errors import InputError
 from tpt.evaluate.engine import Completion, GenParams, cut_at_stop
 from tpt.evaluate.models import encode_prompts, prompt_bos
 
@@ -44,7 +44,7 @@ class HFEngine:
         batch_size: int = 32,
         seed: int = 0,
     ):
-        from tpt.hfmodel import load_causal_lm
+        from tpt.core.hfmodel import load_causal_lm
 
         self.dtype = resolve_dtype(model_dir, dtype)
         self.model, self.tokenizer, self.path = load_causal_lm(model_dir, dtype=self.dtype, device=device)

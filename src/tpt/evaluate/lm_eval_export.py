@@ -15,8 +15,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tpt.artifacts import write_atomic
-from tpt.errors import MissingDependencyError
+from tpt.core.artifacts import write_atomic
+from tpt.core.errors import MissingDependencyError
 from tpt.evaluate.extract import NUMBER_RE, SPACED_NUMBER_RE, parse_rule
 from tpt.evaluate.prompts import PreparedTask
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tpt.errors import InputError
+from tpt.core.errors import InputError
+from tpt.core.hfmodel import is_embedded
 from tpt.formats.checkpoint import CHECKPOINTS, read_state, tokens_in_name
-from tpt.hfmodel import is_embedded
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -17,7 +17,7 @@ class ModelRef:
 
     model: str
     path: str
-    """A Hugging Face directory, a .gguf file or 'embedded' (resolved by tpt.hfmodel)."""
+    """A Hugging Face directory, a .gguf file or 'embedded' (resolved by tpt.core.hfmodel)."""
     checkpoint: str | None = None
     tokens_seen: int | None = None
     step: int | None = None

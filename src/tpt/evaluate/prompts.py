@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tpt.errors import ConfigError, InputError
+from tpt.core.errors import ConfigError, InputError
 from tpt.evaluate.records import Example, example_from_record, load_examples
 from tpt.evaluate.spec import TaskSpec
 

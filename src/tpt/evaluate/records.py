@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tpt.errors import InputError
+from tpt.core.errors import InputError
 from tpt.evaluate.spec import DataSource
 
 LETTERS = "ABCDEFGHIJ"

@@ -6,7 +6,7 @@ import string
 from dataclasses import dataclass, field
 from typing import Any
 
-from tpt.errors import ConfigError
+from tpt.core.errors import ConfigError
 from tpt.evaluate.answers import check_compare
 from tpt.evaluate.extract import parse_rule
 

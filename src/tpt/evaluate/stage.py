@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tpt.artifacts import fingerprint, write_atomic
-from tpt.errors import ArtifactError, ConfigError
+from tpt.core.artifacts import fingerprint, write_atomic
+from tpt.core.errors import ArtifactError, ConfigError
+from tpt.core.hfmodel import resolve_model_dir
 from tpt.evaluate.builtin import get_builtin
 from tpt.evaluate.engine import DTYPES, ENGINES, Engine, GenParams, build_engine
 from tpt.evaluate.hf_engine import resolve_dtype
@@ -31,7 +32,6 @@ from tpt.evaluate.scoring import EXTRA_METRICS, score_task
 from tpt.evaluate.spec import TaskSpec
 from tpt.evaluate.taskfile import load_task_file
 from tpt.formats.summaries import EvalSummary
-from tpt.hfmodel import resolve_model_dir
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -227,7 +227,7 @@ def run(config: EvalConfig, *, log: Any = _STDERR) -> EvalSummary:
     if config.output is None:
         rows = _evaluate(config, log)
     else:
-        from tpt.outputlock import lock_output_file
+        from tpt.storage.outputlock import lock_output_file
 
         with lock_output_file(config.output, stage="eval"):
             rows = _evaluate(config, log)
@@ -300,7 +300,10 @@ def _evaluate(config: EvalConfig, log: Any) -> list[dict[str, Any]]:
                 for m, v in score.metrics.items()
             ]
             if out_path is not None:
-                append_jsonl(samples_path_for(out_path), ({**base, **s} for s in score.samples))
+                # The row config's fingerprint ties each sample to its rows (a file can hold one checkpoint
+                # scored with two settings); `tpt compare` reads the per-item results by it.
+                sample_base = {**base, "fingerprint": config["fingerprint"]}
+                append_jsonl(samples_path_for(out_path), ({**sample_base, **s} for s in score.samples))
                 append_jsonl(out_path, task_rows)
             rows.extend(task_rows)
             primary = prep.task.metrics[0][0]

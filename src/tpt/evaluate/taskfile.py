@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tpt.errors import ConfigError, InputError, MissingDependencyError
+from tpt.core.errors import ConfigError, InputError, MissingDependencyError
 from tpt.evaluate.spec import DataSource, FewShotSpec, TaskSpec
 
 TASK_KEYS = {

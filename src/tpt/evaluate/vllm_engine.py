@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from tpt.errors import BackendError, MissingDependencyError
+from tpt.core.errors import BackendError, MissingDependencyError
 from tpt.evaluate.engine import Completion, GenParams, cut_at_stop
 from tpt.evaluate.models import encode_prompts, prompt_bos
 

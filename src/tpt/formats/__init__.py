@@ -9,6 +9,8 @@
 - `student`: the student tokenizer (tokenizer -> pack -> train);
 - `checkpoint`: the checkpoint layout of a RUN_DIR (train -> eval);
 - `summaries`: the typed summary each stage's `run(config)` returns.
+- `corpus`: the pipeline's input, a corpus read as a stream of positioned items (JSONL, Parquet,
+  Arrow; local or on object storage).
 
 Importing this package imports none of its modules (numpy comes only with `packfile`).
 """

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import TypedDict
 
-from tpt.errors import InputError
+from tpt.core.errors import InputError
 
 CHECKPOINTS = "checkpoints"
 """The directory of a RUN_DIR that holds the checkpoints."""

@@ -7,7 +7,7 @@ import io
 from collections.abc import Iterator
 from pathlib import Path
 
-from tpt.errors import InputError, MissingDependencyError
+from tpt.core.errors import InputError, MissingDependencyError
 
 BOM = b"\xef\xbb\xbf"
 """A UTF-8 byte order mark: skipped at the start of a file, never part of the text."""

@@ -16,12 +16,12 @@ from typing import Any, Protocol, TypedDict
 
 import numpy as np
 
-from tpt.artifacts import read_json
-from tpt.errors import ArtifactError, InputError
+from tpt.core.artifacts import read_json
+from tpt.core.errors import ArtifactError, InputError
 
 FORMAT = "tpt-packed-v1"
 
-# Token kinds: what each token of a row is. 0-3 are what `tpt pack` writes; 4 is SFT's (train/sft_data).
+# Token kinds: what each token of a row is. 0-3 are what `tpt pack` writes; 4 is SFT's (sft/data).
 KIND_PAD, KIND_DOCUMENT, KIND_THINKING, KIND_TEMPLATE, KIND_ASSISTANT = 0, 1, 2, 3, 4
 KINDS: dict[int, str] = {
     KIND_PAD: "pad",

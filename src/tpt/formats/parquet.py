@@ -136,7 +136,7 @@ def read_parquet_lines(path: Any) -> Iterator[tuple[int, bytes]]:
     """(1-based row number, the row as a JSON line) of a Parquet file: a tpt shard decoded exactly as its
     JSONL line, any other table's rows as they are (a remote file is read by ranges, row group by row
     group)."""
-    from tpt.errors import InputError, TptError
+    from tpt.core.errors import InputError, TptError
     from tpt.storage import is_remote
 
     try:

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tpt.errors import InputError
+from tpt.core.errors import InputError
 from tpt.formats.compression import read_lines
 from tpt.formats.records import AugmentedRecord, Failure
-from tpt.formats.text import SURROGATE_ESCAPE, unencodable, utf8_detail
+from tpt.formats.text import SURROGATE_ESCAPE, readable_id, unencodable, utf8_detail
 
 SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet")
 """Record files: JSONL, and Parquet (`tpt augment --output-format parquet` shards, or a plain table)."""
@@ -155,7 +155,8 @@ def parse_line(raw: bytes, file: str, line: int, default_source: str) -> RecordL
     try:
         text = raw.decode("utf-8")  # strict: json.loads(bytes) would let encoded surrogates through
     except UnicodeDecodeError:
-        return BadLine(file=file, line=line, id=None, source=default_source, reason="invalid_utf8",
+        # The id still names the line whenever it can be read (text.readable_id), in every bad line.
+        return BadLine(file=file, line=line, id=readable_id(raw), source=default_source, reason="invalid_utf8",
                        detail=utf8_detail(raw), raw=raw)  # fmt: skip
     try:
         obj = json.loads(text)
@@ -163,7 +164,7 @@ def parse_line(raw: bytes, file: str, line: int, default_source: str) -> RecordL
         return BadLine(
             file=file,
             line=line,
-            id=None,
+            id=readable_id(text),
             source=default_source,
             reason="malformed_json",
             detail=str(exc),
@@ -182,7 +183,7 @@ def parse_line(raw: bytes, file: str, line: int, default_source: str) -> RecordL
     source = obj.get("source")
     source = source if isinstance(source, str) and source else default_source
     if SURROGATE_ESCAPE.search(text) and (where := unencodable(obj)):
-        return BadLine(file=file, line=line, id=None, source=source, reason="unencodable_text",
+        return BadLine(file=file, line=line, id=readable_id(obj), source=source, reason="unencodable_text",
                        detail=f"{where} holds a lone surrogate, which is not Unicode text", raw=raw)  # fmt: skip
     text, thinking = obj.get("text"), obj.get("thinking")
     if not isinstance(text, str) or not text.strip():

@@ -19,7 +19,7 @@ import typing
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from typing import Any, ClassVar, TypeVar, Union
 
-from tpt.errors import InputError
+from tpt.core.errors import InputError
 
 T = TypeVar("T", bound="JsonRecord")
 
@@ -196,6 +196,10 @@ class Provenance(JsonRecord):
     attempts: int
     loop_guard: dict[str, Any] | None = optional()
     """The loop guard's settings (augment/loopguard.py: enabled, ngram, window, threshold)."""
+    sampling_refused: list[str] | None = optional()
+    """Fields tpt meant to send that the server refused and the request went without (its own
+    defaults applied to them): `sampling` leaves them out. Only the neutral extras (top_k -1, min_p 0,
+    penalties off) are ever dropped so."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -265,7 +269,8 @@ class Failure(JsonRecord):
     line: int
     index: int
     id: Any
-    """The document's id when it was read, else null."""
+    """The document's id whenever it can be read, also from a bad line (formats.text.readable_id), else
+    null."""
     reason: str
     """generation_failed, malformed_line, invalid_utf8, missing_field, empty_document, duplicate_id, ..."""
     kept: bool | None = optional()

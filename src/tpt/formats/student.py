@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tpt.errors import ConfigError, InputError, MissingDependencyError
+from tpt.core.errors import ConfigError, InputError, MissingDependencyError
 
 # End-of-sequence tokens of common model families, tried in this order when the tokenizer's own config
 # does not name one.

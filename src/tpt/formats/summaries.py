@@ -154,6 +154,29 @@ class EvalSummary(_Summary):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class CompareSummary(_Summary):
+    """`tpt compare`: per task, each arm's factor against the baseline and its verdict (compare.json).
+
+    `report` is the whole of compare.json (curves, intervals, settings), which `to_json()` returns.
+    """
+
+    output: Path
+    baseline: str
+    arms: tuple[str, ...]
+    tasks: tuple[str, ...]
+    verdicts: dict[str, dict[str, str]]
+    """task -> contrast ("tpt-vs-raw") -> "gain" | "no measurable effect" | "loss" (of the factor)."""
+    files: tuple[Path, ...] = ()
+    """compare.json, compare.md and the plots written."""
+    report: dict[str, Any] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """compare.json."""
+        return _plain(self.report)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class TokenizerSummary(_Summary):
     """`tpt tokenizer train`: what the BPE was learned from, and its size."""
 
@@ -221,6 +244,11 @@ class AugmentSummary(_Summary):
     duplicate_ids: int
     """Documents whose id came before (kept or dropped by the policy)."""
     duplicate_ids_policy: str
+    sampling_sent_this_run: list[dict[str, Any]] = field(default_factory=list)
+    """The sampling fields this run's new records were generated with (their provenance.sampling),
+    each distinct set once."""
+    sampling_refused_this_run: list[str] = field(default_factory=list)
+    """Fields the server refused and this run's requests went without (its defaults applied)."""
     wall_seconds: float
     """This run's wall time."""
     executor: dict[str, Any] = field(default_factory=dict)

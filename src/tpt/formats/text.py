@@ -6,6 +6,7 @@ replaced; a parsed value holding a lone surrogate, which is no Unicode text, is 
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -44,3 +45,53 @@ def utf8_detail(raw: bytes) -> str:
             "and replaces nothing; re-encode the file as UTF-8 (e.g. iconv -f <its encoding> -t utf-8)"
         )
     return "not valid UTF-8"
+
+
+_WS = re.compile(r"[ \t\n\r]*")
+
+
+def readable_id(raw: str | bytes | dict, field: str = "id") -> Any:
+    """The line's `field` (its id) when it can be read although the line is no valid record, else None.
+
+    So a failure record names the document whenever it can: a line that is not valid UTF-8 is read with
+    its bad bytes set aside (they cannot be in an id that is read), a malformed line up to where it
+    breaks (its top-level fields before that, in order), a line holding a lone surrogate as parsed. An id
+    that itself holds a lone surrogate or a bad byte cannot be written, and is not read (None)."""
+    if isinstance(raw, dict):
+        value = raw.get(field)
+    else:
+        text = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else raw
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            obj = _leading_fields(text)
+        value = obj.get(field) if isinstance(obj, dict) else None
+    return None if value is None or unencodable(value) else value
+
+
+def _leading_fields(text: str) -> dict[str, Any]:
+    """The top-level fields of a JSON object read in order until the text stops being valid JSON."""
+    decoder = json.JSONDecoder()
+    i = _WS.match(text).end()  # type: ignore[union-attr]
+    if text[i : i + 1] != "{":
+        return {}
+    out: dict[str, Any] = {}
+    i = _WS.match(text, i + 1).end()  # type: ignore[union-attr]
+    while text[i : i + 1] == '"':
+        try:
+            key, i = json.decoder.scanstring(text, i + 1)  # type: ignore[attr-defined]
+        except ValueError:
+            break
+        i = _WS.match(text, i).end()  # type: ignore[union-attr]
+        if text[i : i + 1] != ":":
+            break
+        try:
+            value, i = decoder.raw_decode(text, _WS.match(text, i + 1).end())  # type: ignore[union-attr]
+        except ValueError:
+            break
+        out[key] = value
+        i = _WS.match(text, i).end()  # type: ignore[union-attr]
+        if text[i : i + 1] != ",":
+            break
+        i = _WS.match(text, i + 1).end()  # type: ignore[union-attr]
+    return out

@@ -15,7 +15,7 @@ with their tokenizer's default, which is their own pre-training convention.
 
 from __future__ import annotations
 
-from tpt.errors import ConfigError
+from tpt.core.errors import ConfigError
 from tpt.formats.student import StudentTokenizer
 
 BOS_SETTINGS = ("auto", "on", "off")

@@ -55,7 +55,7 @@ from typing import Any
 
 import numpy as np
 
-from tpt.errors import ConfigError, InputError
+from tpt.core.errors import ConfigError, InputError
 
 CONTROLS = ("shuffled", "filler")
 BUCKET_RULE = (

@@ -25,9 +25,10 @@ from itertools import groupby, islice
 from pathlib import Path
 from typing import Any
 
-from tpt.corpus import Item, content_id, iter_items
-from tpt.errors import ConfigError, InputError
+from tpt.core.errors import ConfigError, InputError
+from tpt.formats.corpus import Item, content_id, iter_items
 from tpt.formats.reading import BadLine, RecordLine, read_records, resolve_record_files
+from tpt.formats.text import readable_id
 from tpt.storage import as_path
 
 DOCUMENT_TEXTS = ("full", "truncated")
@@ -156,7 +157,8 @@ def _corpus_document(run: AugmentRun, item: Item) -> RecordLine | BadLine:
     except ValueError as exc:  # corpus.ItemError: malformed_line, invalid_utf8 or unencodable_text
         source = Path(item.file).name
         reason = getattr(exc, "reason", "malformed_line").replace("malformed_line", "malformed_json")
-        return BadLine(**where, id=None, source=source, reason=reason, detail=str(exc))
+        doc_id = readable_id(item.raw, run.id_field)  # the id still names the line when it can be read
+        return BadLine(**where, id=doc_id, source=source, reason=reason, detail=str(exc))
     doc_id = rec.get(run.id_field)
     source = rec.get("source")
     source = source if isinstance(source, str) and source else Path(item.file).name

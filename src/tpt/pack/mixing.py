@@ -14,7 +14,7 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
-from tpt.errors import ConfigError
+from tpt.core.errors import ConfigError
 from tpt.quality.ngrams import mix64
 
 T = TypeVar("T")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tpt.errors import ConfigError
+from tpt.core.errors import ConfigError
 from tpt.formats.packfile import KIND_PAD, PAD_SEGMENT
 
 MAX_SEQ_LEN = 65535  # segments are uint16, and a row holds at most seq_len pieces

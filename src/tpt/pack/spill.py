@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tpt.errors import InputError
+from tpt.core.errors import InputError
 from tpt.pack.controls import BucketKey, Derangement, thinking_bucket
 
 BUFFER = 4096

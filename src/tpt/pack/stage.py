@@ -13,16 +13,16 @@ from typing import Any
 
 import numpy as np
 
-from tpt.artifacts import claim_output_dir, write_json
-from tpt.control_tokens import text_only
-from tpt.duplicate_ids import DuplicateCheck
-from tpt.duplicate_ids import check_policy as check_duplicate_policy
-from tpt.errors import ConfigError
+from tpt.core.artifacts import claim_output_dir, write_json
+from tpt.core.control_tokens import text_only
+from tpt.core.duplicate_ids import DuplicateCheck
+from tpt.core.duplicate_ids import check_policy as check_duplicate_policy
+from tpt.core.errors import ConfigError
+from tpt.core.progress import Progress
 from tpt.formats.packfile import PackIndex, ShardEntry, ShardWriter, index_json, token_dtype
 from tpt.formats.reading import BadLine, RecordLine
 from tpt.formats.student import StudentTokenizer, load_student_tokenizer, save_student_tokenizer
 from tpt.formats.summaries import PackSummary
-from tpt.outputlock import lock_output_dir
 from tpt.pack.bos import BOS_SETTINGS, resolve_bos
 from tpt.pack.controls import CONTROLS, Filler
 from tpt.pack.documents import DOCUMENT_TEXTS, default_document_text, open_inputs
@@ -40,8 +40,8 @@ from tpt.pack.template import (
     parse_template,
 )
 from tpt.pack.workers import Job, Prepared, Preparer, WorkerPool, default_workers
-from tpt.progress import Progress
 from tpt.quality.checks import CheckConfig, Validator
+from tpt.storage.outputlock import lock_output_dir
 
 MODES = ("tpt", "raw")
 # Settings that change how fast the output is made, not what it is.

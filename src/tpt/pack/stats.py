@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from tpt.errors import ArtifactError
+from tpt.core.errors import ArtifactError
 from tpt.formats.packfile import KIND_DOCUMENT, KIND_PAD, KIND_TEMPLATE, KIND_THINKING
 from tpt.pack.packing import Sample
 

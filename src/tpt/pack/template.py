@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tpt.errors import ConfigError
+from tpt.core.errors import ConfigError
 from tpt.formats.student import StudentTokenizer
 
 PRESETS: dict[str, str] = {

@@ -22,7 +22,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
-from tpt.errors import TptError
+from tpt.core.errors import TptError
 from tpt.formats.reading import RecordLine
 from tpt.pack.pieces import PieceEncoder
 from tpt.pack.samples import EncodedTexts, encode_texts

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tpt.errors import ConfigError
+from tpt.core.errors import ConfigError
 from tpt.formats.reading import RecordLine
 from tpt.quality.contamination import EVAL_SETS, ContaminationIndex, load_index
 from tpt.quality.ngrams import HashRuns, ngram_hashes, word_hashes

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tpt.errors import ConfigError, InputError
+from tpt.core.errors import ConfigError, InputError
 from tpt.quality.ngrams import HashRuns, ngram_hashes, word_hashes
 
 _INDEX_VERSION = 1  # bump when the hashing in ngrams.py changes
@@ -90,8 +90,8 @@ def load_index(set_names: Sequence[str], n: int, *, cache: bool = True) -> Conta
     """
     if not cache:
         return build_index(set_names, n)
-    from tpt.artifacts import fingerprint
-    from tpt.hfmodel import cache_dir
+    from tpt.core.artifacts import fingerprint
+    from tpt.core.hfmodel import cache_dir
 
     files = [_eval_file(s) for s in set_names if s in EVAL_SETS]
     key = fingerprint(

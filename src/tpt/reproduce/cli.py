@@ -61,7 +61,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def resolve_scale(args: argparse.Namespace):
-    from tpt.errors import ConfigError
+    from tpt.core.errors import ConfigError
     from tpt.reproduce.presets import get_scale
     from tpt.train.config import parse_tokens
 
@@ -99,16 +99,16 @@ def corpus_config(args: argparse.Namespace, scale):
 
 
 def run(args: argparse.Namespace) -> int:
-    from tpt.outputlock import lock_output_dir
+    from tpt.storage.outputlock import lock_output_dir
 
     with lock_output_dir(args.output, stage="reproduce"):  # one reproduce per directory (issue 13)
         return _run(args)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from tpt.artifacts import claim_output_dir
     from tpt.cli import main as tpt_main
-    from tpt.errors import ArtifactError
+    from tpt.core.artifacts import claim_output_dir
+    from tpt.core.errors import ArtifactError
     from tpt.reproduce import experiment, plots, report, results, trajectories
     from tpt.reproduce.presets import TASKS
     from tpt.reproduce.runner import makespan, run_jobs
@@ -212,7 +212,7 @@ def describe_runs(jobs: list, walls: dict, layout, scale) -> dict:
 
 def remember_walls(path: Path, times: dict) -> dict[str, dict[str, float]]:
     """Wall and CPU seconds of each job from the invocation that ran it (a reused job keeps its first)."""
-    from tpt.artifacts import write_json
+    from tpt.core.artifacts import write_json
 
     old = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     old = {k: v if isinstance(v, dict) else {"wall_s": float(v), "cpu_s": 0.0} for k, v in old.items()}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from tpt.errors import InputError
+from tpt.core.errors import InputError
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tpt.artifacts import write_atomic, write_json
+from tpt.core.artifacts import write_atomic, write_json
 from tpt.reproduce.presets import Scale
 from tpt.reproduce.problems import SOLUTION
 from tpt.reproduce.runner import Job, Step

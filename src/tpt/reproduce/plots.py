@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tpt.errors import MissingDependencyError
+from tpt.core.errors import MissingDependencyError
 
 ARM_STYLE = {
     "raw": ("tab:blue", "raw (documents alone)"),

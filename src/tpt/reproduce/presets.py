@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tpt.errors import ConfigError
+from tpt.core.errors import ConfigError
 from tpt.train.config import testbed
 
 TASKS = {"testbed-cot": "cot", "testbed-direct": "direct", "testbed-think": "think"}

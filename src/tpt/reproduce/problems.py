@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tpt.errors import InputError
+from tpt.core.errors import InputError
 
 NAMES = ("Ann", "Ben", "Cora", "Dan", "Eve", "Finn", "Gus", "Hana")
 ITEMS = ("pens", "apples", "cards", "shells", "coins", "stamps", "marbles", "beads")

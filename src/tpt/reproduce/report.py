@@ -8,8 +8,8 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
-from tpt.artifacts import read_json, write_atomic, write_json
-from tpt.errors import ArtifactError
+from tpt.core.artifacts import read_json, write_atomic, write_json
+from tpt.core.errors import ArtifactError
 from tpt.reproduce.runner import Job
 from tpt.reproduce.testbed_tokenizer import EOS
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
-from tpt.artifacts import read_json
-from tpt.errors import ArtifactError
+from tpt.core.artifacts import read_json
+from tpt.core.errors import ArtifactError
 from tpt.formats.reading import augment_shards, read_augmented
 from tpt.formats.records import AugmentedRecord
 from tpt.reproduce.experiment import BASELINE, RAW_ARMS, TEACHER, Layout, arm_names

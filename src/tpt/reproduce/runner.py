@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tpt.artifacts import canonical_json, read_json, write_json
-from tpt.errors import ArtifactError
+from tpt.core.artifacts import canonical_json, read_json, write_json
+from tpt.core.errors import ArtifactError
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

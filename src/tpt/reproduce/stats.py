@@ -23,7 +23,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tpt.errors import InputError
+from tpt.core.errors import InputError
 from tpt.reproduce.efficiency import Curve, tokens_to_reach
 
 

@@ -29,8 +29,8 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from tpt.augment.backend import GenerationRequest, GenerationResult, SamplingParams
-from tpt.errors import ConfigError, InputError
+from tpt.augment.backends.base import GenerationRequest, GenerationResult, SamplingParams
+from tpt.core.errors import ConfigError, InputError
 from tpt.reproduce.problems import FACT, Problem, fact_paraphrase, solve, statement
 
 STATED_ANSWER = re.compile(r"Answer:\s*(-?\d+)")

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tpt.artifacts import write_atomic
-from tpt.errors import ConfigError
+from tpt.core.artifacts import write_atomic
+from tpt.core.errors import ConfigError
 from tpt.reproduce.problems import (
     COLORS,
     FACT,

@@ -13,7 +13,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from tpt.artifacts import write_atomic, write_json
+from tpt.core.artifacts import write_atomic, write_json
 from tpt.reproduce.problems import vocabulary
 
 EOS = "<|endoftext|>"

@@ -18,8 +18,8 @@ from pathlib import Path
 from statistics import mean, median
 from typing import Any
 
-from tpt.artifacts import write_atomic
-from tpt.errors import ArtifactError, InputError
+from tpt.core.artifacts import write_atomic
+from tpt.core.errors import ArtifactError, InputError
 from tpt.formats.reading import augment_shards, read_augmented
 
 REASONING_WORDS = frozenset(

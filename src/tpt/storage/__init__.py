@@ -15,7 +15,9 @@ any other fsspec protocol) that offers the part of Path's interface the stages u
 - `remote`: RemotePath.
 - `readahead`: the bounded-memory, read-ahead reader of a remote object.
 - `lease`: the output lock on object storage (a lease object created with a conditional put).
-- `commits`: exactly-once without rename: objects, then a commit object that readers trust.
+- `shardfiles`: augment's shards on object storage, exactly once without rename: objects, then the
+  records object that readers trust (`localshards`: the same seam on a local disk).
+- `outputlock`: one writer per output directory (flock locally, `lease` on object storage).
 
 Importing this package imports no filesystem library (fsspec comes with the first URL).
 """

@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Iterator
 
-from tpt.errors import TptError
+from tpt.core.errors import TptError
 from tpt.storage.urls import redact
 
 CREDENTIAL_HINT = {

@@ -13,7 +13,7 @@ import os
 import threading
 from typing import Any
 
-from tpt.errors import InputError, MissingDependencyError
+from tpt.core.errors import InputError, MissingDependencyError
 
 # scheme -> (the package that implements it, the tpt extra that installs it)
 LIBRARIES: dict[str, tuple[str, str]] = {

@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from tpt.errors import TptError
+from tpt.core.errors import TptError
 from tpt.storage.errors import StorageError, remote_errors
 
 if TYPE_CHECKING:

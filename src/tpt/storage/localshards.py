@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import BinaryIO
 
-from tpt.artifacts import write_atomic
+from tpt.core.artifacts import write_atomic
 
 
 class LocalShardFiles:

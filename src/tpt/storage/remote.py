@@ -2,7 +2,7 @@
 
 Object stores have directories only as key prefixes: `mkdir` does nothing, `is_dir()` is true for a
 prefix that has objects under it, `write_bytes` puts one whole object (readers see the old one or the
-new one, never half), and there is no rename and no append (commits.py builds exactly-once on that).
+new one, never half), and there is no rename and no append (storage/shardfiles.py builds exactly-once on that).
 Every storage error is turned into one line (`StorageError`) by `remote_errors`: access denied (wrong
 or missing credentials), no credentials, an endpoint that cannot be reached, a missing bucket.
 """

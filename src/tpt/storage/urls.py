@@ -40,7 +40,7 @@ def check_local(path: str | os.PathLike) -> None:
     `s3:/b/x`): writing there would make a directory named `s3:` instead of writing to the bucket."""
     text = os.fspath(path)
     if _COLLAPSED.match(text) and scheme(text.replace(":/", "://", 1)) not in (None, "file"):
-        from tpt.errors import ConfigError
+        from tpt.core.errors import ConfigError
 
         raise ConfigError(
             f"{text} looks like a URL that lost its '//' (it was made a local path): pass the URL as a "

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tpt.errors import ConfigError, InputError
+from tpt.core.errors import ConfigError, InputError
 from tpt.formats.reading import RecordLine, read_records, resolve_record_files
 from tpt.formats.summaries import TokenizerSummary
 
@@ -62,7 +62,7 @@ def run(config: TokenizerConfig) -> TokenizerSummary:
     The corpus is read as a stream. Special token: `<|endoftext|>` (id 0), used as end-of-sequence and
     padding.
     """
-    from tpt.outputlock import lock_output_dir
+    from tpt.storage.outputlock import lock_output_dir
 
     with lock_output_dir(config.output, stage="tokenizer"):
         return _train_tokenizer(config)

@@ -14,8 +14,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from tpt.artifacts import read_json, write_json
-from tpt.errors import ArtifactError
+from tpt.core.artifacts import read_json, write_json
+from tpt.core.errors import ArtifactError
 from tpt.formats.checkpoint import CHECKPOINTS, STATE_FILE, checkpoint_name, tokens_in_name
 from tpt.train.dist import DistContext, barrier, unwrap
 

@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace):  # -> TrainConfig
-    from tpt.configs import from_args
+    from tpt.core.configs import from_args
     from tpt.train.config import TrainConfig
     from tpt.train.options import PRESET_OPTIONS, preset_from_args
 

@@ -2,7 +2,7 @@
 testbed).
 
 - `TrainConfig` (`tpt train`) and `SftConfig` (`tpt sft`): what a user sets; `train.stage.run(TrainConfig)`
-  and `train.sft_stage.run(SftConfig)` take them. Field names are the command-line options' names.
+  and `sft.stage.run(SftConfig)` take them. Field names are the command-line options' names.
 - `Preset`: the optimizer and the global batch; `pretrain()`, `midtrain()`, `testbed()` and `sft()`
   return the presets, `Preset.override(lr=...)` changes any part.
 - `LoopConfig` and `OptimConfig`: what the training loop runs, made by `loop_config` once the data's
@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from tpt.errors import ConfigError
+from tpt.core.errors import ConfigError
 
 Schedule = Literal["constant", "cosine", "wsd"]
 SCHEDULES: tuple[str, ...] = ("constant", "cosine", "wsd")

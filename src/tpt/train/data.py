@@ -12,7 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
-from tpt.errors import ArtifactError, InputError
+from tpt.core.errors import ArtifactError, InputError
 from tpt.formats.packfile import KIND_PAD, LOSS_KINDS, open_part, read_pack_index
 
 IGNORE_INDEX = -100

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from tpt.errors import ConfigError
+from tpt.core.errors import ConfigError
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from tpt.errors import TptError
+from tpt.core.errors import TptError
 from tpt.formats.packfile import NUM_KINDS
 from tpt.train.config import LoopConfig
 from tpt.train.data import IGNORE_INDEX, RowBatch, RowOrder, RowSource

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tpt.errors import ConfigError, InputError
+from tpt.core.errors import ConfigError, InputError
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -149,7 +149,7 @@ def load_model(path: str | Path, *, rope_theta_scale: float = 1.0, seq_len: int 
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from tpt.hfmodel import resolve_model_dir
+    from tpt.core.hfmodel import resolve_model_dir
 
     directory = resolve_model_dir(path)
     try:

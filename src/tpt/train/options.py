@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from tpt.configs import defaults
+from tpt.core.configs import defaults
 from tpt.train.config import (
     DATA_ORDERS,
     DEVICES,

@@ -11,10 +11,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tpt.artifacts import canonical_json, claim_output_dir
-from tpt.errors import ConfigError, TptError
+from tpt.core.artifacts import canonical_json, claim_output_dir
+from tpt.core.errors import ConfigError, TptError
 from tpt.formats.summaries import TrainSummary
-from tpt.outputlock import lock_output_dir
+from tpt.storage.outputlock import lock_output_dir
 from tpt.train import checkpoint, dist
 from tpt.train.config import LoopConfig
 from tpt.train.data import RowOrder, RowSource

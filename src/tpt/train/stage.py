@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tpt.artifacts import fingerprint
-from tpt.errors import InputError
+from tpt.core.artifacts import fingerprint
+from tpt.core.errors import InputError
 from tpt.formats.summaries import TrainSummary
 from tpt.train.config import TrainConfig, fingerprint_fields, loop_config
 from tpt.train.data import PackedData
@@ -37,7 +37,7 @@ def check_init_vocabulary(init: str, data: PackedData, tokenizer: Any) -> None:
     """Refuse a checkpoint whose vocabulary differs from the data's, before any training work."""
     from transformers import AutoConfig, AutoTokenizer
 
-    from tpt.hfmodel import resolve_model_dir
+    from tpt.core.hfmodel import resolve_model_dir
 
     directory = resolve_model_dir(init)
     rows = AutoConfig.from_pretrained(str(directory)).vocab_size

@@ -12,14 +12,14 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from tpt.artifacts import claim_output_dir, write_json
-from tpt.duplicate_ids import DuplicateCheck, check_policy
-from tpt.errors import ConfigError
+from tpt.core.artifacts import claim_output_dir, write_json
+from tpt.core.duplicate_ids import DuplicateCheck, check_policy
+from tpt.core.errors import ConfigError
 from tpt.formats.reading import BadLine, RecordLine, read_records, resolve_record_files
 from tpt.formats.summaries import ValidateSummary
-from tpt.outputlock import lock_output_dir
 from tpt.quality.checks import CheckConfig, Validator
 from tpt.storage import as_path, is_remote
+from tpt.storage.outputlock import lock_output_dir
 from tpt.storage.remote import upload
 
 BATCH_SIZE = 1000

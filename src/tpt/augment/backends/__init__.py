@@ -1,1 +1,3 @@
-"""Generation backends for `tpt augment`, loaded lazily by name (tpt.augment.backend.BACKENDS)."""
+"""Generation backends for `tpt augment`: the contract and the lazy registry by name are `base`
+(`Backend`, `SamplingParams`, `BackendOptions`, `BACKENDS`, `build_backend`); each other module is one
+backend (or a piece of the openai one), imported only when chosen."""

@@ -28,8 +28,8 @@ from typing import Any
 import aiohttp
 import yarl
 
-from tpt.augment.backend import NEUTRAL_SAMPLING, GenerationRequest, GenerationResult, SamplingParams
-from tpt.augment.backend import OPTION_DEFAULTS as D
+from tpt.augment.backends.base import NEUTRAL_SAMPLING, GenerationRequest, GenerationResult, SamplingParams
+from tpt.augment.backends.base import OPTION_DEFAULTS as D
 from tpt.augment.backends.openai_protocol import (
     as_text,
     model_ids,
@@ -37,12 +37,13 @@ from tpt.augment.backends.openai_protocol import (
     parse_retry_after,
     server_message,
 )
+from tpt.augment.backends.openai_refusals import refused_fields
 from tpt.augment.backends.openai_schedule import Feeder, Run
 from tpt.augment.backends.openai_stream import NotAStream, Streamed, StreamError, judge_completed, read_stream
 from tpt.augment.loopguard import FINISH_REPETITION, TEXT_PIECE, LoopGuardOptions, TextLoopGuard
 from tpt.augment.truncation import truncate_approx, truncate_texts
-from tpt.control_tokens import common_markers, controls
-from tpt.errors import (
+from tpt.core.control_tokens import common_markers, controls
+from tpt.core.errors import (
     BackendError,
     ConfigError,
     MissingDependencyError,
@@ -78,7 +79,17 @@ _STANDARD_FIELDS = ("presence_penalty", "frequency_penalty")
 # Engine-specific names of the same controls (llama-cpp-python's server calls it repeat_penalty), and
 # values: llama-cpp-python 0.3.36 refuses top_k -1 (HTTP 500, "greater than or equal to 0"); 0 is its off.
 _ENGINE_FIELDS: dict[str, dict[str, Any]] = {"llama.cpp": {"repeat_penalty": 1.0, "top_k": 0}}
+PAPER_SAMPLING = ("temperature", "top_p", "max_tokens", "stop")
+"""Fields never dropped when a server refuses them: without them the decoding is not the paper's."""
 _NOT_SAMPLING = ("model", "continue_final_message", "add_generation_prompt", "stream", "stream_options")
+
+
+class _FieldsRefused(Exception):
+    """The server refused the request naming fields it does not accept (openai_refusals.py)."""
+
+    def __init__(self, fields: frozenset[str], detail: str) -> None:
+        super().__init__(detail)
+        self.fields, self.detail = fields, detail
 
 
 class _Rejected(Exception):
@@ -140,7 +151,7 @@ class OpenAIHttpBackend:
         self.retry_max_s = retry_max_s
         self._tokenizer = _load_tokenizer(tokenizer) if tokenizer else None
         # The server templates and tokenizes the prompt itself, parsing control tokens in it: the
-        # stage applies --control-tokens to documents holding these strings (control.py).
+        # stage applies --control-tokens to documents holding these strings (core/control_tokens.py).
         self.control_strings = controls(self._tokenizer) if self._tokenizer else common_markers()
         self.stats: Counter[str] = Counter()
         """requests, attempts, retried:<kind>, failed:<kind>: for the run summary."""
@@ -155,8 +166,15 @@ class OpenAIHttpBackend:
         self._closed = False
         self._loop_guard = LoopGuardOptions(enabled=False)
         """The run's loop guard (set by generate): when on, each request is streamed and watched."""
-        self.notice_stream = sys.stderr
-        """Where the one-time notes about the server go (a server that ignores `stream`)."""
+        self._template: dict[str, Any] = {}
+        """The fields every request of the current run shares (the Run's own dict: a field the server
+        refuses is dropped from it, so later requests go without it)."""
+        self._droppable: frozenset[str] = frozenset()
+        """Fields of the template a server may refuse and the run go on without (_droppable_fields)."""
+        self._refused: set[str] = set()
+        """Fields the server refused, dropped from every request since."""
+        self.notice_stream: Any = sys.stderr
+        """Where the one-line notes about the server go."""
 
     def __repr__(self) -> str:
         return f"OpenAIHttpBackend(model={self.model_id!r}, base_url={self.base_url!r})"
@@ -187,9 +205,13 @@ class OpenAIHttpBackend:
         self._start()
         assert self._loop is not None
         self._loop_guard = sampling.loop_guard
+        self._template = self.body_template(sampling)
+        self._droppable = self._droppable_fields(self._template)
+        for name in self._refused:  # a server refuses the same fields in every call
+            self._template.pop(name, None)
         run = Run(
             self._request,
-            self.body_template(sampling),
+            self._template,
             concurrency=self.concurrency,
             open_think=self.open_think,
             default_seed=sampling.seed,
@@ -342,7 +364,8 @@ class OpenAIHttpBackend:
     async def _request(self, request: GenerationRequest, body: bytes) -> GenerationResult:
         """One request through its retries; a failure for good is a result with `error` set."""
         loop = asyncio.get_running_loop()
-        attempt = 0
+        attempt = resent = 0
+        went_without = frozenset(self._refused)  # what the body lacks (Run built it just now)
         self.stats["requests"] += 1
         while True:
             attempt += 1
@@ -351,10 +374,19 @@ class OpenAIHttpBackend:
             self.stats["attempts"] += 1
             try:
                 result = await self._attempt(request.key, body, attempt)
+            except _FieldsRefused as exc:
+                resend = self._without_refused(exc, body, resent)
+                if isinstance(resend, _Rejected):
+                    self._answers_429.append(False)
+                    self.stats[f"failed:{resend.kind}"] += 1
+                    self._count_rejection(resend)
+                    return self._failed(request, attempt, resend)
+                body, went_without, resent = resend, frozenset(self._refused), resent + 1
+                continue  # at once: a retry of the same request without the fields, not a fault
             except TransientBackendError as exc:
                 kind, retry_after = exc.kind, exc.retry_after  # type: ignore[attr-defined]
                 self._answers_429.append(kind == "rate_limited")
-                if attempt > self.max_retries:
+                if attempt - resent > self.max_retries:
                     self.stats[f"failed:{kind}"] += 1
                     return self._failed(request, attempt, exc)
                 self.stats[f"retried:{kind}"] += 1
@@ -371,7 +403,55 @@ class OpenAIHttpBackend:
                 return self._failed(request, attempt, exc)
             self._answers_429.append(False)
             self._any_success = True
+            if went_without:
+                return dataclasses.replace(result, refused_fields=tuple(sorted(went_without)))
             return result
+
+    def _droppable_fields(self, template: dict[str, Any]) -> frozenset[str]:
+        """The template's fields a server may refuse and the run go on without: the neutral extras
+        tpt adds itself (top_k -1, min_p 0, penalties off, llama.cpp's repeat_penalty 1), whose absence
+        leaves the server's own default. Never temperature, top_p, max_tokens or stop (the paper's
+        sampling), a penalty the user set, nor a field --engine-arg names."""
+        neutral = {**NEUTRAL_SAMPLING, "repeat_penalty": 1.0}
+        return frozenset(
+            name
+            for name, value in template.items()
+            if name in neutral and value == neutral[name] and name not in self.engine_args
+        )
+
+    def _without_refused(self, exc: _FieldsRefused, body: bytes, resent: int) -> bytes | _Rejected:
+        """The body again without the fields the server refused (dropped from the run's template too,
+        with a one-line note the first time), or why it cannot go without them."""
+        kept = sorted(exc.fields - self._droppable)
+        if kept:
+            why = (
+                "they set the paper's sampling"
+                if set(kept) & set(PAPER_SAMPLING)
+                else "they carry a value you set (--engine-arg, a penalty) or one the backend needs"
+            )
+            return _Rejected(
+                "bad_request", f"{exc.detail} (the server refuses {', '.join(kept)}: not dropped, as {why})"
+            )
+        if resent > len(self._droppable):  # each resend drops one more; past that the server repeats itself
+            return _Rejected("bad_request", exc.detail)
+        new = sorted(exc.fields - self._refused)
+        if new:
+            self._refused.update(new)
+            for name in new:
+                self._template.pop(name, None)
+            status = exc.detail.partition(":")[0]  # "HTTP 422"
+            print(
+                f"tpt augment: note: the server at {self.base_url} does not accept {', '.join(new)} "
+                f"({status}); sending every request without them, so the server's own defaults apply "
+                "to these (each record's provenance.sampling says what was sent; --sampling-fields "
+                "standard sends only the OpenAI API's fields)",
+                file=self.notice_stream,
+                flush=True,
+            )
+        data = json.loads(body)
+        for name in self._refused:
+            data.pop(name, None)
+        return json.dumps(data).encode()
 
     def rate_limited_widely(self) -> bool:
         """Whether the latest answers say the server rate-limits everyone (see RATE_LIMIT_WINDOW)."""
@@ -433,6 +513,9 @@ class OpenAIHttpBackend:
         if status >= 500 or status in RETRY_STATUS:
             kind = "rate_limited" if status == 429 else "server_error"
             raise _transient(kind, detail, parse_retry_after(retry_after))
+        sent = (*self._template, *self._refused, "seed")
+        if status in (400, 422) and (names := refused_fields(payload, sent)):
+            raise _FieldsRefused(names, detail)
         if 400 <= status < 500:
             raise _Rejected("bad_request", detail)
         raise _transient("bad_response", detail)
@@ -599,7 +682,11 @@ class OpenAIHttpBackend:
     def sampling_in_force(self, sampling: SamplingParams) -> dict[str, Any]:
         """Every sampling field each request carries (after --engine-arg), and the base seed; a
         field not listed is the server's own default."""
-        sent = {k: v for k, v in self.body_template(sampling).items() if k not in _NOT_SAMPLING}
+        sent = {
+            k: v
+            for k, v in self.body_template(sampling).items()
+            if k not in _NOT_SAMPLING and k not in self._refused  # a refused field is no longer sent
+        }
         return {**sent, "stop": list(sampling.stop), "seed": sampling.seed}
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import yarl
 
-from tpt.errors import ConfigError
+from tpt.core.errors import ConfigError
 
 OPEN_THINK_PREFILL = "<think>\n"
 """The assistant turn tpt opens so that the server continues the thinking (--open-think on)."""

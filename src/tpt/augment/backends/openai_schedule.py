@@ -10,9 +10,9 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
-from tpt.augment.backend import GenerationRequest, GenerationResult
+from tpt.augment.backends.base import GenerationRequest, GenerationResult
 from tpt.augment.backends.openai_protocol import OPEN_THINK_PREFILL
-from tpt.errors import BackendError
+from tpt.core.errors import BackendError
 
 Send = Callable[[GenerationRequest, bytes], Awaitable[GenerationResult]]
 """send(request, body): one request through its retries (the backend's); an error is a result."""

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from transformers.cache_utils import DynamicLayer as _DynamicLayer
 
-from tpt.augment.backend import GenerationRequest, GenerationResult, SamplingParams
+from tpt.augment.backends.base import GenerationRequest, GenerationResult, SamplingParams
 from tpt.augment.loopguard import FINISH_REPETITION, LoopGuard
 
 

@@ -23,11 +23,11 @@ import random
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from tpt.augment.backend import OPTION_DEFAULTS as D
-from tpt.augment.backend import GenerationRequest, GenerationResult, SamplingParams
+from tpt.augment.backends.base import OPTION_DEFAULTS as D
+from tpt.augment.backends.base import GenerationRequest, GenerationResult, SamplingParams
 from tpt.augment.chat import prepare_prompt, wants_open_think
 from tpt.augment.truncation import truncate_texts
-from tpt.errors import BackendError, ConfigError, MissingDependencyError
+from tpt.core.errors import BackendError, ConfigError, MissingDependencyError
 
 if TYPE_CHECKING:
     from tpt.augment.backends.refill import Row, RowWatch
@@ -53,7 +53,7 @@ def build(options: dict[str, Any]) -> TransformersBackend:
     """Load the teacher named by the `tpt augment` options and wrap it in a backend."""
     if torch is None:
         raise MissingDependencyError("torch", "the transformers backend", "hf")
-    from tpt.hfmodel import EMBEDDED_NAME, is_embedded, load_causal_lm
+    from tpt.core.hfmodel import EMBEDDED_NAME, is_embedded, load_causal_lm
 
     engine = _engine_args(options.get("engine_args") or {})
     batch_size = int(D.get(options, "batch_size"))

@@ -22,10 +22,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from tpt.augment.backend import NEUTRAL_SAMPLING, GenerationRequest, GenerationResult, SamplingParams
-from tpt.augment.backend import OPTION_DEFAULTS as D
+from tpt.augment.backends.base import NEUTRAL_SAMPLING, GenerationRequest, GenerationResult, SamplingParams
+from tpt.augment.backends.base import OPTION_DEFAULTS as D
 from tpt.augment.loopguard import FINISH_REPETITION, LoopGuard
-from tpt.errors import ConfigError, MissingDependencyError
+from tpt.core.errors import ConfigError, MissingDependencyError
 
 DEFAULT_MAX_NUM_SEQS = 256  # vLLM's usual default for `max_num_seqs` when the engine does not say
 
@@ -36,7 +36,7 @@ def build(options: dict[str, Any]) -> VllmBackend:
         import vllm
     except ImportError:
         raise MissingDependencyError("vllm", "the vllm backend", "vllm") from None
-    from tpt.hfmodel import EMBEDDED_NAME, is_embedded, resolve_model_dir
+    from tpt.core.hfmodel import EMBEDDED_NAME, is_embedded, resolve_model_dir
 
     open_think = D.get(options, "open_think")
     if open_think not in ("auto", "on", "off"):

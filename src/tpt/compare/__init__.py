@@ -1,0 +1,1 @@
+"""`tpt compare`: arms of evaluated training runs against a baseline (data-efficiency factor, accuracy)."""

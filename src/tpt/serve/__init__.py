@@ -1,1 +1,0 @@
-"""Managed inference servers for `tpt augment --serve vllm|sglang|llama.cpp`: start, watch, restart, stop."""
