@@ -74,9 +74,9 @@ def transformers_server():
         hang_probes=0,
     )
     with ManagedServer(spec) as server:
-        # transformers serve refuses unknown fields (HTTP 422: top_k, min_p, repetition_penalty), so
-        # the run sends only the OpenAI API's own; and it samples only when told to (DO_SAMPLE).
-        yield server.base_url, model, ["--sampling-fields", "standard", "--engine-arg", DO_SAMPLE]
+        # transformers serve refuses unknown fields (HTTP 422: top_k, min_p, repetition_penalty): the
+        # run drops them (openai_refusals.py); and it samples only when told to (DO_SAMPLE).
+        yield server.base_url, model, ["--engine-arg", DO_SAMPLE]
 
 
 @pytest.fixture(scope="session")
@@ -110,6 +110,7 @@ SERVERS = ["transformers_server", "llama_server"]
 # What --check-server must report for each, as found by running them here (docs/backends-http.md).
 EXPECTED = {
     "transformers_server": {
+        "refused fields": "min_p, repetition_penalty, top_k",  # HTTP 422, dropped as the run does
         "streaming": "yes (text/event-stream",  # and no [DONE] after the usage chunk
         "usage in stream": "yes (10 tokens)",
         "finish_reason at the cap": "length",
@@ -148,7 +149,7 @@ def test_check_server_reports_what_the_server_does(kind, request, capsys):
 
 def test_transformers_serve_without_do_sample_is_found_greedy(transformers_server):
     url, model, _ = transformers_server
-    argv = _check_argv(url, model, ["--sampling-fields", "standard"])
+    argv = _check_argv(url, model, [])
     rows, _ = collect(check_config(build_parser("augment").parse_args(argv)))
     [seed] = [r for r in rows if r.what == "seed"]
     assert seed.seen.startswith("cannot tell: two seeds gave the same text") and "do_sample" in seed.action

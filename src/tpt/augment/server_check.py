@@ -1,11 +1,12 @@
 """`tpt augment --check-server`: what an OpenAI-compatible server supports for tpt, found in seconds.
 
-`GET /models`, then four short chat requests (CHECK_TOKENS tokens each) with the run's own request
+`GET /models`, then five short chat requests (CHECK_TOKENS tokens each) with the run's own request
 fields (`--sampling-fields`, `--engine-arg`, ...): a streamed one (streaming, usage in the stream,
 finish_reason at the token cap, a reasoning field, latency), a plain one with the same seed, a plain
 one with another seed (is `seed` honoured: the same seed gives the same text, another seed another),
-and the plain one again with a stop string taken from its own text (is `stop` honoured). Sampling is
-at temperature 1 and top-p 1 here, so that two seeds do differ on a server that honours them.
+and a greedy one twice, the second with a stop string taken from the first one's text (is `stop`
+honoured). Sampling is at temperature 1 and top-p 1 for the seed probes, so that two seeds do differ on
+a server that honours them.
 
 Each row says what was seen and what tpt does about a gap; a server tpt cannot use for the run as
 configured (unreachable, refuses the request, cannot stream while the loop guard is on) exits 4.
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tpt.augment.backends.openai_protocol import model_ids, server_message
+from tpt.augment.backends.openai_refusals import refused_fields
 from tpt.augment.backends.openai_stream import NotAStream, StreamError, read_stream
 from tpt.core.errors import EXIT_OK, EXIT_SERVER_UNUSABLE
 
@@ -174,10 +176,20 @@ async def check(backend: Any, sampling: Any, run: Run) -> list[Row]:
                 "temperature": 1.0, "top_p": 1.0, "seed": 1234}  # fmt: skip
         url = base + "/chat/completions"
         try:
+            plain = await _post(session, url, body)
+            # As the run does (openai_refusals.py): fields a server refuses that tpt only adds as
+            # neutral extras are dropped, and the check goes on without them.
+            droppable, dropped = backend._droppable_fields(template), []
+            while plain.status in (400, 422) and (names := refused_fields(plain.body, body) & droppable):
+                dropped += sorted(names)
+                body = {k: v for k, v in body.items() if k not in names}
+                plain = await _post(session, url, body)
+            if dropped:
+                rows.append(Row("refused fields", ", ".join(dropped), "the run drops them (the server's "
+                                "defaults apply; summary.json sampling_refused_this_run)"))  # fmt: skip
             streamed = await _post(
                 session, url, {**body, "stream": True, "stream_options": {"include_usage": True}}
             )
-            plain = await _post(session, url, body)
         except (TimeoutError, aiohttp.ClientError) as exc:
             rows.append(Row("chat request", f"failed: {type(exc).__name__}: {exc}",
                             "the run would fail the same way", fatal=True))  # fmt: skip
@@ -206,7 +218,7 @@ async def check(backend: Any, sampling: Any, run: Run) -> list[Row]:
         other = await _post(session, url, {**body, "seed": 4321})
         rows.append(_seed_row(_text(_plain(streamed_as_plain(streamed)) or choice), _text(choice),
                               _text(_plain(other))))  # fmt: skip
-        rows.append(await _stop_row(session, url, body, choice))
+        rows.append(await _stop_row(session, url, body))
         tokens = int(choice["_usage"].get("completion_tokens") or 0)
         rate = f", {tokens / plain.total_s:.0f} tokens/s" if tokens and plain.total_s > 0 else ""
         seen = f"first byte {streamed.first_byte_s * 1000:.0f} ms; {tokens or '?'} tokens in {plain.total_s:.2f} s{rate}"
@@ -300,8 +312,12 @@ def _seed_row(streamed: str, plain: str, other: str) -> Row:
     )
 
 
-async def _stop_row(session: Any, url: str, body: dict[str, Any], choice: dict[str, Any]) -> Row:
-    text = _text(choice)
+async def _stop_row(session: Any, url: str, body: dict[str, Any]) -> Row:
+    """Greedy (temperature 0), so that the text repeats whatever the server does with seeds: the
+    answer, then the same request with a stop string taken from its middle."""
+    body = {**body, "temperature": 0.0}
+    first = await _post(session, url, body)
+    text = _text(_plain(first))
     words = [w for w in text.split() if len(w) >= 3]
     if len(words) < 3:
         return Row("stop strings", "cannot tell (too little text)", "")
