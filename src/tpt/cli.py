@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args._run(args) or 0)
     except TptError as exc:
         print(f"tpt {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except OSError as exc:  # the machine's: disk full, permissions, a missing directory
         from tpt.core.machine_errors import describe
 

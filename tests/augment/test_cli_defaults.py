@@ -20,7 +20,7 @@ FIELDS: dict[type, dict[str, str]] = {
         d: d
         for d in (
             "inputs output backend text_field id_field limit strict duplicate_ids control_tokens template "
-            "max_doc_tokens shard_size overwrite_config retry_failed output_format loop_policy"
+            "max_doc_tokens shard_size overwrite_config retry_failed output_format loop_policy fail_fast"
         ).split()
     },
     SamplingParams: {"temperature": "temperature", "top_p": "top_p", "max_thinking_tokens": "max_tokens"}
@@ -50,8 +50,9 @@ FIELDS: dict[type, dict[str, str]] = {
         "serve_max_restarts": "max_restarts",
     },
 }
-CLI_ONLY = {"no_progress", "executor"}
-"""--no-progress is `progress=False`; --executor picks an executor from the registry (executors/__init__.py)."""
+CLI_ONLY = {"no_progress", "executor", "check_server"}
+"""--no-progress is `progress=False`; --executor picks an executor from the registry (executors/__init__.py);
+--check-server runs the server check instead of a run (server_check.py)."""
 CONVERT = {"engine_arg": cli._engine_args, "serve_arg": tuple, "loop_guard": lambda v: v == "on"}
 
 

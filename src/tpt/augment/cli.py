@@ -15,6 +15,15 @@ if TYPE_CHECKING:
     from tpt.formats.summaries import AugmentSummary
 
 HELP = "Have a teacher LLM write one thinking trajectory per document (resumable, exactly once)."
+EXIT_STATUSES = """exit status:
+  0  done: every input item has an outcome, and no more failures than records
+  1  incomplete: stopped before the end; re-run the same command to continue
+  2  error: a bad option, unreadable input, or a teacher that cannot start (the message says which)
+  3  finished with failures: more failures than records, or no record at all (failures.jsonl says why)
+  4  stopped, teacher unusable: the first --fail-fast documents all failed and none succeeded, or the
+     server cannot answer as tpt asks; nothing was written for them (re-run once fixed)
+  130 interrupted (re-run the same command to resume)
+--check-server exits 0 when the server is usable, 4 when it is not."""
 
 
 def add_arguments(p: argparse.ArgumentParser, *, optional_output: str | None = None) -> None:
@@ -28,19 +37,39 @@ def add_arguments(p: argparse.ArgumentParser, *, optional_output: str | None = N
     from tpt.core.configs import defaults
 
     a, s = defaults(AugmentConfig), SamplingParams()
+    augment = optional_output is None  # `tpt augment` itself (not estimate, which shares the options)
     p.add_argument(
         "inputs",
-        nargs="+",
+        nargs="*" if augment else "+",  # augment: none with --check-server (run() checks)
         metavar="INPUT",
         help="JSONL (.jsonl, .jsonl.gz, .jsonl.zst) or Parquet files, directories of them, or globs",
     )
     p.add_argument(
         "--output",
         "-o",
-        required=optional_output is None,
         type=as_path,
-        help=optional_output or "output directory (resumable): a path or a URL (s3://bucket/aug/)",
+        help=optional_output or "output directory (resumable): a path or a URL (s3://bucket/aug/); required",
     )
+    if augment:
+        import argparse as _argparse
+
+        p.formatter_class = _argparse.RawDescriptionHelpFormatter
+        p.epilog = EXIT_STATUSES
+        p.add_argument(
+            "--check-server",
+            action="store_true",
+            help="openai: send one or two requests to --base-url / --model and print what the server "
+            "supports for tpt (streaming, usage, finish_reason, reasoning field, seed, stop, context) "
+            "and what tpt does about each gap; no INPUT or --output needed. Exit 0 usable, 4 not",
+        )
+        p.add_argument(
+            "--fail-fast",
+            type=int,
+            default=a["fail_fast"],
+            metavar="N",
+            help=f"stop (exit 4) when this run's first N generations all fail and none succeeds "
+            f"(default {a['fail_fast']}; 0: never)",
+        )
     g = p.add_argument_group("input")
     g.add_argument(
         "--text-field",
@@ -336,21 +365,59 @@ def config_from_args(args: argparse.Namespace, *, output: Path | None = None):  
         duplicate_ids=args.duplicate_ids,
         progress=not args.no_progress,
         loop_policy=args.loop_policy,
+        **({"fail_fast": args.fail_fast} if hasattr(args, "fail_fast") else {}),
     )
     return cfg, executor_from_args(args, served)
 
 
 def run(args: argparse.Namespace) -> int:
     from tpt.augment.stage import run as run_stage
+    from tpt.core.errors import ConfigError
     from tpt.storage.outputlock import lock_output_dir
 
+    if args.check_server:
+        from tpt.augment.server_check import run_check
+
+        return run_check(check_config(args))
+    missing = [name for name, given in (("INPUT", args.inputs), ("--output", args.output)) if not given]
+    if missing:
+        raise ConfigError(f"the following arguments are required: {', '.join(missing)}")
     cfg, executor = config_from_args(args)
     # Locked before a Ray cluster or a server starts: a second run on this --output fails at once.
     with lock_output_dir(args.output, stage="augment"):
         summary = run_stage(cfg, executor=executor)
     print_summary(summary, args.output, records=f"*.{cfg.output_format}")
     print(inspect_command(display(args.output)), file=sys.stderr)
-    return 0 if summary.complete else 1
+    return exit_status(summary)
+
+
+def check_config(args: argparse.Namespace):  # -> AugmentConfig
+    """The config `--check-server` checks the server against (no INPUT or --output needed)."""
+    from tpt.core.errors import ConfigError
+
+    if (args.backend or "openai") != "openai" or getattr(args, "serve", None):
+        raise ConfigError("--check-server checks a running server: use it with --base-url and --model")
+    args.inputs = args.inputs or ["-"]
+    cfg, _ = config_from_args(args, output=args.output or Path("check-server"))
+    return cfg
+
+
+def exit_status(s: AugmentSummary) -> int:
+    """EXIT_STATUSES: 1 incomplete, 3 more failures than records or none at all (said on stderr), else 0."""
+    import sys
+
+    from tpt.core.errors import EXIT_FAILURES, EXIT_INCOMPLETE, EXIT_OK
+
+    if not s.complete:
+        return EXIT_INCOMPLETE
+    if s.records == 0 or s.failures > s.records:
+        print(
+            f"tpt augment: finished with failures: {s.failures} failures and {s.records} records of "
+            f"{s.input_items} input items (see {s.output}/failures.jsonl)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURES
+    return EXIT_OK
 
 
 def print_summary(s: AugmentSummary, out: Path | str, *, records: str = "*.jsonl") -> None:

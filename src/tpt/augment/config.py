@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tpt.augment.backends.base import SamplingParams
+from tpt.augment.failfast import DEFAULT_LIMIT as DEFAULT_FAIL_FAST
 from tpt.core.control_tokens import check_policy
 from tpt.core.duplicate_ids import check_policy as check_duplicate_policy
 from tpt.core.errors import ConfigError
@@ -52,6 +53,9 @@ class AugmentConfig:
     """What becomes of a trajectory the loop guard stopped: keep-prefix (a record with the thinking up
     to where the loop began, finish_reason 'repetition'; validate's loop_stopped check drops it unless
     disabled, and --paper-faithful packing keeps it) or drop (a 'repetition' failure, no record)."""
+    fail_fast: int = DEFAULT_FAIL_FAST
+    """Stop the run (exit status 4) when this run's first N generations all fail and none succeeds: a
+    teacher that cannot do the work (failfast.py says why 32); 0 never stops."""
 
     def __post_init__(self) -> None:
         from tpt.storage import as_path
@@ -65,6 +69,8 @@ class AugmentConfig:
             raise ConfigError(f"--shard-size must be >= 1, got {self.shard_size}")
         if self.limit is not None and self.limit < 0:
             raise ConfigError(f"--limit must be >= 0, got {self.limit}")
+        if self.fail_fast < 0:
+            raise ConfigError(f"--fail-fast must be >= 0 (0: never stop), got {self.fail_fast}")
         check_policy(self.control_tokens)
         check_duplicate_policy(self.duplicate_ids)
         if self.loop_policy not in LOOP_POLICIES:

@@ -16,6 +16,7 @@ from typing import Any
 
 from tpt.augment.config import AugmentConfig
 from tpt.augment.executors import Executor, LocalExecutor
+from tpt.augment.failfast import FailFast
 from tpt.augment.generation import (
     CHECKED_FAILURES,
     EMPTY_AFTER_TRUNCATION,
@@ -41,6 +42,8 @@ __all__ = ["AugmentConfig", "AugmentSummary", "run"]
 # Failure reasons that `--retry-failed` does again: the teacher's, not the input's (a malformed line or
 # an empty document fails the same way every time).
 RETRYABLE = frozenset({"generation_failed"})
+# Failure reasons that mean the teacher did generate (the loop guard stopped it, --loop-policy drop).
+TEACHER_OUTCOMES = frozenset({"repetition"})
 
 
 def run(cfg: AugmentConfig, *, executor: Executor | None = None) -> AugmentSummary:
@@ -68,15 +71,25 @@ def _run(cfg: AugmentConfig, executor: Executor) -> AugmentSummary:
     counters["retried"] = book.forget_failures(RETRYABLE) if cfg.retry_failed else 0
     progress = _progress(cfg, files)
 
-    def fail(item: Item, reason: str, detail: str, doc_id: Any = None) -> None:
-        if cfg.strict:
-            raise InputError(f"{item.file}:{item.line}: {reason}: {detail} (--strict)")
+    def write_failure(item: Item, reason: str, detail: str, doc_id: Any = None) -> None:
         failure = Failure(
             file=item.file, line=item.line, index=item.index, id=doc_id, reason=reason, detail=detail
         )
         if book.write(item.index, failure.to_json(), failure=True):
             counters["new_failures"] += 1
             progress.update(done=1, failures=1)
+
+    fast = FailFast(cfg.fail_fast, write_failure)
+
+    def fail(item: Item, reason: str, detail: str, doc_id: Any = None) -> None:
+        if cfg.strict:
+            raise InputError(f"{item.file}:{item.line}: {reason}: {detail} (--strict)")
+        if reason == "generation_failed":  # the teacher's failure: held while none has succeeded
+            fast.failed(item, reason, detail, doc_id, detail=detail)
+            return
+        if reason in TEACHER_OUTCOMES:
+            fast.succeeded()
+        write_failure(item, reason, detail, doc_id)
 
     def documents() -> Iterator[Document]:
         """The items still without an outcome, as checked documents; input problems go to `fail`."""
@@ -89,17 +102,21 @@ def _run(cfg: AugmentConfig, executor: Executor) -> AugmentSummary:
     sent = SamplingSent()
     try:
         for doc, record in outcomes:
+            fast.succeeded()
             if book.write(doc.item.index, record, failure=False):
                 counters["new_records"] += 1
                 progress.update(done=1, tokens=record["completion_tokens"])
                 sent.note(record["provenance"])
+        fast.flush()  # fewer failures than the limit, and no success: recorded (the exit status says)
         extra, wall_s = executor.report(), time.monotonic() - started
     finally:
         getattr(outcomes, "close", lambda: None)()  # close the backend now, not when garbage-collected
         executor.close()
         book.close()
         progress.close()
-    return _write_summary(cfg, book, {**counters, "input_items": book.items_read}, wall_s, extra, sent)
+    notices = getattr(executor, "notices", dict)()
+    counts = {**counters, "input_items": book.items_read}
+    return _write_summary(cfg, book, counts, wall_s, extra, sent, notices)
 
 
 def _claim(cfg: AugmentConfig, files: list[Path], template: PromptTemplate) -> None:
@@ -195,6 +212,7 @@ def _write_summary(
     wall_s: float,
     extra: dict[str, Any],
     sent: SamplingSent,
+    notices: dict[str, str],
 ) -> AugmentSummary:
     total = counters["input_items"]
     stats = book.summary_stats()
@@ -226,6 +244,7 @@ def _write_summary(
         sampling_refused_this_run=sorted(sent.refused),
         wall_seconds=round(wall_s, 3),
         executor=extra,
+        notices=notices,
     )
     write_json(cfg.output / "summary.json", summary.to_json())
     return summary

@@ -4,9 +4,22 @@ Per-record problems (a malformed line, a failed generation) are data, written to
 counted; only a problem that stops the whole run raises one of these.
 """
 
+EXIT_OK = 0
+"""Done: every item has an outcome (for `tpt augment`: with no more failures than records)."""
+EXIT_INCOMPLETE = 1
+"""Stopped before the end with nothing wrong (re-run the same command to continue)."""
+EXIT_ERROR = 2
+"""A whole-run error (a TptError): a bad option, unreadable input, a backend that cannot start."""
+EXIT_FAILURES = 3
+"""Finished, but with more failures than records, or no record at all (failures.jsonl says why)."""
+EXIT_SERVER_UNUSABLE = 4
+"""Stopped early: the teacher cannot do the work (ServerUnusableError); nothing more was recorded."""
+
 
 class TptError(Exception):
-    """Base class: the CLI prints the message (no traceback) and exits with status 2."""
+    """Base class: the CLI prints the message (no traceback) and exits with `exit_code` (2)."""
+
+    exit_code = EXIT_ERROR
 
 
 class ConfigError(TptError):
@@ -19,6 +32,13 @@ class InputError(TptError):
 
 class BackendError(TptError):
     """A generation backend cannot be built or has died for good."""
+
+
+class ServerUnusableError(BackendError):
+    """The teacher cannot do this run's work at all (a server that cannot stream, answers every document
+    with the same error): the run stops, with its own exit status (EXIT_SERVER_UNUSABLE)."""
+
+    exit_code = EXIT_SERVER_UNUSABLE
 
 
 class TransientBackendError(BackendError):

@@ -253,6 +253,9 @@ class AugmentSummary(_Summary):
     """This run's wall time."""
     executor: dict[str, Any] = field(default_factory=dict)
     """What the executor adds to summary.json (the Ray executor: `ray`, the workers lost and redone)."""
+    notices: dict[str, str] = field(default_factory=dict)
+    """What this run learned about the teacher, by code: `stream_ignored` (the server answered streamed
+    requests with one JSON body; the loop guard judged those trajectories after generation)."""
 
     def to_json(self) -> dict[str, Any]:
         """summary.json (the output directory is where it lies, so not in it)."""

@@ -50,6 +50,9 @@ FAULTS = (
     "ok", "500", "503", "429", "400", "401", "404", "hang", "slow", "drop", "partial", "garbage",
     "incomplete", "length",
 )  # fmt: skip
+STREAM_MODES = ("sse", "ignore", "mislabeled", "html")
+"""How a streamed request is answered: sse (server-sent events), ignore (one JSON body, as servers and
+proxies that ignore `stream` do), mislabeled (that JSON body as text/plain), html (a 200 HTML page)."""
 THINK_MODES = ("plain", "tags", "close_only", "reasoning_content", "reasoning")
 LOOP_UNIT = ("\\equiv", "d", "+", "d")
 """What a looping answer repeats (the loop the embedded teacher fell into in issue 15): `\\equiv d + d`."""
@@ -103,6 +106,8 @@ class StubConfig:
     request's max_tokens (`words` when it sets none)."""
     loop_rate: float = 1.0
     """Share of prompts that loop when loop_after is set (decided by a hash of the prompt)."""
+    stream_mode: str = "sse"
+    """How `"stream": true` is answered: one of STREAM_MODES."""
 
 
 @dataclass
@@ -162,6 +167,8 @@ class _Stub:
                 raise ValueError(f"unknown fault {fault!r}; choose from {', '.join(FAULTS)}")
         if config.think not in THINK_MODES:
             raise ValueError(f"unknown think mode {config.think!r}; choose from {THINK_MODES}")
+        if config.stream_mode not in STREAM_MODES:
+            raise ValueError(f"unknown stream mode {config.stream_mode!r}; choose from {STREAM_MODES}")
         self.config = config
         self.stats = StubStats(bodies=collections.deque(maxlen=config.keep_bodies))
         self._attempts: dict[str, int] = {}
@@ -274,9 +281,16 @@ class _Stub:
         if fault == "incomplete":
             return web.json_response({"id": "chatcmpl-stub", "object": "chat.completion"})
         completion = self._completion(body, messages, text, force_length=fault == "length")
-        if body.get("stream"):
+        mode = self.config.stream_mode
+        if body.get("stream") and mode == "sse":
             return await self._stream(request, body, completion, partial=fault == "partial")
+        if body.get("stream") and mode == "html":
+            page = b"<!DOCTYPE html><html><body><h1>It works</h1></body></html>"
+            return web.Response(body=page, content_type="text/html")
         payload = json.dumps(completion).encode()
+        if body.get("stream") and mode == "mislabeled":
+            self.stats.tokens_produced += completion["usage"]["completion_tokens"]
+            return web.Response(body=payload, content_type="text/plain")
         if fault == "partial":
             return await _partial(request, payload)
         self.stats.tokens_produced += completion["usage"]["completion_tokens"]
@@ -360,7 +374,7 @@ class _Stub:
                 content = thought  # a non-reasoning teacher writes no tags at all
             for stop in stops:  # like vLLM: cut at the first stop string, which is not returned
                 if stop and stop in content:
-                    content, stop_reason = content[: content.index(stop)], stop
+                    content, stop_reason, finish = content[: content.index(stop)], stop, "stop"
         message: dict[str, Any] = {"role": "assistant", "content": content}
         if reasoning is not None:
             message[cfg.think] = reasoning
@@ -518,6 +532,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[StubConfig, int, float]:
     p.add_argument("--token-ms", type=float, default=0.0, help="streaming: time between chunks")
     p.add_argument("--loop-after", type=int, default=0, help="loop after this many words (0: never)")
     p.add_argument("--loop-rate", type=float, default=1.0, help="share of prompts that loop")
+    p.add_argument(
+        "--stream-mode", choices=STREAM_MODES, default="sse", help="how streamed requests are answered"
+    )
     p.add_argument("--max-seconds", type=float, default=3600.0, help="exit after this long, whatever")
     a = p.parse_args(argv)
     schedule_text = a.schedule
@@ -544,6 +561,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[StubConfig, int, float]:
         token_ms=a.token_ms,
         loop_after=a.loop_after,
         loop_rate=a.loop_rate,
+        stream_mode=a.stream_mode,
     )
     return config, a.port, a.max_seconds
 

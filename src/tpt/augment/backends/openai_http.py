@@ -39,11 +39,17 @@ from tpt.augment.backends.openai_protocol import (
 )
 from tpt.augment.backends.openai_refusals import refused_fields
 from tpt.augment.backends.openai_schedule import Feeder, Run
-from tpt.augment.backends.openai_stream import Streamed, StreamError, read_stream
+from tpt.augment.backends.openai_stream import NotAStream, Streamed, StreamError, judge_completed, read_stream
 from tpt.augment.loopguard import FINISH_REPETITION, TEXT_PIECE, LoopGuardOptions, TextLoopGuard
 from tpt.augment.truncation import truncate_approx, truncate_texts
 from tpt.core.control_tokens import common_markers, controls
-from tpt.core.errors import BackendError, ConfigError, MissingDependencyError, TransientBackendError
+from tpt.core.errors import (
+    BackendError,
+    ConfigError,
+    MissingDependencyError,
+    ServerUnusableError,
+    TransientBackendError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +76,9 @@ penalties), so a server's own defaults (vLLM applies the model's generation_conf
 of 40) cannot change the decoding; standard sends only the OpenAI API's own fields, for hosted APIs that
 refuse the others."""
 _STANDARD_FIELDS = ("presence_penalty", "frequency_penalty")
-# Engine-specific names of the same controls (llama-cpp-python's server calls it repeat_penalty).
-_ENGINE_FIELDS: dict[str, dict[str, Any]] = {"llama.cpp": {"repeat_penalty": 1.0}}
+# Engine-specific names of the same controls (llama-cpp-python's server calls it repeat_penalty), and
+# values: llama-cpp-python 0.3.36 refuses top_k -1 (HTTP 500, "greater than or equal to 0"); 0 is its off.
+_ENGINE_FIELDS: dict[str, dict[str, Any]] = {"llama.cpp": {"repeat_penalty": 1.0, "top_k": 0}}
 PAPER_SAMPLING = ("temperature", "top_p", "max_tokens", "stop")
 """Fields never dropped when a server refuses them: without them the decoding is not the paper's."""
 _NOT_SAMPLING = ("model", "continue_final_message", "add_generation_prompt", "stream", "stream_options")
@@ -171,6 +178,19 @@ class OpenAIHttpBackend:
 
     def __repr__(self) -> str:
         return f"OpenAIHttpBackend(model={self.model_id!r}, base_url={self.base_url!r})"
+
+    @property
+    def notices(self) -> dict[str, str]:
+        """What the run should know about the server (summary.json's `notices`): {} when nothing."""
+        out = {}
+        if n := self.stats["unstreamed"]:
+            out["stream_ignored"] = (
+                f'the server at {self.base_url} ignored "stream": {n} answers to streamed requests '
+                "came as one JSON body; the loop guard judged those trajectories after generation "
+                "(loops are cut and flagged as for streamed ones, but their tokens were all generated); "
+                "--loop-guard off asks for plain answers"
+            )
+        return out
 
     def truncate(self, texts: list[str], max_tokens: int) -> list[tuple[str, int, bool]]:
         """Cut texts to max_tokens: exact with a tokenizer, else ~4 characters per token."""
@@ -447,7 +467,7 @@ class OpenAIHttpBackend:
             return
         self._rejections += 1
         if self._rejections >= REJECTIONS_BEFORE_FATAL:
-            raise BackendError(
+            raise ServerUnusableError(
                 f"the server at {self.base_url} rejected the first {self._rejections} requests "
                 f"({exc}); check --model, --engine-arg and --max-thinking-tokens against the "
                 "server's limits (a hosted API that refuses top_k, min_p or repetition_penalty "
@@ -462,9 +482,16 @@ class OpenAIHttpBackend:
             ) as resp:
                 status = resp.status
                 if status == 200 and self._loop_guard.enabled:
+                    ctype = resp.headers.get("Content-Type", "")
+                    if _is_json(ctype):  # the server ignored "stream": one ordinary body
+                        return self._unstreamed(key, await resp.read(), attempt)
                     guard = TextLoopGuard(self._loop_guard)
                     try:
                         streamed = await read_stream(resp.content, guard)
+                    except NotAStream as exc:
+                        if exc.head.lstrip().startswith(b"{"):  # JSON under another Content-Type
+                            return self._unstreamed(key, exc.head + await resp.read(), attempt)
+                        raise self._not_a_stream(ctype, exc.head + await resp.content.read(200)) from None
                     except StreamError as exc:
                         raise _transient("bad_response", str(exc)) from None
                     if guard.fired:  # closing the connection stops the server generating it
@@ -527,6 +554,46 @@ class OpenAIHttpBackend:
             attempts=attempt,
         )
 
+    def _not_a_stream(self, ctype: str, head: bytes) -> Exception:
+        """A streamed request answered with neither events nor JSON (an HTML page, plain text): the run
+        stops when no request has succeeded yet (the server cannot stream), else it is retried."""
+        message = (
+            f"the server at {self._url} answered a streamed request (the loop guard streams) with "
+            f"{ctype or 'no Content-Type'}, not server-sent events; it began {head[:160]!r}"
+        )
+        if self._any_success:
+            return _transient("bad_response", message)
+        return ServerUnusableError(
+            f"{message}. Check that --base-url is the API root (ending in /v1), or run with "
+            "--loop-guard off if it cannot stream; `tpt augment --check-server` tests the server"
+        )
+
+    def _unstreamed(self, key: int, payload: bytes, attempt: int) -> GenerationResult:
+        """An answer to a streamed request that came as one JSON body: read as a plain completion, then
+        judged by the loop guard after the fact (a loop is cut and flagged as in a stream)."""
+        result = self._parse(key, payload, attempt)
+        self.stats["unstreamed"] += 1
+        if self.stats["unstreamed"] == 1:
+            print(
+                f'tpt augment: note: the server at {self.base_url} ignores "stream" and answers with '
+                "one JSON body; tpt reads those answers as they come and the loop guard judges each "
+                "trajectory after generation (summary.json says how many); --loop-guard off asks for "
+                "plain answers",
+                file=self.notice_stream,
+                flush=True,
+            )
+        judged = judge_completed(result.reasoning or "", result.text, TextLoopGuard(self._loop_guard))
+        if judged is None:
+            return result
+        return dataclasses.replace(
+            result,
+            text=judged.content,
+            reasoning=judged.reasoning or None,
+            finish_reason=FINISH_REPETITION,
+            stop="loop_guard",
+            loop_start=judged.loop_start,
+        )
+
     def _streamed(self, key: int, streamed: Streamed, attempt: int) -> GenerationResult:
         """The result of a streamed answer (stopped by the loop guard or read to its end)."""
         finish = streamed.finish
@@ -536,12 +603,8 @@ class OpenAIHttpBackend:
             raise _transient("bad_response", f"finish_reason {finish!r}")
         usage = streamed.usage
         if finish == FINISH_REPETITION:
-            # No usage comes for a stream closed early: count what arrived in the teacher's tokens
-            # when --tokenizer names them, else in the guard's text pieces (an estimate).
-            if self._tokenizer is not None:
-                tokens = len(self._tokenizer.encode(streamed.received, add_special_tokens=False).ids)
-            else:
-                tokens = len(TEXT_PIECE.findall(streamed.received))
+            # No usage comes for a stream closed early: count what arrived.
+            tokens = self._count_tokens(streamed.received)
             return GenerationResult(
                 key=key,
                 text=streamed.content,
@@ -562,9 +625,18 @@ class OpenAIHttpBackend:
             finish_reason="length" if finish == "length" else "stop",
             stop=None if finish == "length" else _stop_of(streamed.choice),
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
-            completion_tokens=int(usage.get("completion_tokens") or 0),
+            # A server that sends no usage in a stream (it ignores stream_options): counted here.
+            completion_tokens=int(usage.get("completion_tokens") or 0)
+            or self._count_tokens(streamed.received),
             attempts=attempt,
         )
+
+    def _count_tokens(self, text: str) -> int:
+        """Tokens of generated text the server did not count: in the teacher's tokens when
+        --tokenizer names them, else in the guard's text pieces (an estimate)."""
+        if self._tokenizer is not None:
+            return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+        return len(TEXT_PIECE.findall(text))
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:  # the server said how long: honour it, plus a little jitter
@@ -616,6 +688,12 @@ class OpenAIHttpBackend:
             if k not in _NOT_SAMPLING and k not in self._refused  # a refused field is no longer sent
         }
         return {**sent, "stop": list(sampling.stop), "seed": sampling.seed}
+
+
+def _is_json(content_type: str) -> bool:
+    """application/json, or any +json type (application/problem+json is an error body, read as one)."""
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind == "application/json" or kind.endswith("+json")
 
 
 def _stop_of(choice: dict[str, Any]) -> str | None:

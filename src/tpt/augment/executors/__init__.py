@@ -44,6 +44,9 @@ class Executor(Protocol):
         """Keys this executor adds to summary.json (e.g. the Ray workers lost); {} when none."""
         ...
 
+    # Optional: `notices() -> dict[str, str]`, what the backends said about the teacher (a server that
+    # ignores streaming): summary.json's `notices`.
+
     def close(self) -> None: ...
 
 
@@ -52,16 +55,21 @@ class LocalExecutor:
 
     def __init__(self, teacher: Teacher | None = None) -> None:
         self.teacher = teacher or registry_teacher
+        self._notices: dict[str, str] = {}
 
     def generate(self, job: Job, docs: Iterator[Document], fail: FailFn) -> Outcomes:
         backend = self.teacher(job.cfg)
         try:
             yield from job.records(backend, docs, fail)
         finally:
+            self._notices = dict(getattr(backend, "notices", {}))
             backend.close()
 
     def report(self) -> dict[str, Any]:
         return {}
+
+    def notices(self) -> dict[str, str]:
+        return dict(self._notices)
 
     def close(self) -> None:
         pass

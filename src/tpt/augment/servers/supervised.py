@@ -41,6 +41,10 @@ class SupervisedBackend:
     def truncate(self, texts: list[str], max_tokens: int) -> list[tuple[str, int, bool]]:
         return self.inner.truncate(texts, max_tokens)
 
+    @property
+    def notices(self) -> dict[str, str]:
+        return dict(getattr(self.inner, "notices", {}))
+
     def sampling_in_force(self, sampling: SamplingParams) -> dict[str, Any]:
         """What each request carries, and (vllm) where the server's defaults for the rest come from."""
         in_force = sampling_in_force(self.inner, sampling)
