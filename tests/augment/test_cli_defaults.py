@@ -8,6 +8,7 @@ import pytest
 
 from tpt.augment import cli
 from tpt.augment.backends.base import BackendOptions, SamplingParams
+from tpt.augment.budget import BudgetOptions
 from tpt.augment.config import AugmentConfig
 from tpt.augment.executors.ray.options import RayOptions
 from tpt.augment.loopguard import LoopGuardOptions
@@ -20,7 +21,8 @@ FIELDS: dict[type, dict[str, str]] = {
         d: d
         for d in (
             "inputs output backend text_field id_field limit strict duplicate_ids control_tokens template "
-            "max_doc_tokens shard_size overwrite_config retry_failed output_format loop_policy fail_fast"
+            "max_doc_tokens shard_size overwrite_config retry_failed output_format loop_policy fail_fast "
+            "thinking_budget"
         ).split()
     },
     SamplingParams: {"temperature": "temperature", "top_p": "top_p", "max_thinking_tokens": "max_tokens"}
@@ -38,6 +40,7 @@ FIELDS: dict[type, dict[str, str]] = {
         "request_timeout": "request_timeout_s",
         "engine_arg": "engine_args",
     },
+    BudgetOptions: {"allocation": "allocation"},
     RayOptions: {d: d for d in "address workers worker_cpus worker_gpus units_per_worker".split()}
     | {"worker_restarts": "max_restarts"},
     ServeSpec: {

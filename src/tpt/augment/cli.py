@@ -126,6 +126,21 @@ def add_arguments(p: argparse.ArgumentParser, *, optional_output: str | None = N
     g.add_argument("--top-p", type=float, default=s.top_p)
     g.add_argument("--max-thinking-tokens", type=int, default=s.max_tokens)
     g.add_argument(
+        "--thinking-budget",
+        metavar="TOKENS",
+        default=None,
+        help="the run's thinking tokens in all (4M) or per document on average (2000/doc; 2e9/1M: per 10^6 "
+        "documents): each document gets its own cap, planned before generation and kept in budget.json "
+        "(docs/thinking-budget.md); default: no budget, every document may use --max-thinking-tokens",
+    )
+    g.add_argument(
+        "--allocation",
+        choices=["uniform", "difficulty"],
+        default="uniform",
+        help="how --thinking-budget is shared: uniform (the same cap for every document) or difficulty (a "
+        "cap growing with a cheap score of the document's length and reasoning density)",
+    )
+    g.add_argument(
         "--seed", type=int, default=s.seed, help="base seed (per document: derived from it and the id)"
     )
     g.add_argument(
@@ -365,9 +380,21 @@ def config_from_args(args: argparse.Namespace, *, output: Path | None = None):  
         duplicate_ids=args.duplicate_ids,
         progress=not args.no_progress,
         loop_policy=args.loop_policy,
+        thinking_budget=_budget(args),
         **({"fail_fast": args.fail_fast} if hasattr(args, "fail_fast") else {}),
     )
     return cfg, executor_from_args(args, served)
+
+
+def _budget(args: argparse.Namespace):  # -> BudgetOptions | None
+    from tpt.augment.budget import parse_budget
+    from tpt.core.errors import ConfigError
+
+    if args.thinking_budget is None:
+        if args.allocation != "uniform":
+            raise ConfigError("--allocation shares a --thinking-budget: give one too")
+        return None
+    return parse_budget(args.thinking_budget, args.allocation)
 
 
 def run(args: argparse.Namespace) -> int:

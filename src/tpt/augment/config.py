@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tpt.augment.backends.base import SamplingParams
+from tpt.augment.budget import BudgetOptions
 from tpt.augment.failfast import DEFAULT_LIMIT as DEFAULT_FAIL_FAST
 from tpt.core.control_tokens import check_policy
 from tpt.core.duplicate_ids import check_policy as check_duplicate_policy
@@ -53,6 +54,9 @@ class AugmentConfig:
     """What becomes of a trajectory the loop guard stopped: keep-prefix (a record with the thinking up
     to where the loop began, finish_reason 'repetition'; validate's loop_stopped check drops it unless
     disabled, and --paper-faithful packing keeps it) or drop (a 'repetition' failure, no record)."""
+    thinking_budget: BudgetOptions | None = None
+    """--thinking-budget and --allocation: the run's thinking tokens in all, and which documents get
+    them (augment/budget.py); None: every document may use --max-thinking-tokens."""
     fail_fast: int = DEFAULT_FAIL_FAST
     """Stop the run (exit status 4) when this run's first N generations all fail and none succeeds: a
     teacher that cannot do the work (failfast.py says why 32); 0 never stops."""

@@ -21,6 +21,7 @@ from tpt.augment.backends.base import (
     request_seed,
     sampling_in_force,
 )
+from tpt.augment.budget import Plan
 from tpt.augment.config import AugmentConfig
 from tpt.augment.extract import extract_thinking
 from tpt.augment.prompts import PromptTemplate
@@ -60,13 +61,20 @@ class Job:
 
     cfg: AugmentConfig
     template: PromptTemplate
+    plan: Plan | None = None
+    """Each document's thinking cap under --thinking-budget (budget.py), the same on every executor."""
 
     def records(self, backend: Backend, docs: Iterator[Document], fail: FailFn) -> Outcomes:
-        return generate_records(backend, docs, self.cfg, self.template, fail)
+        return generate_records(backend, docs, self.cfg, self.template, fail, self.plan)
 
 
 def generate_records(
-    backend: Backend, docs: Iterator[Document], cfg: AugmentConfig, template: PromptTemplate, fail: FailFn
+    backend: Backend,
+    docs: Iterator[Document],
+    cfg: AugmentConfig,
+    template: PromptTemplate,
+    fail: FailFn,
+    plan: Plan | None = None,
 ) -> Outcomes:
     """Truncate, prompt, generate and extract: yields (document, record) in completion order; a document
     that yields no record is reported through `fail`. Shared by every executor."""
@@ -101,6 +109,7 @@ def generate_records(
                     messages=({"role": "user", "content": prompt},),
                     seed=seed,
                     meta={"text": kept, "id": doc.id, "record": doc.record},
+                    max_tokens=plan.cap(doc.text) if plan is not None else None,
                 )
 
     provenance_base = {
@@ -147,7 +156,7 @@ def generate_records(
             source=doc.source,
             meta=doc.meta,
             input=RecordInput(file=doc.item.file, line=doc.item.line, index=doc.item.index),
-            provenance=_provenance(provenance_base, seed, result),
+            provenance=_provenance(provenance_base, seed, result, _budget_of(plan, doc.text)),
             control_tokens=control,
             duplicate_of=doc.duplicate_of,
             loop=loop,
@@ -155,15 +164,29 @@ def generate_records(
         yield doc, record
 
 
-def _provenance(base: dict[str, Any], seed: int | None, result: GenerationResult) -> Provenance:
-    """The record's provenance: the run's, less the fields the server refused for this request."""
+def _provenance(
+    base: dict[str, Any], seed: int | None, result: GenerationResult, budget: dict[str, Any] | None
+) -> Provenance:
+    """The record's provenance: the run's, less the fields the server refused for this request, with
+    this document's thinking cap under a --thinking-budget plan."""
+    extra: dict[str, Any] = {"thinking_budget": budget} if budget is not None else {}
     if not result.refused_fields:
-        return Provenance(**base, seed=seed, attempts=result.attempts)
+        return Provenance(**base, seed=seed, attempts=result.attempts, **extra)
     refused = list(result.refused_fields)
     sampling = {k: v for k, v in base["sampling"].items() if k not in refused}
     return Provenance(
-        **{**base, "sampling": sampling}, seed=seed, attempts=result.attempts, sampling_refused=refused
+        **{**base, "sampling": sampling},
+        seed=seed,
+        attempts=result.attempts,
+        sampling_refused=refused,
+        **extra,
     )
+
+
+def _budget_of(plan: Plan | None, text: str) -> dict[str, Any] | None:
+    if plan is None:
+        return None
+    return {"allocation": plan.allocation, "score": plan.score_of(text), "cap": plan.cap(text)}
 
 
 def _control_policy(controls: Any, policy: str, text: str) -> tuple[str, ControlTokens | None]:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tpt.augment.budget import Plan, load_or_make_plan
 from tpt.augment.config import AugmentConfig
 from tpt.augment.executors import Executor, LocalExecutor
 from tpt.augment.failfast import FailFast
@@ -59,6 +60,7 @@ def _run(cfg: AugmentConfig, executor: Executor) -> AugmentSummary:
     files = resolve_inputs(cfg.inputs)
     template = load_template(cfg.template)
     _claim(cfg, files, template)
+    plan = load_or_make_plan(cfg, files)  # each document's thinking cap under --thinking-budget
     shards = cfg.output / "shards"
     book = ShardBook(
         shards,
@@ -94,11 +96,13 @@ def _run(cfg: AugmentConfig, executor: Executor) -> AugmentSummary:
     def documents() -> Iterator[Document]:
         """The items still without an outcome, as checked documents; input problems go to `fail`."""
         for item in book.pending(iter_items(files), limit=cfg.limit, skipped=progress.skip):
+            if plan is not None and item.index >= plan.documents:
+                raise InputError(plan.beyond(item))
             doc = to_document(item, fail, cfg.text_field, cfg.id_field)
             if doc is not None and not _is_dropped_duplicate(doc, book, cfg.duplicate_ids, fail):
                 yield doc
 
-    outcomes = executor.generate(Job(cfg, template), documents(), fail)
+    outcomes = executor.generate(Job(cfg, template, plan), documents(), fail)
     sent = SamplingSent()
     try:
         for doc, record in outcomes:
@@ -116,7 +120,7 @@ def _run(cfg: AugmentConfig, executor: Executor) -> AugmentSummary:
         progress.close()
     notices = getattr(executor, "notices", dict)()
     counts = {**counters, "input_items": book.items_read}
-    return _write_summary(cfg, book, counts, wall_s, extra, sent, notices)
+    return _write_summary(cfg, book, counts, wall_s, extra, sent, notices, plan)
 
 
 def _claim(cfg: AugmentConfig, files: list[Path], template: PromptTemplate) -> None:
@@ -138,6 +142,7 @@ def _claim(cfg: AugmentConfig, files: list[Path], template: PromptTemplate) -> N
         # Only a server-templated backend applies the policy; other configs keep their fingerprint.
         **({"control_tokens": cfg.control_tokens} if cfg.backend == "openai" else {}),
         **({"duplicate_ids": cfg.duplicate_ids} if cfg.duplicate_ids != "keep-both" else {}),
+        **({"thinking_budget": cfg.thinking_budget.as_dict()} if cfg.thinking_budget else {}),
     }
     safe_options = {k: v for k, v in cfg.backend_options.items() if "key" not in k or k == "api_key_env"}
     claim_output_dir(
@@ -213,6 +218,7 @@ def _write_summary(
     extra: dict[str, Any],
     sent: SamplingSent,
     notices: dict[str, str],
+    plan: Plan | None = None,
 ) -> AugmentSummary:
     total = counters["input_items"]
     stats = book.summary_stats()
@@ -245,6 +251,7 @@ def _write_summary(
         wall_seconds=round(wall_s, 3),
         executor=extra,
         notices=notices,
+        thinking_budget={**plan.as_dict(), "spent": stats.completion_tokens} if plan else None,
     )
     write_json(cfg.output / "summary.json", summary.to_json())
     return summary

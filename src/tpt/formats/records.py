@@ -196,6 +196,9 @@ class Provenance(JsonRecord):
     attempts: int
     loop_guard: dict[str, Any] | None = optional()
     """The loop guard's settings (augment/loopguard.py: enabled, ngram, window, threshold)."""
+    thinking_budget: dict[str, Any] | None = optional()
+    """Under --thinking-budget (augment/budget.py): {allocation, score, cap}: this document's score and
+    the cap on its generated tokens."""
     sampling_refused: list[str] | None = optional()
     """Fields tpt meant to send that the server refused and the request went without (its own
     defaults applied to them): `sampling` leaves them out. Only the neutral extras (top_k -1, min_p 0,

@@ -136,15 +136,15 @@ class ProceduralBackend:
         if self.filler:
             thinking = " ".join("so" for _ in PIECE.findall(thinking))
         words = thinking.split()
-        finish = "stop"
-        if len(words) > sampling.max_tokens:
-            thinking, finish = " ".join(words[: sampling.max_tokens]), "length"
+        finish, cap = "stop", req.token_cap(sampling)
+        if len(words) > cap:
+            thinking, finish = " ".join(words[:cap]), "length"
         return GenerationResult(
             key=req.key,
             text=f"<think>\n{thinking}\n</think>",
             finish_reason=finish,
             prompt_tokens=sum(len(m.get("content", "").split()) for m in req.messages),
-            completion_tokens=min(len(words), sampling.max_tokens),
+            completion_tokens=min(len(words), cap),
         )
 
     def close(self) -> None:

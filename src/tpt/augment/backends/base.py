@@ -145,6 +145,15 @@ class GenerationRequest:
     """Per-request seed (the backend uses it where it can: OpenAI `seed`, vLLM per-request seed)."""
     meta: dict[str, Any] = field(default_factory=dict)
     """Backend-specific extras (the procedural teacher reads the document from here)."""
+    max_tokens: int | None = None
+    """This document's own cap on generated tokens (a --thinking-budget plan, augment/budget.py), at
+    most the run's SamplingParams.max_tokens; None: the run's."""
+
+    def token_cap(self, sampling: SamplingParams) -> int:
+        """The most tokens this request may generate."""
+        if self.max_tokens is None:
+            return sampling.max_tokens
+        return min(self.max_tokens, sampling.max_tokens)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

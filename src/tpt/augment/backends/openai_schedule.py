@@ -107,6 +107,8 @@ class Run:
         seed = request.seed if request.seed is not None else self.default_seed
         if seed is not None:
             body["seed"] = seed
+        if request.max_tokens is not None:  # this document's cap under a --thinking-budget plan
+            body["max_tokens"] = min(request.max_tokens, body.get("max_tokens", request.max_tokens))
         result = await self.send(request, json.dumps(body).encode())
         self.results.put(result)
 

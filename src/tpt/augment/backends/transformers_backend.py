@@ -205,7 +205,7 @@ class TransformersBackend:
 
         def prepare(request: GenerationRequest) -> Row | GenerationResult:
             prepared = prepare_prompt(
-                self.tok, request, self.open_think, sampling.max_tokens, self.max_model_len
+                self.tok, request, self.open_think, request.token_cap(sampling), self.max_model_len
             )
             if isinstance(prepared, GenerationResult):
                 return prepared

@@ -157,7 +157,9 @@ class VllmBackend:
 
         from tpt.augment.chat import prepare_prompt
 
-        prepared = prepare_prompt(self.tok, request, self.open_think, sampling.max_tokens, self.max_model_len)
+        prepared = prepare_prompt(
+            self.tok, request, self.open_think, request.token_cap(sampling), self.max_model_len
+        )
         if isinstance(prepared, GenerationResult):
             return prepared
         ids, prefilled, budget = prepared
