@@ -328,3 +328,12 @@ def test_embedded_teacher_writes_short_thinking() -> None:
         assert 1 <= r.completion_tokens <= 16 and r.prompt_tokens > 20
         assert r.text.strip() and "</think>" not in r.text
     backend.close()
+
+
+def test_a_request_with_its_own_cap_stops_there(tiny) -> None:
+    """A --thinking-budget cap (GenerationRequest.max_tokens) beside rows at the run's cap, in one batch."""
+    capped = GenerationRequest(key=0, messages=req(0, 6).messages, max_tokens=3)
+    sampling = SamplingParams(temperature=0, max_tokens=12, stop=())
+    results = {r.key: r for r in tiny.generate(iter([capped, req(1, 6)]), sampling)}
+    assert results[0].completion_tokens == 3 and results[0].finish_reason == "length"
+    assert results[1].completion_tokens == 12
