@@ -118,3 +118,20 @@ def test_estimate_from_python(tmp_path):
     assert summary.projection["documents"] == 20 and summary.projection["mean_thinking_tokens"] == 12
     assert summary.sample_run.records == 5 and not (tmp_path / "unused").exists()
     assert json.loads((tmp_path / "est" / "estimate.json").read_text()) == summary.to_json()
+
+
+def test_estimate_projects_the_cost_under_a_thinking_budget(tmp_path, capsys):
+    """A budget for the whole corpus (500 tokens for 50 items) runs the sample at the same mean per
+    document (10), so the projection is that of the budgeted run: 500 generated tokens, not 30 x 50."""
+    from tpt.testing.openai_stub import StubConfig, StubServer
+
+    src = corpus(tmp_path)
+    argv = ["estimate", str(src), "--backend", "openai", "--model", "stub", "--sample", "10",
+            "--thinking-budget", "500", "-o", str(tmp_path / "est"), "--no-progress"]  # fmt: skip
+    with StubServer(StubConfig(latency_ms=1, words=30)) as stub:
+        assert main([*argv, "--base-url", stub.base_url]) == 0
+    est = json.loads((tmp_path / "est" / "estimate.json").read_text())
+    budget = json.loads((tmp_path / "est" / "augmented" / "summary.json").read_text())["thinking_budget"]
+    assert budget["budget"] == 100 and budget["documents"] == 10  # 10 tokens a document, as planned
+    assert est["projection"]["mean_thinking_tokens"] == 10
+    assert est["projection"]["teacher_generated_tokens"] == 500

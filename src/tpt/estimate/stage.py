@@ -21,6 +21,7 @@ from tpt.estimate.sample import draw_sample
 from tpt.formats.summaries import EstimateSummary
 
 if TYPE_CHECKING:
+    from tpt.augment.budget import BudgetOptions
     from tpt.augment.config import AugmentConfig
 
 
@@ -55,6 +56,15 @@ class EstimateConfig:
             object.__setattr__(self, "output", Path(self.output))
 
 
+def per_document(budget: BudgetOptions | None, corpus_items: int) -> BudgetOptions | None:
+    """The sample runs under the corpus's thinking budget as a mean per document (a total for the whole
+    corpus, given to a 64-document sample, would cap nothing), with the same allocation: the sample's
+    caps then follow the corpus's, and so does the projection (tokens, hours) under that allocation."""
+    if budget is None or budget.per_document:
+        return budget
+    return replace(budget, tokens=budget.tokens / corpus_items, per_document=True)
+
+
 def run(config: EstimateConfig, *, executor: Any = None) -> EstimateSummary:
     """Draw the sample, augment it (`executor` as in augment.stage.run), project; estimate.json is
     written to config.output when one is given."""
@@ -71,7 +81,13 @@ def run(config: EstimateConfig, *, executor: Any = None) -> EstimateSummary:
         )
         if sample_items == 0:
             raise ConfigError(f"{' '.join(inputs)} holds no items to sample")
-        s = augment(replace(config.augment, inputs=[str(sample_file)], output=out), executor=executor)
+        sample_config = replace(
+            config.augment,
+            inputs=[str(sample_file)],
+            output=out,
+            thinking_budget=per_document(config.augment.thinking_budget, corpus_items),
+        )
+        s = augment(sample_config, executor=executor)
     measured = SampleMeasurement(
         items=s.input_items,
         records=s.records,
