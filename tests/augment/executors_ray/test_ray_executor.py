@@ -203,3 +203,19 @@ def test_an_unreachable_cluster_address_fails_fast(tmp_path, write_corpus):
     with pytest.raises(ConfigError, match="expected auto, HOST:PORT"):
         run_ray(cfg, RayOptions(address="nonsense"))
     assert time.monotonic() - t0 < 15
+
+
+def test_a_thinking_budget_gives_the_same_caps_on_ray_as_locally(
+    ray_cluster, stub, tmp_path, write_corpus, read_outcomes
+):
+    """The plan travels in the job: every worker caps a document as a local run does (augment/budget.py)."""
+    from tpt.augment.budget import parse_budget
+
+    src = write_corpus(tmp_path / "docs.jsonl", 12)
+    budget = {"thinking_budget": parse_budget("8/doc", "difficulty"), "shard_size": 4}
+    local = stage.run(make_cfg(src, tmp_path / "local", stub.base_url, **budget))
+    dist = run_ray(make_cfg(src, tmp_path / "ray", stub.base_url, **budget), RayOptions(workers=2))
+    assert read_outcomes(tmp_path / "ray") == read_outcomes(tmp_path / "local")
+    assert dist.thinking_budget == local.thinking_budget and dist.thinking_budget["spent"] <= 96
+    caps = [r["provenance"]["thinking_budget"]["cap"] for r in read_outcomes(tmp_path / "ray")[0]]
+    assert len(set(caps)) > 1 and sum(caps) <= 96
