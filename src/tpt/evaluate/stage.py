@@ -210,57 +210,70 @@ def _evaluate(config: EvalConfig, log: Any) -> list[dict[str, Any]]:
                     batch_size=settings.batch_size,
                     seed=settings.seed,
                 )
-            t0 = time.perf_counter()
-            completions = engine.generate(list(prep.prompts), settings.gen_params(prep.task))
-            score = score_task(prep, completions)
-            if prep.task.loglik_target:
-                add_gold_loglik(engine, prep, score)
-            seconds = time.perf_counter() - t0
-            base = {
-                "model": ref.model,
-                "checkpoint": ref.checkpoint,
-                "tokens_seen": ref.tokens_seen,
-            }
-            # Prompts that do not fit the model's context are still generated for (positions past it
-            # are extrapolation); say so rather than truncate the protocol's few-shot prompt.
-            over = getattr(engine, "over_context", 0)
-            task_rows = [
-                {
-                    **base,
-                    "task": prep.task.name,
-                    "metric": m,
-                    "value": v,
-                    "n": score.n,
-                    **({"over_context": over} if over else {}),
-                    "config": config,
-                }
-                for m, v in score.metrics.items()
-            ]
-            if out_path is not None:
-                # The row config's fingerprint ties each sample to its rows (a file can hold one checkpoint
-                # scored with two settings); `tpt compare` reads the per-item results by it.
-                sample_base = {**base, "fingerprint": config["fingerprint"]}
-                append_jsonl(samples_path_for(out_path), ({**sample_base, **s} for s in score.samples))
-                append_jsonl(out_path, task_rows)
-            rows.extend(task_rows)
-            primary = prep.task.metrics[0][0]
-            name = ref.checkpoint or ref.model
-            tokens = score.metrics["mean_generated_tokens"]
-            _say(
-                log,
-                f"[eval] {name} {prep.task.name}: {primary}={score.metrics[primary]:.4f} n={score.n} "
-                f"({seconds:.1f} s, {tokens:.0f} tokens/sample)",
-            )
-            if over:
-                _say(
-                    log,
-                    f"[eval] warning: {over} of {len(prep.prompts)} {prep.task.name} prompts plus "
-                    f"max_new_tokens exceed {name}'s context of {engine.context} tokens; its "
-                    "positions past that are extrapolation (rows carry over_context)",
-                )
+            rows.extend(_score(engine, settings, prep, ref, config, out_path, log))
         if engine is not None:
             engine.close()
     return rows
+
+
+def _score(
+    engine: Engine,
+    settings: EvalConfig,
+    prep: PreparedTask,
+    ref: ModelRef,
+    config: dict[str, Any],
+    out_path: Path | None,
+    log: Any,
+) -> list[ResultRow]:
+    """Score one model on one task: its rows (appended to the output, the samples beside it)."""
+    t0 = time.perf_counter()
+    completions = engine.generate(list(prep.prompts), settings.gen_params(prep.task))
+    score = score_task(prep, completions)
+    if prep.task.loglik_target:
+        add_gold_loglik(engine, prep, score)
+    seconds = time.perf_counter() - t0
+    base = {
+        "model": ref.model,
+        "checkpoint": ref.checkpoint,
+        "tokens_seen": ref.tokens_seen,
+    }
+    # Prompts that do not fit the model's context are still generated for (positions past it
+    # are extrapolation); say so rather than truncate the protocol's few-shot prompt.
+    over = getattr(engine, "over_context", 0)
+    task_rows = [
+        {
+            **base,
+            "task": prep.task.name,
+            "metric": m,
+            "value": v,
+            "n": score.n,
+            **({"over_context": over} if over else {}),
+            "config": config,
+        }
+        for m, v in score.metrics.items()
+    ]
+    if out_path is not None:
+        # The row config's fingerprint ties each sample to its rows (a file can hold one checkpoint
+        # scored with two settings); `tpt compare` reads the per-item results by it.
+        sample_base = {**base, "fingerprint": config["fingerprint"]}
+        append_jsonl(samples_path_for(out_path), ({**sample_base, **s} for s in score.samples))
+        append_jsonl(out_path, task_rows)
+    primary = prep.task.metrics[0][0]
+    name = ref.checkpoint or ref.model
+    tokens = score.metrics["mean_generated_tokens"]
+    _say(
+        log,
+        f"[eval] {name} {prep.task.name}: {primary}={score.metrics[primary]:.4f} n={score.n} "
+        f"({seconds:.1f} s, {tokens:.0f} tokens/sample)",
+    )
+    if over:
+        _say(
+            log,
+            f"[eval] warning: {over} of {len(prep.prompts)} {prep.task.name} prompts plus "
+            f"max_new_tokens exceed {name}'s context of {engine.context} tokens; its "
+            "positions past that are extrapolation (rows carry over_context)",
+        )
+    return task_rows
 
 
 def _say(log: Any, message: str) -> None:
