@@ -16,13 +16,14 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from tpt.core.artifacts import fingerprint, write_atomic
 from tpt.core.errors import ArtifactError, ConfigError
 from tpt.core.hfmodel import resolve_model_dir
+from tpt.core.jsontypes import JSONObject
 from tpt.evaluate.builtin import get_builtin
 from tpt.evaluate.config import EvalConfig
 from tpt.evaluate.engine import Engine, build_engine
@@ -32,7 +33,7 @@ from tpt.evaluate.prompts import PreparedTask, prepare_task
 from tpt.evaluate.scoring import EXTRA_METRICS, score_task
 from tpt.evaluate.spec import TaskSpec
 from tpt.evaluate.taskfile import load_task_file
-from tpt.formats.summaries import EvalSummary
+from tpt.formats.summaries import EvalSummary, ResultRow
 
 
 def resolve_tasks(tasks: Iterable[str | TaskSpec]) -> list[TaskSpec]:
@@ -60,7 +61,7 @@ def samples_path_for(output: Path) -> Path:
 
 def row_config(
     settings: EvalConfig, prepared: PreparedTask, engine: str, dtype: str, ref: ModelRef
-) -> dict[str, Any]:
+) -> JSONObject:
     params = settings.gen_params(prepared.task)
     config = {
         "engine": engine,
@@ -117,7 +118,7 @@ def metric_names(task: TaskSpec) -> list[str]:
     )
 
 
-def jsonl_line(rec: dict[str, Any]) -> str:
+def jsonl_line(rec: Mapping[str, object]) -> str:
     """One JSON line; U+0085/U+2028/U+2029 (in MMLU text) are escaped, so str.splitlines() is safe."""
     text = json.dumps(rec, ensure_ascii=False)
     for ch in ("\x85", "\u2028", "\u2029"):
@@ -125,7 +126,7 @@ def jsonl_line(rec: dict[str, Any]) -> str:
     return text + "\n"
 
 
-def append_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
+def append_jsonl(path: Path, records: Iterable[Mapping[str, object]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as f:
         for rec in records:
@@ -173,7 +174,7 @@ def run(config: EvalConfig, *, log: Any = _STDERR) -> EvalSummary:
     )
 
 
-def _evaluate(config: EvalConfig, log: Any) -> list[dict[str, Any]]:
+def _evaluate(config: EvalConfig, log: Any) -> list[ResultRow]:
     settings, output = config, config.output
     if settings.threads:
         import torch
@@ -187,7 +188,7 @@ def _evaluate(config: EvalConfig, log: Any) -> list[dict[str, Any]]:
         drop_partial_last_line(out_path)
         drop_partial_last_line(samples_path_for(out_path))
     done = done_keys(out_path)
-    rows: list[dict[str, Any]] = []
+    rows: list[ResultRow] = []
     for ref in refs:
         model_dir = resolve_model_dir(ref.path)
         dtype = resolve_dtype(model_dir, settings.dtype) if settings.engine == "hf" else settings.dtype
@@ -221,7 +222,7 @@ def _score(
     settings: EvalConfig,
     prep: PreparedTask,
     ref: ModelRef,
-    config: dict[str, Any],
+    config: JSONObject,
     out_path: Path | None,
     log: Any,
 ) -> list[ResultRow]:
