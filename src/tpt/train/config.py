@@ -297,13 +297,13 @@ def loop_config(config: RunOptions, *, seq_len: int, tokens: int) -> LoopConfig:
     )
 
 
-def fingerprint_fields(cfg: LoopConfig) -> dict[str, Any]:
+def fingerprint_fields(cfg: LoopConfig) -> dict[str, object]:
     """The parts of a LoopConfig that change the trained weights (not threads, logging or save points).
 
     The budget counts only when the schedule depends on it: a constant-lr run can be extended by
     re-running it with a larger --tokens.
     """
-    out: dict[str, Any] = {
+    out: dict[str, object] = {
         "optim": asdict(cfg.optim),
         "batch_tokens": cfg.batch_tokens,
         "seq_len": cfg.seq_len,

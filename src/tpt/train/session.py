@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,9 +29,9 @@ class RunSpec:
     stage: str  # "train" or "sft"
     run_dir: Path
     cfg: LoopConfig
-    fingerprinted: dict[str, Any]
+    fingerprinted: Mapping[str, object]
     """Settings that change the outputs; a resumed run must match them."""
-    recorded: dict[str, Any]
+    recorded: Mapping[str, object]
     """Everything else worth keeping in manifest.json."""
     threads: int | None = None
     device: str = "auto"
@@ -39,7 +39,7 @@ class RunSpec:
     tensorboard: bool = False
     wandb: bool = False
     overwrite_config: bool = False
-    checkpoint_info: dict[str, Any] | None = None
+    checkpoint_info: Mapping[str, object] | None = None
     """More facts for every checkpoint's tpt_checkpoint.json (train: the data's BOS convention)."""
 
 
@@ -305,6 +305,6 @@ def _resume_point(latest: Path, cfg: LoopConfig) -> LoopState:
     return LoopState(step=int(info["step"]), skipped_steps=int(info.get("skipped_steps", 0)))
 
 
-def config_record(cfg: LoopConfig) -> dict[str, Any]:
+def config_record(cfg: LoopConfig) -> dict[str, object]:
     """The LoopConfig as plain JSON-able values."""
     return asdict(cfg)
