@@ -197,7 +197,7 @@ class Provenance(JsonRecord):
     attempts: int
     loop_guard: JSONObject | None = optional()
     """The loop guard's settings (augment/loopguard.py: enabled, ngram, window, threshold)."""
-    thinking_budget: dict[str, Any] | None = optional()
+    thinking_budget: JSONObject | None = optional()
     """Under --thinking-budget (augment/budget.py): {allocation, score, cap}: this document's score and
     the cap on its generated tokens."""
     sampling_refused: list[str] | None = optional()

@@ -319,7 +319,7 @@ class AugmentSummary(_Summary):
     notices: dict[str, str] = field(default_factory=dict)
     """What this run learned about the teacher, by code: `stream_ignored` (the server answered streamed
     requests with one JSON body; the loop guard judged those trajectories after generation)."""
-    thinking_budget: dict[str, Any] | None = None
+    thinking_budget: JSONObject | None = None
     """Under --thinking-budget (augment/budget.py): the plan (allocation, budget, documents,
     planned_tokens: the sum of the caps) and `spent`: the thinking tokens the committed records
     generated (their completion_tokens), which never exceeds the budget."""
