@@ -37,12 +37,11 @@ LONG_REASON = re.compile(r"#\s*long:\s*\S")
 LONG_NOT_YET_SPLIT = {
     ("pack/cli.py", "add_arguments"): "issue 24: the scale helper splits pack's option groups",
     ("pack/stage.py", "_run_pack"): "issue 24: the scale helper owns pack/",
-    ("augment/server_check.py", "check"): "issue 24: not split yet (augment's server check)",
     ("augment/generation.py", "generate_records"): "issue 24: not split yet (shared with the Ray executor)",
 }
 
 DICT_STR_ANY = re.compile(r"dict\[str, Any\]")
-DICT_STR_ANY_CEILING = 148
+DICT_STR_ANY_CEILING = 141
 """`dict[str, Any]` in src/tpt today: it may only go down (issue 24's target is 105 once every
 package's boundaries are typed; lower this as they land)."""
 
