@@ -41,7 +41,7 @@ LONG_NOT_YET_SPLIT = {
 }
 
 DICT_STR_ANY = re.compile(r"dict\[str, Any\]")
-DICT_STR_ANY_CEILING = 141
+DICT_STR_ANY_CEILING = 121
 """`dict[str, Any]` in src/tpt today: it may only go down (issue 24's target is 105 once every
 package's boundaries are typed; lower this as they land)."""
 
