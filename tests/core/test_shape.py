@@ -41,9 +41,9 @@ LONG_NOT_YET_SPLIT = {
 }
 
 DICT_STR_ANY = re.compile(r"dict\[str, Any\]")
-DICT_STR_ANY_CEILING = 121
-"""`dict[str, Any]` in src/tpt today: it may only go down (issue 24's target is 105 once every
-package's boundaries are typed; lower this as they land)."""
+DICT_STR_ANY_CEILING = 105
+"""Lines holding `dict[str, Any]` in src/tpt: at most half of the 211 issue 24 counted (263 when this test
+was written, 104 after it); lower it as more boundaries are typed, never raise it."""
 
 
 def _stages() -> list[str]:
