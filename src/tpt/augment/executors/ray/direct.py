@@ -61,14 +61,12 @@ def plan_units(cfg: AugmentConfig, files: list[str], index: list[tuple[int, list
     marks = [m for _, m in index]
     total = sum(counts) if cfg.limit is None else min(sum(counts), cfg.limit)
     size = cfg.shard_size
-    files_ = commit.shard_files(cfg.output / "shards")
-    done = set(commit.committed_shards(files_, cfg.output_format))
 
+    # Every shard goes out, committed ones too: only its sidecar says whether it ended early (an earlier
+    # --limit, a corpus that grew), and the worker reads it, not the driver (it lists every first id).
     def units() -> Iterator[RangeUnit]:
         for k in range((total + size - 1) // size):
             start, end = k * size, min(total, (k + 1) * size)
-            if k in done and (k + 1) * size <= total:  # full and committed: nothing to send
-                continue
             yield RangeUnit(k, plan_segments(files, counts, marks, start, end), end - start)
 
     return total, units()
@@ -85,6 +83,7 @@ def run_range(job: Job, backend: Any, shard: int, segments: list[Segment], items
         held = commit.committed_items(files, shard, fmt)
         if held is not None:
             if held >= items:
+                lock.committed = True
                 return {
                     "records": 0,
                     "failures": 0,
