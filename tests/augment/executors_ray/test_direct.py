@@ -3,6 +3,7 @@ The output directory is byte for byte a local run's, and a run started on one fi
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -52,16 +53,18 @@ def tree(out: Path) -> dict[str, bytes]:
 
 
 def test_ranges_read_what_iter_items_reads(tmp_path):
-    srcs = corpus(tmp_path)
+    gz = tmp_path / "c.jsonl.gz"  # no seek: read from its start
+    gz.write_bytes(gzip.compress(b"".join(b'{"id": "c%d", "text": "x"}\n\n' % i for i in range(5))))
+    srcs = [*corpus(tmp_path), gz]
     names = [str(s) for s in srcs]
     index = [index_file(n, 3) for n in names]
+    assert index[2] == (5, []) and [m[0] for m in index[0][1]] == [0, 3, 6, 9]
     everything = list(iter_items(srcs))
-    assert sum(n for n, _ in index) == len(everything) == 18
+    assert sum(n for n, _ in index) == len(everything) == 23
+    counts, marks = [n for n, _ in index], [m for _, m in index]
     got = []
-    for start in range(0, 18, 5):
-        for seg in plan_segments(
-            names, [n for n, _ in index], [m for _, m in index], start, min(18, start + 5)
-        ):
+    for start in range(0, 23, 5):
+        for seg in plan_segments(names, counts, marks, start, min(23, start + 5)):
             got.extend(read_segment(seg))
     assert got == everything
 
