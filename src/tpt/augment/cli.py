@@ -472,7 +472,8 @@ def run(args: argparse.Namespace) -> int:
     cfg, executor = config_from_args(args)
     # Locked before a Ray cluster or a server starts: a second run on this --output fails at once.
     with lock_output_dir(args.output, stage="augment"):
-        summary = run_stage(cfg, executor=executor)
+        # An executor that runs the whole stage itself (Ray: workers read and commit their own shards).
+        summary = getattr(executor, "run_stage", run_stage)(cfg, executor=executor)
     print_summary(summary, args.output, records=f"*.{cfg.output_format}")
     print(inspect_command(display(args.output)), file=sys.stderr)
     return exit_status(summary)

@@ -55,6 +55,11 @@ def test_ray_run_writes_the_same_output_as_a_local_run(
     dist = run_ray(make_cfg(src, tmp_path / "ray", stub.base_url, shard_size=5), RayOptions(workers=2))
 
     assert without_timing(dist) == without_timing(local)
+    # the driver-in-the-data-path mode gives the same run
+    via_driver = RayOptions(workers=2, reads="driver")
+    drv = run_ray(make_cfg(src, tmp_path / "drv", stub.base_url, shard_size=5), via_driver)
+    assert without_timing(drv) == without_timing(local)
+    assert read_outcomes(tmp_path / "drv") == read_outcomes(tmp_path / "local")
     assert (
         dist.complete
         and dist.records == 21
