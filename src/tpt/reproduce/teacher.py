@@ -3,6 +3,9 @@
 A backend of `tpt augment` (`--backend procedural`: tpt.augment.backend.BACKENDS names this module's
 `build`); it lives here, beside the problems it reads, because only the testbed has them.
 
+Records of the knowledge world (`world: "knowledge"`, reproduce/knowledge.py) get that world's oracle
+thinking, written from the record's `entity` and referring to it only through the document.
+
 It reads the structured problem that the testbed generator stores in each input record (`problem` field,
 reached through `GenerationRequest.meta["record"]`) and writes, in the spirit of the paper's prompt, an
 expert's derivation with every intermediate result explicit (`8 x 6 = 48. 48 + 7 = 55. So Dan has 55
@@ -31,6 +34,7 @@ from typing import Any
 
 from tpt.augment.backends.base import GenerationRequest, GenerationResult, SamplingParams
 from tpt.core.errors import ConfigError, InputError
+from tpt.reproduce import knowledge
 from tpt.reproduce.problems import FACT, Problem, fact_paraphrase, solve, statement
 
 STATED_ANSWER = re.compile(r"Answer:\s*(-?\d+)")
@@ -114,6 +118,12 @@ class ProceduralBackend:
     def _one(self, req: GenerationRequest, sampling: SamplingParams) -> GenerationResult:
         record = req.meta.get("record") or {}
         text = str(req.meta.get("text", record.get("text", "")))
+        if record.get("world") == knowledge.WORLD:
+            try:
+                thinking = knowledge.think(knowledge.Entity.from_dict(record.get("entity")))
+            except InputError as exc:
+                return GenerationResult(key=req.key, error=f"bad_entity: {exc}")
+            return self._result(req, sampling, thinking)
         if "problem" not in record:
             return GenerationResult(
                 key=req.key,
@@ -133,6 +143,9 @@ class ProceduralBackend:
             rng=rng,
             misconception=self.misconception,
         )
+        return self._result(req, sampling, thinking)
+
+    def _result(self, req: GenerationRequest, sampling: SamplingParams, thinking: str) -> GenerationResult:
         if self.filler:
             thinking = " ".join("so" for _ in PIECE.findall(thinking))
         words = thinking.split()

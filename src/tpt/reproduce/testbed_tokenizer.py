@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from tpt.core.artifacts import write_atomic, write_json
+from tpt.reproduce.knowledge import vocabulary as knowledge_vocabulary
 from tpt.reproduce.problems import vocabulary
 
 EOS = "<|endoftext|>"
@@ -33,6 +34,8 @@ def build_vocab() -> dict[str, int]:
     tokens = [PAD, EOS, UNK, *THINK_TAGS, SPACE, *symbols, *(SPACE + s for s in symbols)]
     tokens += [SPACE + w for w in vocabulary() if w not in PUNCTUATION]
     tokens += [SPACE + w for w in general_words()]
+    # The knowledge world's words come last, so the arithmetic world's ids are those it always had.
+    tokens += [SPACE + w for w in knowledge_vocabulary()]
     return {tok: i for i, tok in enumerate(dict.fromkeys(tokens))}
 
 
