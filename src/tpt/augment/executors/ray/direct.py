@@ -72,7 +72,7 @@ def plan_units(cfg: AugmentConfig, files: list[str], index: list[tuple[int, list
     return total, units()
 
 
-def run_range(job: Job, backend: Any, shard: int, segments: list[Segment], items: int) -> dict[str, Any]:
+def run_range(job: Job, backend: Any, shard: int, segments: list[Segment], items: int) -> dict[str, object]:
     """One unit on a worker: shard `shard`'s `items` input items, generated and committed exactly once."""
     cfg = job.cfg
     shards_dir = cfg.output / "shards"
@@ -102,9 +102,15 @@ def run_range(job: Job, backend: Any, shard: int, segments: list[Segment], items
         return out
 
 
-def _fill(job: Job, backend: Any, sh: Any, segments: list[Segment], items: int) -> dict[str, Any]:
+def _fill(job: Job, backend: Any, sh: Any, segments: list[Segment], items: int) -> dict[str, object]:
     cfg = job.cfg
-    counts: dict[str, Any] = {"records": 0, "failures": 0, "sampling": [], "refused": set(), "skipped": False}
+    counts: dict[str, object] = {
+        "records": 0,
+        "failures": 0,
+        "sampling": [],
+        "refused": set(),
+        "skipped": False,
+    }
     ids = IdRegistry()
     for index, h in sh.first_ids:
         ids.add(h, index)
