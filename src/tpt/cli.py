@@ -51,9 +51,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from tpt.core.errors import TptError
-    from tpt.reproduce import register_plugins
 
-    register_plugins()  # the top's entries in the stages' registries (also entry points, pyproject.toml)
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(command if command in COMMANDS else None)
