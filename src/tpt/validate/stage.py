@@ -10,12 +10,13 @@ from collections import Counter
 from collections.abc import Sequence
 from itertools import islice
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import numpy as np
 
 from tpt.core.artifacts import claim_output_dir, write_json
 from tpt.core.duplicate_ids import DuplicateCheck, id_hash
+from tpt.core.jsontypes import JSONObject
 from tpt.formats.reading import BadLine, RecordLine, read_records, resolve_record_files
 from tpt.formats.summaries import ValidateSummary
 from tpt.quality.checks import CheckConfig, Validator
@@ -96,9 +97,9 @@ class _Totals:
         self.records = self.kept = 0
         self.reasons: Counter[str] = Counter()
         self.by_source: dict[str, Counter[str]] = {}
-        self.repeats: list[dict[str, Any]] = []  # the first ones, for summary.json
+        self.repeats: list[JSONObject] = []  # the first ones, for summary.json
 
-    def add(self, facts: dict[str, Any]) -> None:
+    def add(self, facts: JSONObject) -> None:
         self.records += facts["records"]
         self.kept += facts["kept"]
         self.reasons.update(facts["by_reason"])
@@ -109,9 +110,9 @@ class _Totals:
 
 def _judge_unit(
     book: UnitBook, unit: int, path: Path, start: int, validator: Validator, dups: DuplicateCheck
-) -> dict[str, Any]:
+) -> JSONObject:
     """Judge one input file (its records are input items start, start + 1, ...) and commit it."""
-    listed: list[dict[str, Any]] = []  # the unit's first repeats (the run lists the first overall)
+    listed: list[JSONObject] = []  # the unit's first repeats (the run lists the first overall)
     reasons: Counter[str] = Counter()
     by_source: dict[str, Counter[str]] = {}
     ids: list[tuple[int, int]] = []
@@ -164,7 +165,7 @@ def _write_line(f: BinaryIO, raw: bytes) -> None:
 
 
 def _write_rejected(f: BinaryIO, item: RecordLine | BadLine, reason: str, detail: str) -> None:
-    entry: dict[str, Any] = {
+    entry: JSONObject = {
         "reason": reason,
         "detail": detail,
         "input": {"file": item.file, "line": item.line},

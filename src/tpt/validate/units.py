@@ -20,11 +20,11 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from tpt.core.artifacts import read_json, write_json
+from tpt.core.jsontypes import JSONObject
 
 PARTS = "parts"
 PLAN = "plan.json"
@@ -34,7 +34,7 @@ OUTPUTS = ("kept", "rejected")
 class UnitBook:
     """The committed units of one validate output directory (local disk)."""
 
-    def __init__(self, directory: Path, plan: dict[str, Any]) -> None:
+    def __init__(self, directory: Path, plan: JSONObject) -> None:
         self.dir = Path(directory)
         plan = json.loads(json.dumps(plan))  # as read back: tuples are lists
         if (self.dir / PLAN).is_file():
@@ -58,7 +58,7 @@ class UnitBook:
         final = self.path(unit, kind)
         return final.with_name(f".{final.name}.tmp")
 
-    def committed(self, unit: int) -> dict[str, Any] | None:
+    def committed(self, unit: int) -> JSONObject | None:
         """The unit's counts when it is committed, else None."""
         path = self.path(unit, "facts")
         return read_json(path) if path.is_file() else None
@@ -67,7 +67,7 @@ class UnitBook:
         """(hash, position) rows of the ids a committed unit read, in read order."""
         return np.load(self.path(unit, "ids"), allow_pickle=False)
 
-    def commit(self, unit: int, facts: dict[str, Any], ids: np.ndarray) -> None:
+    def commit(self, unit: int, facts: JSONObject, ids: np.ndarray) -> None:
         """Make the unit's staged kept/rejected files and its ids final, then write its counts."""
         with open(self.staging(unit, "ids"), "wb") as f:
             np.save(f, ids, allow_pickle=False)
