@@ -26,8 +26,6 @@ TOP_STAGES = {"estimate", "compare", "reproduce"}
 # Stages not yet in the shape, each with who converts it; an entry goes once the stage has the three
 # files (the test fails on a stale entry).
 NOT_YET_SHAPED = {
-    "validate": "issue 24: the scale helper moves ValidateConfig to validate/config.py",
-    "pack": "issue 24: the scale helper moves PackConfig to pack/config.py",
     "reproduce": "issue 24: reproduce/ is rebuilt by the science issue, not restructured here",
 }
 

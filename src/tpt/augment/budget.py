@@ -68,8 +68,8 @@ class BudgetOptions:
     allocation: str = "uniform"
 
     def __post_init__(self) -> None:
-        if not self.tokens > 0:
-            raise ConfigError(f"--thinking-budget must be > 0, got {self.tokens:g}")
+        if not 0 < self.tokens < math.inf:
+            raise ConfigError(f"--thinking-budget must be a finite number > 0, got {self.tokens:g}")
         if self.allocation not in ALLOCATIONS:
             raise ConfigError(
                 f"--allocation must be one of {', '.join(ALLOCATIONS)}, got {self.allocation!r}"

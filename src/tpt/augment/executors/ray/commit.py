@@ -15,7 +15,7 @@ from typing import Any
 
 from tpt.augment import shards as _shards
 from tpt.augment import stage as _stage
-from tpt.augment.shards import PARTIAL, OpenShard, ShardBook, shard_name
+from tpt.augment.shards import OpenShard, ShardBook, settle_commit, shard_name
 
 RETRYABLE = _stage.RETRYABLE
 TEACHER_OUTCOMES = _stage.TEACHER_OUTCOMES
@@ -63,20 +63,8 @@ def committed_shards(files: Any, fmt: str) -> list[int]:
 def settle(files: Any, k: int, fmt: str) -> None:
     """ShardBook._finish_interrupted_commits for shard k only (a crash inside its commit)."""
     stem = shard_name(k)
-    records, failures = f"{stem}{records_suffix(fmt)}", f"{stem}.failures.jsonl"
-    fail_partial, rec_partial = failures + PARTIAL, f"{stem}.jsonl{PARTIAL}"
-    if not files.exists(f"{stem}.stats.json"):
-        return
-    if files.exists(records):
-        files.delete(fail_partial)
-        files.delete(rec_partial)
-        return
-    if files.exists(failures):
-        if files.exists(fail_partial):
-            files.delete(failures)
-        else:
-            files.rename(failures, fail_partial)
-    files.delete(f"{stem}.stats.json")
+    if files.exists(f"{stem}.stats.json"):
+        settle_commit(files, stem, records_suffix(fmt))
 
 
 def committed_items(files: Any, k: int, fmt: str) -> int | None:
