@@ -1,24 +1,31 @@
-"""One lazy registry type for every pluggable family: backends, eval tasks, eval engines, servers.
+"""One lazy registry type for every pluggable family: backends, eval tasks, eval engines, teacher
+servers, quality checks, executors.
 
 A registry maps names to import strings (`"package.module:attr"`); the module is imported only when its
-entry is used, so listing names or validating a config imports nothing. Names come from three places,
-in this order (the first one to claim a name keeps it):
+entry is used, so listing names or validating a config imports nothing. Names come from four places, in
+this order (the first one to claim a name keeps it, so a plugin cannot change what a built-in name means):
 
 1. the built-ins, given in code by the package that owns the family (at its own level);
-2. names added at run time with `Registry.add` (how a package above the family registers itself
-   without the family naming it: no import string ever points upward);
-3. the entry points of installed distributions in the family's group, e.g. a third-party package's
-   `[project.entry-points."tpt.backends"]  mybackend = "mypkg.backend:build"` (read once, on the first
-   listing or unknown name: scanning the installed distributions is not free).
+2. names added at run time with `Registry.add` (a Python caller's own plugin);
+3. tpt's own packages above the family: each declares its entries in `src/tpt/<package>/entry_points.txt`
+   (the format of a distribution's entry_points.txt), read from the source tree: reproduce's
+   `procedural` backend lives there, so augment never names a module above it, and it needs no install
+   metadata (an editable install made before the entry existed still finds it);
+4. the entry points of installed distributions in the family's group `tpt.<family>`, e.g. a third-party
+   package's `[project.entry-points."tpt.backends"]  mybackend = "mypkg.backend:build"`.
 
-An unknown name is a one-line ConfigError with a did-you-mean and the names to choose from.
+3 and 4 are read once, on the first listing or unknown name (scanning the installed distributions is not
+free). An unknown name is a one-line ConfigError with a did-you-mean and the names to choose from.
 """
 
 from __future__ import annotations
 
+import configparser
 import difflib
+import functools
 import importlib
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Generic, TypeVar
 
 from tpt.core.errors import ConfigError
@@ -26,7 +33,10 @@ from tpt.core.errors import ConfigError
 T = TypeVar("T")
 
 GROUP_PREFIX = "tpt."
-"""Entry-point groups are `tpt.<family>`: tpt.backends, tpt.tasks, tpt.engines, tpt.servers."""
+"""Entry-point groups are `tpt.<family>`: tpt.backends, tpt.tasks, tpt.engines, tpt.servers, tpt.checks,
+tpt.executors."""
+IN_TREE = "entry_points.txt"
+"""The file in which a package of tpt declares its entries in other packages' registries."""
 
 
 def load(entry: str) -> object:
@@ -44,6 +54,20 @@ def load(entry: str) -> object:
         return getattr(module, attr)
     except AttributeError:
         raise ConfigError(f"import string {entry!r}: module {module_name!r} has no {attr!r}") from None
+
+
+@functools.cache
+def in_tree_entries() -> dict[str, tuple[tuple[str, str], ...]]:
+    """group -> ((name, import string), ...) declared by tpt's own packages (src/tpt/*/entry_points.txt),
+    in package order. A package may only declare its own modules (tests/core/test_import_graph.py)."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for path in sorted(Path(__file__).resolve().parents[1].glob(f"*/{IN_TREE}")):
+        parser = configparser.ConfigParser(delimiters=("=",), interpolation=None)
+        parser.optionxform = str  # type: ignore[assignment,method-assign]  # names are case-sensitive
+        parser.read(path, encoding="utf-8")
+        for group in parser.sections():
+            out.setdefault(group, []).extend(parser.items(group))
+    return {group: tuple(items) for group, items in out.items()}
 
 
 class Registry(Mapping[str, T], Generic[T]):
@@ -87,12 +111,15 @@ class Registry(Mapping[str, T], Generic[T]):
         self._loaded.pop(name, None)
 
     def _scan(self) -> None:
-        """Add the entry points of the family's group (once; names already taken keep their entry)."""
+        """Add tpt's in-tree declarations, then the installed entry points of the family's group (once;
+        a name already taken keeps its entry)."""
         if self._scanned:
             return
         self._scanned = True
         from importlib.metadata import entry_points
 
+        for name, entry in in_tree_entries().get(self.group, ()):
+            self._entries.setdefault(name, entry)
         for ep in entry_points(group=self.group):
             self._entries.setdefault(ep.name, ep.value)
 
