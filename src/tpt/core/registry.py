@@ -93,7 +93,7 @@ class Registry(Mapping[str, T], Generic[T]):
         self._entries: dict[str, str] = dict(builtins)
         self._builtin = frozenset(builtins)
         self._loaded: dict[str, T] = {}
-        self._scanned = False
+        self._scanned: set[str] | None = None  # the names the scan added; None: not scanned yet
 
     # --- registration -------------------------------------------------------------------------------
 
@@ -113,15 +113,27 @@ class Registry(Mapping[str, T], Generic[T]):
     def _scan(self) -> None:
         """Add tpt's in-tree declarations, then the installed entry points of the family's group (once;
         a name already taken keeps its entry)."""
-        if self._scanned:
+        if self._scanned is not None:
             return
-        self._scanned = True
         from importlib.metadata import entry_points
 
-        for name, entry in in_tree_entries().get(self.group, ()):
-            self._entries.setdefault(name, entry)
-        for ep in entry_points(group=self.group):
-            self._entries.setdefault(ep.name, ep.value)
+        self._scanned = set()
+        found = [
+            *in_tree_entries().get(self.group, ()),
+            *((ep.name, ep.value) for ep in entry_points(group=self.group)),
+        ]
+        for name, entry in found:
+            if name not in self._entries:
+                self._entries[name] = entry
+                self._scanned.add(name)
+
+    def refresh(self) -> None:
+        """Forget what the scan found, so that the next lookup reads the installed entry points again
+        (a distribution installed, or put on sys.path, after the first lookup of this process)."""
+        for name in self._scanned or ():
+            self._entries.pop(name, None)
+            self._loaded.pop(name, None)
+        self._scanned = None
 
     # --- lookup -------------------------------------------------------------------------------------
 

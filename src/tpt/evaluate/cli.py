@@ -62,7 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="write lm-evaluation-harness task YAMLs (and their data) for the tasks to DIR; "
         "with no MODEL, only export",
     )
-    parser.add_argument("--list-tasks", action="store_true", help="list the built-in tasks and exit")
+    parser.add_argument(
+        "--list-tasks", action="store_true", help="list the tasks (built-in and plugins') and exit"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
