@@ -99,8 +99,8 @@ def plugin_dist(tmp_path, monkeypatch):
     for registry in FAMILIES.values():
         registry.refresh()
     yield site
-    monkeypatch.delitem(sys.modules, "tpt_shout", raising=False)
     monkeypatch.undo()
+    sys.modules.pop("tpt_shout", None)
     for registry in FAMILIES.values():
         registry.refresh()
 
@@ -112,7 +112,7 @@ def test_a_registry_imports_nothing_until_a_name_is_used(tmp_path, monkeypatch):
     assert "answer" in reg and list(reg) == ["answer"] and "lazy_mod" not in sys.modules
     assert reg.entry("answer") == "lazy_mod:VALUE" and "lazy_mod" not in sys.modules
     assert reg["answer"] == 42 and sys.modules["lazy_mod"].imported
-    monkeypatch.delitem(sys.modules, "lazy_mod")
+    sys.modules.pop("lazy_mod")
 
 
 def test_an_unknown_name_is_one_line_with_a_did_you_mean():
@@ -127,6 +127,13 @@ def test_an_unknown_name_is_one_line_with_a_did_you_mean():
         get_builtin("zzz")
     with pytest.raises(ConfigError, match="^unknown executor 'rya'; did you mean 'ray'"):
         EXECUTORS.get_or_raise("rya")
+    with pytest.raises(
+        ConfigError, match=r"^--serve must be one of vllm, .*, got 'vlm' \(did you mean 'vllm'\?\)$"
+    ):
+        ServeSpec(engine="vlm", model="m")
+    empty: Registry[object] = Registry("test-empty", {}, kind="check")
+    with pytest.raises(ConfigError, match="^unknown check 'x': none is installed"):
+        empty.get_or_raise("x")
 
 
 def test_a_plugin_cannot_take_a_name_already_registered():

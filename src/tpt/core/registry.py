@@ -157,10 +157,17 @@ class Registry(Mapping[str, T], Generic[T]):
     def unknown(self, name: str) -> ConfigError:
         """The one-line error for a name nobody registered."""
         names = self.names()
-        close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
-        mean = f"; did you mean {close[0]!r}? Choose" if close else "; choose"
         hint = f"; {self.hint}" if self.hint else ""
+        if not names:
+            return ConfigError(f"unknown {self.kind} {name!r}: none is installed (docs/plugins.md){hint}")
+        close = self.close_match(name)
+        mean = f"; did you mean {close!r}? Choose" if close else "; choose"
         return ConfigError(f"unknown {self.kind} {name!r}{mean} one of {', '.join(names)}{hint}")
+
+    def close_match(self, name: str) -> str | None:
+        """The registered name most like `name` (difflib), or None."""
+        close = difflib.get_close_matches(name, self.names(), n=1, cutoff=0.5)
+        return close[0] if close else None
 
     def names(self) -> tuple[str, ...]:
         """Every name, built-ins first (their order in code), then added and entry-point ones."""

@@ -68,7 +68,9 @@ class ServeSpec:
 
     def __post_init__(self) -> None:
         if self.engine not in SERVERS:
-            raise ConfigError(f"--serve must be one of {', '.join(SERVERS)}, got {self.engine!r}")
+            close = SERVERS.close_match(self.engine)
+            mean = f" (did you mean {close!r}?)" if close else ""
+            raise ConfigError(f"--serve must be one of {', '.join(SERVERS)}, got {self.engine!r}{mean}")
         if self.engine == "command":
             if not self.command or "{port}" not in self.command:
                 raise ConfigError("--serve command needs --serve-command with a {port} placeholder")
