@@ -181,7 +181,7 @@ def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
         with (
             _log_file(out / "skipped.jsonl", facts.get("skipped_bytes")) as skipped_log,
             _log_file(out / "flagged.jsonl", facts.get("flagged_bytes")) as flagged_log,
-            WorkerPool(preparer, workers) as pool,
+            _pool(config, preparer, workers) as pool,
         ):
             resume_at = state.items
             for batch in _batches(islice(items, resume_at, None), config.batch_size, config.batch_chars,
@@ -246,7 +246,7 @@ def _trajectory_pass(
     stats = PackStats()
     dups = DuplicateCheck(config.duplicate_ids)
     pending: deque[_Deferred] = deque()
-    with open(os.devnull, "w", encoding="utf-8") as null, WorkerPool(preparer, workers) as pool:
+    with open(os.devnull, "w", encoding="utf-8") as null, _pool(config, preparer, workers) as pool:
 
         def take(job: Job, prepared: Prepared) -> None:
             _apply(pending.popleft(), stats, null, null)
@@ -263,6 +263,15 @@ def _trajectory_pass(
         for done in pool.drain():
             take(*done)
     return spill.close_pass1(seed)
+
+
+def _pool(config: PackConfig, preparer: Preparer, workers: int) -> WorkerPool | Any:
+    """Where the jobs run: worker processes here, or Ray workers (--executor ray, raypool.py)."""
+    if config.executor == "ray":
+        from tpt.pack.raypool import RayPool
+
+        return RayPool(preparer, config.workers, config.address)
+    return WorkerPool(preparer, workers)
 
 
 def _batches(
