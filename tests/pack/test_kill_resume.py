@@ -134,3 +134,19 @@ def test_kill_nine_then_resume_redoes_no_committed_shard(
     assert stats["records"]["read"] == lines
     skipped = [json.loads(line) for line in made["skipped.jsonl"].decode().splitlines()]
     assert len(skipped) == stats["records"]["skipped"] == len({(s["file"], s["line"]) for s in skipped})
+
+
+def test_a_killed_run_is_not_resumed_with_another_config(tmp_path: Path, word_tok: Path) -> None:
+    """parts/plan.json binds the commits to the fingerprinted config: another --seed starts afresh."""
+    src, _ = corpus(tmp_path / "records")
+    args = [str(src), "--tokenizer", str(word_tok), "--seq-len", "16", "--shard-tokens", "64",
+            "--batch-size", "8", "--disable-check", "copy", "--disable-check", "repetition",
+            "--min-thinking-words", "10", "--no-progress", "--shuffle-buffer", "25", "--workers", "0"]  # fmt: skip
+    whole, out = tmp_path / "whole", tmp_path / "out"
+    assert pack(tmp_path, [*args, "--seed", "1"], whole, tmp_path / "n0", 0) == 0
+    assert pack(tmp_path, args, out, tmp_path / "n1", 3) == -9
+    assert pack(tmp_path, [*args, "--seed", "1"], out, tmp_path / "n2", 0) == 0
+    assert (tmp_path / "n2.shards").read_text() == (tmp_path / "n0.shards").read_text()  # every shard again
+    made, want = files(out), files(whole)
+    assert sorted(made) == sorted(want)
+    assert all(made[n] == want[n] for n in want if n not in ("manifest.json", "stats.json"))

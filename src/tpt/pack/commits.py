@@ -106,6 +106,9 @@ class CommitBook:
         return np.load(self.path(unit, "ids"), allow_pickle=False)
 
     def remove(self) -> None:
+        # The plan first: a removal cut off half way leaves commits no plan binds, which the next run
+        # clears instead of resuming from.
+        (self.dir / PLAN).unlink(missing_ok=True)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def path(self, unit: int, kind: str) -> Path:
