@@ -18,6 +18,7 @@ import numpy as np
 from tpt.core.artifacts import claim_output_dir, write_json
 from tpt.core.control_tokens import text_only
 from tpt.core.duplicate_ids import DuplicateCheck
+from tpt.core.jsontypes import JSONObject
 from tpt.core.progress import Progress
 from tpt.formats.packfile import (
     PackIndex,
@@ -400,7 +401,7 @@ def _log(log: Any, item: RecordLine | BadLine, reason: str, detail: str) -> None
 
 def _prepare_output(
     config: PackConfig,
-) -> tuple[Path, CommitBook, tuple[int, PackState, dict[str, Any]] | None]:
+) -> tuple[Path, CommitBook, tuple[int, PackState, JSONObject] | None]:
     """Claim the output directory and open its commits (commits.py). With none (a new directory, a
     finished pack, another config), a run replaces everything an earlier one left; with some, it keeps
     what the last commit covers and returns (commits, state, facts) to resume from."""
@@ -441,7 +442,7 @@ def _prepare_output(
     return out, book, resumed
 
 
-def _intact(out: Path, facts: dict[str, Any]) -> bool:
+def _intact(out: Path, facts: JSONObject) -> bool:
     """Whether the files the last commit covers are all there, at least as long as it recorded."""
     sizes = [("skipped.jsonl", facts["skipped_bytes"]), ("flagged.jsonl", facts["flagged_bytes"])]
     if facts["megatron_bytes"] is not None:
