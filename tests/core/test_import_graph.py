@@ -15,6 +15,11 @@ A package is `tpt.<name>` (`tpt` itself: `__init__`), except the two wings of au
   import string and never imports them).
 - top (estimate, compare, reproduce, the `tpt` command): anything below, through the stages' API;
   reproduce uses compare's estimator.
+
+Import strings count as ties too (the registries', src/tpt/core/registry.py): a string literal naming a
+`tpt.x.y` module (`"tpt.x.y:attr"`, or an f-string starting `"tpt.x.y:`) follows the same rules as an
+import, except that augment names its own wings by string (that is how it reaches them without importing
+them). A package's entries in other registries (src/tpt/<package>/entry_points.txt) name its own modules only.
 """
 
 from __future__ import annotations
@@ -45,6 +50,16 @@ ALLOWED = {
     **{p: CORE | STAGES | EXECUTORS | {"estimate", "compare", "cli"} for p in TOP},
 }
 IMPORT_STRING = re.compile(r"^tpt(\.\w+)+(:\w+)?$")
+IMPORT_STRING_HEAD = re.compile(r"^tpt(\.\w+)+:")
+"""The constant start of an f-string import string (`f"tpt.evaluate.builtin:{name}"`)."""
+STRING_ALLOWED = {**ALLOWED, "augment": CORE | EXECUTORS, "cli": ALLOWED["cli"] | TOP}
+"""Who may name whom by import string: as by import; augment its wings; the `tpt` command every command
+module (reproduce runs tpt.cli.main in-process, so an import back would be a cycle; a name is not)."""
+STRING_EXCEPTIONS = {
+    "tpt.train.config -> tpt.sft.config": "the old path of SftConfig, for one release (issue 24); goes with it",
+}
+"""Known string ties the layering refuses, each with why it stays (a stale entry fails the test)."""
+STRING_EXEMPT = {"tpt._aliases": "the table of moved modules' old and new names, not ties"}
 
 
 def module_name(path: Path) -> str:
@@ -312,6 +327,82 @@ def test_the_old_name_check_sees_every_form(tmp_path):
 
 
 # END-OLD-PATHS
+
+
+def import_strings_of(path: Path) -> list[tuple[str, int]]:
+    """(module part, line) of every import string in the file: a whole string literal, or the constant
+    head of an f-string."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        text = None
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and IMPORT_STRING.match(node.value):
+            text = node.value
+        elif isinstance(node, ast.JoinedStr) and node.values:
+            head = node.values[0]
+            if isinstance(head, ast.Constant) and isinstance(head.value, str):
+                text = m.group(0) if (m := IMPORT_STRING_HEAD.match(head.value)) else None
+        if text:
+            found.append((text.partition(":")[0], node.lineno))
+    return found
+
+
+def string_ties(files: dict[str, Path]) -> list[tuple[str, str, str]]:
+    """(`module -> target`, line, why) for every import string that the layering refuses."""
+    modules = set(files)
+    out = []
+    for name, path in sorted(files.items()):
+        if name in STRING_EXEMPT:
+            continue
+        for target, line in import_strings_of(path):
+            while target and target not in modules:
+                target = target.rpartition(".")[0]
+            if not target:
+                continue
+            a, b = package_of(name), package_of(target)
+            if a != b and b not in STRING_ALLOWED.get(a, CORE):
+                out.append((f"{name} -> {target}", f"line {line}", f"{a} may not name {b}"))
+    return out
+
+
+def test_no_import_string_names_a_package_above_it():
+    """`"procedural": "tpt.reproduce.teacher:build"` in augment would be an upward tie that no import
+    shows; reproduce declares it in its own entry_points.txt instead."""
+    files = {module_name(p): p for p in SRC.joinpath("tpt").rglob("*.py")}
+    ties = string_ties(files)
+    assert [t for t in ties if t[0] not in STRING_EXCEPTIONS] == []
+    stale = set(STRING_EXCEPTIONS) - {t[0] for t in ties}
+    assert sorted(stale) == [], "stale entries of STRING_EXCEPTIONS: remove them"
+
+
+def test_the_string_tie_check_sees_both_forms(tmp_path):
+    src = tmp_path / "m.py"
+    src.write_text(
+        "A = {'x': 'tpt.reproduce.teacher:build', 'ok': 'tpt.augment.executors.ray.executor:from_args'}\n"
+        "B = {n: f'tpt.compare.cli:{n}' for n in 'ab'}\n"
+        "C = 'see tpt.reproduce for more'\n"
+    )
+    (tmp_path / "none.py").write_text("")
+    files = {"tpt.augment.m": src}
+    modules = ["tpt.reproduce.teacher", "tpt.compare.cli", "tpt.augment.executors.ray.executor"]
+    files.update({m: tmp_path / "none.py" for m in modules})
+    assert string_ties(files) == [
+        ("tpt.augment.m -> tpt.reproduce.teacher", "line 1", "augment may not name reproduce"),
+        ("tpt.augment.m -> tpt.compare.cli", "line 2", "augment may not name compare"),
+    ]
+
+
+def test_a_package_declares_only_its_own_modules_in_other_registries():
+    from tpt.core.registry import IN_TREE, in_tree_entries
+
+    declared = {path.parent.name for path in SRC.joinpath("tpt").glob(f"*/{IN_TREE}")}
+    assert declared, "no in-tree declaration: reproduce's procedural backend is one"
+    for path in SRC.joinpath("tpt").glob(f"*/{IN_TREE}"):
+        owner = path.parent.name
+        text = path.read_text(encoding="utf-8")
+        for group, entries in in_tree_entries().items():
+            for name, entry in entries:
+                if f"{name} = {entry}" in text:
+                    assert package_of(entry.partition(":")[0]) == owner, f"{path}: {group} {name} = {entry}"
 
 
 def test_the_package_root_holds_only_the_entry_points():

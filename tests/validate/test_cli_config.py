@@ -14,11 +14,13 @@ CHECK_OPTIONS = dict(
     dests={
         "control_token": "control_strings",
         "disable_check": "disabled",
+        "check": "plugins",
     },
     convert={
         "contamination_sets": lambda s: tuple(x.strip() for x in s.split(",") if x.strip()),
         "control_token": tuple,
         "disable_check": frozenset,
+        "check": tuple,
     },
 )
 

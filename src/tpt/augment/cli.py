@@ -347,13 +347,14 @@ def _add_output_options(p: argparse.ArgumentParser) -> None:
 
 def _add_executor_options(p: argparse.ArgumentParser) -> None:
     """The executor group, then the options the executors and --serve add themselves."""
-    from tpt.augment.executors import EXECUTORS, OPTION_MODULES, load
+    from tpt.augment.executors import OPTION_MODULES
+    from tpt.core.registry import load
 
     g = p.add_argument_group("executor (where the work runs)")
-    g.add_argument(
+    g.add_argument(  # checked by the executor registry (a plugin's name too), not by argparse's choices
         "--executor",
-        choices=list(EXECUTORS),
         default="local",
+        metavar="NAME",
         help="local (default: this process) or ray (workers on a Ray cluster; same output)",
     )
     for module in OPTION_MODULES:  # the Ray executor's options, then --serve's
@@ -379,9 +380,10 @@ def config_from_args(args: argparse.Namespace, *, output: Path | None = None):  
     """The AugmentConfig and the executor (local, or Ray; with --serve's teacher) the options ask for;
     `output` in place of --output (estimate: the sample's directory)."""
     from tpt.augment.backends.base import SamplingParams
-    from tpt.augment.executors import SERVED_TEACHER, executor_from_args, load
+    from tpt.augment.executors import SERVED_TEACHER, executor_from_args
     from tpt.augment.stage import AugmentConfig
     from tpt.core.errors import ConfigError
+    from tpt.core.registry import load
 
     served = load(SERVED_TEACHER)(args)  # --serve: a managed server per process, or None
     backend = args.backend or ("openai" if served else "transformers")

@@ -14,12 +14,11 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from tpt.core.errors import ConfigError
+from tpt.core.registry import Registry
 from tpt.evaluate.spec import DataSource, FewShotSpec, TaskSpec
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "eval"
@@ -151,22 +150,18 @@ def arc_challenge() -> TaskSpec:
     )
 
 
-BUILTIN_TASKS: dict[str, Callable[[], TaskSpec]] = {
-    "gsm8k": gsm8k,
-    "math500": math500,
-    "mmlu": mmlu,
-    "arc_challenge": arc_challenge,
-    "svamp": svamp,
-}
+TASKS: Registry[Callable[[], TaskSpec]] = Registry(
+    "tasks",
+    {name: f"tpt.evaluate.builtin:{name}" for name in ("gsm8k", "math500", "mmlu", "arc_challenge", "svamp")},
+    kind="task",
+    hint="add your own with --task-file FILE",
+)
+"""name -> "module:factory", a factory () -> TaskSpec. The built-ins are this module's; a third-party
+package adds a task with an entry point in group `tpt.tasks` (docs/plugins.md)."""
+BUILTIN_TASKS = TASKS
+"""The same registry, by its older name (what `tpt eval --list-tasks` lists)."""
 
 
 def get_builtin(name: str) -> TaskSpec:
-    """A built-in task by name; ConfigError with a did-you-mean for an unknown one."""
-    if name in BUILTIN_TASKS:
-        return BUILTIN_TASKS[name]()
-    close = difflib.get_close_matches(name, list(BUILTIN_TASKS), n=1, cutoff=0.5)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise ConfigError(
-        f"unknown task {name!r}{hint} Built-in tasks: {', '.join(BUILTIN_TASKS)}; "
-        "add your own with --task-file FILE"
-    )
+    """A registered task by name; ConfigError with a did-you-mean for an unknown one."""
+    return TASKS.get_or_raise(name)()

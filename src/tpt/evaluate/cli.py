@@ -49,7 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="sampling seed")
     parser.add_argument(
-        "--engine", choices=("hf", "vllm"), default="hf", help="hf (CPU or GPU) or vllm (GPU)"
+        "--engine",
+        default="hf",
+        metavar="NAME",
+        help="hf (CPU or GPU) or vllm (GPU), or a plugin's (docs/plugins.md); checked by the engine registry",
     )
     parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default="auto")
     parser.add_argument("--device", default=None, help="cpu (default for hf), cuda, cuda:1, ...")
@@ -62,7 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="write lm-evaluation-harness task YAMLs (and their data) for the tasks to DIR; "
         "with no MODEL, only export",
     )
-    parser.add_argument("--list-tasks", action="store_true", help="list the built-in tasks and exit")
+    parser.add_argument(
+        "--list-tasks", action="store_true", help="list the tasks (built-in and plugins') and exit"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -53,8 +53,7 @@ class EvalConfig:
             object.__setattr__(self, "output", Path(self.output))
         if self.device is None:
             object.__setattr__(self, "device", "cuda" if self.engine == "vllm" else "cpu")
-        if self.engine not in ENGINES:
-            raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        ENGINES.entry(self.engine)  # an unknown engine: the registry's one-line error, with a did-you-mean
         if self.dtype not in DTYPES:
             raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if self.limit is not None and self.limit < 1:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from tpt.core.errors import ConfigError
+from tpt.core.registry import Registry
 
-ENGINES: dict[str, str] = {
-    "hf": "tpt.evaluate.hf_engine:HFEngine",
-    "vllm": "tpt.evaluate.vllm_engine:VllmEngine",
-}
+ENGINES: Registry[EngineClass] = Registry(
+    "engines",
+    {"hf": "tpt.evaluate.hf_engine:HFEngine", "vllm": "tpt.evaluate.vllm_engine:VllmEngine"},
+    kind="engine",
+)
+"""name -> "module:Class"; the class is built as `Class(model_dir, dtype=, device=, batch_size=, seed=)`.
+A third-party engine is an entry point in group `tpt.engines` (docs/plugins.md)."""
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
@@ -63,6 +66,10 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
+EngineClass = Callable[..., Engine]
+"""What an engine registry entry names: (model_dir, *, dtype, device, batch_size, seed) -> an Engine."""
+
+
 def build_engine(
     kind: str,
     model_dir: Path,
@@ -73,15 +80,12 @@ def build_engine(
     seed: int = 0,
 ) -> Engine:
     """Import and construct an engine by name (`hf` or `vllm`)."""
-    if kind not in ENGINES:
-        raise ConfigError(f"unknown engine {kind!r}; expected one of {', '.join(ENGINES)}")
+    ENGINES.entry(kind)  # an unknown name fails first, and before anything is imported
     if dtype not in DTYPES:
         raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     if batch_size < 1:
         raise ConfigError(f"batch size must be >= 1, got {batch_size}")
-    module_name, cls_name = ENGINES[kind].split(":")
-    cls = getattr(importlib.import_module(module_name), cls_name)
-    return cls(model_dir, dtype=dtype, device=device, batch_size=batch_size, seed=seed)
+    return ENGINES.get_or_raise(kind)(model_dir, dtype=dtype, device=device, batch_size=batch_size, seed=seed)
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tpt.core.errors import ConfigError
+from tpt.core.registry import Registry
 from tpt.formats.reading import RecordLine
 from tpt.quality.contamination import EVAL_SETS, ContaminationIndex, load_index
 from tpt.quality.ngrams import HashRuns, ngram_hashes, word_hashes
@@ -49,6 +50,11 @@ thinking is the teacher writing its chat format, never a control token for the s
 every text as text, control_tokens.py). Contamination is not: it is about the evaluation."""
 REPORT_ONLY_CHECKS: tuple[str, ...] = ("contamination",)
 """Checks whose hits may be reported without dropping the record (CheckConfig.report_only)."""
+PLUGIN_CHECKS: Registry[Callable[[RecordLine], str | None]] = Registry(
+    "checks", {}, kind="check", hint="the built-in checks always run (--disable-check skips one)"
+)
+"""Third-party checks (entry points in group `tpt.checks`, docs/plugins.md), run only when named with
+`--check NAME`, after the built-ins: function(record) -> why it fails (one line), or None (it passes)."""
 
 # Control and chat-template tokens of common model families. `<|...|>` covers ChatML, Llama 3, GPT,
 # Phi; the full-width form covers DeepSeek (`<｜end▁of▁sentence｜>`).
@@ -93,8 +99,12 @@ class CheckConfig:
     thinking: bool = True
     """Judge the trajectory too. False (the raw arm): only the document is judged (a leaked control
     token in it, contamination), and a record needs no thinking."""
+    plugins: tuple[str, ...] = ()
+    """Names from PLUGIN_CHECKS to run after the built-ins, in this order (`--check NAME`)."""
 
     def __post_init__(self) -> None:
+        for name in self.plugins:
+            PLUGIN_CHECKS.entry(name)  # an unknown one: one line, with a did-you-mean
         unknown = sorted(set(self.disabled) - set(CHECKS))
         if unknown:
             raise ConfigError(
@@ -136,6 +146,7 @@ class CheckConfig:
             "disabled": sorted(self.disabled),
             "report_only": sorted(self.report_only),
             "thinking": self.thinking,
+            **({"plugins": list(self.plugins)} if self.plugins else {}),  # older runs' configs stay equal
         }
 
 
@@ -224,6 +235,11 @@ class Validator:
         if pending:
             for i, verdict in zip(pending, self._judge_words([records[i] for i in pending]), strict=True):
                 verdicts[i] = verdict
+        for name in self.config.plugins:
+            check = PLUGIN_CHECKS.get_or_raise(name)
+            for i, record in enumerate(records):
+                if verdicts[i] is None and (detail := check(record)):
+                    verdicts[i] = Verdict(name, str(detail))
         return verdicts
 
     def _judge_words(self, records: Sequence[RecordLine]) -> list[Verdict | None]:

@@ -76,6 +76,13 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="CHECK",
         help=f"skip a check (repeatable): {', '.join(CHECK_NAMES)}",
     )
+    g.add_argument(
+        "--check",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also run a plugin's check (entry point group tpt.checks, docs/plugins.md; repeatable)",
+    )
 
 
 def check_config_from_args(args: argparse.Namespace):  # -> CheckConfig (imported lazily)
@@ -92,6 +99,7 @@ def check_config_from_args(args: argparse.Namespace):  # -> CheckConfig (importe
         contamination_min_hits=args.contamination_min_hits,
         control_strings=tuple(args.control_token),
         disabled=frozenset(args.disable_check),
+        plugins=tuple(dict.fromkeys(args.check)),
     )
 
 

@@ -8,14 +8,14 @@ only a backend that cannot go on at all raises BackendError.
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tpt.augment.loopguard import LoopGuardOptions
 from tpt.core.errors import ConfigError
 from tpt.core.jsontypes import JSONObject
+from tpt.core.registry import Registry
 
 NEUTRAL_SAMPLING: dict[str, int | float] = {
     "top_k": -1,
@@ -216,34 +216,34 @@ class Backend(Protocol):
     # with (what it sends, where that differs from `sampling.in_force()`); recorded in each record.
 
 
+BackendFactory = Callable[[dict[str, Any]], Backend]
+"""What a backend registry entry names: parsed CLI options -> a Backend."""
+
+
 def sampling_in_force(backend: Backend, sampling: SamplingParams) -> JSONObject:
     """What a record's provenance says the decoding was."""
     own = getattr(backend, "sampling_in_force", None)
     return own(sampling) if own is not None else sampling.in_force()
 
 
-# name -> "module:factory". A factory takes the parsed CLI options (a dict) and returns a Backend. A
-# module is imported only when its backend is chosen, so a backend may live in a package above augment
-# (reproduce's testbed teacher) without augment importing it.
-BACKENDS: dict[str, str] = {
-    "transformers": "tpt.augment.backends.transformers_backend:build",
-    "openai": "tpt.augment.backends.openai_http:build",
-    "vllm": "tpt.augment.backends.vllm_backend:build",
-    "procedural": "tpt.reproduce.teacher:build",
-}
+BACKENDS: Registry[BackendFactory] = Registry(
+    "backends",
+    {
+        "transformers": "tpt.augment.backends.transformers_backend:build",
+        "openai": "tpt.augment.backends.openai_http:build",
+        "vllm": "tpt.augment.backends.vllm_backend:build",
+    },
+    kind="backend",
+)
+"""name -> "module:factory"; a factory takes the parsed CLI options (a dict) and returns a Backend. A
+module is imported only when its backend is chosen. A package above augment adds its own backend
+(reproduce's `procedural` teacher) with an entry point in group `tpt.backends` or `BACKENDS.add`, so
+augment never names a module above it (docs/plugins.md)."""
 
 
 def build_backend(name: str, options: dict[str, Any]) -> Backend:
     """Build a backend by registry name; options are the CLI options (model, base_url, ...)."""
-    if name not in BACKENDS:
-        import difflib
-
-        close = difflib.get_close_matches(name, BACKENDS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"unknown backend {name!r}{hint}; choose one of {', '.join(BACKENDS)}")
-    module_name, attr = BACKENDS[name].split(":")
-    module = importlib.import_module(module_name)
-    return getattr(module, attr)(options)
+    return BACKENDS.get_or_raise(name)(options)
 
 
 def request_seed(base: int | None, doc_id: str) -> int | None:

@@ -16,15 +16,14 @@ they import augment, never the reverse.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from tpt.augment.backends.base import Backend, build_backend
 from tpt.augment.config import AugmentConfig
 from tpt.augment.generation import Document, FailFn, Job, Outcomes
-from tpt.core.errors import ConfigError
 from tpt.core.jsontypes import JSONObject
+from tpt.core.registry import Registry
 
 Teacher = Callable[[AugmentConfig], Backend]
 """Builds the backend of a run (picklable: a Ray worker builds its own). A teacher may say which engine
@@ -80,25 +79,18 @@ def local_from_args(args: Any, teacher: Teacher | None) -> LocalExecutor:
     return LocalExecutor(teacher)
 
 
-# name -> "module:factory"; factory(args, teacher) -> Executor, from the parsed CLI options.
-EXECUTORS: dict[str, str] = {
-    "local": "tpt.augment.executors:local_from_args",
-    "ray": "tpt.augment.executors.ray.executor:from_args",
-}
+EXECUTORS: Registry[Callable[[Any, Teacher | None], Executor]] = Registry(
+    "executors",
+    {"local": "tpt.augment.executors:local_from_args", "ray": "tpt.augment.executors.ray.executor:from_args"},
+    kind="executor",
+)
+"""name -> "module:factory"; factory(args, teacher) -> Executor, from the parsed CLI options. A
+third-party executor is an entry point in group `tpt.executors` (docs/plugins.md)."""
 OPTION_MODULES = ("tpt.augment.executors.ray.options", "tpt.augment.servers.options")
 """Modules that add their options to `tpt augment` (add_arguments(parser); light: no engine, no Ray)."""
 SERVED_TEACHER = "tpt.augment.servers.options:teacher_from_args"
 """teacher_from_args(args): the `--serve` teacher (a managed server per process), or None."""
 
 
-def load(entry: str) -> Any:
-    """The object an import string ('package.module:name') names, imported now."""
-    module_name, _, attr = entry.partition(":")
-    module = importlib.import_module(module_name)
-    return getattr(module, attr) if attr else module
-
-
 def executor_from_args(args: Any, teacher: Teacher | None) -> Executor:
-    if args.executor not in EXECUTORS:
-        raise ConfigError(f"unknown executor {args.executor!r}; choose one of {', '.join(EXECUTORS)}")
-    return load(EXECUTORS[args.executor])(args, teacher)
+    return EXECUTORS.get_or_raise(args.executor)(args, teacher)

@@ -10,12 +10,30 @@ from __future__ import annotations
 import shlex
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tpt.core.errors import ConfigError, MissingDependencyError
+from tpt.core.registry import Registry
 
+SERVERS: Registry[Callable[[ServeSpec, int], list[str]]] = Registry(
+    "servers",
+    {
+        name: f"tpt.augment.servers.engines:{attr}"
+        for name, attr in (
+            ("vllm", "vllm_command"),
+            ("sglang", "sglang_command"),
+            ("llama.cpp", "llamacpp_command"),
+            ("command", "user_command"),
+        )
+    },
+    kind="server",
+)
+"""--serve NAME -> "module:function"; function(spec, port) -> the argv that starts the server on
+127.0.0.1:port. A third-party server is an entry point in group `tpt.servers` (docs/plugins.md)."""
 ENGINES = ("vllm", "sglang", "llama.cpp", "command")
+"""The built-in servers' names (SERVERS lists the plugins' too)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -49,8 +67,10 @@ class ServeSpec:
     torch); default: this one. For vllm, the `vllm` command beside it is used."""
 
     def __post_init__(self) -> None:
-        if self.engine not in ENGINES:
-            raise ConfigError(f"--serve must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        if self.engine not in SERVERS:
+            close = SERVERS.close_match(self.engine)
+            mean = f" (did you mean {close!r}?)" if close else ""
+            raise ConfigError(f"--serve must be one of {', '.join(SERVERS)}, got {self.engine!r}{mean}")
         if self.engine == "command":
             if not self.command or "{port}" not in self.command:
                 raise ConfigError("--serve command needs --serve-command with a {port} placeholder")
@@ -73,47 +93,62 @@ class ServeSpec:
 
 
 def server_command(spec: ServeSpec, port: int) -> list[str]:
-    """The argv that starts `spec`'s server on 127.0.0.1:port."""
-    host = ["--host", "127.0.0.1", "--port", str(port)]
-    if spec.engine == "vllm":
-        # `vllm serve` (vLLM >= 0.5): the model is positional; the name clients use is --served-model-name.
-        vllm = str(Path(spec.python).parent / "vllm") if spec.python else _executable("vllm", "vllm")
-        return [
-            vllm,
-            "serve",
-            spec.model,
-            *host,
-            "--served-model-name",
-            spec.name,
-            *_generation_config(spec),
-            *spec.extra_args,
-        ]
-    if spec.engine == "sglang":
-        return [
-            spec.python or sys.executable,
-            "-m",
-            "sglang.launch_server",
-            "--model-path",
-            spec.model,
-            *host,
-            "--served-model-name",
-            spec.name,
-            *spec.extra_args,
-        ]
-    if spec.engine == "llama.cpp":
-        # llama-cpp-python's server: flags are its settings' field names (snake_case).
-        return [
-            spec.python or sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            spec.model,
-            *host,
-            "--model_alias",
-            spec.name,
-            *spec.extra_args,
-        ]
-    assert spec.command is not None
+    """The argv that starts `spec`'s server on 127.0.0.1:port (the server registry's function)."""
+    return SERVERS.get_or_raise(spec.engine)(spec, port)
+
+
+def _host(port: int) -> list[str]:
+    return ["--host", "127.0.0.1", "--port", str(port)]
+
+
+def vllm_command(spec: ServeSpec, port: int) -> list[str]:
+    # `vllm serve` (vLLM >= 0.5): the model is positional; the name clients use is --served-model-name.
+    vllm = str(Path(spec.python).parent / "vllm") if spec.python else _executable("vllm", "vllm")
+    return [
+        vllm,
+        "serve",
+        spec.model,
+        *_host(port),
+        "--served-model-name",
+        spec.name,
+        *_generation_config(spec),
+        *spec.extra_args,
+    ]
+
+
+def sglang_command(spec: ServeSpec, port: int) -> list[str]:
+    return [
+        spec.python or sys.executable,
+        "-m",
+        "sglang.launch_server",
+        "--model-path",
+        spec.model,
+        *_host(port),
+        "--served-model-name",
+        spec.name,
+        *spec.extra_args,
+    ]
+
+
+def llamacpp_command(spec: ServeSpec, port: int) -> list[str]:
+    # llama-cpp-python's server: flags are its settings' field names (snake_case).
+    return [
+        spec.python or sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        spec.model,
+        *_host(port),
+        "--model_alias",
+        spec.name,
+        *spec.extra_args,
+    ]
+
+
+def user_command(spec: ServeSpec, port: int) -> list[str]:
+    """engine=command: the user's command line, its {port}, {model} and {name} filled in."""
+    if spec.command is None:
+        raise ConfigError("--serve command needs --serve-command with a {port} placeholder")
     return [part.format(port=port, model=spec.model, name=spec.name) for part in shlex.split(spec.command)]
 
 

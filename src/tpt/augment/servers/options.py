@@ -23,9 +23,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--serve",
-        choices=ENGINES,
         default=None,
-        help="start this inference server for --model (one per Ray worker), wait until it is "
+        metavar="SERVER",
+        help=f"{', '.join(ENGINES)} (or a plugin's, docs/plugins.md): start this inference server for "
+        "--model (one per Ray worker), wait until it is "
         "healthy, restart it if it dies, stop it at the end",
     )
     g.add_argument(
