@@ -110,7 +110,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--workers",
         type=int,
         default=None,
-        help="processes that validate and tokenize (default: one per core; 0: in this process)",
+        help="processes that validate and tokenize (default: one per core; 0: in this process; "
+        "--executor ray: Ray workers, default one per CPU of the cluster)",
     )
     parser.add_argument(
         "--piece-cache",
@@ -121,6 +122,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "and used only for byte-level BPE tokenizers it is proven for (docs/pack.md)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+    parser.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="where checks and tokenization run: local worker processes, or the workers of a running "
+        "Ray cluster (same output, byte for byte)",
+    )
+    parser.add_argument(
+        "--address",
+        default=None,
+        help="--executor ray: the cluster's address (host:6379); default $RAY_ADDRESS",
+    )
     parser.add_argument(
         "--megatron",
         action="store_true",
@@ -178,6 +191,8 @@ def run(args: argparse.Namespace) -> int:
         duplicate_ids=args.duplicate_ids,
         control=args.control,
         control_seed=args.control_seed,
+        executor=args.executor,
+        address=args.address,
     )
     summary = pack(config)
     print(summary_line(summary.to_json(), config.seq_len, config.output))

@@ -17,12 +17,15 @@ from tpt.pack.template import DEFAULT_TEMPLATE
 from tpt.quality.checks import CheckConfig
 
 MODES = ("tpt", "raw")
+EXECUTORS = ("local", "ray")
 # Settings that change how fast the output is made, not what it is.
 _NOT_FINGERPRINTED = (
     "output",
     "batch_size",
     "batch_chars",
     "workers",
+    "executor",
+    "address",
     "piece_cache",
     "progress",
     "checks",
@@ -73,6 +76,10 @@ class PackConfig:
     trajectory) or filler (content-free thinking of the same token count); None: the TPT arm itself."""
     control_seed: int | None = None
     """Seed of the shuffled control's derangement (None: --seed)."""
+    executor: str = "local"
+    """Where the checks and tokenization run: local (worker processes) or ray (pack/raypool.py)."""
+    address: str | None = None
+    """--executor ray: the cluster to join (None: the connected one, else $RAY_ADDRESS)."""
 
     def __post_init__(self) -> None:
         from tpt.storage import is_remote
@@ -96,6 +103,8 @@ class PackConfig:
                 f"--control {self.control} replaces the thinking of the TPT arm; it needs --mode tpt "
                 f"(got --mode {self.mode})"
             )
+        if self.executor not in EXECUTORS:
+            raise ConfigError(f"--executor must be one of {', '.join(EXECUTORS)}, got {self.executor!r}")
         if self.control_seed is not None and self.control != "shuffled":
             raise ConfigError("--control-seed seeds the derangement of --control shuffled; it needs it")
         if self.raw_fraction is not None and self.mode != "tpt":

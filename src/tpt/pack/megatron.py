@@ -38,14 +38,25 @@ def megatron_dtype(vocab_size: int) -> np.dtype:
 
 
 class MegatronWriter:
-    """Appends samples to PREFIX.bin as they come and writes PREFIX.idx at close."""
+    """Appends samples to PREFIX.bin as they come and writes PREFIX.idx at close.
 
-    def __init__(self, prefix: Path, vocab_size: int) -> None:
+    Resumable (pack/commits.py): `take()` hands over the lengths written since the last call (a
+    commit's part) with the .bin's size then; `resume=size` reopens the .bin of a killed run cut back
+    to a committed size, and `close(earlier)` writes the index from the committed parts and the rest."""
+
+    def __init__(self, prefix: Path, vocab_size: int, *, resume: int | None = None) -> None:
         self.prefix = Path(prefix)
         self.prefix.parent.mkdir(parents=True, exist_ok=True)
         self.dtype = megatron_dtype(vocab_size)
-        self._tmp_bin = self.prefix.with_name(f".{self.prefix.name}.bin.tmp-{os.getpid()}")
-        self._bin = open(self._tmp_bin, "wb")
+        # One writer per output directory (storage/outputlock.py): the name is fixed so a resumed run
+        # finds the file a killed one was appending to.
+        self._tmp_bin = self.prefix.with_name(f".{self.prefix.name}.bin.tmp")
+        if resume is None:
+            self._bin = open(self._tmp_bin, "wb")
+        else:
+            self._bin = open(self._tmp_bin, "r+b")
+            self._bin.truncate(resume)
+            self._bin.seek(resume)
         self._lengths: list[int] = []
 
     def add(self, samples: Sequence[Sample]) -> None:
@@ -54,9 +65,19 @@ class MegatronWriter:
         self._bin.write(np.concatenate([s.ids for s in samples]).astype(self.dtype).tobytes())
         self._lengths.extend(len(s.ids) for s in samples)
 
-    def close(self) -> None:
+    def take(self) -> tuple[np.ndarray, int]:
+        """The lengths added since the last take (int32) and the .bin's size, flushed to disk."""
+        self._bin.flush()
+        os.fsync(self._bin.fileno())
+        lengths, self._lengths = np.asarray(self._lengths, dtype=np.int32), []
+        return lengths, self._bin.tell()
+
+    def close(self, earlier: np.ndarray | None = None) -> None:
+        """Write the index; `earlier`: the lengths already taken (the committed parts), in order."""
         self._bin.close()
         lengths = np.asarray(self._lengths, dtype=np.int32)
+        if earlier is not None:
+            lengths = np.concatenate([np.asarray(earlier, dtype=np.int32), lengths])
         pointers = np.zeros(len(lengths), dtype=np.int64)
         np.cumsum(lengths[:-1].astype(np.int64) * self.dtype.itemsize, out=pointers[1:])
         documents = np.arange(len(lengths) + 1, dtype=np.int64)
@@ -74,8 +95,8 @@ class MegatronWriter:
         os.replace(tmp_idx, self.prefix.with_suffix(".idx"))
 
     def abort(self) -> None:
+        """Stop writing; the partial .bin stays for a resumed run (a new run replaces it)."""
         self._bin.close()
-        self._tmp_bin.unlink(missing_ok=True)
 
 
 def read_megatron(prefix: Path) -> list[np.ndarray]:

@@ -95,6 +95,15 @@ class TrajectorySpill:
         return self._plan
 
     # --- pass 2 --------------------------------------------------------------------------------
+    def cursor(self) -> tuple[int, list[int]]:
+        """Where pass 2 stands (slots read, rank reached per bucket), for a resumable commit."""
+        return self._slot_reader.tell(), list(self._ranks)
+
+    def seek(self, cursor: tuple[int, list[int]]) -> None:
+        """Continue pass 2 from a cursor() of an earlier run over the same spill."""
+        self._slot_reader.seek(cursor[0])
+        self._ranks = list(cursor[1])
+
     def _fd(self, name: str) -> int:
         fd = self._fds.get(name)
         if fd is None:

@@ -6,8 +6,10 @@ import json
 import os
 import shutil
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +18,22 @@ import numpy as np
 from tpt.core.artifacts import claim_output_dir, write_json
 from tpt.core.control_tokens import text_only
 from tpt.core.duplicate_ids import DuplicateCheck
+from tpt.core.jsontypes import JSONObject
 from tpt.core.progress import Progress
-from tpt.formats.packfile import PackIndex, ShardEntry, ShardWriter, index_json, token_dtype
+from tpt.formats.packfile import (
+    PackIndex,
+    ShardEntry,
+    ShardWriter,
+    index_json,
+    part_path,
+    shard_name,
+    token_dtype,
+)
 from tpt.formats.reading import BadLine, RecordLine
 from tpt.formats.student import StudentTokenizer, load_student_tokenizer, save_student_tokenizer
 from tpt.formats.summaries import PackSummary
 from tpt.pack.bos import resolve_bos
+from tpt.pack.commits import PARTS, CommitBook, JournaledIds, PackState
 from tpt.pack.config import PackConfig
 from tpt.pack.controls import Filler
 from tpt.pack.documents import open_inputs
@@ -64,22 +76,31 @@ def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
         thinking=config.mode != "raw",
     )
     validator = Validator(checks) if config.validate else None
-    out = _prepare_output(config)
+    out, book, resumed = _prepare_output(config)
     raw_fraction = 1.0 if config.mode == "raw" else config.raw_fraction or 0.0
     planner = SamplePlanner(seed=config.seed, weights=config.weights, raw_fraction=raw_fraction)
-    stats = PackStats()
-    dups = DuplicateCheck(config.duplicate_ids)
-    shuffle: ShuffleBuffer[Sample] = ShuffleBuffer(config.shuffle_buffer, config.seed)
-    packer = RowPacker(config.seq_len, config.packing, student.pad_id)
     dtype = token_dtype(student.vocab_size)
-    shards = ShardWriter(
-        out,
-        seq_len=config.seq_len,
-        dtype=dtype,
-        rows_per_shard=config.shard_tokens // config.seq_len,
-    )
+    state = resumed[1] if resumed else PackState(
+        items=0,
+        shuffle=ShuffleBuffer(config.shuffle_buffer, config.seed),
+        packer=RowPacker(config.seq_len, config.packing, student.pad_id),
+        shards=ShardWriter(out, seq_len=config.seq_len, dtype=dtype,
+                           rows_per_shard=config.shard_tokens // config.seq_len),
+        stats=PackStats(),
+        duplicate_ids=0,
+    )  # fmt: skip
+    commits, facts = (resumed[0], resumed[2]) if resumed else (0, {})
+    stats, shuffle, packer, shards = state.stats, state.shuffle, state.packer, state.shards
+    dups = DuplicateCheck(config.duplicate_ids)
+    dups.ids = JournaledIds()
+    book.restore_ids(commits, dups)
+    dups.count = state.duplicate_ids
     megatron = (
-        MegatronWriter(out / "megatron" / "text_document", student.vocab_size) if config.megatron else None
+        MegatronWriter(
+            out / "megatron" / "text_document", student.vocab_size, resume=facts.get("megatron_bytes")
+        )
+        if config.megatron
+        else None
     )
 
     def emit(samples: list[Sample]) -> None:
@@ -100,6 +121,8 @@ def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
         seed = config.seed if config.control_seed is None else config.control_seed
         plan = _trajectory_pass(config, validator, Preparer(text_tokenizer, validator, pieces, documents=False),
                                 workers, spill, seed)  # fmt: skip
+        if state.spill_cursor is not None:
+            spill.seek(state.spill_cursor)
         control_facts = {"name": "shuffled", **plan.facts()}
     elif config.control == "filler":
         filler = Filler(text_tokenizer)
@@ -108,7 +131,33 @@ def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
 
     progress = Progress(None, label="pack", enabled=config.progress)
 
+    pending: deque[_Deferred] = deque()
+    ids_since: list[tuple[int, int]] = []
+
+    def commit() -> None:
+        nonlocal commits
+        _sync_shards(out, shards.shards[facts.get("shards", 0) :])
+        lengths, megatron_bytes = megatron.take() if megatron else (np.empty(0, np.int32), None)
+        state.spill_cursor = spill.cursor() if spill is not None else None
+        facts.update(
+            items=state.items,
+            shards=len(shards.shards),
+            skipped_bytes=_synced_size(skipped_log),
+            flagged_bytes=_synced_size(flagged_log),
+            megatron_bytes=megatron_bytes,
+            duplicate_ids=state.duplicate_ids,
+        )
+        ids = np.asarray(ids_since, dtype=np.int64).reshape(-1, 2)
+        book.commit(commits, dict(facts), ids, lengths, state)
+        commits += 1
+        ids_since.clear()
+
     def accept(job: Job, prepared: Prepared) -> None:
+        deferred = pending.popleft()
+        _apply(deferred, stats, skipped_log, flagged_log)
+        state.items = deferred.end
+        state.duplicate_ids += deferred.repeats
+        ids_since.extend(deferred.ids)
         planned = _accept(job, prepared, stats, skipped_log, flagged_log)
         thinking = None
         if spill is not None:
@@ -126,15 +175,21 @@ def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
         rejected = sum(v is not None and v.drop for v in prepared.verdicts)
         rejected += len(prepared.missing_thinking)
         progress.update(done=len(job.records), failures=rejected, tokens=len(prepared.encoded.ids))
+        if len(shards.shards) > facts.get("shards", 0):
+            commit()
 
     try:
         with (
-            open(out / "skipped.jsonl", "w", encoding="utf-8") as skipped_log,
-            open(out / "flagged.jsonl", "w", encoding="utf-8") as flagged_log,
-            WorkerPool(preparer, workers) as pool,
+            _log_file(out / "skipped.jsonl", facts.get("skipped_bytes")) as skipped_log,
+            _log_file(out / "flagged.jsonl", facts.get("flagged_bytes")) as flagged_log,
+            _pool(config, preparer, workers) as pool,
         ):
-            for batch in _batches(items, config.batch_size, config.batch_chars):
-                for done in pool.submit(_plan(batch, planner, stats, skipped_log, dups, flagged_log)):
+            resume_at = state.items
+            for batch in _batches(islice(items, resume_at, None), config.batch_size, config.batch_chars,
+                                  start=resume_at):  # fmt: skip
+                job, deferred = _plan(batch, planner, dups)
+                pending.append(deferred)
+                for done in pool.submit(job):
                     accept(*done)
             for done in pool.drain():
                 accept(*done)
@@ -151,7 +206,7 @@ def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
         raise
     shard_list = shards.close()
     if megatron:
-        megatron.close()
+        megatron.close(book.megatron_lengths(commits))
     result = stats.finish(
         rows=shards.num_rows,
         seq_len=config.seq_len,
@@ -169,6 +224,7 @@ def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
     result["control"] = control_facts
     write_json(out / "stats.json", result)
     write_json(out / "index.json", _index(config, student, template, dtype, shard_list))
+    book.remove()
     return result
 
 
@@ -190,27 +246,43 @@ def _trajectory_pass(
     planner = SamplePlanner(seed=config.seed, weights=config.weights, raw_fraction=raw_fraction)
     stats = PackStats()
     dups = DuplicateCheck(config.duplicate_ids)
-    with open(os.devnull, "w", encoding="utf-8") as null, WorkerPool(preparer, workers) as pool:
+    pending: deque[_Deferred] = deque()
+    with open(os.devnull, "w", encoding="utf-8") as null, _pool(config, preparer, workers) as pool:
 
         def take(job: Job, prepared: Prepared) -> None:
+            _apply(pending.popleft(), stats, null, null)
             for rec in _accept(job, prepared, stats, null, null):
                 source = stats.source_names[rec.source]
                 if rec.thinking >= 0:
                     spill.add(rec.ordinal, source, prepared.encoded[rec.thinking], rec.augmented_copies)
 
         for batch in _batches(items, config.batch_size, config.batch_chars):
-            for done in pool.submit(_plan(batch, planner, stats, null, dups, null)):
+            job, deferred = _plan(batch, planner, dups)
+            pending.append(deferred)
+            for done in pool.submit(job):
                 take(*done)
         for done in pool.drain():
             take(*done)
     return spill.close_pass1(seed)
 
 
-def _batches(items: Iterable[RecordLine | BadLine], size: int, chars: int) -> Iterator[list[tuple[int, Any]]]:
-    """(position in the input, item) in batches of at most `size` items and about `chars` characters."""
+def _pool(config: PackConfig, preparer: Preparer, workers: int) -> WorkerPool | Any:
+    """Where the jobs run: worker processes here, or Ray workers (--executor ray, raypool.py)."""
+    if config.executor == "ray":
+        from tpt.pack.raypool import RayPool
+
+        return RayPool(preparer, config.workers, config.address)
+    return WorkerPool(preparer, workers)
+
+
+def _batches(
+    items: Iterable[RecordLine | BadLine], size: int, chars: int, *, start: int = 0
+) -> Iterator[list[tuple[int, Any]]]:
+    """(position in the input, item) in batches of at most `size` items and about `chars` characters;
+    the first item is at position `start` (a resumed run's first unread item)."""
     batch: list[tuple[int, Any]] = []
     held = 0
-    for position, item in enumerate(items):
+    for position, item in enumerate(items, start):
         batch.append((position, item))
         if isinstance(item, RecordLine):
             held += len(item.text) + len(item.thinking or "")
@@ -221,37 +293,62 @@ def _batches(items: Iterable[RecordLine | BadLine], size: int, chars: int) -> It
         yield batch
 
 
+@dataclass(slots=True)
+class _Deferred:
+    """What planning a batch found, applied when the batch is accepted, in input order: planning runs
+    ahead of the workers, and every count and log line must belong to the batches accepted so far
+    (the state a commit saves)."""
+
+    end: int
+    """Input position after the batch."""
+    sources: list[str] = field(default_factory=list)
+    skips: list[tuple[RecordLine | BadLine, str, str]] = field(default_factory=list)
+    flags: list[tuple[RecordLine, str]] = field(default_factory=list)
+    repeats: int = 0
+    ids: list[tuple[int, int]] = field(default_factory=list)
+    """(hash, position) of the ids first seen in the batch."""
+
+
 def _plan(
-    batch: list[tuple[int, RecordLine | BadLine]],
-    planner: SamplePlanner,
-    stats: PackStats,
-    skipped_log: Any,
-    dups: DuplicateCheck,
-    flagged_log: Any,
-) -> Job:
-    """Count a batch, log its bad lines and repeated ids, and decide each record's samples (before
+    batch: list[tuple[int, RecordLine | BadLine]], planner: SamplePlanner, dups: DuplicateCheck
+) -> tuple[Job, _Deferred]:
+    """Find a batch's bad lines and repeated ids, and decide each record's samples (before
     validation: the decision depends only on the record's position, seed and source)."""
-    for _, item in batch:
-        stats.record(item.source)
+    deferred = _Deferred(end=batch[-1][0] + 1, sources=[item.source for _, item in batch])
     records = []
     for i, item in batch:
         if isinstance(item, BadLine):
-            _skip(stats, skipped_log, item, item.reason, item.detail)
-        elif (repeat := dups.check(item.id, i)) and dups.drops:
-            _skip(stats, skipped_log, item, "duplicate_id", repeat)
-        else:
-            if repeat:
-                stats.flag(item.source, "duplicate_id")
-                _log(flagged_log, item, "duplicate_id", repeat)
+            deferred.skips.append((item, item.reason, item.detail))
+        elif repeat := dups.check(item.id, i):
+            deferred.repeats += 1
+            if dups.drops:
+                deferred.skips.append((item, "duplicate_id", repeat))
+                continue
+            deferred.flags.append((item, repeat))
             records.append((i, item))
+        else:
+            records.append((i, item))
+    if isinstance(dups.ids, JournaledIds):
+        deferred.ids = dups.ids.take()
     ordinals = np.fromiter((i for i, _ in records), dtype=np.int64, count=len(records))
     copies = planner.copies(ordinals, [r.source for _, r in records])
-    return Job(
+    job = Job(
         # Workers need no raw line.
         records=[replace(r, raw=b"") for _, r in records],
         flags=[tuple(planner.raw_flags(i, n)) for (i, _), n in zip(records, copies.tolist(), strict=True)],
         ordinals=[i for i, _ in records],
     )
+    return job, deferred
+
+
+def _apply(deferred: _Deferred, stats: PackStats, skipped_log: Any, flagged_log: Any) -> None:
+    for source in deferred.sources:
+        stats.record(source)
+    for item, reason, detail in deferred.skips:
+        _skip(stats, skipped_log, item, reason, detail)
+    for item, detail in deferred.flags:
+        stats.flag(item.source, "duplicate_id")
+        _log(flagged_log, item, "duplicate_id", detail)
 
 
 def _accept(
@@ -302,7 +399,12 @@ def _log(log: Any, item: RecordLine | BadLine, reason: str, detail: str) -> None
     )
 
 
-def _prepare_output(config: PackConfig) -> Path:
+def _prepare_output(
+    config: PackConfig,
+) -> tuple[Path, CommitBook, tuple[int, PackState, JSONObject] | None]:
+    """Claim the output directory and open its commits (commits.py). With none (a new directory, a
+    finished pack, another config), a run replaces everything an earlier one left; with some, it keeps
+    what the last commit covers and returns (commits, state, facts) to resume from."""
     out = Path(config.output)
     claim_output_dir(
         out,
@@ -311,15 +413,71 @@ def _prepare_output(config: PackConfig) -> Path:
         fingerprinted=config.fingerprinted(),
         override=True,
     )
-    # A re-run replaces the whole output: drop what an earlier run left, index first (a directory
-    # without index.json is not a finished pack).
-    for name in ("index.json", "stats.json", "skipped.jsonl", "flagged.jsonl"):
+    # The parts are reusable only for the same fingerprinted config (inputs, seed, layout, ...).
+    book = CommitBook(out / PARTS, {"config": config.fingerprinted()})
+    commits = book.last()
+    resumed = None
+    keep: set[str] = set()
+    if commits:
+        facts = dict(book.committed(commits - 1) or {})
+        if _intact(out, facts):
+            resumed = (commits, book.state(commits - 1), facts)
+            keep = {shard_name(i) for i in range(facts["shards"])}
+        else:  # something the commits name is gone: start afresh
+            book.remove()
+            book = CommitBook(out / PARTS, {"config": config.fingerprinted()})
+            commits = 0
+    # Index first: a directory without index.json is not a finished pack.
+    for name in ("index.json", "stats.json"):
         (out / name).unlink(missing_ok=True)
-    for old in out.glob("shard-*.npy"):
-        old.unlink()
-    for sub in ("megatron", "tokenizer", _SPILL):
+    if not commits:
+        for name in ("skipped.jsonl", "flagged.jsonl"):
+            (out / name).unlink(missing_ok=True)
+        shutil.rmtree(out / "megatron", ignore_errors=True)
+    for old in (*out.glob("shard-*.npy"), *out.glob(".shard-*")):
+        if old.name.split(".")[0] not in keep or old.name.startswith("."):
+            old.unlink()  # not committed: written again
+    for sub in ("tokenizer", _SPILL):  # the spill of --control shuffled is made again (pass 1)
         shutil.rmtree(out / sub, ignore_errors=True)
-    return out
+    return out, book, resumed
+
+
+def _intact(out: Path, facts: JSONObject) -> bool:
+    """Whether the files the last commit covers are all there, at least as long as it recorded."""
+    sizes = [("skipped.jsonl", facts["skipped_bytes"]), ("flagged.jsonl", facts["flagged_bytes"])]
+    if facts["megatron_bytes"] is not None:
+        sizes.append(("megatron/.text_document.bin.tmp", facts["megatron_bytes"]))
+    if any(not (out / name).is_file() or (out / name).stat().st_size < size for name, size in sizes):
+        return False
+    parts = ("tokens", "kinds", "segments")
+    return all(part_path(out, shard_name(i), p).is_file() for i in range(facts["shards"]) for p in parts)
+
+
+def _log_file(path: Path, size: int | None) -> Any:
+    """skipped.jsonl / flagged.jsonl: new, or a killed run's cut back to its last commit."""
+    if size is None:
+        return open(path, "w", encoding="utf-8")
+    f = open(path, "r+", encoding="utf-8")
+    f.truncate(size)
+    f.seek(0, os.SEEK_END)
+    return f
+
+
+def _synced_size(f: Any) -> int:
+    f.flush()
+    os.fsync(f.fileno())
+    return os.fstat(f.fileno()).st_size
+
+
+def _sync_shards(out: Path, shards: list[ShardEntry]) -> None:
+    """Flush the shards written since the last commit to disk before the commit names them."""
+    for entry in shards:
+        for part in ("tokens", "kinds", "segments"):
+            fd = os.open(part_path(out, entry["name"], part), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
 
 def _run_facts(
