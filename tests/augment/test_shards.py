@@ -127,3 +127,29 @@ def test_a_commit_writes_the_records_file_last():
         "commit part-00000000.failures.jsonl",
         "commit part-00000000.jsonl",
     ]
+
+
+def test_the_book_and_the_commit_are_two_modules_and_the_old_names_stay():
+    """shards.py keeps the book, shardcommit.py commits one shard; the commit's names are still
+    importable from shards (the Python API is stable)."""
+    from tpt.augment import shardcommit, shards
+
+    for name in (
+        "OpenShard",
+        "ShardStats",
+        "ShardFiles",
+        "settle_commit",
+        "shard_name",
+        "PARTIAL",
+        "shard_files",
+    ):
+        assert getattr(shards, name) is getattr(shardcommit, name)
+    assert not hasattr(shardcommit, "ShardBook")
+
+
+def test_shard_files_picks_the_local_seam_for_a_directory(tmp_path):
+    from tpt.augment.shardcommit import shard_files
+    from tpt.storage.localshards import LocalShardFiles
+
+    files = shard_files(tmp_path / "shards")
+    assert isinstance(files, LocalShardFiles) and (tmp_path / "shards").is_dir()

@@ -249,7 +249,7 @@ def test_missing_input_is_a_clear_error(tmp_path, monkeypatch):
 def test_a_crash_inside_commit_is_settled_on_rerun(tmp_path, monkeypatch, stop_after):
     """commit() writes stats, then failures, then records (the commit point); a crash between any two
     steps must neither lose nor duplicate an outcome."""
-    import tpt.augment.shards as shards
+    import tpt.augment.shardcommit as shards
 
     src = write_jsonl(tmp_path / "d.jsonl", [{"id": 1, "text": "a"}, "{bad", {"id": 3, "text": "c"}])
     out = tmp_path / "out"

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from tpt.storage.lease import LeaseLost, check_commit
+from tpt.storage import as_path
+from tpt.storage.lease import LeaseLost, check_commit, upload_held
 from tpt.storage.outputlock import OutputBusyError, lock_output_dir
 
 HOLD = """
@@ -99,3 +100,21 @@ def test_a_lost_lease_stops_the_next_commit(s3):
         with pytest.raises(LeaseLost, match="lost its lease"):
             check_commit(url + "/shards/part-00000000.jsonl")
     assert json.loads(s3.get("out/.tpt-lock"))["token"] == "other"  # a lost lease is not deleted
+
+
+def test_upload_held_checks_the_lease_then_uploads_and_plain_upload_is_transport(s3, tmp_path):
+    """The lease is out of remote.upload: lease.upload_held is the upload of a run that holds the output."""
+    from tpt.storage.remote import upload
+
+    url = s3.url("out")
+    local = tmp_path / "failures.jsonl"
+    local.write_bytes(b"{}\n")
+    with lock_output_dir(url, stage="augment") as lease:
+        upload_held(local, as_path(url + "/failures.jsonl"))
+        assert s3.get("out/failures.jsonl") == b"{}\n"
+        lease.lost = "another run took it over"
+        with pytest.raises(LeaseLost, match="lost its lease"):
+            upload_held(local, as_path(url + "/kept.jsonl"))
+        assert "out/kept.jsonl" not in s3.keys("out")
+        upload(local, as_path(url + "/plain.jsonl"))  # transport only: no lock consulted
+        assert s3.get("out/plain.jsonl") == b"{}\n"

@@ -3,7 +3,7 @@
 The main flow: resolve inputs -> bind the output dir to the config (manifest) -> stream the items the
 shard book still needs (`book.pending`) -> validate fields -> the executor truncates, prompts, generates
 and extracts (generation.py; locally or on Ray workers, executors/) -> append each record to its shard
-(exactly once; see shards.py) -> summary.
+(exactly once: shards.py keeps the book of which shards are done, shardcommit.py commits each) -> summary.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from tpt.augment.generation import (
     to_document,
 )
 from tpt.augment.prompts import PromptTemplate, load_template
+from tpt.augment.shardcommit import shard_files
 from tpt.augment.shards import ShardBook
 from tpt.core.artifacts import claim_output_dir, write_json
 from tpt.core.duplicate_ids import id_hash
@@ -35,7 +36,6 @@ from tpt.core.progress import Progress
 from tpt.formats.corpus import Item, count_items, iter_items, resolve_inputs
 from tpt.formats.records import Failure
 from tpt.formats.summaries import AugmentSummary
-from tpt.storage import is_remote
 from tpt.storage.outputlock import lock_output_dir
 
 __all__ = ["AugmentConfig", "AugmentSummary", "run"]
@@ -66,7 +66,7 @@ def _run(cfg: AugmentConfig, executor: Executor) -> AugmentSummary:
         shards,
         cfg.shard_size,
         id_of=_first_occurrence_id,
-        files=_remote_shard_files(shards),
+        files=shard_files(shards),
         records_format=cfg.output_format,
     )
     counters = {"new_records": 0, "new_failures": 0}
@@ -255,13 +255,3 @@ def _write_summary(
     )
     write_json(cfg.output / "summary.json", summary.to_json())
     return summary
-
-
-def _remote_shard_files(shards: Any) -> Any:
-    """On object storage, the shard book's files (partials staged locally, commits as whole objects:
-    storage/shardfiles.py); None for a local directory (the book's own LocalShardFiles)."""
-    if not is_remote(shards):
-        return None
-    from tpt.storage.shardfiles import shard_files
-
-    return shard_files(shards)

@@ -12,11 +12,17 @@ any other fsspec protocol) that offers the part of Path's interface the stages u
   never written anywhere by tpt; an endpoint (an S3-compatible store) from AWS_ENDPOINT_URL.
 - `urls`: what a path argument is from its text (scheme, is_remote, redact); a leaf module.
 - `errors`: `remote_errors`, which turns a storage library's exception into one line (StorageError).
-- `remote`: RemotePath.
-- `readahead`: the bounded-memory, read-ahead reader of a remote object.
-- `lease`: the output lock on object storage (a lease object created with a conditional put).
+- `readahead`: the bounded-memory, read-ahead reader of a remote object (any object with url, fs, path
+  and size: it does not import `remote`).
+- `remote`: RemotePath, and `upload`/`download` (transport only: no lock).
+- `lease`: the output lock on object storage (a lease object created with a conditional put), and
+  `upload_held`, the upload of a run that holds the output (the lease checked first).
 - `shardfiles`: augment's shards on object storage, exactly once without rename: objects, then the
-  records object that readers trust (`localshards`: the same seam on a local disk).
+  records object that readers trust (`localshards`: the same seam on a local disk). The commit protocol
+  that uses the seam is `tpt.augment.shardcommit`.
+
+Their imports form no circle, not even through TYPE_CHECKING or function-level imports
+(tests/core/test_storage_cycles.py): urls <- errors <- readahead <- remote <- lease <- shardfiles.
 - `outputlock`: one writer per output directory (flock locally, `lease` on object storage).
 
 Importing this package imports no filesystem library (fsspec comes with the first URL).

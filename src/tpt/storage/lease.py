@@ -26,13 +26,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tpt.core.errors import TptError
 from tpt.storage.errors import StorageError, remote_errors
-
-if TYPE_CHECKING:
-    from tpt.storage.remote import RemotePath
+from tpt.storage.remote import RemotePath, upload
 
 TTL_ENV = "TPT_LEASE_TTL_S"
 DEFAULT_TTL_S = 120.0
@@ -190,6 +188,13 @@ def check_commit(url: str) -> None:
         lease.check()
 
 
+def upload_held(local: os.PathLike | str, remote: RemotePath) -> None:
+    """Upload a local file as one object under an output this process holds the lease of: raise
+    LeaseLost first if that lease is lost (so a run that lost its output stops before it writes)."""
+    check_commit(remote.url)
+    upload(local, remote)
+
+
 def acquire(
     directory: RemotePath,
     *,
@@ -261,4 +266,4 @@ def _expired(holder: dict[str, Any]) -> bool:
         return True
 
 
-__all__ = ["Lease", "LeaseLost", "StorageError", "acquire", "check_commit", "held"]
+__all__ = ["Lease", "LeaseLost", "StorageError", "acquire", "check_commit", "held", "upload_held"]

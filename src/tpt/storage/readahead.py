@@ -16,12 +16,27 @@ import os
 import threading
 from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from tpt.storage.errors import remote_errors
 
-if TYPE_CHECKING:
-    from tpt.storage.remote import RemotePath
+
+class RemoteObject(Protocol):
+    """What this reader needs of an object: remote.RemotePath is one (this module imports it not, so
+    that remote -> readahead is the only arrow between the two)."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def fs(self) -> Any: ...
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def size(self) -> int: ...
+
 
 BLOCK = int(float(os.environ.get("TPT_READAHEAD_BLOCK_MB", "8")) * (1 << 20))
 DEPTH = max(1, int(os.environ.get("TPT_READAHEAD_DEPTH", "4")))
@@ -41,12 +56,12 @@ def _pool() -> ThreadPoolExecutor:
         return _POOL
 
 
-def _fetch(remote: RemotePath, start: int, end: int) -> bytes:
+def _fetch(remote: RemoteObject, start: int, end: int) -> bytes:
     with remote_errors(remote.url, "reading it"):
         return bytes(remote.fs.cat_file(remote.path, start=start, end=end))
 
 
-def prefetch(remote: RemotePath, *, block: int = BLOCK) -> None:
+def prefetch(remote: RemoteObject, *, block: int = BLOCK) -> None:
     """Request the first block of an object that will be opened soon (a failure shows when it is read)."""
     end = min(block, remote.size)
     if end <= 0:
@@ -69,7 +84,7 @@ def _take_prefetched(url: str, end: int) -> Future[bytes] | None:
 class ReadAhead(io.RawIOBase):
     """Raw reader: `readinto` hands out the current block; the next DEPTH blocks are being fetched."""
 
-    def __init__(self, remote: RemotePath, *, block: int = BLOCK, depth: int = DEPTH) -> None:
+    def __init__(self, remote: RemoteObject, *, block: int = BLOCK, depth: int = DEPTH) -> None:
         super().__init__()
         self.remote = remote
         self.block, self.depth = block, depth

@@ -198,10 +198,8 @@ class RemotePath:
 
 def upload(local: os.PathLike | str, remote: RemotePath) -> None:
     """Upload a local file as one object (a multipart upload for a large one: the object appears only
-    when it completes, so readers never see part of it)."""
-    from tpt.storage.lease import check_commit
-
-    check_commit(remote.url)
+    when it completes, so readers never see part of it). Plain transport: a write under a leased output
+    goes through `tpt.storage.lease.upload_held`, which checks the lease first."""
     with remote_errors(remote.url, "uploading it"):
         remote.fs.put_file(os.fspath(local), remote.path)
 

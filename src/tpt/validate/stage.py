@@ -21,8 +21,8 @@ from tpt.formats.reading import BadLine, RecordLine, read_records, resolve_recor
 from tpt.formats.summaries import ValidateSummary
 from tpt.quality.checks import CheckConfig, Validator
 from tpt.storage import as_path, is_remote
+from tpt.storage.lease import upload_held as upload  # checks the lease, then uploads
 from tpt.storage.outputlock import lock_output_dir
-from tpt.storage.remote import upload
 from tpt.validate.config import ValidateConfig
 from tpt.validate.units import PARTS, UnitBook
 

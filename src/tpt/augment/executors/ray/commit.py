@@ -1,8 +1,9 @@
 """The one place where the Ray executor touches augment's shard commit protocol and stage internals.
 
 Workers that read their own input also write and commit their own output shard, through exactly the
-files and steps a local run uses (`tpt.augment.shards`: partial files appended, repaired after a crash,
-committed by rename, records last). Everything this package needs from that protocol, and from
+files and steps a local run uses (`tpt.augment.shardcommit`: partial files appended, repaired after a
+crash, committed by rename, records last; `shard_files` picks the local or the object-store
+seam). Everything this package needs from that protocol, and from
 `stage`'s private helpers (the claim, the id rule, the summary), is called from here only, so that a
 refactor of those modules re-points one file.
 """
@@ -15,7 +16,8 @@ from typing import Any
 
 from tpt.augment import shards as _shards
 from tpt.augment import stage as _stage
-from tpt.augment.shards import OpenShard, ShardBook, settle_commit, shard_name
+from tpt.augment.shardcommit import OpenShard, settle_commit, shard_files, shard_name
+from tpt.augment.shards import ShardBook
 
 RETRYABLE = _stage.RETRYABLE
 TEACHER_OUTCOMES = _stage.TEACHER_OUTCOMES
@@ -23,16 +25,6 @@ SamplingSent = _stage.SamplingSent
 claim = _stage._claim
 first_occurrence_id = _stage._first_occurrence_id
 write_summary = _stage._write_summary
-
-
-def shard_files(shards_dir: Any) -> Any:
-    """The ShardFiles of a shards directory: object storage's, or a local directory's."""
-    remote = _stage._remote_shard_files(shards_dir)
-    if remote is not None:
-        return remote
-    from tpt.storage.localshards import LocalShardFiles
-
-    return LocalShardFiles(Path(shards_dir))
 
 
 def records_suffix(fmt: str) -> str:
@@ -101,4 +93,4 @@ def drop_shard_lock(shards_dir: Any, k: int) -> None:
         (Path(shards_dir) / f".{shard_name(k)}.lock").unlink(missing_ok=True)
 
 
-__all__ = ["OpenShard", "ShardBook", "_shards"]
+__all__ = ["OpenShard", "ShardBook", "_shards", "shard_files"]
