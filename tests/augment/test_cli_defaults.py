@@ -42,7 +42,7 @@ FIELDS: dict[type, dict[str, str]] = {
     },
     BudgetOptions: {"allocation": "allocation"},
     RayOptions: {d: d for d in "address workers worker_cpus worker_gpus units_per_worker".split()}
-    | {"worker_restarts": "max_restarts"},
+    | {"worker_restarts": "max_restarts", "ray_reads": "reads"},
     ServeSpec: {
         "serve": "engine",
         "serve_arg": "extra_args",

@@ -60,7 +60,7 @@ def test_difficulty_gives_reasoning_dense_documents_more() -> None:
 
 @pytest.mark.parametrize(
     ("text", "error"),
-    [("lots", "TOKENS"), ("0", "> 0"), ("-5/doc", "TOKENS")],
+    [("lots", "TOKENS"), ("0", "> 0"), ("-5/doc", "TOKENS"), ("1e999", "finite")],
 )
 def test_a_bad_budget_says_what_is_expected(text, error) -> None:
     with pytest.raises(ConfigError, match=error):

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-PAGE = Path(__file__).parents[2] / "docs" / "python-api.md"
+ROOT = Path(__file__).parents[2]
+PAGE = ROOT / "docs" / "python-api.md"
 
 
 def code_blocks(page: Path) -> list[str]:
@@ -37,3 +38,9 @@ def test_the_python_api_page_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     accuracy = [r for r in rows if r["task"] == "direct" and r["metric"] == "accuracy"]
     assert accuracy and all(0 <= r["value"] <= 1 for r in accuracy)
     assert "validate: kept" in capsys.readouterr().out
+
+
+def test_the_readme_shows_the_pages_pipeline_verbatim() -> None:
+    """The README's Python block is this page's pipeline block, so the test above runs it too."""
+    (readme_block,) = code_blocks(ROOT / "README.md")
+    assert readme_block == code_blocks(PAGE)[1]

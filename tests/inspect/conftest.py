@@ -52,7 +52,10 @@ def pipeline(tmp_path_factory) -> Pipeline:
     with StubServer(stub) as server:
         argv = ["augment", str(corpus), "--output", str(p.aug), "--backend", "openai", "--model", "stub",
                 "--base-url", server.base_url, "--max-retries", "0", "--no-progress",
-                "--max-thinking-tokens", "300", "--loop-window", "64"]  # fmt: skip
+                "--max-thinking-tokens", "300", "--loop-window", "64",
+                # 4 in flight: the first answers are the math documents' successes, so the injected 400s
+                # of the Python ones later are documents' failures, never "the server rejects everything"
+                "--concurrency", "4"]  # fmt: skip
         assert main(argv) == 0
     assert main(["validate", str(p.aug), "--output", str(p.val)]) == 0
     tok = root / "tok"

@@ -11,9 +11,10 @@ import pytest
 from tpt.core.configs import drift
 from tpt.core.errors import ConfigError
 from tpt.sft import cli as sft_cli
+from tpt.sft.config import SftConfig
 from tpt.train import cli
 from tpt.train import config as train_config  # its testbed() is not a test
-from tpt.train.config import PRESETS, SftConfig, TrainConfig, midtrain, pretrain, sft
+from tpt.train.config import PRESETS, TrainConfig, midtrain, pretrain, sft
 from tpt.train.options import PRESET_OPTIONS
 
 DOCS = Path(__file__).parents[2] / "docs" / "train.md"

@@ -165,8 +165,9 @@ def test_sft_on_gsm8k_train_problems(bpe_student: Path, tmp_path: Path) -> None:
 
 def test_sft_from_python_returns_a_summary(bpe_student: Path, tmp_path: Path) -> None:
     """sft.stage.run(SftConfig): two steps on four GSM8K examples, a TrainSummary back."""
+    from tpt.sft.config import SftConfig
     from tpt.sft.stage import run
-    from tpt.train.config import SftConfig, testbed
+    from tpt.train.config import testbed
 
     config = SftConfig(
         data=[GSM8K],

@@ -42,6 +42,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from tpt.core.errors import ConfigError
+from tpt.core.jsontypes import JSONObject
 
 ALLOCATIONS = ("uniform", "difficulty")
 BINS = 4096
@@ -67,8 +68,8 @@ class BudgetOptions:
     allocation: str = "uniform"
 
     def __post_init__(self) -> None:
-        if not self.tokens > 0:
-            raise ConfigError(f"--thinking-budget must be > 0, got {self.tokens:g}")
+        if not 0 < self.tokens < math.inf:
+            raise ConfigError(f"--thinking-budget must be a finite number > 0, got {self.tokens:g}")
         if self.allocation not in ALLOCATIONS:
             raise ConfigError(
                 f"--allocation must be one of {', '.join(ALLOCATIONS)}, got {self.allocation!r}"
@@ -78,7 +79,7 @@ class BudgetOptions:
         """The run's budget in tokens, for a run over `documents` input items."""
         return int(self.tokens * documents) if self.per_document else int(self.tokens)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONObject:
         return asdict(self)
 
 
@@ -166,11 +167,11 @@ class Plan:
     def _cap_of_bin(self, index: int) -> int:
         return _cap(self.scale, bin_score(index), self.max_cap)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONObject:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Plan:
+    def from_dict(cls, data: JSONObject) -> Plan:
         return cls(**data)
 
 

@@ -30,13 +30,12 @@ def add_arguments(p: argparse.ArgumentParser, *, optional_output: str | None = N
     """The options of `tpt augment`; `optional_output`: --output is optional, with this help (estimate).
 
     Every default comes from a config field (AugmentConfig, SamplingParams, BackendOptions), so it is
-    written once; tests/augment/test_cli_defaults.py holds the two together."""
-    from tpt.augment.backends.base import OPTION_DEFAULTS as B
-    from tpt.augment.backends.base import SamplingParams
+    written once; tests/augment/test_cli_defaults.py holds the two together. Each option group below
+    adds its own flags, in the order --help lists them."""
     from tpt.augment.config import AugmentConfig
     from tpt.core.configs import defaults
 
-    a, s = defaults(AugmentConfig), SamplingParams()
+    a = defaults(AugmentConfig)
     augment = optional_output is None  # `tpt augment` itself (not estimate, which shares the options)
     p.add_argument(
         "inputs",
@@ -70,6 +69,22 @@ def add_arguments(p: argparse.ArgumentParser, *, optional_output: str | None = N
             help=f"stop (exit 4) when this run's first N generations all fail and none succeeds "
             f"(default {a['fail_fast']}; 0: never)",
         )
+    _add_input_options(p)
+    _add_prompt_options(p)
+    _add_decoding_options(p)
+    _add_loop_guard_options(p)
+    _add_backend_options(p)
+    _add_output_options(p)
+    _add_executor_options(p)
+
+
+def _add_input_options(p: argparse.ArgumentParser) -> None:
+    """The input group: which fields, which items, what to do with bad or repeated ones."""
+    from tpt.augment.config import AugmentConfig
+    from tpt.core.configs import defaults
+
+    a = defaults(AugmentConfig)
+
     g = p.add_argument_group("input")
     g.add_argument(
         "--text-field",
@@ -102,6 +117,16 @@ def add_arguments(p: argparse.ArgumentParser, *, optional_output: str | None = N
         "from --tokenizer, else common chat markers) is neutralized (default; recorded), rejected "
         "as an input failure, or passed as is. In-process backends always encode documents as text",
     )
+
+
+def _add_prompt_options(p: argparse.ArgumentParser) -> None:
+    """The prompt group: the template, document truncation, the opened think turn."""
+    from tpt.augment.config import AugmentConfig
+    from tpt.core.configs import defaults
+
+    a = defaults(AugmentConfig)
+    from tpt.augment.backends.base import OPTION_DEFAULTS as B
+
     g = p.add_argument_group("prompt")
     g.add_argument(
         "--template",
@@ -121,6 +146,15 @@ def add_arguments(p: argparse.ArgumentParser, *, optional_output: str | None = N
         default=B.open_think,
         help="open the assistant turn with <think> (auto: only for non-reasoning teachers)",
     )
+
+
+def _add_decoding_options(p: argparse.ArgumentParser) -> None:
+    """The decoding group: sampling parameters (SamplingParams' defaults, the paper's)."""
+    from tpt.augment.backends.base import SamplingParams
+
+    s = SamplingParams()
+    from tpt.augment.backends.base import OPTION_DEFAULTS as B
+
     g = p.add_argument_group("decoding (defaults from the paper)")
     g.add_argument("--temperature", type=float, default=s.temperature)
     g.add_argument("--top-p", type=float, default=s.top_p)
@@ -169,6 +203,14 @@ def add_arguments(p: argparse.ArgumentParser, *, optional_output: str | None = N
         default=s.presence_penalty,
         help="subtracted from the logit of each token in the output (default 0, off)",
     )
+
+
+def _add_loop_guard_options(p: argparse.ArgumentParser) -> None:
+    """The loop guard group (LoopGuardOptions' defaults)."""
+    from tpt.augment.config import AugmentConfig
+    from tpt.core.configs import defaults
+
+    a = defaults(AugmentConfig)
     from tpt.augment.loopguard import LoopGuardOptions
 
     lg = LoopGuardOptions()
@@ -201,6 +243,12 @@ def add_arguments(p: argparse.ArgumentParser, *, optional_output: str | None = N
         help="a stopped trajectory: keep-prefix (default: a record with the thinking before the loop, "
         "finish_reason repetition, which validate's loop_stopped check drops) or drop (a failure)",
     )
+
+
+def _add_backend_options(p: argparse.ArgumentParser) -> None:
+    """The backend group: which teacher, where it is served, how it is driven."""
+    from tpt.augment.backends.base import OPTION_DEFAULTS as B
+
     g = p.add_argument_group("backend")
     g.add_argument(
         "--backend",
@@ -261,6 +309,14 @@ def add_arguments(p: argparse.ArgumentParser, *, optional_output: str | None = N
         metavar="KEY=VALUE",
         help="extra backend argument (repeatable); the value is parsed as JSON when it can be",
     )
+
+
+def _add_output_options(p: argparse.ArgumentParser) -> None:
+    """The output group: shards, their format, resuming."""
+    from tpt.augment.config import AugmentConfig
+    from tpt.core.configs import defaults
+
+    a = defaults(AugmentConfig)
     g = p.add_argument_group("output")
     g.add_argument(
         "--shard-size",
@@ -287,6 +343,10 @@ def add_arguments(p: argparse.ArgumentParser, *, optional_output: str | None = N
         "timeouts); input problems stay recorded",
     )
     g.add_argument("--no-progress", action="store_true", help="no progress line")
+
+
+def _add_executor_options(p: argparse.ArgumentParser) -> None:
+    """The executor group, then the options the executors and --serve add themselves."""
     from tpt.augment.executors import EXECUTORS, OPTION_MODULES, load
 
     g = p.add_argument_group("executor (where the work runs)")
@@ -412,7 +472,8 @@ def run(args: argparse.Namespace) -> int:
     cfg, executor = config_from_args(args)
     # Locked before a Ray cluster or a server starts: a second run on this --output fails at once.
     with lock_output_dir(args.output, stage="augment"):
-        summary = run_stage(cfg, executor=executor)
+        # An executor that runs the whole stage itself (Ray: workers read and commit their own shards).
+        summary = getattr(executor, "run_stage", run_stage)(cfg, executor=executor)
     print_summary(summary, args.output, records=f"*.{cfg.output_format}")
     print(inspect_command(display(args.output)), file=sys.stderr)
     return exit_status(summary)

@@ -4,9 +4,9 @@ The defaults are written here once; `augment/cli.py` takes its option defaults f
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from tpt.augment.backends.base import SamplingParams
 from tpt.augment.budget import BudgetOptions
@@ -24,7 +24,7 @@ class AugmentConfig:
     output: Path
     """A local directory or a URL on object storage (s3://bucket/aug/; docs/object-storage.md)."""
     backend: str = "transformers"
-    backend_options: dict[str, Any] = field(default_factory=dict)
+    backend_options: Mapping[str, object] = field(default_factory=dict)
     """Backend options (model, base_url, concurrency, batch_size, ...): see backends/base.py."""
     text_field: str = "text"
     id_field: str = "id"

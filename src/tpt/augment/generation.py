@@ -25,6 +25,7 @@ from tpt.augment.budget import Plan
 from tpt.augment.config import AugmentConfig
 from tpt.augment.extract import extract_thinking
 from tpt.augment.prompts import PromptTemplate
+from tpt.core.jsontypes import JSONObject
 from tpt.formats.corpus import Item, content_id
 from tpt.formats.records import AugmentedRecord, ControlTokens, LoopStop, Provenance, RecordInput
 from tpt.formats.text import readable_id
@@ -43,15 +44,15 @@ class Document:
     id: Any
     text: str
     source: str
-    meta: dict[str, Any]
-    record: dict[str, Any]
+    meta: JSONObject
+    record: JSONObject
     duplicate_of: int | None = None
     """Input index of the first document with this id (kept with --duplicate-ids keep-both)."""
 
 
 FailFn = Callable[..., None]
 """fail(item, reason, detail, doc_id=None): record that an input item produced no record."""
-Outcomes = Iterator[tuple[Document, dict[str, Any]]]
+Outcomes = Iterator[tuple[Document, JSONObject]]
 """(document, record) pairs, in completion order."""
 
 
@@ -165,11 +166,11 @@ def generate_records(
 
 
 def _provenance(
-    base: dict[str, Any], seed: int | None, result: GenerationResult, budget: dict[str, Any] | None
+    base: JSONObject, seed: int | None, result: GenerationResult, budget: JSONObject | None
 ) -> Provenance:
     """The record's provenance: the run's, less the fields the server refused for this request, with
     this document's thinking cap under a --thinking-budget plan."""
-    extra: dict[str, Any] = {"thinking_budget": budget} if budget is not None else {}
+    extra: JSONObject = {"thinking_budget": budget} if budget is not None else {}
     if not result.refused_fields:
         return Provenance(**base, seed=seed, attempts=result.attempts, **extra)
     refused = list(result.refused_fields)
@@ -183,7 +184,7 @@ def _provenance(
     )
 
 
-def _budget_of(plan: Plan | None, text: str) -> dict[str, Any] | None:
+def _budget_of(plan: Plan | None, text: str) -> JSONObject | None:
     if plan is None:
         return None
     return {"allocation": plan.allocation, "score": plan.score_of(text), "cap": plan.cap(text)}

@@ -31,7 +31,6 @@ import re
 from collections import deque
 from collections.abc import Hashable, Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
 
 from tpt.core.errors import ConfigError
 
@@ -71,7 +70,7 @@ class LoopGuardOptions:
         if not 0 < self.threshold <= 1:
             raise ConfigError(f"--loop-threshold must be in (0, 1], got {self.threshold}")
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, bool | int | float]:
         return asdict(self)
 
     @property

@@ -18,6 +18,7 @@ import asyncio
 import json
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ from tpt.augment.backends.openai_protocol import model_ids, server_message
 from tpt.augment.backends.openai_refusals import refused_fields
 from tpt.augment.backends.openai_stream import NotAStream, StreamError, read_stream
 from tpt.core.errors import EXIT_OK, EXIT_SERVER_UNUSABLE
+from tpt.core.jsontypes import JSONObject
 
 CHECK_TOKENS = 10
 """Tokens asked of each check request: enough for the cap to be reached (finish_reason length)."""
@@ -49,7 +51,7 @@ class Answer:
     total_s: float
 
 
-async def _post(session: Any, url: str, body: dict[str, Any]) -> Answer:
+async def _post(session: Any, url: str, body: Mapping[str, object]) -> Answer:
     started = time.monotonic()
     async with session.post(url, data=json.dumps(body).encode()) as resp:
         first = b""
@@ -67,7 +69,7 @@ async def _lines(body: bytes):
         yield line
 
 
-def _chunks(body: bytes) -> list[dict[str, Any]]:
+def _chunks(body: bytes) -> list[JSONObject]:
     out = []
     for line in body.splitlines():
         line = line.strip()
@@ -81,7 +83,7 @@ def _chunks(body: bytes) -> list[dict[str, Any]]:
     return out
 
 
-def _plain(answer: Answer) -> dict[str, Any] | None:
+def _plain(answer: Answer) -> JSONObject | None:
     """choices[0] of a plain completion (with the body's usage under '_usage'), or None."""
     try:
         data = json.loads(answer.body)
@@ -92,7 +94,7 @@ def _plain(answer: Answer) -> dict[str, Any] | None:
         return None
 
 
-def _text(choice: dict[str, Any] | None) -> str:
+def _text(choice: JSONObject | None) -> str:
     if not choice:
         return ""
     message = choice.get("message") or {}
@@ -137,92 +139,109 @@ async def check(backend: Any, sampling: Any, run: Run) -> list[Row]:
     headers = {"Content-Type": "application/json"}
     if key := os.environ.get(run.api_key_env):  # the key goes in this header only, as in the backend
         headers["Authorization"] = f"Bearer {key}"
-    rows: list[Row] = []
     timeout = aiohttp.ClientTimeout(total=run.timeout_s)
     async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
-        try:
-            async with session.get(base + "/models") as resp:
-                status, payload = resp.status, await resp.read()
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            return [Row("server", f"no answer at {base} ({type(exc).__name__}: {exc})",
-                        "is it running, and does --base-url end in /v1?", fatal=True)]  # fmt: skip
-        served = model_ids(payload) if status == 200 else []
-        if status in (401, 403):
-            return [Row("server", f"HTTP {status} on /models: {server_message(payload)}",
-                        f"set ${run.api_key_env} (or name another with --api-key-env)", fatal=True)]  # fmt: skip
-        if served and model not in served:
-            listing = ", ".join(served[:5])
-            return [Row("model", f"{model!r} is not served (it serves {listing})", "pass one as --model",
-                        fatal=True)]  # fmt: skip
-        rows.append(Row("model", f"{model!r} listed" if served else f"/models: HTTP {status}, no listing",
-                        "" if served else "a wrong --model shows only in the first requests"))  # fmt: skip
-        ctx = context_length(payload, model) if status == 200 else None
-        need = run.max_doc_tokens + sampling.max_tokens
-        if ctx is None:
-            rows.append(Row("context length", "not advertised",
-                            f"not checked: a longer prompt + answer fails as bad_request (the run "
-                            f"needs {need} + the template)"))  # fmt: skip
-        else:
-            fits = ctx >= need
-            rows.append(Row("context length", f"{ctx} tokens",
-                            f"--max-doc-tokens + --max-thinking-tokens = {need}: "
-                            + ("fits (plus the template)" if fits else
-                               "does NOT fit: long documents will fail as bad_request; lower one of them")))  # fmt: skip
+        rows = await _server_rows(session, base, model, sampling, run)
+        if not any(r.fatal for r in rows):
+            rows.extend(await _chat_rows(session, backend, sampling, run, base + "/chat/completions"))
+    return rows
 
-        template = backend.body_template(sampling)
-        for k in ("stream", "stream_options"):
-            template.pop(k, None)
-        body = {**template, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": CHECK_TOKENS,
-                "temperature": 1.0, "top_p": 1.0, "seed": 1234}  # fmt: skip
-        url = base + "/chat/completions"
-        try:
+
+async def _server_rows(session: Any, base: str, model: str, sampling: Any, run: Run) -> list[Row]:
+    """/models: the server answers, serves --model, and how long a context it advertises."""
+    import aiohttp
+
+    rows: list[Row] = []
+    try:
+        async with session.get(base + "/models") as resp:
+            status, payload = resp.status, await resp.read()
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        return [Row("server", f"no answer at {base} ({type(exc).__name__}: {exc})",
+                    "is it running, and does --base-url end in /v1?", fatal=True)]  # fmt: skip
+    served = model_ids(payload) if status == 200 else []
+    if status in (401, 403):
+        return [Row("server", f"HTTP {status} on /models: {server_message(payload)}",
+                    f"set ${run.api_key_env} (or name another with --api-key-env)", fatal=True)]  # fmt: skip
+    if served and model not in served:
+        listing = ", ".join(served[:5])
+        return [Row("model", f"{model!r} is not served (it serves {listing})", "pass one as --model",
+                    fatal=True)]  # fmt: skip
+    rows.append(Row("model", f"{model!r} listed" if served else f"/models: HTTP {status}, no listing",
+                    "" if served else "a wrong --model shows only in the first requests"))  # fmt: skip
+    ctx = context_length(payload, model) if status == 200 else None
+    need = run.max_doc_tokens + sampling.max_tokens
+    if ctx is None:
+        rows.append(Row("context length", "not advertised",
+                        f"not checked: a longer prompt + answer fails as bad_request (the run "
+                        f"needs {need} + the template)"))  # fmt: skip
+    else:
+        fits = ctx >= need
+        rows.append(Row("context length", f"{ctx} tokens",
+                        f"--max-doc-tokens + --max-thinking-tokens = {need}: "
+                        + ("fits (plus the template)" if fits else
+                           "does NOT fit: long documents will fail as bad_request; lower one of them")))  # fmt: skip
+    return rows
+
+
+async def _chat_rows(session: Any, backend: Any, sampling: Any, run: Run, url: str) -> list[Row]:
+    """Chat requests as the run sends them: refused fields, streaming, length, reasoning, seed, stop,
+    latency."""
+    import aiohttp
+
+    rows: list[Row] = []
+    template = backend.body_template(sampling)
+    for k in ("stream", "stream_options"):
+        template.pop(k, None)
+    body = {**template, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": CHECK_TOKENS,
+            "temperature": 1.0, "top_p": 1.0, "seed": 1234}  # fmt: skip
+    try:
+        plain = await _post(session, url, body)
+        # As the run does (openai_refusals.py): fields a server refuses that tpt only adds as
+        # neutral extras are dropped, and the check goes on without them.
+        droppable, dropped = backend._droppable_fields(template), []
+        while plain.status in (400, 422) and (names := refused_fields(plain.body, body) & droppable):
+            dropped += sorted(names)
+            body = {k: v for k, v in body.items() if k not in names}
             plain = await _post(session, url, body)
-            # As the run does (openai_refusals.py): fields a server refuses that tpt only adds as
-            # neutral extras are dropped, and the check goes on without them.
-            droppable, dropped = backend._droppable_fields(template), []
-            while plain.status in (400, 422) and (names := refused_fields(plain.body, body) & droppable):
-                dropped += sorted(names)
-                body = {k: v for k, v in body.items() if k not in names}
-                plain = await _post(session, url, body)
-            if dropped:
-                rows.append(Row("refused fields", ", ".join(dropped), "the run drops them (the server's "
-                                "defaults apply; summary.json sampling_refused_this_run)"))  # fmt: skip
-            streamed = await _post(
-                session, url, {**body, "stream": True, "stream_options": {"include_usage": True}}
-            )
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            rows.append(Row("chat request", f"failed: {type(exc).__name__}: {exc}",
-                            "the run would fail the same way", fatal=True))  # fmt: skip
-            return rows
-        if plain.status != 200:
-            message = server_message(plain.body)
-            named = [k for k in ("top_k", "min_p", "repetition_penalty", "repeat_penalty") if k in message]
-            hint = (
-                f" ({', '.join(named)}: --sampling-fields standard, or --engine-arg top_k=0 for llama.cpp)"
-                if named
-                else " (a hosted API may need --sampling-fields standard)"
-                if 400 <= plain.status < 500
-                else ""
-            )
-            rows.append(Row("chat request", f"HTTP {plain.status}: {message}",
-                            f"the run's requests are refused: fix the option it names{hint}", fatal=True))  # fmt: skip
-            return rows
-        choice = _plain(plain)
-        if choice is None:
-            rows.append(Row("chat request", f"not a chat completion: {plain.body[:120]!r}",
-                            "tpt cannot read this server", fatal=True))  # fmt: skip
-            return rows
-        rows.extend(await _stream_rows(streamed, run))
-        rows.append(_length_row(choice))
-        rows.append(_reasoning_row(choice, streamed))
-        other = await _post(session, url, {**body, "seed": 4321})
-        rows.append(_seed_row(_text(_plain(streamed_as_plain(streamed)) or choice), _text(choice),
-                              _text(_plain(other))))  # fmt: skip
-        rows.append(await _stop_row(session, url, body))
-        tokens = int(choice["_usage"].get("completion_tokens") or 0)
-        rate = f", {tokens / plain.total_s:.0f} tokens/s" if tokens and plain.total_s > 0 else ""
-        seen = f"first byte {streamed.first_byte_s * 1000:.0f} ms; {tokens or '?'} tokens in {plain.total_s:.2f} s{rate}"
-        rows.append(Row("latency", seen, "one request alone; size --concurrency to the server's batch"))
+        if dropped:
+            rows.append(Row("refused fields", ", ".join(dropped), "the run drops them (the server's "
+                            "defaults apply; summary.json sampling_refused_this_run)"))  # fmt: skip
+        streamed = await _post(
+            session, url, {**body, "stream": True, "stream_options": {"include_usage": True}}
+        )
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        rows.append(Row("chat request", f"failed: {type(exc).__name__}: {exc}",
+                        "the run would fail the same way", fatal=True))  # fmt: skip
+        return rows
+    if plain.status != 200:
+        message = server_message(plain.body)
+        named = [k for k in ("top_k", "min_p", "repetition_penalty", "repeat_penalty") if k in message]
+        hint = (
+            f" ({', '.join(named)}: --sampling-fields standard, or --engine-arg top_k=0 for llama.cpp)"
+            if named
+            else " (a hosted API may need --sampling-fields standard)"
+            if 400 <= plain.status < 500
+            else ""
+        )
+        rows.append(Row("chat request", f"HTTP {plain.status}: {message}",
+                        f"the run's requests are refused: fix the option it names{hint}", fatal=True))  # fmt: skip
+        return rows
+    choice = _plain(plain)
+    if choice is None:
+        rows.append(Row("chat request", f"not a chat completion: {plain.body[:120]!r}",
+                        "tpt cannot read this server", fatal=True))  # fmt: skip
+        return rows
+    rows.extend(await _stream_rows(streamed, run))
+    rows.append(_length_row(choice))
+    rows.append(_reasoning_row(choice, streamed))
+    other = await _post(session, url, {**body, "seed": 4321})
+    rows.append(_seed_row(_text(_plain(streamed_as_plain(streamed)) or choice), _text(choice),
+                          _text(_plain(other))))  # fmt: skip
+    rows.append(await _stop_row(session, url, body))
+    tokens = int(choice["_usage"].get("completion_tokens") or 0)
+    rate = f", {tokens / plain.total_s:.0f} tokens/s" if tokens and plain.total_s > 0 else ""
+    seen = f"first byte {streamed.first_byte_s * 1000:.0f} ms; {tokens or '?'} tokens in {plain.total_s:.2f} s{rate}"
+    rows.append(Row("latency", seen, "one request alone; size --concurrency to the server's batch"))
     return rows
 
 
@@ -273,7 +292,7 @@ async def _stream_rows(answer: Answer, run: Run) -> list[Row]:
     return rows
 
 
-def _length_row(choice: dict[str, Any]) -> Row:
+def _length_row(choice: JSONObject) -> Row:
     finish = choice.get("finish_reason")
     tokens = int(choice["_usage"].get("completion_tokens") or 0)
     if finish == "length":
@@ -285,7 +304,7 @@ def _length_row(choice: dict[str, Any]) -> Row:
     return Row("finish_reason at the cap", f"not reached ({finish!r} after {tokens} tokens)", "not checked")
 
 
-def _reasoning_row(choice: dict[str, Any], streamed: Answer) -> Row:
+def _reasoning_row(choice: JSONObject, streamed: Answer) -> Row:
     message = choice.get("message") or {}
     names = [k for k in ("reasoning_content", "reasoning") if message.get(k)]
     names += [k for chunk in _chunks(streamed.body) for c in chunk.get("choices") or ()
@@ -312,7 +331,7 @@ def _seed_row(streamed: str, plain: str, other: str) -> Row:
     )
 
 
-async def _stop_row(session: Any, url: str, body: dict[str, Any]) -> Row:
+async def _stop_row(session: Any, url: str, body: Mapping[str, object]) -> Row:
     """Greedy (temperature 0), so that the text repeats whatever the server does with seeds: the
     answer, then the same request with a stop string taken from its middle."""
     body = {**body, "temperature": 0.0}

@@ -387,21 +387,8 @@ class ShardBook:
         """Settle a crash inside commit(). Its steps: stats sidecar, failures file, records file (the
         commit point), each written whole and renamed. Without the records file the shard is not
         committed: undo the earlier steps. With it, drop leftovers of the partial stage."""
-        f = self.files
-        for stats in f.names("part-*.stats.json"):
-            stem = stats[: -len(".stats.json")]
-            records, failures = f"{stem}{self.suffix}", f"{stem}.failures.jsonl"
-            fail_partial, rec_partial = failures + PARTIAL, f"{stem}.jsonl{PARTIAL}"
-            if f.exists(records):
-                f.delete(fail_partial)
-                f.delete(rec_partial)
-                continue
-            if f.exists(failures):
-                if f.exists(fail_partial):
-                    f.delete(failures)
-                else:
-                    f.rename(failures, fail_partial)
-            f.delete(stats)
+        for stats in self.files.names("part-*.stats.json"):
+            settle_commit(self.files, stats[: -len(".stats.json")], self.suffix)
 
     def pending(
         self, items: Iterable[Any], *, limit: int | None = None, skipped: Callable[[int], None] = _ignore
@@ -567,3 +554,21 @@ class ShardBook:
             tmp.unlink(missing_ok=True)
             raise
         return n
+
+
+def settle_commit(files: Any, stem: str, suffix: str) -> None:
+    """Finish or undo the interrupted commit of shard `stem` whose stats sidecar exists (see
+    ShardBook._finish_interrupted_commits): with its records file it is committed, so drop the partial
+    stage's leftovers; without it, undo the earlier steps (the failures back to partial, the sidecar gone)."""
+    records, failures = f"{stem}{suffix}", f"{stem}.failures.jsonl"
+    fail_partial, rec_partial = failures + PARTIAL, f"{stem}.jsonl{PARTIAL}"
+    if files.exists(records):
+        files.delete(fail_partial)
+        files.delete(rec_partial)
+        return
+    if files.exists(failures):
+        if files.exists(fail_partial):
+            files.delete(failures)
+        else:
+            files.rename(failures, fail_partial)
+    files.delete(f"{stem}.stats.json")

@@ -37,12 +37,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from tpt.compare.tdist import t_quantile
 from tpt.core.errors import InputError
+from tpt.core.jsontypes import JSONObject
 
 TIE = 1e-9
 """Accuracies closer than this are equal (a mean over seeds and the same mean taken another way)."""
@@ -129,7 +129,7 @@ class Interval:
     def includes(self, x: float) -> bool:
         return self.low <= x <= self.high
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONObject:
         return {
             "value": self.value,
             "ci": [self.low, self.high],

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tpt.core.errors import InputError
+from tpt.core.jsontypes import JSONObject
 from tpt.evaluate.stage import samples_path_for
 
 IGNORED_SETTINGS = ("step", "fingerprint")
@@ -32,7 +33,7 @@ class TaskResults:
     tokens: tuple[int, ...]
     ids: tuple[str, ...]
     correct: tuple[tuple[float, ...], ...]
-    settings: dict[str, Any]
+    settings: JSONObject
     """The rows' eval config without the per-checkpoint keys (IGNORED_SETTINGS)."""
     metric: str
 
@@ -78,7 +79,7 @@ def _iter_jsonl(path: Path):
         raise InputError(f"{path} is not a UTF-8 text file (expected the JSONL `tpt eval` writes)") from None
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+def _read_jsonl(path: Path) -> list[JSONObject]:
     return [rec for _, rec in _iter_jsonl(path)]
 
 
@@ -93,13 +94,13 @@ def is_results_file(path: Path) -> bool:
     return isinstance(rec, dict) and all(k in rec for k in ROW_KEYS)
 
 
-def settings_of(config: dict[str, Any]) -> dict[str, Any]:
+def settings_of(config: JSONObject) -> JSONObject:
     return {k: v for k, v in config.items() if k not in IGNORED_SETTINGS}
 
 
-def flat(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flat(settings: JSONObject, prefix: str = "") -> JSONObject:
     """{"task": {"prompt": ...}} -> {"task.prompt": ...}, for naming the field two settings differ in."""
-    out: dict[str, Any] = {}
+    out: JSONObject = {}
     for k, v in settings.items():
         if isinstance(v, dict):
             out.update(flat(v, f"{prefix}{k}."))
@@ -108,7 +109,7 @@ def flat(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def differing(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+def differing(a: JSONObject, b: JSONObject) -> list[str]:
     fa, fb = flat(a), flat(b)
     return sorted(k for k in set(fa) | set(fb) if fa.get(k, "<absent>") != fb.get(k, "<absent>"))
 
@@ -136,16 +137,16 @@ class _Plan:
     fingerprints; `hits` collects the per-item results as the samples stream by."""
 
     where: str
-    setting: dict[str, Any]
+    setting: JSONObject
     metric: str
-    rows: dict[int, dict[str, Any]]
+    rows: dict[int, JSONObject]
     fingerprints: dict[int, str | None]
     hits: dict[int, dict[str, dict[int, float]]]
 
 
-def _plan(path: Path, model: str, task: str, rows: list[dict[str, Any]], metric: str | None) -> _Plan:
+def _plan(path: Path, model: str, task: str, rows: list[JSONObject], metric: str | None) -> _Plan:
     where = f"{path}: run {model}, task {task}"
-    settings: dict[str, dict[str, Any]] = {}
+    settings: dict[str, JSONObject] = {}
     for r in rows:
         s = settings_of(r["config"])
         settings.setdefault(json.dumps(s, sort_keys=True), s)
@@ -157,7 +158,7 @@ def _plan(path: Path, model: str, task: str, rows: list[dict[str, Any]], metric:
         )
     [setting] = settings.values()
     metrics = list((setting.get("task") or {}).get("metrics") or {})
-    by_ckpt: dict[int, dict[str, Any]] = {}
+    by_ckpt: dict[int, JSONObject] = {}
     for r in rows:
         if r.get("tokens_seen") is None:
             raise InputError(
@@ -171,7 +172,7 @@ def _plan(path: Path, model: str, task: str, rows: list[dict[str, Any]], metric:
     )  # fmt: skip
 
 
-def _take(plan: _Plan, s: dict[str, Any]) -> None:
+def _take(plan: _Plan, s: JSONObject) -> None:
     """Record one sample's correctness (the last record of an (item, sample) wins, as docs/eval.md says)."""
     t = s.get("tokens_seen")
     if t is None or int(t) not in plan.hits:
@@ -237,7 +238,7 @@ def read_results_file(
             "file `tpt eval --output` writes"
         )
     # One row per checkpoint is enough to know its settings (the metrics of one checkpoint share a config).
-    grouped: dict[tuple[str, str], dict[Any, dict[str, Any]]] = {}
+    grouped: dict[tuple[str, str], dict[Any, JSONObject]] = {}
     for r in rows:
         grouped.setdefault((r["model"], r["task"]), {}).setdefault(r["config"].get("fingerprint"), r)
     plans = {key: _plan(path, *key, list(by_fp.values()), metric) for key, by_fp in grouped.items()}

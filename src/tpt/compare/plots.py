@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tpt.core.errors import MissingDependencyError
+from tpt.core.jsontypes import JSONObject
 
 
 def _pyplot() -> Any:
@@ -26,7 +27,7 @@ def _pyplot() -> Any:
     return plt
 
 
-def plot_task(task: str, entry: dict[str, Any], baseline: str, path: Path) -> Path:
+def plot_task(task: str, entry: JSONObject, baseline: str, path: Path) -> Path:
     plt = _pyplot()
     arms = list(entry["arms"])
     colors = {arm: f"C{k % 10}" for k, arm in enumerate(arms)}

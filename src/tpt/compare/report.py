@@ -6,7 +6,8 @@ Every name in it (arms, tasks, paths, settings) is data, escaped so that markdow
 from __future__ import annotations
 
 import re
-from typing import Any
+
+from tpt.core.jsontypes import JSONObject
 
 _SPECIAL = re.compile(r"([\\`*_{}\[\]#|!~$])")
 """Markdown specials anywhere in a line (names never start a line here, so list markers need no escape)."""
@@ -19,12 +20,12 @@ def escape(text: object) -> str:
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _ci(iv: dict[str, Any], scale: float = 1.0, fmt: str = ".2f", suffix: str = "") -> str:
+def _ci(iv: JSONObject, scale: float = 1.0, fmt: str = ".2f", suffix: str = "") -> str:
     v, (lo, hi) = iv["value"] * scale, iv["ci"]
     return f"{v:{fmt}}{suffix} [{lo * scale:{fmt}}, {hi * scale:{fmt}}]"
 
 
-def markdown(report: dict[str, Any]) -> str:
+def markdown(report: JSONObject) -> str:
     base = report["baseline"]
     conf = report["settings"]["confidence"]
     lines = [f"# tpt compare: {len(report['arms'])} arms against {escape(base)}", ""]

@@ -23,6 +23,7 @@ from tpt.compare.config import CompareConfig
 from tpt.compare.inputs import EvaluatedRun, differing, flat, load_arm, read_levels
 from tpt.core.artifacts import write_atomic, write_json
 from tpt.core.errors import InputError, MissingDependencyError
+from tpt.core.jsontypes import JSONObject
 from tpt.formats.summaries import CompareSummary
 
 _STDERR: Any = object()
@@ -114,7 +115,7 @@ def _task_levels(
     return tuple(levels[i] for i in ids)
 
 
-def _curve(runs: list[est.SeedRun]) -> dict[str, Any]:
+def _curve(runs: list[est.SeedRun]) -> JSONObject:
     tokens = est.common_tokens(runs)
     per_seed = {r.seed: [a for t, a in zip(r.tokens, r.accuracy(), strict=True) if t in tokens] for r in runs}
     cols = list(zip(*per_seed.values(), strict=True))
@@ -135,7 +136,7 @@ def _fmt_tokens(t: float) -> str:
     return f"{t:g}"
 
 
-def verdict_line(task: str, arm: str, baseline: str, c: dict[str, Any]) -> str:
+def verdict_line(task: str, arm: str, baseline: str, c: JSONObject) -> str:
     f, d = c["factor"], c["accuracy_difference"]
     pct = 100 * c["confidence"]
     return (
@@ -151,7 +152,7 @@ def compare_task(
     by_arm: dict[str, list[EvaluatedRun]],
     config: CompareConfig,
     levels: dict[str, str] | None = None,
-) -> dict[str, Any]:
+) -> JSONObject:
     """The statistics of one task (the `tasks[task]` entry of compare.json)."""
     runs = [r for rs in by_arm.values() for r in rs]
     _check_settings(task, runs, config.ignore_settings)
@@ -171,7 +172,7 @@ def compare_task(
         ) from None
     at = common[-1]
     base = seeds[config.baseline]
-    arms: dict[str, Any] = {}
+    arms: JSONObject = {}
     for arm, rs in seeds.items():
         arms[arm] = {
             "seeds": [r.seed for r in rs],
@@ -179,7 +180,7 @@ def compare_task(
             "accuracy_at_common": est.accuracy_interval(rs, at, confidence=config.confidence).to_json(),
         }
     target = est.curve(base)[-1][1]
-    contrasts: dict[str, Any] = {}
+    contrasts: JSONObject = {}
     for arm, rs in seeds.items():
         if arm == config.baseline:
             continue
@@ -255,7 +256,7 @@ def _run(config: CompareConfig, log: Any, started: float) -> CompareSummary:
         owner[r.model] = r.arm
     tasks, skipped = _choose_tasks(runs, config.tasks)
     levels = read_levels(config.levels, config.level_field) if config.levels is not None else None
-    report: dict[str, Any] = {
+    report: JSONObject = {
         "baseline": config.baseline,
         "arms": {
             name: [

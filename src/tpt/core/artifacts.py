@@ -11,10 +11,12 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from tpt.core.errors import ArtifactError, ConfigError
+from tpt.core.jsontypes import JSONObject
 
 MANIFEST = "manifest.json"
 
@@ -69,11 +71,11 @@ def claim_output_dir(
     out_dir: Path,
     *,
     stage: str,
-    config: dict[str, Any],
-    fingerprinted: dict[str, Any],
+    config: Mapping[str, object],
+    fingerprinted: Mapping[str, object],
     override: bool = False,
     override_flag: str = "--overwrite-config",
-) -> dict[str, Any]:
+) -> JSONObject:
     """Create or re-open a stage's output directory and bind it to a config.
 
     `fingerprinted` holds the settings that change outputs (model, prompt, sampling, ...); `config` is

@@ -28,9 +28,9 @@ _STATED = re.compile(r"\bdefault:? (-?[0-9][0-9,_]*(?:\.[0-9]+)?(?:e-?[0-9]+)?)\
 """A number a help text gives as the default: "(default 64)", "(default: 0.5)", "default 1e-8"."""
 
 
-def defaults(cls: type) -> dict[str, Any]:
+def defaults(cls: type) -> dict[str, object]:
     """Field name -> default of a config dataclass (default factories called); fields without one left out."""
-    out: dict[str, Any] = {}
+    out: dict[str, object] = {}
     for f in dataclasses.fields(cls):
         if f.default is not dataclasses.MISSING:
             out[f.name] = f.default
@@ -114,7 +114,7 @@ def from_args(
     `values` given explicitly on top. `dests` and `convert` as in `drift`."""
     dests, convert = dict(dests or {}), dict(convert or {})
     fields = {f.name for f in dataclasses.fields(cls)}
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, object] = {}
     for dest, value in vars(args).items():
         name = dests.get(dest, dest)
         if name in fields and value is not None:

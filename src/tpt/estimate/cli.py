@@ -45,8 +45,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tpt.augment import cli as augment_cli
     from tpt.core.configs import from_args
+    from tpt.estimate.config import EstimateConfig
     from tpt.estimate.projection import Projection, report
-    from tpt.estimate.stage import EstimateConfig
     from tpt.estimate.stage import run as estimate
 
     # The output given here is a stand-in: estimate.stage.run puts the sample's run in its own directory.

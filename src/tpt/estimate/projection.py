@@ -7,7 +7,6 @@ are the teacher's (its tokenizer counts documents and thinking); a student token
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
 
 from tpt.core.errors import ConfigError
 
@@ -77,7 +76,7 @@ class Projection:
     loop_stopped_tokens_share: float = 0.0
     """Share of the generated tokens those trajectories took."""
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, int | float | None]:
         return asdict(self)
 
 

@@ -2,7 +2,8 @@
 of the whole corpus from what it measured. `run(EstimateConfig(...)) -> EstimateSummary`.
 
     from tpt.augment.stage import AugmentConfig
-    from tpt.estimate.stage import EstimateConfig, run
+    from tpt.estimate.config import EstimateConfig
+    from tpt.estimate.stage import run
     teacher = AugmentConfig(inputs=["corpus/"], output="unused", backend="openai", backend_options={...})
     summary = run(EstimateConfig(augment=teacher, sample=64, gpu_throughput=1500, output="est"))
 """
@@ -10,50 +11,21 @@ of the whole corpus from what it measured. `run(EstimateConfig(...)) -> Estimate
 from __future__ import annotations
 
 import tempfile
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tpt.core.artifacts import write_json
 from tpt.core.errors import ConfigError
+from tpt.estimate.config import EstimateConfig
 from tpt.estimate.projection import Projection, SampleMeasurement, project
 from tpt.estimate.sample import draw_sample
 from tpt.formats.summaries import EstimateSummary
 
 if TYPE_CHECKING:
     from tpt.augment.budget import BudgetOptions
-    from tpt.augment.config import AugmentConfig
 
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class EstimateConfig:
-    """The augment run to estimate, the sample, and what to project."""
-
-    augment: AugmentConfig
-    """The AugmentConfig the whole corpus would run with: its inputs are the corpus the sample is drawn
-    from, and the sample runs with its teacher, prompt and decoding. Its output is not used (the sample
-    goes to `output`) and it must have no limit (`sample` sizes the run)."""
-    output: Path | None = None
-    """Keep the sample (sample.jsonl), its augmented output (augmented/) and estimate.json in this new
-    directory; None: a temporary directory, removed after."""
-    sample: int = 64
-    """Documents to augment."""
-    sample_seed: int = 0
-    """Which random sample."""
-    gpu_throughput: float | None = None
-    """Generated tokens/s one GPU sustains with your engine and teacher: projects GPU-hours."""
-    gpus: int | None = None
-    """With gpu_throughput: wall-clock days on this many GPUs."""
-    target_training_tokens: float | None = None
-    """E.g. 100e9: how many augmented documents that takes, and whether the corpus has them."""
-
-    def __post_init__(self) -> None:
-        if self.augment.limit is not None:
-            raise ConfigError("tpt estimate draws its own sample: use --sample N, not --limit")
-        if self.sample < 1:
-            raise ConfigError(f"--sample must be >= 1, got {self.sample}")
-        if self.output is not None:
-            object.__setattr__(self, "output", Path(self.output))
+__all__ = ["EstimateConfig", "run"]
 
 
 def per_document(budget: BudgetOptions | None, corpus_items: int) -> BudgetOptions | None:

@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
     from tpt.core.configs import from_args
     from tpt.core.errors import ConfigError
     from tpt.evaluate.builtin import BUILTIN_TASKS
-    from tpt.evaluate.stage import EvalConfig, resolve_tasks
+    from tpt.evaluate.config import EvalConfig
+    from tpt.evaluate.stage import resolve_tasks
     from tpt.evaluate.stage import run as evaluate
 
     if args.list_tasks:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from tpt.core.artifacts import write_atomic
 from tpt.core.errors import MissingDependencyError
+from tpt.core.jsontypes import JSONObject
 from tpt.evaluate.extract import NUMBER_RE, SPACED_NUMBER_RE, parse_rule
 from tpt.evaluate.prompts import PreparedTask
 
@@ -41,7 +41,7 @@ def filter_for(rule_spec: str) -> tuple[str, int]:
     return rule.pattern.pattern, 0 if rule.kind == "regex" else -1
 
 
-def task_yaml(prepared: PreparedTask, data_file: Path, max_new_tokens: int) -> dict[str, Any]:
+def task_yaml(prepared: PreparedTask, data_file: Path, max_new_tokens: int) -> JSONObject:
     task = prepared.task
     ignore = [",", "\\$", "\\.$"] + ([" "] if any("spaced" in r for _, r in task.metrics) else [])
     return {

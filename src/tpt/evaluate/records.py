@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tpt.core.errors import InputError
+from tpt.core.jsontypes import JSONObject
 from tpt.evaluate.spec import DataSource
 
 LETTERS = "ABCDEFGHIJ"
@@ -25,7 +26,7 @@ class Example:
     """The question text alone: exemplars equal to it are never shown for it."""
 
 
-def read_records(path: Path) -> list[tuple[int, dict[str, Any]]]:
+def read_records(path: Path) -> list[tuple[int, JSONObject]]:
     """(1-based line or array index, record) pairs from a JSONL file or a JSON array file."""
     if not path.is_file():
         raise InputError(f"task data file {path} does not exist")
@@ -61,12 +62,12 @@ def load_examples(source: DataSource) -> list[Example]:
     return [reader(source, path, n, rec) for n, rec in read_records(path)]
 
 
-def example_from_record(source: DataSource, rec: dict[str, Any], where: str = "inline exemplar") -> Example:
+def example_from_record(source: DataSource, rec: JSONObject, where: str = "inline exemplar") -> Example:
     """An Example from a record written inline in a task file (same fields as the data)."""
     return READERS[source.reader](source, Path(where), 0, rec)
 
 
-def _need(rec: dict[str, Any], name: str, path: Path, n: int) -> Any:
+def _need(rec: JSONObject, name: str, path: Path, n: int) -> Any:
     if name not in rec:
         have = ", ".join(sorted(rec)) or "none"
         loc = f"{path}:{n}" if n else str(path)
@@ -76,7 +77,7 @@ def _need(rec: dict[str, Any], name: str, path: Path, n: int) -> Any:
     return rec[name]
 
 
-def read_fields(source: DataSource, path: Path, n: int, rec: dict[str, Any]) -> Example:
+def read_fields(source: DataSource, path: Path, n: int, rec: JSONObject) -> Example:
     """User data: any fields; the question and answer fields are named by the DataSource."""
     question = _need(rec, source.question_field, path, n)
     answer = _need(rec, source.answer_field, path, n)
@@ -92,7 +93,7 @@ def read_fields(source: DataSource, path: Path, n: int, rec: dict[str, Any]) -> 
     )
 
 
-def read_gsm8k(source: DataSource, path: Path, n: int, rec: dict[str, Any]) -> Example:
+def read_gsm8k(source: DataSource, path: Path, n: int, rec: JSONObject) -> Example:
     """GSM8K: `answer` is a worked solution ending in "#### N"; the gold answer is N."""
     answer = str(_need(rec, "answer", path, n))
     if "####" not in answer:
@@ -107,7 +108,7 @@ def read_gsm8k(source: DataSource, path: Path, n: int, rec: dict[str, Any]) -> E
     )
 
 
-def read_svamp(source: DataSource, path: Path, n: int, rec: dict[str, Any]) -> Example:
+def read_svamp(source: DataSource, path: Path, n: int, rec: JSONObject) -> Example:
     """SVAMP: the problem is Body + " " + Question; the gold `Answer` is a float (written 5, not 5.0)."""
     body, q = str(_need(rec, "Body", path, n)).strip(), str(_need(rec, "Question", path, n)).strip()
     value = float(_need(rec, "Answer", path, n))
@@ -121,7 +122,7 @@ def read_svamp(source: DataSource, path: Path, n: int, rec: dict[str, Any]) -> E
     )
 
 
-def read_math500(source: DataSource, path: Path, n: int, rec: dict[str, Any]) -> Example:
+def read_math500(source: DataSource, path: Path, n: int, rec: JSONObject) -> Example:
     """MATH-500: `problem`, `solution` (with a boxed answer) and the already extracted `answer`."""
     problem = str(_need(rec, "problem", path, n))
     fields = {
@@ -136,7 +137,7 @@ def _choices_block(choices: list[str]) -> str:
     return "\n".join(f"({LETTERS[i]}) {c}" for i, c in enumerate(choices))
 
 
-def read_mmlu(source: DataSource, path: Path, n: int, rec: dict[str, Any]) -> Example:
+def read_mmlu(source: DataSource, path: Path, n: int, rec: JSONObject) -> Example:
     """MMLU: four choices and the answer letter; `subject` is kept for same-subject exemplars."""
     choices = list(_need(rec, "choices", path, n))
     letter = rec.get("answer_letter") or LETTERS[int(_need(rec, "answer", path, n))]
@@ -152,7 +153,7 @@ def read_mmlu(source: DataSource, path: Path, n: int, rec: dict[str, Any]) -> Ex
     return Example(id=f"{path.stem}-{n}", fields=fields, gold=letter, question=question)
 
 
-def read_arc(source: DataSource, path: Path, n: int, rec: dict[str, Any]) -> Example:
+def read_arc(source: DataSource, path: Path, n: int, rec: JSONObject) -> Example:
     """ARC: `choices` {text, label}; labels are re-lettered A.. in order so the gold is always a letter."""
     choices = _need(rec, "choices", path, n)
     labels, texts = list(choices["label"]), list(choices["text"])
@@ -165,7 +166,7 @@ def read_arc(source: DataSource, path: Path, n: int, rec: dict[str, Any]) -> Exa
     return Example(id=str(rec.get("id", n)), fields=fields, gold=letter, question=question)
 
 
-READERS: dict[str, Callable[[DataSource, Path, int, dict[str, Any]], Example]] = {
+READERS: dict[str, Callable[[DataSource, Path, int, JSONObject], Example]] = {
     "fields": read_fields,
     "gsm8k": read_gsm8k,
     "svamp": read_svamp,

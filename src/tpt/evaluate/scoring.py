@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
+from tpt.core.jsontypes import JSONObject
 from tpt.evaluate.answers import answers_match
 from tpt.evaluate.engine import Completion
 from tpt.evaluate.extract import extract, parse_rule
@@ -28,7 +28,7 @@ class TaskScore:
 
     n: int
     metrics: dict[str, float]
-    samples: tuple[dict[str, Any], ...]
+    samples: tuple[JSONObject, ...]
 
 
 def score_task(prepared: PreparedTask, completions: Sequence[Sequence[Completion]]) -> TaskScore:

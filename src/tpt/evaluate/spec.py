@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass, field
-from typing import Any
 
 from tpt.core.errors import ConfigError
+from tpt.core.jsontypes import JSONObject
 from tpt.evaluate.answers import check_compare
 from tpt.evaluate.extract import parse_rule
 
@@ -39,7 +39,7 @@ class FewShotSpec:
     k: int = 0
     pool: DataSource | None = None
     """A file of exemplars (a train or dev split); None with `inline` or `holdout`."""
-    inline: tuple[dict[str, Any], ...] = ()
+    inline: tuple[JSONObject, ...] = ()
     """Exemplar records written in the task itself, with the same fields as the data."""
     holdout: int = 0
     """When > 0: the first `holdout` items of a seeded shuffle of the task data are the exemplar pool and
@@ -112,7 +112,7 @@ class TaskSpec:
         ):
             template_fields(template, where=f"task {self.name}: {label}")
 
-    def as_config(self) -> dict[str, Any]:
+    def as_config(self) -> JSONObject:
         """The settings that change scores, as plain JSON (for the result rows' `config`)."""
         return {
             "prompt": self.prompt,

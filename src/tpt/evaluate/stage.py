@@ -1,6 +1,7 @@
 """`tpt eval`: score models x tasks, writing result rows and samples. `run(EvalConfig(...)) -> EvalSummary`.
 
-    from tpt.evaluate.stage import EvalConfig, run
+    from tpt.evaluate.config import EvalConfig
+    from tpt.evaluate.stage import run
     summary = run(EvalConfig(models=["runs/a"], tasks=["gsm8k", "my_task.yaml"], output="results.jsonl", limit=50))
 
 Each row: {"model", "checkpoint", "tokens_seen", "task", "metric", "value", "n", "config"}; the
@@ -15,87 +16,24 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from tpt.core.artifacts import fingerprint, write_atomic
 from tpt.core.errors import ArtifactError, ConfigError
 from tpt.core.hfmodel import resolve_model_dir
+from tpt.core.jsontypes import JSONObject
 from tpt.evaluate.builtin import get_builtin
-from tpt.evaluate.engine import DTYPES, ENGINES, Engine, GenParams, build_engine
+from tpt.evaluate.config import EvalConfig
+from tpt.evaluate.engine import Engine, build_engine
 from tpt.evaluate.hf_engine import resolve_dtype
 from tpt.evaluate.models import ModelRef, expand_models
 from tpt.evaluate.prompts import PreparedTask, prepare_task
 from tpt.evaluate.scoring import EXTRA_METRICS, score_task
 from tpt.evaluate.spec import TaskSpec
 from tpt.evaluate.taskfile import load_task_file
-from tpt.formats.summaries import EvalSummary
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class EvalConfig:
-    """What to score and how; the settings that change scores go into each row's `config`."""
-
-    models: tuple[str, ...]
-    """Hugging Face model directories, .gguf files, 'embedded', or training run directories (RUN_DIR or
-    RUN_DIR/checkpoints: every checkpoint is scored)."""
-    tasks: tuple[str | TaskSpec, ...]
-    """Built-in task names, task-file paths (.yaml/.yml/.json) or TaskSpecs."""
-    output: Path | None = None
-    """The results JSONL (rows are appended; samples go to OUTPUT.samples.jsonl); None: rows only returned."""
-    engine: str = "hf"
-    """hf (CPU or GPU) or vllm (GPU)."""
-    dtype: str = "auto"
-    device: str | None = None
-    """None: cuda for vllm, cpu for hf."""
-    batch_size: int = 32
-    """Prompts per generation batch."""
-    max_new_tokens: int | None = None
-    """Overrides every task's own limit (built-ins: 2048, as in the paper)."""
-    limit: int | None = None
-    """Score only the first N questions of each task."""
-    temperature: float = 0.0
-    """0 is greedy decoding."""
-    top_p: float = 1.0
-    samples: int = 1
-    """Samples per question; metrics are pass@1 averaged."""
-    seed: int = 0
-    threads: int | None = None
-    """torch CPU threads (torch.set_num_threads)."""
-
-    def __post_init__(self) -> None:
-        if isinstance(self.models, str) or not self.models:
-            raise ConfigError("no MODEL given: pass a model directory, a .gguf file, 'embedded' or a RUN_DIR")
-        if isinstance(self.tasks, str | TaskSpec):
-            raise ConfigError("tasks must be a sequence of task names, task files or TaskSpecs")
-        object.__setattr__(self, "models", tuple(str(m) for m in self.models))
-        object.__setattr__(self, "tasks", tuple(self.tasks))
-        if self.output is not None:
-            object.__setattr__(self, "output", Path(self.output))
-        if self.device is None:
-            object.__setattr__(self, "device", "cuda" if self.engine == "vllm" else "cpu")
-        if self.engine not in ENGINES:
-            raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
-        if self.dtype not in DTYPES:
-            raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
-        if self.limit is not None and self.limit < 1:
-            raise ConfigError(f"limit must be >= 1, got {self.limit}")
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"threads must be >= 1, got {self.threads}")
-        if self.batch_size < 1:
-            raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
-
-    def gen_params(self, task: TaskSpec) -> GenParams:
-        return GenParams(
-            max_new_tokens=self.max_new_tokens or task.max_new_tokens,
-            stop=task.stop,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            samples=self.samples,
-            seed=self.seed,
-        )
+from tpt.formats.summaries import EvalSummary, ResultRow
 
 
 def resolve_tasks(tasks: Iterable[str | TaskSpec]) -> list[TaskSpec]:
@@ -123,7 +61,7 @@ def samples_path_for(output: Path) -> Path:
 
 def row_config(
     settings: EvalConfig, prepared: PreparedTask, engine: str, dtype: str, ref: ModelRef
-) -> dict[str, Any]:
+) -> JSONObject:
     params = settings.gen_params(prepared.task)
     config = {
         "engine": engine,
@@ -180,7 +118,7 @@ def metric_names(task: TaskSpec) -> list[str]:
     )
 
 
-def jsonl_line(rec: dict[str, Any]) -> str:
+def jsonl_line(rec: Mapping[str, object]) -> str:
     """One JSON line; U+0085/U+2028/U+2029 (in MMLU text) are escaped, so str.splitlines() is safe."""
     text = json.dumps(rec, ensure_ascii=False)
     for ch in ("\x85", "\u2028", "\u2029"):
@@ -188,7 +126,7 @@ def jsonl_line(rec: dict[str, Any]) -> str:
     return text + "\n"
 
 
-def append_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
+def append_jsonl(path: Path, records: Iterable[Mapping[str, object]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as f:
         for rec in records:
@@ -236,7 +174,7 @@ def run(config: EvalConfig, *, log: Any = _STDERR) -> EvalSummary:
     )
 
 
-def _evaluate(config: EvalConfig, log: Any) -> list[dict[str, Any]]:
+def _evaluate(config: EvalConfig, log: Any) -> list[ResultRow]:
     settings, output = config, config.output
     if settings.threads:
         import torch
@@ -250,7 +188,7 @@ def _evaluate(config: EvalConfig, log: Any) -> list[dict[str, Any]]:
         drop_partial_last_line(out_path)
         drop_partial_last_line(samples_path_for(out_path))
     done = done_keys(out_path)
-    rows: list[dict[str, Any]] = []
+    rows: list[ResultRow] = []
     for ref in refs:
         model_dir = resolve_model_dir(ref.path)
         dtype = resolve_dtype(model_dir, settings.dtype) if settings.engine == "hf" else settings.dtype
@@ -273,57 +211,70 @@ def _evaluate(config: EvalConfig, log: Any) -> list[dict[str, Any]]:
                     batch_size=settings.batch_size,
                     seed=settings.seed,
                 )
-            t0 = time.perf_counter()
-            completions = engine.generate(list(prep.prompts), settings.gen_params(prep.task))
-            score = score_task(prep, completions)
-            if prep.task.loglik_target:
-                add_gold_loglik(engine, prep, score)
-            seconds = time.perf_counter() - t0
-            base = {
-                "model": ref.model,
-                "checkpoint": ref.checkpoint,
-                "tokens_seen": ref.tokens_seen,
-            }
-            # Prompts that do not fit the model's context are still generated for (positions past it
-            # are extrapolation); say so rather than truncate the protocol's few-shot prompt.
-            over = getattr(engine, "over_context", 0)
-            task_rows = [
-                {
-                    **base,
-                    "task": prep.task.name,
-                    "metric": m,
-                    "value": v,
-                    "n": score.n,
-                    **({"over_context": over} if over else {}),
-                    "config": config,
-                }
-                for m, v in score.metrics.items()
-            ]
-            if out_path is not None:
-                # The row config's fingerprint ties each sample to its rows (a file can hold one checkpoint
-                # scored with two settings); `tpt compare` reads the per-item results by it.
-                sample_base = {**base, "fingerprint": config["fingerprint"]}
-                append_jsonl(samples_path_for(out_path), ({**sample_base, **s} for s in score.samples))
-                append_jsonl(out_path, task_rows)
-            rows.extend(task_rows)
-            primary = prep.task.metrics[0][0]
-            name = ref.checkpoint or ref.model
-            tokens = score.metrics["mean_generated_tokens"]
-            _say(
-                log,
-                f"[eval] {name} {prep.task.name}: {primary}={score.metrics[primary]:.4f} n={score.n} "
-                f"({seconds:.1f} s, {tokens:.0f} tokens/sample)",
-            )
-            if over:
-                _say(
-                    log,
-                    f"[eval] warning: {over} of {len(prep.prompts)} {prep.task.name} prompts plus "
-                    f"max_new_tokens exceed {name}'s context of {engine.context} tokens; its "
-                    "positions past that are extrapolation (rows carry over_context)",
-                )
+            rows.extend(_score(engine, settings, prep, ref, config, out_path, log))
         if engine is not None:
             engine.close()
     return rows
+
+
+def _score(
+    engine: Engine,
+    settings: EvalConfig,
+    prep: PreparedTask,
+    ref: ModelRef,
+    config: JSONObject,
+    out_path: Path | None,
+    log: Any,
+) -> list[ResultRow]:
+    """Score one model on one task: its rows (appended to the output, the samples beside it)."""
+    t0 = time.perf_counter()
+    completions = engine.generate(list(prep.prompts), settings.gen_params(prep.task))
+    score = score_task(prep, completions)
+    if prep.task.loglik_target:
+        add_gold_loglik(engine, prep, score)
+    seconds = time.perf_counter() - t0
+    base = {
+        "model": ref.model,
+        "checkpoint": ref.checkpoint,
+        "tokens_seen": ref.tokens_seen,
+    }
+    # Prompts that do not fit the model's context are still generated for (positions past it
+    # are extrapolation); say so rather than truncate the protocol's few-shot prompt.
+    over = getattr(engine, "over_context", 0)
+    task_rows = [
+        {
+            **base,
+            "task": prep.task.name,
+            "metric": m,
+            "value": v,
+            "n": score.n,
+            **({"over_context": over} if over else {}),
+            "config": config,
+        }
+        for m, v in score.metrics.items()
+    ]
+    if out_path is not None:
+        # The row config's fingerprint ties each sample to its rows (a file can hold one checkpoint
+        # scored with two settings); `tpt compare` reads the per-item results by it.
+        sample_base = {**base, "fingerprint": config["fingerprint"]}
+        append_jsonl(samples_path_for(out_path), ({**sample_base, **s} for s in score.samples))
+        append_jsonl(out_path, task_rows)
+    primary = prep.task.metrics[0][0]
+    name = ref.checkpoint or ref.model
+    tokens = score.metrics["mean_generated_tokens"]
+    _say(
+        log,
+        f"[eval] {name} {prep.task.name}: {primary}={score.metrics[primary]:.4f} n={score.n} "
+        f"({seconds:.1f} s, {tokens:.0f} tokens/sample)",
+    )
+    if over:
+        _say(
+            log,
+            f"[eval] warning: {over} of {len(prep.prompts)} {prep.task.name} prompts plus "
+            f"max_new_tokens exceed {name}'s context of {engine.context} tokens; its "
+            "positions past that are extrapolation (rows carry over_context)",
+        )
+    return task_rows
 
 
 def _say(log: Any, message: str) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tpt.core.errors import ConfigError, InputError, MissingDependencyError
+from tpt.core.jsontypes import JSONObject
 from tpt.evaluate.spec import DataSource, FewShotSpec, TaskSpec
 
 TASK_KEYS = {
@@ -41,7 +42,7 @@ STRING_FIELDS = (
 )
 
 
-def _check_keys(obj: dict[str, Any], allowed: set[str], where: str) -> None:
+def _check_keys(obj: JSONObject, allowed: set[str], where: str) -> None:
     for key in obj:
         if key not in allowed:
             close = difflib.get_close_matches(key, sorted(allowed), n=1)
@@ -137,9 +138,9 @@ def _metrics(extract: Any, where: str) -> tuple[tuple[str, str], ...]:
     raise ConfigError(f"{where}: 'extract' must be a rule string or a mapping metric -> rule")
 
 
-def _optional_fields(obj: dict[str, Any], where: str) -> dict[str, Any]:
+def _optional_fields(obj: JSONObject, where: str) -> dict[str, object]:
     """The optional string and integer fields that map one to one onto TaskSpec."""
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, object] = {}
     for key in STRING_FIELDS:
         if key in obj:
             if not isinstance(obj[key], str):
@@ -154,10 +155,10 @@ def _optional_fields(obj: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 def _build(
-    obj: dict[str, Any],
+    obj: JSONObject,
     data: DataSource,
     metrics: tuple[tuple[str, str], ...],
-    kwargs: dict[str, Any],
+    kwargs: dict[str, object],
     *,
     base: Path,
     where: str,

@@ -139,7 +139,7 @@ class Item:
     raw: str | dict | bytes
     """The line (str), the Parquet row (dict), or the line's bytes when they are not valid UTF-8."""
 
-    def parse(self) -> dict[str, Any]:
+    def parse(self) -> dict[str, object]:
         """The record as a dict; raises ItemError (a ValueError) with a reason for a bad line."""
         if isinstance(self.raw, dict):
             return self.raw

@@ -18,7 +18,7 @@ import io
 import json
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, Union
 
 from tpt.formats.records import AugmentedRecord, JsonRecord, columns
@@ -66,8 +66,8 @@ def schema(cls: type = AugmentedRecord) -> Any:
     return pa.schema(fields, metadata=meta)
 
 
-def _encode(value: Any, cls: type, prefix: str, json_columns: set[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _encode(value: Any, cls: type, prefix: str, json_columns: set[str]) -> dict[str, object]:
+    out: dict[str, object] = {}
     for c in columns(cls):
         path = f"{prefix}{c.name}"
         v = value.get(c.name) if isinstance(value, dict) else None
@@ -84,11 +84,11 @@ def _encode(value: Any, cls: type, prefix: str, json_columns: set[str]) -> dict[
 
 
 def _decode(
-    row: dict[str, Any] | None, cls: type, prefix: str, json_columns: set[str]
-) -> dict[str, Any] | None:
+    row: Mapping[str, object] | None, cls: type, prefix: str, json_columns: set[str]
+) -> dict[str, object] | None:
     if row is None:
         return None
-    out: dict[str, Any] = {}
+    out: dict[str, object] = {}
     for c in columns(cls):
         path = f"{prefix}{c.name}"
         v = row.get(c.name)
@@ -117,7 +117,7 @@ def lines_to_parquet(data: bytes, cls: type = AugmentedRecord) -> bytes:
     return sink.getvalue()
 
 
-def iter_rows(source: Any, cls: type = AugmentedRecord) -> Iterator[dict[str, Any]]:
+def iter_rows(source: Any, cls: type = AugmentedRecord) -> Iterator[dict[str, object]]:
     """The records of a Parquet shard (a path, a file object or bytes) as the JSON objects of its
     JSONL form, one row group at a time."""
     import pyarrow as pa

@@ -20,6 +20,7 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from typing import Any, ClassVar, TypeVar, Union
 
 from tpt.core.errors import InputError
+from tpt.core.jsontypes import JSONObject, JSONValue
 
 T = TypeVar("T", bound="JsonRecord")
 
@@ -38,9 +39,9 @@ class JsonRecord:
     kind: ClassVar[str] = "record"
     """How errors name this kind of object."""
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONObject:
         """The JSON object, keys in field order; optional() fields only when set."""
-        out: dict[str, Any] = {}
+        out: JSONObject = {}
         for f in fields(self):  # type: ignore[arg-type]
             value = getattr(self, f.name)
             if value is None and f.metadata.get(_OMIT_NONE):
@@ -58,7 +59,7 @@ class JsonRecord:
         prefix = f"{where}: " if where else ""
         if not isinstance(obj, dict):
             raise InputError(f"{prefix}{cls.kind} is a JSON {type(obj).__name__}, not an object")
-        values: dict[str, Any] = {}
+        values: JSONObject = {}
         missing = []
         for column in columns(cls):
             if column.name not in obj:
@@ -190,13 +191,13 @@ class Provenance(JsonRecord):
     model: str | None
     template: str
     template_hash: str
-    sampling: dict[str, Any]
+    sampling: JSONObject
     """Every sampling parameter in force (backend.sampling_in_force)."""
     seed: int | None
     attempts: int
-    loop_guard: dict[str, Any] | None = optional()
+    loop_guard: JSONObject | None = optional()
     """The loop guard's settings (augment/loopguard.py: enabled, ngram, window, threshold)."""
-    thinking_budget: dict[str, Any] | None = optional()
+    thinking_budget: JSONObject | None = optional()
     """Under --thinking-budget (augment/budget.py): {allocation, score, cap}: this document's score and
     the cap on its generated tokens."""
     sampling_refused: list[str] | None = optional()
@@ -235,7 +236,7 @@ class AugmentedRecord(JsonRecord):
     """One (document, thinking trajectory) record, as `tpt augment` writes it to shards/part-*.jsonl."""
 
     kind: ClassVar[str] = "augmented record"
-    id: Any
+    id: JSONValue
     """The document's id (any JSON value), or a content hash when it had none."""
     text: str
     """The document as kept (truncated to the teacher's token budget)."""
@@ -251,7 +252,7 @@ class AugmentedRecord(JsonRecord):
     prompt_tokens: int
     completion_tokens: int
     source: str
-    meta: dict[str, Any]
+    meta: JSONObject
     """The input record's other fields, as read."""
     input: RecordInput
     provenance: Provenance
@@ -271,7 +272,7 @@ class Failure(JsonRecord):
     file: str
     line: int
     index: int
-    id: Any
+    id: JSONValue
     """The document's id whenever it can be read, also from a bad line (formats.text.readable_id), else
     null."""
     reason: str

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tpt.core.errors import ConfigError, InputError, MissingDependencyError
+from tpt.core.jsontypes import JSONObject
 
 # End-of-sequence tokens of common model families, tried in this order when the tokenizer's own config
 # does not name one.
@@ -58,7 +59,7 @@ class StudentTokenizer:
     """Contents of the tokenizer's special added tokens (a text containing one is encoded to it)."""
     added_tokens: tuple[str, ...]
     """Contents of all added tokens, special or not (they are matched before the model's merges)."""
-    config: dict[str, Any]
+    config: JSONObject
     """The directory's tokenizer_config.json (empty for a bare tokenizer.json)."""
     bos_token: str | None = None
     """The beginning-of-sequence token the tokenizer puts in front of a text when it adds special
@@ -74,7 +75,7 @@ def load_student_tokenizer(path: str | Path, *, eos_token: str | None = None) ->
     from tokenizers import Tokenizer
 
     source = Path(path).expanduser()
-    config: dict[str, Any] = {}
+    config: JSONObject = {}
     if source.is_dir():
         config = _read_json(source / "tokenizer_config.json")
         special_map = _read_json(source / "special_tokens_map.json")
@@ -128,7 +129,7 @@ def load_student_tokenizer(path: str | Path, *, eos_token: str | None = None) ->
     )
 
 
-def _added_bos(tok: Any, config: dict[str, Any]) -> int | None:
+def _added_bos(tok: Any, config: JSONObject) -> int | None:
     """The id the tokenizer puts first when it encodes with special tokens, if any.
 
     Read from what it does (its post-processor) unless tokenizer_config.json says `add_bos_token`
@@ -178,7 +179,7 @@ def write_tokenizer_config(
     model_max_length: int | None = None,
 ) -> None:
     """The minimal tokenizer_config.json that makes AutoTokenizer load tokenizer.json as a fast tokenizer."""
-    config: dict[str, Any] = {
+    config: JSONObject = {
         "tokenizer_class": "PreTrainedTokenizerFast",
         "eos_token": eos_token,
         "pad_token": pad_token or eos_token,
@@ -200,7 +201,7 @@ def _token_name(value: Any) -> str | None:
     return None
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _read_json(path: Path) -> JSONObject:
     if not path.is_file():
         return {}
     try:

@@ -8,27 +8,87 @@ Durations are `wall_seconds`; paths are strings in JSON. Light: dataclasses only
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import NotRequired, TypedDict
+
+from tpt.core.jsontypes import JSONObject, JSONValue
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: object) -> JSONValue:
+    """A value as JSON: paths as strings, tuples as lists, numpy scalars as numbers."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
-    return value
+    item = getattr(value, "item", None)  # a numpy scalar
+    if callable(item):
+        return _plain(item())
+    return str(value)  # as write_json writes any other value
+
+
+def _plain_object(value: Mapping[str, object]) -> JSONObject:
+    return {str(k): _plain(v) for k, v in value.items()}
+
+
+def _count(stats: Mapping[str, object], *keys: str) -> int:
+    """stats[keys[0]][keys[1]]...: a count, or an error naming where it is missing or not a number."""
+    value: object = stats
+    for key in keys:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"stats {'.'.join(keys)} is {value!r}, not a number")
+    return int(value)
 
 
 class _Summary:
     __slots__ = ()
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONObject:
         """The summary as JSON values, keyed by field name."""
         return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+
+class DuplicateListed(TypedDict):
+    """One of the first repeated ids validate lists in summary.json."""
+
+    file: str
+    line: int
+    id: JSONValue
+    detail: str
+
+
+class ResultRow(TypedDict):
+    """One line of `tpt eval`'s results JSONL: one (model or checkpoint, task, metric)."""
+
+    model: str
+    checkpoint: str | None
+    tokens_seen: int | None
+    task: str
+    metric: str
+    value: float
+    n: int
+    over_context: NotRequired[int]
+    """Prompts whose length plus max_new_tokens exceed the model's context (only when some do)."""
+    config: JSONObject
+    """The settings that change scores, and their `fingerprint`."""
+
+
+class InspectedDir(TypedDict):
+    """What `tpt inspect` read of one directory."""
+
+    path: str
+    kind: str
+    """augment, validate or pack."""
+    records: int
+    """Record lines counted."""
+    samples: int
+    """Records sampled into the report."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -43,28 +103,29 @@ class ValidateSummary(_Summary):
     duplicate_ids: int = 0
     """Records whose id came before (counted under either policy)."""
     duplicate_policy: str = "keep-both"
-    duplicates_listed: tuple[dict[str, Any], ...] = ()
+    duplicates_listed: tuple[DuplicateListed, ...] = ()
     """The first repeats (file, line, id, detail), at most validate.stage.MAX_LISTED."""
     by_source: dict[str, dict[str, int]] = field(default_factory=dict)
     inputs: tuple[str, ...] = ()
     """The record files read, in order."""
-    checks: dict[str, Any] = field(default_factory=dict)
+    checks: JSONObject = field(default_factory=dict)
+    """The record checks' settings (quality.checks.CheckConfig.as_dict())."""
     wall_seconds: float = 0.0
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONObject:
         """summary.json (the output directory is where it lies, so not in it)."""
         return {
             "records": self.records,
             "kept": self.kept,
             "rejected": self.rejected,
-            "by_reason": dict(self.by_reason),
+            "by_reason": _plain_object(self.by_reason),
             "duplicate_ids": {
                 "count": self.duplicate_ids,
                 "policy": self.duplicate_policy,
-                "listed": list(self.duplicates_listed),
+                "listed": [_plain_object(d) for d in self.duplicates_listed],
             },
             "by_source": _plain(self.by_source),
-            "inputs": list(self.inputs),
+            "inputs": _plain(self.inputs),
             "checks": _plain(self.checks),
             "wall_seconds": self.wall_seconds,
         }
@@ -91,28 +152,29 @@ class PackSummary(_Summary):
     """Document, thinking and template tokens (padding not included)."""
     pad_tokens: int
     wall_seconds: float
-    stats: dict[str, Any] = field(default_factory=dict)
+    stats: JSONObject = field(default_factory=dict)
 
     @classmethod
-    def from_stats(cls, output: Path, stats: dict[str, Any]) -> PackSummary:
+    def from_stats(cls, output: Path, stats: Mapping[str, object]) -> PackSummary:
+        wall = stats.get("wall_seconds")
         return cls(
             output=Path(output),
-            records_read=stats["records"]["read"],
-            records_skipped=stats["records"]["skipped"],
-            documents=stats["documents"],
-            raw_samples=stats["raw_samples"],
-            augmented_samples=stats["augmented_samples"],
-            rows=stats["rows"],
-            seq_len=stats["seq_len"],
-            total_tokens=stats["total_tokens"],
-            pad_tokens=stats["pad_tokens"],
-            wall_seconds=stats["wall_seconds"],
-            stats=stats,
+            records_read=_count(stats, "records", "read"),
+            records_skipped=_count(stats, "records", "skipped"),
+            documents=_count(stats, "documents"),
+            raw_samples=_count(stats, "raw_samples"),
+            augmented_samples=_count(stats, "augmented_samples"),
+            rows=_count(stats, "rows"),
+            seq_len=_count(stats, "seq_len"),
+            total_tokens=_count(stats, "total_tokens"),
+            pad_tokens=_count(stats, "pad_tokens"),
+            wall_seconds=float(wall) if isinstance(wall, int | float) else 0.0,
+            stats=_plain_object(stats),
         )
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONObject:
         """stats.json."""
-        return _plain(self.stats)
+        return dict(self.stats)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -140,8 +202,8 @@ class EvalSummary(_Summary):
     """`tpt eval`: the result rows this call added (rows done by an earlier call are skipped)."""
 
     output: Path | None
-    rows: tuple[dict[str, Any], ...]
-    """{"model", "checkpoint", "tokens_seen", "task", "metric", "value", "n", "config"} each."""
+    rows: tuple[ResultRow, ...]
+    """The lines of the results file this call wrote, in order."""
     wall_seconds: float = 0.0
 
     def value(self, task: str, metric: str, model: str | None = None) -> list[float]:
@@ -168,12 +230,12 @@ class CompareSummary(_Summary):
     """task -> contrast ("tpt-vs-raw") -> "gain" | "no measurable effect" | "loss" (of the factor)."""
     files: tuple[Path, ...] = ()
     """compare.json, compare.md and the plots written."""
-    report: dict[str, Any] = field(default_factory=dict)
+    report: JSONObject = field(default_factory=dict)
     wall_seconds: float = 0.0
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONObject:
         """compare.json."""
-        return _plain(self.report)
+        return _plain_object(self.report)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -195,18 +257,19 @@ class EstimateSummary(_Summary):
     corpus_items: int
     sample_items: int
     sample_seed: int
-    measured: dict[str, Any]
+    measured: dict[str, int | float]
     """items, records, doc_tokens, prompt_tokens, completion_tokens, wall_seconds of the sample run."""
-    projection: dict[str, Any]
+    projection: dict[str, int | float | None]
+    """The projection to the whole corpus (estimate.projection.Projection's fields; None: not asked for)."""
     output: Path | None = None
     sample_run: AugmentSummary | None = None
     """The sample's augment summary (its summary.json)."""
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONObject:
         """estimate.json."""
         return {
-            "sample": {**_plain(self.measured), "seed": self.sample_seed},
-            "projection": _plain(self.projection),
+            "sample": {**_plain_object(self.measured), "seed": self.sample_seed},
+            "projection": _plain_object(self.projection),
         }
 
 
@@ -244,28 +307,28 @@ class AugmentSummary(_Summary):
     duplicate_ids: int
     """Documents whose id came before (kept or dropped by the policy)."""
     duplicate_ids_policy: str
-    sampling_sent_this_run: list[dict[str, Any]] = field(default_factory=list)
+    sampling_sent_this_run: list[JSONObject] = field(default_factory=list)
     """The sampling fields this run's new records were generated with (their provenance.sampling),
     each distinct set once."""
     sampling_refused_this_run: list[str] = field(default_factory=list)
     """Fields the server refused and this run's requests went without (its defaults applied)."""
     wall_seconds: float
     """This run's wall time."""
-    executor: dict[str, Any] = field(default_factory=dict)
+    executor: JSONObject = field(default_factory=dict)
     """What the executor adds to summary.json (the Ray executor: `ray`, the workers lost and redone)."""
     notices: dict[str, str] = field(default_factory=dict)
     """What this run learned about the teacher, by code: `stream_ignored` (the server answered streamed
     requests with one JSON body; the loop guard judged those trajectories after generation)."""
-    thinking_budget: dict[str, Any] | None = None
+    thinking_budget: JSONObject | None = None
     """Under --thinking-budget (augment/budget.py): the plan (allocation, budget, documents,
     planned_tokens: the sum of the caps) and `spent`: the thinking tokens the committed records
     generated (their completion_tokens), which never exceeds the budget."""
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONObject:
         """summary.json (the output directory is where it lies, so not in it)."""
         out = {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
         del out["output"], out["executor"]
-        return {**out, **_plain(self.executor)}
+        return {**out, **_plain_object(self.executor)}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -273,8 +336,7 @@ class InspectSummary(_Summary):
     """`tpt inspect`: the report written, and what it read of each directory."""
 
     output: Path
-    directories: tuple[dict[str, Any], ...]
-    """{"path", "kind" (augment, validate or pack), "records" (counted), "samples" (shown)} each."""
+    directories: tuple[InspectedDir, ...]
     records: int
     """Record lines counted, all directories together."""
     samples: int

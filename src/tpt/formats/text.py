@@ -10,6 +10,8 @@ import json
 import re
 from typing import Any
 
+from tpt.core.jsontypes import JSONObject
+
 # A \uD800-\uDFFF escape: only a line that holds one can parse to a lone surrogate (then it is checked).
 SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
@@ -69,13 +71,13 @@ def readable_id(raw: str | bytes | dict, field: str = "id") -> Any:
     return None if value is None or unencodable(value) else value
 
 
-def _leading_fields(text: str) -> dict[str, Any]:
+def _leading_fields(text: str) -> JSONObject:
     """The top-level fields of a JSON object read in order until the text stops being valid JSON."""
     decoder = json.JSONDecoder()
     i = _WS.match(text).end()  # type: ignore[union-attr]
     if text[i : i + 1] != "{":
         return {}
-    out: dict[str, Any] = {}
+    out: JSONObject = {}
     i = _WS.match(text, i + 1).end()  # type: ignore[union-attr]
     while text[i : i + 1] == '"':
         try:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tpt.core.errors import InputError
+from tpt.core.jsontypes import JSONObject
 from tpt.formats.reading import augment_shards, record_file_lines
 from tpt.inspect.scan import Fields, Reservoir, Tally, fields_of, fields_of_object
 from tpt.storage import as_path, display
@@ -52,22 +53,22 @@ class DirData:
     kind: str
     tally: Tally
     samples: list[Sampled]
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: JSONObject = field(default_factory=dict)
     """The stage's own summary (summary.json, or pack's stats.json)."""
-    manifest: dict[str, Any] = field(default_factory=dict)
-    estimate: dict[str, Any] | None = None
-    index: dict[str, Any] = field(default_factory=dict)
+    manifest: JSONObject = field(default_factory=dict)
+    estimate: JSONObject | None = None
+    index: JSONObject = field(default_factory=dict)
     """pack: index.json."""
     failures: Counter[str] = field(default_factory=Counter)
     failure_examples: dict[str, str] = field(default_factory=dict)
     duplicates_kept: int = 0
     files: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    provenance: dict[str, Any] | None = None
+    provenance: JSONObject | None = None
     """A sampled record's provenance: the sampling parameters in force, as the backend sent them."""
 
 
-def _json_file(path: Any) -> dict[str, Any]:
+def _json_file(path: Any) -> JSONObject:
     try:
         obj = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -77,7 +78,7 @@ def _json_file(path: Any) -> dict[str, Any]:
     return obj
 
 
-def kind_of(path: Any) -> tuple[str, Any, dict[str, Any] | None]:
+def kind_of(path: Any) -> tuple[str, Any, JSONObject | None]:
     """(kind, the directory to read, estimate.json or None); an InputError when it is none of them."""
     if not path.is_dir():
         raise InputError(f"{display(path)} is not a directory (tpt inspect reads tpt output directories)")
@@ -144,7 +145,7 @@ def read_dir(spec: str | Path, *, per_group: int, seed: int, scatter: int) -> Di
     return data
 
 
-def _provenance(samples: list[Sampled]) -> dict[str, Any] | None:
+def _provenance(samples: list[Sampled]) -> JSONObject | None:
     for s in samples:
         try:
             obj = json.loads(s.raw)
@@ -215,7 +216,7 @@ def _scan_rejected(data: DirData, path: Any, reservoir: Reservoir, rng: random.R
         reservoir.add((f.source, reason), item)
 
 
-def _rejected_entry(raw: bytes) -> tuple[dict[str, Any] | None, Fields | None]:
+def _rejected_entry(raw: bytes) -> tuple[JSONObject | None, Fields | None]:
     k = raw.find(_RECORD_KEY)
     if k > 0:
         try:
@@ -263,7 +264,7 @@ def _read_failures(data: DirData, root: Any) -> None:
             data.failure_examples.setdefault(reason, str(obj.get("detail", ""))[:300])
 
 
-def _log_entries(path: Any) -> Iterator[dict[str, Any]]:
+def _log_entries(path: Any) -> Iterator[JSONObject]:
     if not path.is_file():
         return
     for _, raw in record_file_lines(path):

@@ -16,6 +16,7 @@ from html import escape
 from importlib import resources
 from typing import Any
 
+from tpt.core.jsontypes import JSONObject
 from tpt.inspect.dirs import NOT_CHECKED, DirData
 from tpt.inspect.scan import Tally
 from tpt.inspect.svg import histogram, scatter
@@ -262,7 +263,7 @@ def _section(i: int, d: DirData) -> str:
     )
 
 
-def page(dirs: list[DirData], samples: dict[str, list[dict[str, Any]]], *, title: str, generated: str) -> str:
+def page(dirs: list[DirData], samples: dict[str, list[JSONObject]], *, title: str, generated: str) -> str:
     script = _asset("report.js")
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
     csp = (

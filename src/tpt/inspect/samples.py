@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tpt.core.jsontypes import JSONObject
 from tpt.inspect.dirs import Sampled
 from tpt.inspect.scan import fields_of_object
 
@@ -29,7 +30,7 @@ def _cut(text: Any, limit: int) -> tuple[str, int]:
     return (text, 0) if len(text) <= limit else (text[:limit], len(text) - limit)
 
 
-def sample_json(s: Sampled, max_chars: int) -> dict[str, Any]:
+def sample_json(s: Sampled, max_chars: int) -> JSONObject:
     """One browser entry; every string in it is data (the page shows it as text, never as markup)."""
     try:
         obj = json.loads(s.raw)

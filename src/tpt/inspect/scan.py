@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from json.decoder import scanstring
 from typing import Any
 
+from tpt.core.jsontypes import JSONObject
+
 _SCAN = json.JSONDecoder().scan_once
 """The json module's C scanner: (value, end) of the JSON value at an offset (raises StopIteration)."""
 _LOOP = '"loop": '
@@ -168,7 +170,7 @@ def _slow(raw: bytes, default_source: str) -> Fields | str:
     return fields_of_object(obj, default_source)
 
 
-def fields_of_object(obj: dict[str, Any], default_source: str) -> Fields | str:
+def fields_of_object(obj: JSONObject, default_source: str) -> Fields | str:
     text = obj.get("text")
     if not isinstance(text, str) or not text.strip():
         return "missing_text"

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tpt.core.errors import ConfigError, InputError
+from tpt.core.jsontypes import JSONObject
 
 WORLD = "knowledge"
 ONSETS = ("B", "D", "F", "G", "K", "L", "M", "N", "P", "R", "S", "T", "V", "Z", "H", "J")
@@ -64,7 +65,7 @@ class Entity:
     def holds(self) -> int:
         return self.crates * self.jars
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONObject:
         return {"name": self.name, "city": self.city, "crates": self.crates, "jars": self.jars}
 
     @classmethod
@@ -126,7 +127,7 @@ def think(e: Entity) -> str:
     return THINK.format(a=e.crates, b=e.jars, n=e.holds)
 
 
-def records(world: KnowledgeWorld) -> list[dict[str, Any]]:
+def records(world: KnowledgeWorld) -> list[JSONObject]:
     """The training pool as corpus records for `tpt augment` (one document per seen entity)."""
     return [
         {"id": f"kw-{i:05d}", "text": document(e, stated=e.name in world.stated), "world": WORLD,
@@ -135,7 +136,7 @@ def records(world: KnowledgeWorld) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def test_items(world: KnowledgeWorld, *, per_stratum: int, seed: int) -> list[dict[str, Any]]:
+def test_items(world: KnowledgeWorld, *, per_stratum: int, seed: int) -> list[JSONObject]:
     """Test questions, `per_stratum` from each stratum (seen, heldout), drawn by the test seed; each row
     carries the document (the question of knowledge-think) and the direct cue's prompt text."""
     rng = random.Random(f"knowledge-test:{seed}")

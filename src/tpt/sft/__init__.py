@@ -1,5 +1,5 @@
 """`tpt sft`: supervised fine-tuning on chat data, loss on assistant tokens only.
 
 Built on train's loop: stage.py runs `train.session.run_session` with the rows of data.py; its config,
-`SftConfig`, sits beside `TrainConfig` in tpt.train.config (train never imports sft).
+`SftConfig` (config.py), extends train's `RunOptions` (train never imports sft).
 """

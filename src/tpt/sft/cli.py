@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from tpt.train.config import SFT_EPOCHS, parse_tokens
+from tpt.sft.config import SFT_EPOCHS
+from tpt.train.config import parse_tokens
 from tpt.train.options import add_optimization_arguments
 
 HELP = "fine-tune a checkpoint on chat data: assistant-only loss, no attention across packed examples"
@@ -60,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace):  # -> SftConfig
     from tpt.core.configs import from_args
-    from tpt.train.config import SftConfig
+    from tpt.sft.config import SftConfig
     from tpt.train.options import PRESET_OPTIONS, preset_from_args
 
     fields = {k: v for k, v in vars(args).items() if k not in PRESET_OPTIONS and k != "preset"}

@@ -1,6 +1,6 @@
 """`tpt sft` put together: load the checkpoint and its tokenizer, prepare the chat rows, run the session.
 
-from tpt.train.config import SftConfig
+from tpt.sft.config import SftConfig
 from tpt.sft.stage import run
 summary = run(SftConfig(data=["chat.jsonl"], init="runs/a", output="runs/a-sft", epochs=3))
 """
@@ -15,8 +15,9 @@ from typing import Any
 
 from tpt.core.errors import InputError
 from tpt.formats.summaries import TrainSummary
+from tpt.sft.config import SFT_EPOCHS, SftConfig
 from tpt.sft.data import CHATML_TEMPLATE, prepare_sft
-from tpt.train.config import SFT_EPOCHS, SftConfig, fingerprint_fields, loop_config
+from tpt.train.config import fingerprint_fields, loop_config
 from tpt.train.session import RunSpec, config_record, run_session
 
 

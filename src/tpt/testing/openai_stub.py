@@ -46,6 +46,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tpt.core.jsontypes import JSONObject
+
 FAULTS = (
     "ok", "500", "503", "429", "400", "401", "404", "hang", "slow", "drop", "partial", "garbage",
     "incomplete", "length",
@@ -130,7 +132,7 @@ class StubStats:
     """Streams the client closed before the end (the stub stopped producing there)."""
 
 
-def prompt_text(messages: list[dict[str, Any]]) -> str:
+def prompt_text(messages: list[JSONObject]) -> str:
     """The text faults and fake answers are derived from: the user turns, joined."""
     return "\n".join(str(m.get("content", "")) for m in messages if m.get("role") != "assistant")
 
@@ -375,7 +377,7 @@ class _Stub:
             for stop in stops:  # like vLLM: cut at the first stop string, which is not returned
                 if stop and stop in content:
                     content, stop_reason, finish = content[: content.index(stop)], stop, "stop"
-        message: dict[str, Any] = {"role": "assistant", "content": content}
+        message: JSONObject = {"role": "assistant", "content": content}
         if reasoning is not None:
             message[cfg.think] = reasoning
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)

@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tpt.tokenizer.stage import TokenizerConfig
+    from tpt.tokenizer.config import TokenizerConfig
     from tpt.tokenizer.stage import run as train_tokenizer
 
     config = TokenizerConfig(

@@ -11,11 +11,13 @@ from __future__ import annotations
 import os
 import random
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from tpt.core.artifacts import read_json, write_json
 from tpt.core.errors import ArtifactError
+from tpt.core.jsontypes import JSONObject
 from tpt.formats.checkpoint import CHECKPOINTS, STATE_FILE, checkpoint_name, tokens_in_name
 from tpt.train.dist import DistContext, barrier, unwrap
 
@@ -36,7 +38,7 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def _rng_state() -> dict[str, Any]:
+def _rng_state() -> dict[str, object]:
     import numpy as np
     import torch
 
@@ -51,7 +53,7 @@ def _rng_state() -> dict[str, Any]:
     return state
 
 
-def _set_rng_state(state: dict[str, Any]) -> None:
+def _set_rng_state(state: Mapping[str, Any]) -> None:
     import numpy as np
     import torch
 
@@ -69,7 +71,7 @@ def save_checkpoint(
     model: Any,
     optimizer: Any,
     tokenizer: Any,
-    info: dict[str, Any],
+    info: Mapping[str, object],
     ctx: DistContext,
     fsdp: bool = False,
 ) -> Path:
@@ -108,7 +110,7 @@ def save_checkpoint(
     return final
 
 
-def read_checkpoint_info(ckpt: Path) -> dict[str, Any]:
+def read_checkpoint_info(ckpt: Path) -> JSONObject:
     info = read_json(Path(ckpt) / STATE_FILE)
     for key in ("tokens_seen", "step", "rows_consumed"):
         if key not in info:

@@ -189,15 +189,13 @@ def sft() -> Preset:
 PRESETS = {"pretrain": pretrain, "midtrain": midtrain, "testbed": testbed, "sft": sft}
 """Preset name (`--preset`) -> the function that returns it."""
 
-SFT_EPOCHS = 5.0
-"""The paper's SFT budget: 5 epochs ([P] Table 5); `tpt sft` trains for it unless given --epochs or --tokens."""
 PRECISIONS = ("bf16", "fp32")
 DATA_ORDERS = ("shuffle", "sequential")
 DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class _RunOptions:
+class RunOptions:
     """What `tpt train` and `tpt sft` share: batch geometry, precision, checkpoints, logs, hardware."""
 
     output: Path
@@ -227,6 +225,11 @@ class _RunOptions:
     fsdp: bool = False
     """Shard the model with FSDP2 across processes."""
 
+    @property
+    def chosen_preset(self) -> Preset:
+        """The preset the loop runs with."""
+        raise NotImplementedError
+
     def _check(self) -> None:
         object.__setattr__(self, "output", Path(self.output))
         object.__setattr__(self, "save_at", tuple(sorted(set(self.save_at))))
@@ -241,7 +244,7 @@ class _RunOptions:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class TrainConfig(_RunOptions):
+class TrainConfig(RunOptions):
     """`tpt train`: pre-train a new student, or mid-train a local checkpoint, on a PACK_DIR."""
 
     data_dir: Path
@@ -274,46 +277,10 @@ class TrainConfig(_RunOptions):
         return self.preset or (midtrain() if self.init else pretrain())
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class SftConfig(_RunOptions):
-    """`tpt sft`: fine-tune a checkpoint on chat data, loss on assistant tokens only."""
-
-    data: tuple[Path, ...]
-    """Chat data: JSONL lines with a `messages` list, or GSM8K-style `question`/`answer`."""
-    init: str
-    """The local Hugging Face checkpoint to fine-tune."""
-    preset: Preset = field(default_factory=sft)
-    epochs: float | None = None
-    """Passes over the packed examples (None, and no `tokens`: SFT_EPOCHS, as the paper)."""
-    tokens: int | None = None
-    """A token budget instead of epochs."""
-    seq_len: int = 2048
-    """Tokens per packed row (the paper: 32k)."""
-    rope_theta_scale: float = 1.0
-    """Multiply the RoPE base for a longer context (the paper: 16 for 8k -> 32k)."""
-    chat_template: str | None = None
-    """'chatml' or a Jinja template file (None: the tokenizer's own, else ChatML)."""
-    max_examples: int | None = None
-    """Use only the first N examples."""
-
-    def __post_init__(self) -> None:
-        self._check()
-        if isinstance(self.data, str | Path) or not self.data:
-            raise ConfigError("sft needs a sequence of one or more chat data files")
-        object.__setattr__(self, "data", tuple(Path(p) for p in self.data))
-        if self.seq_len < 16:
-            raise ConfigError(f"--seq-len must be >= 16, got {self.seq_len}")
-        if self.epochs is not None and self.tokens is not None:
-            raise ConfigError("--epochs and --tokens are two budgets: give one")
-        if self.epochs is not None and self.epochs <= 0:
-            raise ConfigError(f"--epochs must be > 0, got {self.epochs}")
-        if self.tokens is not None and self.tokens <= 0:
-            raise ConfigError(f"--tokens must be > 0, got {self.tokens}")
-
-
-def loop_config(config: TrainConfig | SftConfig, *, seq_len: int, tokens: int) -> LoopConfig:
-    """What the loop runs for a stage config, once the sequence length and the budget are known."""
-    preset = config.chosen_preset if isinstance(config, TrainConfig) else config.preset
+def loop_config(config: RunOptions, *, seq_len: int, tokens: int) -> LoopConfig:
+    """What the loop runs for a stage config (train's or sft's), once the sequence length and the budget
+    are known."""
+    preset = config.chosen_preset
     return LoopConfig(
         optim=preset.optim,
         tokens=tokens,
@@ -330,13 +297,13 @@ def loop_config(config: TrainConfig | SftConfig, *, seq_len: int, tokens: int) -
     )
 
 
-def fingerprint_fields(cfg: LoopConfig) -> dict[str, Any]:
+def fingerprint_fields(cfg: LoopConfig) -> dict[str, object]:
     """The parts of a LoopConfig that change the trained weights (not threads, logging or save points).
 
     The budget counts only when the schedule depends on it: a constant-lr run can be extended by
     re-running it with a larger --tokens.
     """
-    out: dict[str, Any] = {
+    out: dict[str, object] = {
         "optim": asdict(cfg.optim),
         "batch_tokens": cfg.batch_tokens,
         "seq_len": cfg.seq_len,
@@ -370,3 +337,17 @@ def parse_token_list(text: str, *, option: str) -> tuple[int, ...]:
     if not items:
         raise ConfigError(f"{option}: give comma-separated token counts, e.g. 100000,200000")
     return tuple(sorted({parse_tokens(t, option=option) for t in items}))
+
+
+def __getattr__(name: str) -> object:
+    # Old path, kept for one release (issue 24: SftConfig and SFT_EPOCHS moved to tpt.sft.config, sft's
+    # own stage). Looked up only when the old name is used, so train still never imports sft.
+    if name in ("SftConfig", "SFT_EPOCHS"):
+        import importlib
+        import warnings
+
+        warnings.warn(
+            f"tpt.train.config.{name} moved to tpt.sft.config.{name}", DeprecationWarning, stacklevel=2
+        )
+        return getattr(importlib.import_module("tpt.sft.config"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,7 +22,7 @@ from tpt.formats.packfile import NUM_KINDS
 from tpt.train.config import LoopConfig
 from tpt.train.data import IGNORE_INDEX, RowBatch, RowOrder, RowSource
 from tpt.train.dist import DistContext, all_reduce_sum
-from tpt.train.metrics import MetricsLog
+from tpt.train.metrics import MetricsLog, MetricsRecord
 from tpt.train.optim import lr_at, set_lr
 
 
@@ -47,6 +47,20 @@ def default_micro_batch(rows_per_rank: int, seq_len: int, max_tokens: int = 8192
     return best
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SavePoint:
+    """Where the loop stands at a planned checkpoint: what `save` writes into tpt_checkpoint.json."""
+
+    step: int
+    tokens_seen: int
+    rows_consumed: int
+    epoch: float
+    skipped_steps: int
+    loss: float
+    """The last logged loss (nan before any)."""
+    lr: float
+
+
 def train(
     *,
     model: Any,
@@ -57,28 +71,24 @@ def train(
     ctx: DistContext,
     start: LoopState,
     metrics: MetricsLog,
-    save: Callable[[dict[str, Any]], None],
+    save: Callable[[SavePoint], None],
     fsdp: bool = False,
 ) -> LoopState:
-    """Train from `start` to the budget's last step; calls `save(info)` at every planned checkpoint."""
+    """Train from `start` to the budget's last step; calls `save(point)` at every planned checkpoint."""
     import torch
-    import torch.nn.functional as F
 
     total_steps, rows_per_step = cfg.total_steps, cfg.rows_per_step
     rows_per_rank = rows_per_step // ctx.world_size
     micro = cfg.micro_batch_rows or default_micro_batch(rows_per_rank, cfg.seq_len)
     save_steps = set(cfg.save_steps())
-    device = torch.device(ctx.device)
-    # Under FSDP, bf16 comes from its mixed-precision policy (bf16 parameter copies), not autocast.
-    use_autocast = cfg.precision == "bf16" and not fsdp
-    autocast = torch.autocast(ctx.device_type, dtype=torch.bfloat16, enabled=use_autocast)
     params = [p for p in model.parameters() if p.requires_grad]
+    forward = _MicroBatches(model, ctx, cfg, fsdp)
 
     # Window accumulators for logging: [0] summed token losses per target kind, [1] target counts.
     window = torch.zeros(2, NUM_KINDS, dtype=torch.float64)
     window_steps, window_t0 = 0, time.perf_counter()
     step, skipped, bad_streak = start.step, start.skipped_steps, 0
-    loss = grad_norm = float("nan")
+    loss = float("nan")
     model.train()
     while step < total_steps:
         lr = lr_at(step, cfg.optim, total_steps)
@@ -86,39 +96,9 @@ def train(
         rows = order.rows(step * rows_per_step, rows_per_step)
         rows = rows[ctx.rank * rows_per_rank : (ctx.rank + 1) * rows_per_rank]
         batches = [source.batch(rows[i : i + micro]) for i in range(0, rows_per_rank, micro)]
+        sums, counts = forward.backward(batches)
 
-        counts = torch.from_numpy(sum(_kind_counts(b) for b in batches))  # (NUM_KINDS,) this rank
-        counts = all_reduce_sum(counts, ctx)  # the whole global batch
-        denom = max(float(counts.sum()), 1.0)
-        # Kept on the device, so micro-batches do not wait for the host.
-        sums = torch.zeros(NUM_KINDS, dtype=torch.float64, device=device)
-        for i, b in enumerate(batches):
-            last = i == len(batches) - 1
-            with _grad_sync(model, ctx, fsdp, enabled=last):
-                ids = torch.from_numpy(b.input_ids).to(device)  # (B, T)
-                targets = torch.from_numpy(b.targets).to(device)  # (B, T)
-                pos = b.position_ids
-                pos = None if pos is None else torch.from_numpy(pos).to(device)  # (B, T)
-                # use_cache=False also matters for packing: with a cache, transformers ignores
-                # restarting position ids and attends across samples.
-                with autocast:
-                    logits = model(input_ids=ids, position_ids=pos, use_cache=False).logits
-                # logits: (B, T, V)
-                token_loss = F.cross_entropy(
-                    logits.flatten(0, 1).float(),
-                    targets.flatten(),
-                    ignore_index=IGNORE_INDEX,
-                    reduction="none",
-                )  # (B*T,), 0 where ignored
-                # DDP and FSDP average gradients over ranks; x world_size turns that into the global sum.
-                (token_loss.sum() * (ctx.world_size / denom)).backward()
-                kinds = torch.from_numpy(b.target_kinds).flatten().to(device)
-                sums.index_add_(0, kinds, token_loss.detach().double())
-
-        norm = torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip or float("inf"))
-        # FSDP2 returns a DTensor norm; its full value is the global norm.
-        norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm
-        grad_norm = float(norm)
+        grad_norm = _clipped_grad_norm(params, cfg)
         if np.isfinite(grad_norm):
             optimizer.step()
             bad_streak = 0
@@ -139,7 +119,6 @@ def train(
         if step % cfg.log_every_steps == 0 or step in save_steps or step == total_steps:
             all_reduce_sum(window[0], ctx)  # counts were already global; sums are per rank
             now = time.perf_counter()
-            elapsed = now - window_t0
             record = _record(
                 window,
                 source.kind_names,
@@ -148,28 +127,92 @@ def train(
                 lr=lr,
                 grad_norm=grad_norm,
                 skipped=skipped,
-                tokens_per_second=window_steps * cfg.batch_tokens / max(elapsed, 1e-9),
+                tokens_per_second=window_steps * cfg.batch_tokens / max(now - window_t0, 1e-9),
                 epoch=step * rows_per_step / source.num_rows,
             )
-            loss = record["loss"] if record["loss"] is not None else loss
+            loss = float(record["loss"]) if record["loss"] is not None else loss
             metrics.write(record)
             window.zero_()
             window_steps = 0
             if step in save_steps:
-                save(
-                    {
-                        "step": step,
-                        "tokens_seen": step * cfg.batch_tokens,
-                        "rows_consumed": step * rows_per_step,
-                        "epoch": record["epoch"],
-                        "skipped_steps": skipped,
-                        "loss": loss,
-                        "lr": lr,
-                    }
-                )
+                epoch = step * rows_per_step / source.num_rows
+                save(_save_point(step, cfg, rows_per_step, epoch=epoch, skipped=skipped, loss=loss, lr=lr))
                 now = time.perf_counter()  # checkpoint writing is not training time
             window_t0 = now
     return LoopState(step=step, skipped_steps=skipped)
+
+
+def _save_point(
+    step: int, cfg: LoopConfig, rows_per_step: int, *, epoch: float, skipped: int, loss: float, lr: float
+) -> SavePoint:
+    return SavePoint(
+        step=step,
+        tokens_seen=step * cfg.batch_tokens,
+        rows_consumed=step * rows_per_step,
+        epoch=round(epoch, 6),
+        skipped_steps=skipped,
+        loss=loss,
+        lr=lr,
+    )
+
+
+class _MicroBatches:
+    """One step's forward and backward passes over its micro-batches, with gradients accumulated."""
+
+    def __init__(self, model: Any, ctx: DistContext, cfg: LoopConfig, fsdp: bool) -> None:
+        import torch
+
+        self.model, self.ctx, self.fsdp = model, ctx, fsdp
+        self.device = torch.device(ctx.device)
+        # Under FSDP, bf16 comes from its mixed-precision policy (bf16 parameter copies), not autocast.
+        use_autocast = cfg.precision == "bf16" and not fsdp
+        self.autocast = torch.autocast(ctx.device_type, dtype=torch.bfloat16, enabled=use_autocast)
+
+    def backward(self, batches: list[RowBatch]) -> tuple[Any, Any]:
+        """Backpropagate the step's loss; returns (summed token losses per kind on the device, the global
+        batch's target counts per kind)."""
+        import torch
+        import torch.nn.functional as F
+
+        ctx, device = self.ctx, self.device
+        counts = torch.from_numpy(sum(_kind_counts(b) for b in batches))  # (NUM_KINDS,) this rank
+        counts = all_reduce_sum(counts, ctx)  # the whole global batch
+        denom = max(float(counts.sum()), 1.0)
+        # Kept on the device, so micro-batches do not wait for the host.
+        sums = torch.zeros(NUM_KINDS, dtype=torch.float64, device=device)
+        for i, b in enumerate(batches):
+            last = i == len(batches) - 1
+            with _grad_sync(self.model, ctx, self.fsdp, enabled=last):
+                ids = torch.from_numpy(b.input_ids).to(device)  # (B, T)
+                targets = torch.from_numpy(b.targets).to(device)  # (B, T)
+                pos = b.position_ids
+                pos = None if pos is None else torch.from_numpy(pos).to(device)  # (B, T)
+                # use_cache=False also matters for packing: with a cache, transformers ignores
+                # restarting position ids and attends across samples.
+                with self.autocast:
+                    logits = self.model(input_ids=ids, position_ids=pos, use_cache=False).logits
+                # logits: (B, T, V)
+                token_loss = F.cross_entropy(
+                    logits.flatten(0, 1).float(),
+                    targets.flatten(),
+                    ignore_index=IGNORE_INDEX,
+                    reduction="none",
+                )  # (B*T,), 0 where ignored
+                # DDP and FSDP average gradients over ranks; x world_size turns that into the global sum.
+                (token_loss.sum() * (ctx.world_size / denom)).backward()
+                kinds = torch.from_numpy(b.target_kinds).flatten().to(device)
+                sums.index_add_(0, kinds, token_loss.detach().double())
+        return sums, counts
+
+
+def _clipped_grad_norm(params: list[Any], cfg: LoopConfig) -> float:
+    """Clip the gradients to cfg.optim.grad_clip (if set); the global norm before clipping."""
+    import torch
+
+    norm = torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip or float("inf"))
+    # FSDP2 returns a DTensor norm; its full value is the global norm.
+    norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm
+    return float(norm)
 
 
 def _kind_counts(b: RowBatch) -> np.ndarray:
@@ -199,11 +242,11 @@ def _record(
     skipped: int,
     tokens_per_second: float,
     epoch: float,
-) -> dict[str, Any]:
+) -> MetricsRecord:
     """One metrics.jsonl line: losses are token-weighted means over the steps since the last line."""
     sums, counts = window[0].tolist(), window[1].tolist()
     total = sum(counts)
-    record: dict[str, Any] = {
+    record: MetricsRecord = {
         "step": step,
         "tokens": step * cfg.batch_tokens,
         "epoch": round(epoch, 6),

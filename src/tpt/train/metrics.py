@@ -9,10 +9,14 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 METRICS = "metrics.jsonl"
+
+MetricsRecord = dict[str, int | float | None]
+"""One metrics.jsonl line: step, tokens, losses, lr, ... (None: not measured in that window, e.g. the loss
+of a window whose steps were all skipped)."""
 
 
 class MetricsLog:
@@ -27,7 +31,7 @@ class MetricsLog:
         enabled: bool = True,
         tensorboard: bool = False,
         wandb: bool = False,
-        run_config: dict[str, Any] | None = None,
+        run_config: Mapping[str, object] | None = None,
     ) -> None:
         self.enabled = enabled
         self.total_steps = total_steps
@@ -56,7 +60,7 @@ class MetricsLog:
                 self._wandb = wb.init(
                     project="tpt",
                     dir=str(run_dir),
-                    config=run_config or {},
+                    config=dict(run_config or {}),
                     name=Path(run_dir).name,
                     resume="allow",
                 )
@@ -78,12 +82,12 @@ class MetricsLog:
                 continue  # a line cut by a crash
         self.path.write_text("".join(k + "\n" for k in keep), encoding="utf-8")
 
-    def write(self, record: dict[str, Any]) -> None:
+    def write(self, record: MetricsRecord) -> None:
         if not self.enabled:
             return
         self._file.write(json.dumps(record, sort_keys=True) + "\n")
         self._file.flush()
-        step = int(record["step"])
+        step = int(record["step"] or 0)
         if self._tb is not None:
             for key, value in record.items():
                 if isinstance(value, (int, float)) and key != "step":
@@ -92,16 +96,19 @@ class MetricsLog:
             self._wandb.log({k: v for k, v in record.items() if isinstance(v, (int, float))}, step=step)
         self._progress(record)
 
-    def _progress(self, r: dict[str, Any]) -> None:
+    def _progress(self, r: MetricsRecord) -> None:
         now = time.monotonic()
-        last = r["step"] >= self.total_steps
+        last = (r["step"] or 0) >= self.total_steps
         if not (self._tty or last or now - self._last_print > 30):
             return
         self._last_print = now
         tps = r.get("tokens_per_second") or 0.0
-        left = (self.total_steps - r["step"]) * r.get("tokens_per_step", 0) / tps if tps else 0.0
+        step = int(r["step"] or 0)
+        left = (self.total_steps - step) * (r.get("tokens_per_step") or 0) / tps if tps else 0.0
+        # A window whose steps were all skipped as non-finite has no loss.
+        loss = "n/a" if r["loss"] is None else f"{r['loss']:.4f}"
         line = (
-            f"step {r['step']}/{self.total_steps}  tokens {r['tokens']:,}  loss {r['loss']:.4f}  "
+            f"step {step}/{self.total_steps}  tokens {r['tokens']:,}  loss {loss}  "
             f"lr {r['lr']:.2e}  {tps:,.0f} tok/s  ETA {_hms(left)}"
         )
         end = "\n" if (last or not self._tty) else ""

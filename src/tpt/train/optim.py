@@ -46,7 +46,7 @@ def build_optimizer(model: Any, cfg: OptimConfig, *, fused: bool = False) -> Any
         {"params": decay, "weight_decay": cfg.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    kwargs: dict[str, Any] = {"fused": True} if fused else {}
+    kwargs: dict[str, bool] = {"fused": True} if fused else {}
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, **kwargs)
 
 

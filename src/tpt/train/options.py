@@ -40,7 +40,17 @@ _OPTIM = defaults(OptimConfig)
 def add_optimization_arguments(
     parser: argparse.ArgumentParser, *, presets: list[str], default_preset: str
 ) -> None:
-    """Optimizer, batch, precision, checkpoint, logging and launch options (defaults come from --preset)."""
+    """Optimizer, batch, precision, checkpoint, logging and launch options (defaults come from --preset);
+    each group adds its own flags."""
+    _add_optimizer_options(parser, presets=presets, default_preset=default_preset)
+    _add_checkpoint_options(parser)
+    _add_hardware_options(parser)
+
+
+def _add_optimizer_options(
+    parser: argparse.ArgumentParser, *, presets: list[str], default_preset: str
+) -> None:
+    """The optimization group: the preset and the parts of it an option overrides, batch, precision."""
     g = parser.add_argument_group("optimization (unset options take the --preset's value)")
     g.add_argument(
         "--preset",
@@ -91,6 +101,9 @@ def add_optimization_arguments(
         help="shuffle: a new seeded permutation of rows each epoch (default); sequential: stored order",
     )
 
+
+def _add_checkpoint_options(parser: argparse.ArgumentParser) -> None:
+    """The checkpoints and logs group."""
     c = parser.add_argument_group("checkpoints and logs")
     c.add_argument(
         "--save-every",
@@ -116,6 +129,9 @@ def add_optimization_arguments(
         help="continue a run directory made with a different config",
     )
 
+
+def _add_hardware_options(parser: argparse.ArgumentParser) -> None:
+    """The hardware group: threads, device, FSDP."""
     r = parser.add_argument_group("hardware")
     r.add_argument(
         "--threads",

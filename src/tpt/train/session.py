@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,7 +18,7 @@ from tpt.storage.outputlock import lock_output_dir
 from tpt.train import checkpoint, dist
 from tpt.train.config import LoopConfig
 from tpt.train.data import RowOrder, RowSource
-from tpt.train.loop import LoopState, default_micro_batch, train
+from tpt.train.loop import LoopState, SavePoint, default_micro_batch, train
 from tpt.train.metrics import MetricsLog
 
 
@@ -29,9 +29,9 @@ class RunSpec:
     stage: str  # "train" or "sft"
     run_dir: Path
     cfg: LoopConfig
-    fingerprinted: dict[str, Any]
+    fingerprinted: Mapping[str, object]
     """Settings that change the outputs; a resumed run must match them."""
-    recorded: dict[str, Any]
+    recorded: Mapping[str, object]
     """Everything else worth keeping in manifest.json."""
     threads: int | None = None
     device: str = "auto"
@@ -39,7 +39,7 @@ class RunSpec:
     tensorboard: bool = False
     wandb: bool = False
     overwrite_config: bool = False
-    checkpoint_info: dict[str, Any] | None = None
+    checkpoint_info: Mapping[str, object] | None = None
     """More facts for every checkpoint's tpt_checkpoint.json (train: the data's BOS convention)."""
 
 
@@ -92,8 +92,6 @@ def _run(
     resume_model: Callable[[Path], Any],
     held: ExitStack,
 ) -> TrainSummary:
-    import torch
-
     started = time.monotonic()
     cfg = spec.cfg
     micro = check_geometry(cfg, ctx.world_size)
@@ -108,38 +106,8 @@ def _run(
                 file=sys.stderr,
             )
         return _summary(spec, start, latest, None, started)
-    if latest is not None:
-        model = resume_model(latest)
-    else:
-        torch.manual_seed(cfg.seed)
-        model = new_model()
-    from tpt.train.model import count_parameters
-    from tpt.train.optim import build_optimizer
-
-    sizes = count_parameters(model)
-    arch = type(model).__name__  # before wrapping: FSDP2 renames the class
-    model.to(ctx.device)
-    wrapped = dist.wrap(model, ctx, fsdp=spec.fsdp, bf16=cfg.precision == "bf16")
-    optimizer = build_optimizer(wrapped, cfg.optim)
-    if latest is not None:
-        checkpoint.restore_trainer_state(latest, model=wrapped, optimizer=optimizer, fsdp=spec.fsdp)
-        if ctx.is_main:
-            print(
-                f"tpt {spec.stage}: resuming from {latest.name} (step {start.step})",
-                file=sys.stderr,
-            )
-    epochs = cfg.total_steps * cfg.rows_per_step / source.num_rows
-    if ctx.is_main:
-        print(
-            f"tpt {spec.stage}: {arch}, {sizes['parameters']:,} parameters "
-            f"({sizes['non_embedding_parameters']:,} non-embedding); {cfg.total_steps} steps of "
-            f"{cfg.batch_tokens:,} tokens on {ctx.world_size} x {ctx.device}; "
-            f"{epochs:.2f} epochs over the {source.num_rows * cfg.seq_len:,} data tokens",
-            file=sys.stderr,
-        )
-        if spec.stage == "train" and epochs > 1:
-            print(repeat_warning(cfg, source.num_rows, epochs), file=sys.stderr)
-
+    student = _Student.build(spec, ctx, latest, start, new_model, resume_model)
+    _announce(spec, ctx, source, student)
     metrics = MetricsLog(
         spec.run_dir,
         resume_step=start.step,
@@ -149,44 +117,18 @@ def _run(
         wandb=spec.wandb,
         run_config=spec.recorded,
     )
-    from tpt import __version__
-
-    def save(info: dict[str, Any]) -> None:
-        info = {
-            "format": "tpt-checkpoint-v1",
-            "stage": spec.stage,
-            **(spec.checkpoint_info or {}),
-            **info,
-            "fingerprint": fingerprint,
-            "world_size": ctx.world_size,
-            "batch_tokens": cfg.batch_tokens,
-            "seq_len": cfg.seq_len,
-            **sizes,
-            "tpt_version": __version__,
-            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        checkpoint.save_checkpoint(
-            spec.run_dir,
-            model=wrapped,
-            optimizer=optimizer,
-            tokenizer=tokenizer,
-            info=info,
-            ctx=ctx,
-            fsdp=spec.fsdp,
-        )
-
     order = RowOrder(source.num_rows, seed=cfg.seed, shuffle=cfg.data_order == "shuffle")
     try:
         end = train(
-            model=wrapped,
-            optimizer=optimizer,
+            model=student.wrapped,
+            optimizer=student.optimizer,
             source=source,
             order=order,
             cfg=cfg,
             ctx=ctx,
             start=start,
             metrics=metrics,
-            save=save,
+            save=_saver(spec, ctx, student, tokenizer, fingerprint),
             fsdp=spec.fsdp,
         )
     finally:
@@ -200,6 +142,104 @@ def _run(
             file=sys.stderr,
         )
     return _summary(spec, end, final, latest, started)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Student:
+    """The model on its device (wrapped for DDP/FSDP), its optimizer, and what it is."""
+
+    wrapped: Any
+    optimizer: Any
+    sizes: dict[str, int]
+    """count_parameters(model): parameters, non_embedding_parameters, ..."""
+    arch: str
+
+    @classmethod
+    def build(
+        cls,
+        spec: RunSpec,
+        ctx: dist.DistContext,
+        latest: Path | None,
+        start: LoopState,
+        new_model: Callable[[], Any],
+        resume_model: Callable[[Path], Any],
+    ) -> _Student:
+        """A new student (seeded), or the latest checkpoint's with its optimizer and RNG state."""
+        import torch
+
+        from tpt.train.model import count_parameters
+        from tpt.train.optim import build_optimizer
+
+        if latest is not None:
+            model = resume_model(latest)
+        else:
+            torch.manual_seed(spec.cfg.seed)
+            model = new_model()
+        sizes = count_parameters(model)
+        arch = type(model).__name__  # before wrapping: FSDP2 renames the class
+        model.to(ctx.device)
+        wrapped = dist.wrap(model, ctx, fsdp=spec.fsdp, bf16=spec.cfg.precision == "bf16")
+        optimizer = build_optimizer(wrapped, spec.cfg.optim)
+        if latest is not None:
+            checkpoint.restore_trainer_state(latest, model=wrapped, optimizer=optimizer, fsdp=spec.fsdp)
+            if ctx.is_main:
+                print(
+                    f"tpt {spec.stage}: resuming from {latest.name} (step {start.step})",
+                    file=sys.stderr,
+                )
+        return cls(wrapped=wrapped, optimizer=optimizer, sizes=sizes, arch=arch)
+
+
+def _announce(spec: RunSpec, ctx: dist.DistContext, source: RowSource, student: _Student) -> None:
+    """Rank 0 says what it trains, on what, for how long (and warns when the data repeats)."""
+    cfg, sizes = spec.cfg, student.sizes
+    epochs = cfg.total_steps * cfg.rows_per_step / source.num_rows
+    if ctx.is_main:
+        print(
+            f"tpt {spec.stage}: {student.arch}, {sizes['parameters']:,} parameters "
+            f"({sizes['non_embedding_parameters']:,} non-embedding); {cfg.total_steps} steps of "
+            f"{cfg.batch_tokens:,} tokens on {ctx.world_size} x {ctx.device}; "
+            f"{epochs:.2f} epochs over the {source.num_rows * cfg.seq_len:,} data tokens",
+            file=sys.stderr,
+        )
+        if spec.stage == "train" and epochs > 1:
+            print(repeat_warning(cfg, source.num_rows, epochs), file=sys.stderr)
+
+
+def _saver(
+    spec: RunSpec, ctx: dist.DistContext, student: _Student, tokenizer: Any, fingerprint: str
+) -> Callable[[SavePoint], None]:
+    """What the loop calls at each planned checkpoint: the weights, the trainer state and
+    tpt_checkpoint.json (the save point, the run's settings and sizes)."""
+    from tpt import __version__
+
+    cfg = spec.cfg
+
+    def save(point: SavePoint) -> None:
+        info = {
+            "format": "tpt-checkpoint-v1",
+            "stage": spec.stage,
+            **(spec.checkpoint_info or {}),
+            **asdict(point),
+            "fingerprint": fingerprint,
+            "world_size": ctx.world_size,
+            "batch_tokens": cfg.batch_tokens,
+            "seq_len": cfg.seq_len,
+            **student.sizes,
+            "tpt_version": __version__,
+            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        checkpoint.save_checkpoint(
+            spec.run_dir,
+            model=student.wrapped,
+            optimizer=student.optimizer,
+            tokenizer=tokenizer,
+            info=info,
+            ctx=ctx,
+            fsdp=spec.fsdp,
+        )
+
+    return save
 
 
 def _summary(
@@ -265,6 +305,6 @@ def _resume_point(latest: Path, cfg: LoopConfig) -> LoopState:
     return LoopState(step=int(info["step"]), skipped_steps=int(info.get("skipped_steps", 0)))
 
 
-def config_record(cfg: LoopConfig) -> dict[str, Any]:
+def config_record(cfg: LoopConfig) -> dict[str, object]:
     """The LoopConfig as plain JSON-able values."""
     return asdict(cfg)

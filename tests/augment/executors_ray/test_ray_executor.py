@@ -55,6 +55,11 @@ def test_ray_run_writes_the_same_output_as_a_local_run(
     dist = run_ray(make_cfg(src, tmp_path / "ray", stub.base_url, shard_size=5), RayOptions(workers=2))
 
     assert without_timing(dist) == without_timing(local)
+    # the driver-in-the-data-path mode gives the same run
+    via_driver = RayOptions(workers=2, reads="driver")
+    drv = run_ray(make_cfg(src, tmp_path / "drv", stub.base_url, shard_size=5), via_driver)
+    assert without_timing(drv) == without_timing(local)
+    assert read_outcomes(tmp_path / "drv") == read_outcomes(tmp_path / "local")
     assert (
         dist.complete
         and dist.records == 21
@@ -71,8 +76,9 @@ def test_ray_run_writes_the_same_output_as_a_local_run(
     assert again.new_records_this_run == 0 and again.complete
 
 
+@pytest.mark.parametrize("reads", ["workers", "driver"])
 def test_a_killed_worker_loses_nothing_and_duplicates_nothing(
-    ray_cluster, tmp_path, write_corpus, read_outcomes
+    ray_cluster, tmp_path, write_corpus, read_outcomes, reads
 ):
     from tpt.testing.openai_stub import StubConfig, StubServer
 
@@ -80,9 +86,9 @@ def test_a_killed_worker_loses_nothing_and_duplicates_nothing(
     out = tmp_path / "out"
     with StubServer(StubConfig(latency_ms=150, words=8)) as slow:
         cfg = make_cfg(src, out, slow.base_url, shard_size=3)
-        executor = RayExecutor(RayOptions(workers=2))
+        executor = RayExecutor(RayOptions(workers=2, reads=reads))
         result: dict = {}
-        runner = threading.Thread(target=lambda: result.update(stage.run(cfg, executor=executor).to_json()))
+        runner = threading.Thread(target=lambda: result.update(executor.run_stage(cfg).to_json()))
         runner.start()
         try:
             deadline = time.monotonic() + 60

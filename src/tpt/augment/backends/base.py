@@ -9,14 +9,15 @@ only a backend that cannot go on at all raises BackendError.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tpt.augment.loopguard import LoopGuardOptions
 from tpt.core.errors import ConfigError
+from tpt.core.jsontypes import JSONObject
 
-NEUTRAL_SAMPLING: dict[str, Any] = {
+NEUTRAL_SAMPLING: dict[str, int | float] = {
     "top_k": -1,
     "min_p": 0.0,
     "repetition_penalty": 1.0,
@@ -72,10 +73,10 @@ class SamplingParams:
             "presence_penalty": self.presence_penalty,
         }
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONObject:
         """What fingerprints a run's output directory. The penalties and the loop guard appear only when
         set away from their defaults, so that directories written before they existed still resume."""
-        out: dict[str, Any] = {
+        out: JSONObject = {
             "temperature": self.temperature,
             "top_p": self.top_p,
             "max_tokens": self.max_tokens,
@@ -87,7 +88,7 @@ class SamplingParams:
             out["loop_guard"] = self.loop_guard.as_dict()
         return out
 
-    def in_force(self) -> dict[str, Any]:
+    def in_force(self) -> JSONObject:
         """Every sampling parameter a backend that honours these settings decodes with."""
         plain = {k: v for k, v in self.as_dict().items() if k != "loop_guard"}
         return {**plain, **NEUTRAL_SAMPLING, **self.penalties()}
@@ -118,15 +119,16 @@ class BackendOptions:
     device: str = "auto"
     open_think: str = "auto"
     """Open the assistant turn with <think>: auto (only for non-reasoning teachers), on, off."""
-    engine_args: dict[str, Any] = field(default_factory=dict)
+    engine_args: JSONObject = field(default_factory=dict)
+    """--engine-arg KEY=VALUE pairs (a value parsed as JSON when it can be, else the string)."""
     sampling_fields: str = "full"
     """openai: full (also top_k -1, min_p 0, neutral penalties) or standard (the OpenAI API's fields)."""
     seed: int | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return {f: getattr(self, f) for f in self.__dataclass_fields__}
 
-    def get(self, options: dict[str, Any], key: str) -> Any:
+    def get(self, options: Mapping[str, object], key: str) -> Any:
         """options[key], or this default when the key is missing or None."""
         value = options.get(key)
         return getattr(self, key) if value is None else value
@@ -143,7 +145,7 @@ class GenerationRequest:
     """Chat messages, e.g. ({"role": "user", "content": prompt},); sent through the chat template."""
     seed: int | None = None
     """Per-request seed (the backend uses it where it can: OpenAI `seed`, vLLM per-request seed)."""
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: JSONObject = field(default_factory=dict)
     """Backend-specific extras (the procedural teacher reads the document from here)."""
     max_tokens: int | None = None
     """This document's own cap on generated tokens (a --thinking-budget plan, augment/budget.py), at
@@ -214,7 +216,7 @@ class Backend(Protocol):
     # with (what it sends, where that differs from `sampling.in_force()`); recorded in each record.
 
 
-def sampling_in_force(backend: Backend, sampling: SamplingParams) -> dict[str, Any]:
+def sampling_in_force(backend: Backend, sampling: SamplingParams) -> JSONObject:
     """What a record's provenance says the decoding was."""
     own = getattr(backend, "sampling_in_force", None)
     return own(sampling) if own is not None else sampling.in_force()

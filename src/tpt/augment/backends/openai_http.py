@@ -21,7 +21,7 @@ import random
 import sys
 import threading
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ from tpt.core.errors import (
     ServerUnusableError,
     TransientBackendError,
 )
+from tpt.core.jsontypes import JSONObject
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ refuse the others."""
 _STANDARD_FIELDS = ("presence_penalty", "frequency_penalty")
 # Engine-specific names of the same controls (llama-cpp-python's server calls it repeat_penalty), and
 # values: llama-cpp-python 0.3.36 refuses top_k -1 (HTTP 500, "greater than or equal to 0"); 0 is its off.
-_ENGINE_FIELDS: dict[str, dict[str, Any]] = {"llama.cpp": {"repeat_penalty": 1.0, "top_k": 0}}
+_ENGINE_FIELDS: dict[str, JSONObject] = {"llama.cpp": {"repeat_penalty": 1.0, "top_k": 0}}
 PAPER_SAMPLING = ("temperature", "top_p", "max_tokens", "stop")
 """Fields never dropped when a server refuses them: without them the decoding is not the paper's."""
 _NOT_SAMPLING = ("model", "continue_final_message", "add_generation_prompt", "stream", "stream_options")
@@ -124,7 +125,7 @@ class OpenAIHttpBackend:
         max_retries: int = D.max_retries,
         tokenizer: str | None = None,
         open_think: str = D.open_think,
-        engine_args: dict[str, Any] | None = None,
+        engine_args: Mapping[str, object] | None = None,
         sampling_fields: str = D.sampling_fields,
         server_engine: str | None = None,
         retry_base_s: float = 0.5,
@@ -166,7 +167,7 @@ class OpenAIHttpBackend:
         self._closed = False
         self._loop_guard = LoopGuardOptions(enabled=False)
         """The run's loop guard (set by generate): when on, each request is streamed and watched."""
-        self._template: dict[str, Any] = {}
+        self._template: JSONObject = {}
         """The fields every request of the current run shares (the Run's own dict: a field the server
         refuses is dropped from it, so later requests go without it)."""
         self._droppable: frozenset[str] = frozenset()
@@ -407,7 +408,7 @@ class OpenAIHttpBackend:
                 return dataclasses.replace(result, refused_fields=tuple(sorted(went_without)))
             return result
 
-    def _droppable_fields(self, template: dict[str, Any]) -> frozenset[str]:
+    def _droppable_fields(self, template: JSONObject) -> frozenset[str]:
         """The template's fields a server may refuse and the run go on without: the neutral extras
         tpt adds itself (top_k -1, min_p 0, penalties off, llama.cpp's repeat_penalty 1), whose absence
         leaves the server's own default. Never temperature, top_p, max_tokens or stop (the paper's
@@ -645,9 +646,9 @@ class OpenAIHttpBackend:
         ceiling = min(self.retry_max_s, self.retry_base_s * 2 ** (attempt - 1))
         return ceiling * random.uniform(0.5, 1.0)
 
-    def body_template(self, sampling: SamplingParams) -> dict[str, Any]:
+    def body_template(self, sampling: SamplingParams) -> JSONObject:
         """The JSON fields all requests of a run share: model, sampling, prefill, engine_args."""
-        body: dict[str, Any] = {
+        body: JSONObject = {
             "model": self.model_id,
             "temperature": sampling.temperature,
             "top_p": sampling.top_p,
@@ -679,7 +680,7 @@ class OpenAIHttpBackend:
         body.update(self.engine_args)
         return {k: v for k, v in body.items() if v is not None}  # None in engine_args drops a field
 
-    def sampling_in_force(self, sampling: SamplingParams) -> dict[str, Any]:
+    def sampling_in_force(self, sampling: SamplingParams) -> JSONObject:
         """Every sampling field each request carries (after --engine-arg), and the base seed; a
         field not listed is the server's own default."""
         sent = {
@@ -696,7 +697,7 @@ def _is_json(content_type: str) -> bool:
     return kind == "application/json" or kind.endswith("+json")
 
 
-def _stop_of(choice: dict[str, Any]) -> str | None:
+def _stop_of(choice: JSONObject) -> str | None:
     """Which stop ended a choice: vLLM says `stop_reason` (the stop string, a stop token id, or null
     for the end-of-sequence token), SGLang `matched_stop`; other servers say nothing (None)."""
     for key in ("stop_reason", "matched_stop"):

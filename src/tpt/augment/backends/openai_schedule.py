@@ -13,6 +13,7 @@ from typing import Any
 from tpt.augment.backends.base import GenerationRequest, GenerationResult
 from tpt.augment.backends.openai_protocol import OPEN_THINK_PREFILL
 from tpt.core.errors import BackendError
+from tpt.core.jsontypes import JSONObject
 
 Send = Callable[[GenerationRequest, bytes], Awaitable[GenerationResult]]
 """send(request, body): one request through its retries (the backend's); an error is a result."""
@@ -67,7 +68,7 @@ class Run:
     def __init__(
         self,
         send: Send,
-        template: dict[str, Any],
+        template: JSONObject,
         *,
         concurrency: int,
         open_think: bool,

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tpt.augment.loopguard import FINISH_REPETITION, TextLoopGuard
+from tpt.core.jsontypes import JSONObject
 
 SSE_FIELDS = (b"data", b"event", b"id", b"retry")
 """The field names of the server-sent events format; a line is one of them, a comment (':'), or blank."""
@@ -47,9 +48,9 @@ class Streamed:
     content: str = ""
     reasoning: str = ""
     finish: str | None = None
-    choice: dict[str, Any] = field(default_factory=dict)
+    choice: JSONObject = field(default_factory=dict)
     """The last chunk's choice that carried the finish_reason (stop_reason / matched_stop live there)."""
-    usage: dict[str, Any] = field(default_factory=dict)
+    usage: JSONObject = field(default_factory=dict)
     received: str = ""
     """Everything generated before the stream ended or was stopped (reasoning, then content)."""
     loop_start: int | None = None

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import inspect
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from tpt.augment.backends.base import OPTION_DEFAULTS as D
@@ -82,7 +82,7 @@ def build(options: dict[str, Any]) -> TransformersBackend:
     )
 
 
-def _engine_args(raw: dict[str, Any]) -> dict[str, int]:
+def _engine_args(raw: Mapping[str, object]) -> dict[str, int]:
     unknown = sorted(set(raw) - set(ENGINE_ARGS))
     if unknown:
         known = "; ".join(f"{k}: {v}" for k, v in ENGINE_ARGS.items())

@@ -44,7 +44,7 @@ def build(options: dict[str, Any]) -> VllmBackend:
     model_arg = options.get("model")
     # A GGUF (the embedded teacher included) is converted once to a plain HF directory, which every
     # vLLM version loads; a directory is passed through untouched.
-    kwargs: dict[str, Any] = {"model": str(resolve_model_dir(model_arg))}
+    kwargs: dict[str, object] = {"model": str(resolve_model_dir(model_arg))}
     if options.get("dtype"):
         kwargs["dtype"] = options["dtype"]
     if options.get("seed") is not None:
@@ -163,7 +163,7 @@ class VllmBackend:
         if isinstance(prepared, GenerationResult):
             return prepared
         ids, prefilled, budget = prepared
-        params: dict[str, Any] = {
+        params: dict[str, object] = {
             "n": 1,
             "temperature": sampling.temperature,
             "top_p": sampling.top_p,

@@ -24,6 +24,7 @@ from tpt.augment.backends.base import Backend, build_backend
 from tpt.augment.config import AugmentConfig
 from tpt.augment.generation import Document, FailFn, Job, Outcomes
 from tpt.core.errors import ConfigError
+from tpt.core.jsontypes import JSONObject
 
 Teacher = Callable[[AugmentConfig], Backend]
 """Builds the backend of a run (picklable: a Ray worker builds its own). A teacher may say which engine
@@ -40,7 +41,7 @@ class Executor(Protocol):
         """(document, record) for the documents it could generate; the others go to `fail`."""
         ...
 
-    def report(self) -> dict[str, Any]:
+    def report(self) -> JSONObject:
         """Keys this executor adds to summary.json (e.g. the Ray workers lost); {} when none."""
         ...
 
@@ -65,7 +66,7 @@ class LocalExecutor:
             self._notices = dict(getattr(backend, "notices", {}))
             backend.close()
 
-    def report(self) -> dict[str, Any]:
+    def report(self) -> JSONObject:
         return {}
 
     def notices(self) -> dict[str, str]:

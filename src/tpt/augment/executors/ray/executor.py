@@ -1,4 +1,6 @@
-"""Run `tpt augment` on a Ray cluster: the driver reads the corpus once and owns the output directory;
+"""Run `tpt augment` on a Ray cluster. By default (`--ray-reads workers`, direct.py) the workers read
+their own input ranges and write and commit their own shards, and the driver keeps only the books. With
+`--ray-reads driver` (below, `generate`) the driver reads the corpus once and owns the output directory;
 worker actors (one backend each) turn units (one shard's documents) into records.
 
 Why Ray core actors and not Ray Data: the exactly-once contract lives in the shard book (fixed shards,
@@ -7,7 +9,7 @@ committed. Ray Data would re-batch rows into blocks, write through its own datas
 in-memory row-id sets, i.e. at-least-once output. Actors also keep an expensive backend (a GPU engine,
 a server) alive across thousands of units, and an explicit scheduler can resend a dead worker's unit.
 
-Why the driver reads and writes: one sequential pass over the corpus (no per-shard seek, which gzip,
+Why the driver may read and write (`--ray-reads driver`): one sequential pass over the corpus (no per-shard seek, which gzip,
 zstd and Parquet rows cannot do cheaply, and no O(N^2) re-reading), inputs need not be on shared
 storage, and output written by one process needs no fencing against a worker Ray believes dead but
 that still runs. The driver's work per document is a JSON parse and an append; the GPUs do the rest.
@@ -36,9 +38,10 @@ THREAD_SAFE_BACKENDS = ("openai",)
 """Backends whose generate() may run in several threads at once (several units per worker)."""
 
 
-def run(cfg: AugmentConfig, opts: RayOptions, *, teacher: Teacher | None = None) -> dict[str, Any]:
+def run(cfg: AugmentConfig, opts: RayOptions, *, teacher: Teacher | None = None) -> Any:
     """`stage.run` with generation spread over Ray workers; returns the same summary."""
-    return stage.run(cfg, executor=RayExecutor(opts, teacher=teacher))
+    executor = RayExecutor(opts, teacher=teacher)
+    return executor.run_stage(cfg, executor=executor)
 
 
 def from_args(args: Any, teacher: Teacher | None) -> RayExecutor:
@@ -97,8 +100,17 @@ class RayExecutor:
         self.pool: WorkerPool | None = None
         self._started_ray = False
 
-    def generate(self, job: Job, docs: Iterator[Document], fail: FailFn) -> Outcomes:
-        """Units out to the workers, records back in completion order, failures through `fail`."""
+    def run_stage(self, cfg: AugmentConfig, *, executor: Any = None) -> Any:
+        """The whole run (what `tpt augment` calls in place of stage.run): with `--ray-reads workers`
+        the workers read and commit their own shards (direct.py), else stage.run through generate()."""
+        if self.opts.reads == "driver":
+            return stage.run(cfg, executor=self)
+        from tpt.augment.executors.ray.direct import run_direct
+
+        return run_direct(cfg, self)
+
+    def connect(self, job: Job) -> None:
+        """Join (or start) the cluster and start the workers, each with its backend."""
         if self.opts.units_per_worker > 1 and job.cfg.backend not in THREAD_SAFE_BACKENDS:
             raise ConfigError(
                 f"--units-per-worker > 1 needs a backend that runs requests concurrently "
@@ -111,6 +123,10 @@ class RayExecutor:
         _check_reachable(self.opts.address)
         self._started_ray = _connect(ray, self.opts)
         self._start_workers(job)
+
+    def generate(self, job: Job, docs: Iterator[Document], fail: FailFn) -> Outcomes:
+        """Units out to the workers, records back in completion order, failures through `fail`."""
+        self.connect(job)
         assert self.pool is not None
         for unit, outcomes in self.pool.map_unordered(group_units(docs, job.cfg.shard_size)):
             by_index = {d.item.index: d for d in unit.docs}

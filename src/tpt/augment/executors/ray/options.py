@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from tpt.core.errors import ConfigError
 
+READS = ("workers", "driver")
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RayOptions:
@@ -21,6 +23,9 @@ class RayOptions:
     """Units a worker runs at once (openai backend only): keeps its server busy across a unit's tail."""
     max_restarts: int = 3
     """Ray restarts of each worker actor after it dies."""
+    reads: str = "workers"
+    """Who reads the input and writes the shards: 'workers' (each its own units; the driver only keeps
+    the books) or 'driver' (the driver streams every document to the workers and writes every outcome)."""
 
     def __post_init__(self) -> None:
         if self.workers is not None and self.workers < 1:
@@ -29,6 +34,8 @@ class RayOptions:
             raise ConfigError("--worker-cpus and --worker-gpus must be >= 0")
         if self.units_per_worker < 1:
             raise ConfigError(f"--units-per-worker must be >= 1, got {self.units_per_worker}")
+        if self.reads not in READS:
+            raise ConfigError(f"--ray-reads must be one of {', '.join(READS)}, got {self.reads!r}")
         if self.max_restarts < 0:
             raise ConfigError(f"--worker-restarts must be >= 0, got {self.max_restarts}")
 
@@ -75,6 +82,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help=f"ray: restarts of a dead worker (default {d.max_restarts})",
     )
 
+    g.add_argument(
+        "--ray-reads",
+        choices=READS,
+        default=d.reads,
+        help="ray: who reads the input and writes the shards: workers (default; the driver keeps "
+        "only the books) or driver (every document passes through the driver)",
+    )
+
 
 def ray_options(args: argparse.Namespace) -> RayOptions:
     return RayOptions(
@@ -84,4 +99,5 @@ def ray_options(args: argparse.Namespace) -> RayOptions:
         worker_gpus=args.worker_gpus,
         units_per_worker=args.units_per_worker,
         max_restarts=args.worker_restarts,
+        reads=getattr(args, "ray_reads", RayOptions().reads),
     )

@@ -103,7 +103,8 @@ class WorkerPool:
         """Send units to every live worker with room (lowest index first: deterministic in tests)."""
         for i in sorted(self._alive - self._recovering):
             while self._free[i] > 0 and (unit := self._next_unit()) is not None:
-                self._pending[self.actors[i].run_unit.remote(unit.shard, unit.docs)] = ("unit", i, unit)
+                call = getattr(self.actors[i], unit.method)
+                self._pending[call.remote(unit.shard, unit.payload)] = ("unit", i, unit)
                 self._free[i] -= 1
 
     def _on_death(self, kind: str, i: int, unit: Unit | None, exc: BaseException) -> None:
@@ -114,7 +115,7 @@ class WorkerPool:
         assert unit is not None
         unit.attempts += 1
         self.units_resent += 1
-        self.documents_resent += len(unit.docs)
+        self.documents_resent += unit.size
         self.dead_workers.add(i)
         if unit.attempts >= self.max_unit_attempts:
             raise BackendError(

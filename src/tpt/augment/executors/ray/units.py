@@ -24,8 +24,19 @@ class Unit:
     """Times a worker died while holding this unit."""
     indices: set[int] = field(default_factory=set)
 
+    method = "run_unit"
+    """The worker method that runs it: run_unit(shard, payload)."""
+
     def __post_init__(self) -> None:
         self.indices = {d.item.index for d in self.docs}
+
+    @property
+    def payload(self) -> Any:
+        return self.docs
+
+    @property
+    def size(self) -> int:
+        return len(self.docs)
 
 
 def group_units(docs: Iterator[Any], shard_size: int) -> Iterator[Unit]:

@@ -1,5 +1,7 @@
 """The Ray actor that holds one backend (an engine on its GPU, or a client of its own server) and turns
-units of documents into outcomes; it writes nothing: the driver owns the output directory."""
+units into outcomes. A unit of documents (the driver reads, `--ray-reads driver`) gives outcomes back and
+writes nothing; a unit that names input ranges (the default) is read, written and committed here
+(direct.py), and only counts go back."""
 
 from __future__ import annotations
 
@@ -54,6 +56,28 @@ class AugmentWorker:
                 outcomes = self._run(docs)
                 self._warm.set()
                 return outcomes
+
+    def index_file(self, file: str, stride: int) -> tuple[int, list]:
+        """An input file's item count and byte offsets (ranges.index_file), for the driver's units."""
+        from tpt.augment.executors.ray.ranges import index_file
+
+        return index_file(file, stride)
+
+    def run_range(self, shard: int, payload: tuple[list, int]) -> dict[str, Any]:
+        """A unit that names its input: read it, generate, write and commit shard `shard` here
+        (direct.run_range); only counts go back to the driver."""
+        from tpt.augment.executors.ray.direct import run_range
+
+        if self.backend is None:
+            raise BackendError(f"worker backend could not be built: {self.error}")
+        segments, items = payload
+        with self._slots:
+            if self._warm.is_set():
+                return run_range(self.job, self.backend, shard, segments, items)
+            with self._warm_lock:
+                out = run_range(self.job, self.backend, shard, segments, items)
+                self._warm.set()
+                return out
 
     def _run(self, docs: list[Document]) -> list[Outcome]:
         assert self.backend is not None

@@ -1,0 +1,94 @@
+"""validate's units of work: one per input file, each committed exactly once, so a killed run resumes.
+
+A unit's output lies in VAL_DIR/parts/ until the run ends: `NNNNN.kept.jsonl`, `NNNNN.rejected.jsonl`
+(its lines, exactly as the merged files will hold them), `NNNNN.ids.npy` (the 63-bit hash and input
+position of each id it read, in order, so a resumed run rebuilds the duplicate-id registry without
+reading the unit again) and, last, `NNNNN.json`: its counts. The unit is committed when its json exists;
+the data files are fsynced and renamed into place before it is written (POSIX rename is atomic), the
+same order as augment's shard commit (storage/localshards.py). A committed unit is never judged again. A
+unit with data files but no json was cut off: it is judged again from its first line, overwriting them.
+
+`parts/plan.json` binds the parts to one config and one list of input files; a re-run with anything
+else starts the parts afresh. When every unit is committed the run merges them: kept.jsonl and
+rejected.jsonl are the parts concatenated in unit order, summary.json is the parts' counts added up;
+then parts/ is removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from tpt.core.artifacts import read_json, write_json
+from tpt.core.jsontypes import JSONObject
+
+PARTS = "parts"
+PLAN = "plan.json"
+OUTPUTS = ("kept", "rejected")
+
+
+class UnitBook:
+    """The committed units of one validate output directory (local disk)."""
+
+    def __init__(self, directory: Path, plan: JSONObject) -> None:
+        self.dir = Path(directory)
+        plan = json.loads(json.dumps(plan))  # as read back: tuples are lists
+        if (self.dir / PLAN).is_file():
+            try:
+                same = read_json(self.dir / PLAN) == plan
+            except (OSError, ValueError):
+                same = False
+            if not same:  # another config or other inputs: nothing here is reusable
+                shutil.rmtree(self.dir)
+        if not (self.dir / PLAN).is_file():
+            self.dir.mkdir(parents=True, exist_ok=True)
+            for stale in self.dir.iterdir():
+                stale.unlink()
+            write_json(self.dir / PLAN, plan)
+
+    def path(self, unit: int, kind: str) -> Path:
+        suffix = {"kept": "kept.jsonl", "rejected": "rejected.jsonl", "ids": "ids.npy", "facts": "json"}[kind]
+        return self.dir / f"{unit:05d}.{suffix}"
+
+    def staging(self, unit: int, kind: str) -> Path:
+        final = self.path(unit, kind)
+        return final.with_name(f".{final.name}.tmp")
+
+    def committed(self, unit: int) -> JSONObject | None:
+        """The unit's counts when it is committed, else None."""
+        path = self.path(unit, "facts")
+        return read_json(path) if path.is_file() else None
+
+    def ids(self, unit: int) -> np.ndarray:
+        """(hash, position) rows of the ids a committed unit read, in read order."""
+        return np.load(self.path(unit, "ids"), allow_pickle=False)
+
+    def commit(self, unit: int, facts: JSONObject, ids: np.ndarray) -> None:
+        """Make the unit's staged kept/rejected files and its ids final, then write its counts."""
+        with open(self.staging(unit, "ids"), "wb") as f:
+            np.save(f, ids, allow_pickle=False)
+        for kind in (*OUTPUTS, "ids"):
+            staged = self.staging(unit, kind)
+            with open(staged, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(staged, self.path(unit, kind))
+        write_json(self.path(unit, "facts"), facts)  # the commit point
+
+    def merge(self, out: Path, units: int) -> None:
+        """kept.jsonl and rejected.jsonl in `out`: the units' files in unit order."""
+        for kind in OUTPUTS:
+            tmp = out / f".{kind}.jsonl.tmp"
+            with open(tmp, "wb") as dst:
+                for unit in range(units):
+                    with open(self.path(unit, kind), "rb") as src:
+                        shutil.copyfileobj(src, dst, 1 << 20)
+                dst.flush()
+                os.fsync(dst.fileno())
+            os.replace(tmp, out / f"{kind}.jsonl")
+
+    def remove(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
