@@ -170,3 +170,18 @@ def test_summary_paths_are_relative_to_the_run_directory(tmp_path: Path) -> None
     got = json.loads(text)
     assert got["runs"]["x"]["commands"] == [["pack", "aug", "--out=p"]] and got["dir"] == "."
     assert got["other"] == "/elsewhere/file"
+
+
+def test_the_llm_teacher_arm_is_opt_in_and_packs_its_own_trajectories(tmp_path: Path) -> None:
+    config, plans = _plans(tmp_path)
+    assert "tpt-llm" not in plans["arithmetic"].arms  # not in make demo
+    config, plans = _plans(tmp_path / "llm", llm_teacher=True, llm_max_thinking_tokens=99)
+    assert plans["arithmetic"].arms[-1] == "tpt-llm" and "tpt-llm" not in plans["knowledge"].arms
+    jobs = stage.plan_jobs(tmp_path, config.resolved_scale(), plans, tmp_path / "tok")
+    teacher = jobs[0]
+    assert (
+        teacher.name == "arithmetic-augment-llm" and "--backend" not in teacher.steps[0].argv
+    )  # the embedded one
+    assert teacher.steps[0].argv[teacher.steps[0].argv.index("--max-thinking-tokens") + 1] == "99"
+    arm = next(j for j in jobs if j.name == "arithmetic-seed-0-tpt-llm")
+    assert arm.after == ("arithmetic-augment-llm",) and arm.steps[0].argv[1].endswith("aug-llm")

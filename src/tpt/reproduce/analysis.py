@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from tpt.compare import estimator as est
 from tpt.core.jsontypes import JSONObject
-from tpt.reproduce.presets import ARMS
 
 CONTRASTS = {"tpt-vs-tpt-shuffled": ("tpt", "tpt-shuffled"), "tpt-vs-raw": ("tpt", "raw"),
-             "tpt-vs-tpt-filler": ("tpt", "tpt-filler")}  # fmt: skip
-"""name -> (arm, against). The first two are the pre-registered contrasts of every world."""
+             "tpt-vs-tpt-filler": ("tpt", "tpt-filler"), "tpt-llm-vs-raw": ("tpt-llm", "raw")}  # fmt: skip
+"""name -> (arm, against), each computed when both arms ran. The first two are the pre-registered contrasts
+of every world; the others are secondary."""
 PREREGISTERED = ("tpt-vs-tpt-shuffled", "tpt-vs-raw")
 
 
@@ -27,7 +27,7 @@ def seed_runs(items: JSONObject, arm: str, task: str) -> list[est.SeedRun]:
 def informative(items: JSONObject, task: str) -> dict[str, list[est.SeedRun]]:
     """Every arm's runs on `task`, restricted to the checkpoints kept: the leading ones at which every run
     of every arm is at 0.0 are dropped (all but the last of them, the point a crossing starts from)."""
-    runs = {arm: seed_runs(items, arm, task) for arm in ARMS}
+    runs = {arm: seed_runs(items, arm, task) for arm in items["runs"]}
     every = [r for rs in runs.values() for r in rs]
     tokens = est.common_tokens(every)
     keep = [tokens[k] for k in est.informative_checkpoints(every)]
@@ -44,7 +44,7 @@ def _stratum_means(rs: list[est.SeedRun]) -> dict[str, float]:
 
 
 def arm_results(items: JSONObject, tasks: tuple[str, ...]) -> JSONObject:
-    out: JSONObject = {arm: {} for arm in ARMS}
+    out: JSONObject = {arm: {} for arm in items["runs"]}
     for task in tasks:
         for arm, rs in informative(items, task).items():
             budget = est.common_tokens(rs)[-1]
@@ -78,7 +78,7 @@ def analyse(items: JSONObject, *, tasks: tuple[str, ...], statistic: str, n_boot
         "checkpoints_used": list(est.common_tokens([r for rs in runs.values() for r in rs])),
         "arms": arm_results(items, tasks),
         "contrasts": {name: contrast(runs, a, b, statistic=statistic, n_boot=n_boot)
-                      for name, (a, b) in CONTRASTS.items()},
+                      for name, (a, b) in CONTRASTS.items() if a in runs and b in runs},
     }  # fmt: skip
 
 

@@ -72,6 +72,7 @@ def to_config(args: argparse.Namespace):  # noqa: ANN201 (ReproduceConfig, impor
     return ReproduceConfig(output=args.output, scale=args.scale,
                            seeds=_ints(args.seeds, "--seeds") if args.seeds else None, world_seed=args.world_seed,
                            test_seed=args.test_seed, parallel=args.parallel, part2=args.part2,
+                           llm_teacher=args.llm_teacher, llm_max_thinking_tokens=args.llm_max_thinking_tokens,
                            overwrite_config=args.overwrite_config, command="tpt reproduce " + shlex.join(argv),
                            **extra)  # fmt: skip
 

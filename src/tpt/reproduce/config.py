@@ -27,6 +27,10 @@ class ReproduceConfig:
     """The worlds to run; the first is the primary world of the pre-registration."""
     parallel: int | None = None
     """Jobs at once (one thread each); None: the scale's."""
+    llm_teacher: bool = False
+    """Add arm `tpt-llm` to the arithmetic world: the embedded SmolLM2-135M's thinking (opt-in: not in
+    `make demo`'s 15 minutes; docs/reproduce.md says why)."""
+    llm_max_thinking_tokens: int = 160
     part2: bool = False
     """Also run the embedded SmolLM2 teacher on the bundled sample corpus (trajectories only, no arm)."""
     overwrite_config: bool = False
@@ -45,6 +49,8 @@ class ReproduceConfig:
             )
         if self.seeds is not None and (not self.seeds or len(set(self.seeds)) != len(self.seeds)):
             raise ConfigError(f"--seeds must be distinct integers, got {self.seeds}")
+        if self.llm_max_thinking_tokens < 1:
+            raise ConfigError(f"--llm-max-thinking-tokens must be >= 1, got {self.llm_max_thinking_tokens}")
         if self.parallel is not None and self.parallel < 1:
             raise ConfigError(f"--parallel must be >= 1, got {self.parallel}")
         for name in ("world_seed", "test_seed"):

@@ -12,6 +12,7 @@ ARM_STYLE = {
     "tpt": ("tab:red", "TPT, oracle thinking"),
     "tpt-shuffled": ("tab:gray", "TPT, shuffled thinking (control)"),
     "tpt-filler": ("tab:olive", "TPT, filler thinking (control)"),
+    "tpt-llm": ("tab:green", "TPT, SmolLM2-135M thinking"),
 }
 
 

@@ -42,7 +42,7 @@ def content(config: ReproduceConfig, scale: Scale, plans: dict[str, WorldPlan]) 
         "primary_world": config.worlds[0],
         "primary_contrast": PREREGISTERED[0],
         "worlds": {name: {
-            "primary_endpoint": p.tasks[0], "secondary_endpoints": list(p.tasks[1:]), "statistic": p.statistic,
+            "arms": list(p.arms), "primary_endpoint": p.tasks[0], "secondary_endpoints": list(p.tasks[1:]), "statistic": p.statistic,
             "estimator": ESTIMATOR[p.statistic], "reported_beside": ESTIMATOR["factor" if p.statistic == "difference"
                                                                               else "difference"],
             "contrasts": {k: {"arm": CONTRASTS[k][0], "against": CONTRASTS[k][1]} for k in PREREGISTERED},

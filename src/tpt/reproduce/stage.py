@@ -55,8 +55,13 @@ def prepare_worlds(out: Path, config: ReproduceConfig, scale: Scale) -> dict[str
             cc = CorpusConfig(
                 pool_documents=ws.pool, world_seed=config.world_seed, test_seed=config.test_seed
             )
-            plans[name] = arithmetic.prepare(root, cc, test_per_stratum=ws.test_per_stratum,
-                                             max_new_tokens=ws.max_new_tokens)  # fmt: skip
+            plan = arithmetic.prepare(
+                root, cc, test_per_stratum=ws.test_per_stratum, max_new_tokens=ws.max_new_tokens
+            )
+            if config.llm_teacher:
+                plan = dataclasses.replace(plan, arms=(*plan.arms, "tpt-llm"),
+                                           llm_max_thinking_tokens=config.llm_max_thinking_tokens)  # fmt: skip
+            plans[name] = plan
     return plans
 
 
@@ -68,6 +73,8 @@ def _run(config: ReproduceConfig) -> ReproduceSummary:
     out = config.output.resolve()
     fingerprinted = {"scale": dataclasses.asdict(scale), "world_seed": config.world_seed,
                      "test_seed": config.test_seed}  # fmt: skip
+    if config.llm_teacher:  # an added arm: runs made without it stay valid
+        fingerprinted["llm_max_thinking_tokens"] = config.llm_max_thinking_tokens
     claim_output_dir(out, stage="reproduce", config={**fingerprinted, "command": config.command},
                      fingerprinted=fingerprinted, override=config.overwrite_config)  # fmt: skip
     say = lambda m: print(m, flush=True)  # noqa: E731 (a one-line printer)
@@ -139,7 +146,10 @@ def plan_jobs(out: Path, scale: Scale, plans: dict[str, worlds.WorldPlan], token
     per = {name: worlds.jobs(plan, scale.worlds[name], seeds=scale.seeds, tokenizer=tokenizer,
                              eval_batch=scale.eval_batch_size) for name, plan in plans.items()}  # fmt: skip
     order = sorted(per, key=lambda n: -scale.worlds[n].tokens_per_arm)
-    return [per[n][0] for n in order] + [j for n in order for j in per[n][1:]]
+    first = [j for n in order for j in per[n] if not j.after]  # the augment jobs (the LLM's first)
+    return sorted(first, key=lambda j: not j.name.endswith("-llm")) + [
+        j for n in order for j in per[n] if j.after
+    ]
 
 
 def part2_job(out: Path) -> tuple[Job, Path]:

@@ -40,6 +40,9 @@ class WorldPlan:
     facts: JSONObject
     think_endpoint: str
     """Where the think task's prompt places `<think>`, in words (the report says it)."""
+    arms: tuple[str, ...] = ARMS
+    llm_max_thinking_tokens: int = 160
+    """Arm `tpt-llm` (opt-in, `--llm-teacher`): the embedded SmolLM2's thinking cap per document."""
 
 
 def arm_dir(root: Path, seed: int, arm: str) -> Path:
@@ -55,10 +58,13 @@ def jobs(
     augment = ("augment", str(r / "corpus.jsonl"), "--output", str(aug), "--backend", "procedural", "--seed", "0",
                "--shard-size", "100000", "--no-progress")  # fmt: skip
     out = [Job(name=f"{name}-augment", steps=(Step(name="augment", argv=augment),))]
+    if "tpt-llm" in plan.arms:
+        out.insert(0, llm_augment_job(plan))
     for seed in seeds:
-        for arm in ARMS:
+        for arm in plan.arms:
             d = arm_dir(r, seed, arm)
-            pack = ["pack", str(aug), "--output", str(d / "pack"), "--tokenizer", str(tokenizer), "--seq-len",
+            records = r / "aug-llm" if arm == "tpt-llm" else aug
+            pack = ["pack", str(records), "--output", str(d / "pack"), "--tokenizer", str(tokenizer), "--seq-len",
                     str(scale.seq_len), "--mode", "raw" if arm == "raw" else "tpt", "--seed", str(seed),
                     "--paper-faithful"]  # fmt: skip
             if arm == "tpt-shuffled":
@@ -72,8 +78,18 @@ def jobs(
                   "--batch-size", str(eval_batch), "--threads", "1", "--device", "cpu"]  # fmt: skip
             steps = (Step(name="pack", argv=tuple(pack)), Step(name="train", argv=tuple(train)),
                      Step(name="eval", argv=tuple(ev)))  # fmt: skip
-            out.append(Job(name=f"{name}-seed-{seed}-{arm}", steps=steps, after=(f"{name}-augment",)))
+            after = f"{name}-augment-llm" if arm == "tpt-llm" else f"{name}-augment"
+            out.append(Job(name=f"{name}-seed-{seed}-{arm}", steps=steps, after=(after,)))
     return out
+
+
+def llm_augment_job(plan: WorldPlan) -> Job:
+    """The embedded SmolLM2-135M-Instruct (`tpt augment`'s default backend and teacher, the paper's prompt
+    and decoding) writing one trajectory per pool document, from the text alone, once for every seed."""
+    argv = ("augment", str(plan.root / "corpus.jsonl"), "--output", str(plan.root / "aug-llm"),
+            "--max-thinking-tokens", str(plan.llm_max_thinking_tokens), "--batch-size", "64", "--seed", "0",
+            "--shard-size", "100000", "--no-progress")  # fmt: skip
+    return Job(name=f"{plan.name}-augment-llm", steps=(Step(name="augment", argv=argv),))
 
 
 def write_tasks(root: Path, tasks: list[JSONObject]) -> JSONObject:
@@ -97,7 +113,7 @@ def per_item(plan: WorldPlan, seeds: tuple[int, ...]) -> JSONObject:
     order = [str(x["id"]) for x in read_jsonl(plan.root / "test.jsonl")]
     strata = [str(x["stratum"]) for x in read_jsonl(plan.root / "test.jsonl")]
     runs: JSONObject = {}
-    for arm in ARMS:
+    for arm in plan.arms:
         for seed in seeds:
             path = arm_dir(plan.root, seed, arm) / "eval.samples.jsonl"
             hits: dict[str, dict[int, dict[str, int]]] = {}
