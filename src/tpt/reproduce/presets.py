@@ -34,6 +34,8 @@ class WorldScale:
     test_per_stratum: int
     heldout_entities: int = 100
     """Knowledge only: test-only traders."""
+    max_level: int = 3
+    """Arithmetic only: the problem types of levels 1..max_level (and facts) make the pool and the test."""
     max_new_tokens: int = 32
     model_size: str = "tiny"
     seq_len: int = 128
@@ -47,16 +49,17 @@ class WorldScale:
             raise ConfigError(f"the last checkpoint ({cps[-1]}) must be the budget {self.tokens_per_arm}")
         if any(c % self.batch_tokens for c in cps):
             raise ConfigError(f"checkpoints must be whole batches of {self.batch_tokens} tokens, got {cps}")
+        if not 1 <= self.max_level <= 3:
+            raise ConfigError(f"max_level must be 1, 2 or 3, got {self.max_level}")
         if self.pool < 2 or self.test_per_stratum < 1:
             raise ConfigError("a world needs a pool of >= 2 and >= 1 test item per stratum")
 
 
 def grid(tokens: int, fractions: tuple[float, ...], batch: int = 2048) -> tuple[int, ...]:
     """Checkpoints at these fractions of the budget, in whole batches, the last at the budget."""
-    pts = sorted(
-        {max(1, round(tokens * f / batch)) * batch for f in fractions} | {-(-tokens // batch) * batch}
-    )
-    return tuple(p for p in pts if p <= -(-tokens // batch) * batch)
+    last = -(-tokens // batch) * batch
+    inner = {max(1, round(tokens * f / batch)) * batch for f in fractions if f < 1} - {last}
+    return tuple(sorted(p for p in inner if p < last)) + (last,)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -96,7 +99,7 @@ SCALES: dict[str, Scale] = {
         Scale(name="default", seeds=(0, 1, 2, 3, 4), worlds={
             "knowledge": WorldScale(tokens_per_arm=200_000, checkpoints=grid(200_000, KNOWLEDGE_FRACTIONS),
                                     pool=150, test_per_stratum=100),
-            "arithmetic": WorldScale(tokens_per_arm=200_000, checkpoints=grid(200_000, ARITHMETIC_FRACTIONS),
+            "arithmetic": WorldScale(tokens_per_arm=250_000, checkpoints=grid(250_000, ARITHMETIC_FRACTIONS),
                                      pool=800, test_per_stratum=40, max_new_tokens=40)}),
         # For whoever has an hour: longer budgets, more test items.
         Scale(name="full", seeds=(0, 1, 2, 3, 4, 5, 6, 7), worlds={

@@ -56,11 +56,11 @@ def time_section(s: JSONObject) -> list[str]:
     t = s["time"]
     L = ["## Time", "", "| job | wall s | CPU s |", "| --- | --- | --- |"]
     L += [f"| {n} | {r['wall_s']:.0f} | {r['cpu_s']:.0f} |" for n, r in s["runs"].items()]
-    L += ["", f"CPU in all: {t['cpu_s']:.0f} s; preparation {t['preparation_s']:.0f} s; this invocation "
-          f"{t['this_invocation_s']:.0f} s wall."]  # fmt: skip
+    L += ["", f"CPU in all: {t['cpu_s']:.0f} s; preparation {t['preparation_s']:.0f} s and analysis "
+          f"{t['analysis_s']:.0f} s wall; this invocation {t['this_invocation_s']:.0f} s wall."]  # fmt: skip
     if t.get("estimated_idle_wall_s"):
         L.append(f"The jobs' CPU times list-scheduled {t['parallel']} at a time (what one-thread jobs take on idle "
-                 f"cores), plus preparation: about **{t['estimated_idle_wall_s'] / 60:.1f} minutes** on "
+                 f"cores), plus preparation and analysis: about **{t['estimated_idle_wall_s'] / 60:.1f} minutes** on "
                  f"{t['parallel']} idle cores.")  # fmt: skip
     return L + [""]
 

@@ -40,7 +40,8 @@ def run(config: ReproduceConfig) -> ReproduceSummary:
 
 def prepare_worlds(out: Path, config: ReproduceConfig, scale: Scale) -> dict[str, worlds.WorldPlan]:
     from tpt.reproduce import arithmetic, knowledge
-    from tpt.reproduce.testbed import CorpusConfig
+    from tpt.reproduce.problems import TYPES
+    from tpt.reproduce.testbed import DEFAULT_MIX, CorpusConfig
     from tpt.reproduce.testbed_tokenizer import EOS
 
     plans = {}
@@ -52,9 +53,9 @@ def prepare_worlds(out: Path, config: ReproduceConfig, scale: Scale) -> dict[str
             plans[name] = knowledge.prepare(root, kc, test_per_stratum=ws.test_per_stratum,
                                             max_new_tokens=ws.max_new_tokens, eos=EOS)  # fmt: skip
         else:
-            cc = CorpusConfig(
-                pool_documents=ws.pool, world_seed=config.world_seed, test_seed=config.test_seed
-            )
+            mix = {t: w for t, w in DEFAULT_MIX.items() if t not in TYPES or TYPES[t].level <= ws.max_level}
+            cc = CorpusConfig(mix=mix, pool_documents=ws.pool, world_seed=config.world_seed,
+                              test_seed=config.test_seed)  # fmt: skip
             plan = arithmetic.prepare(
                 root, cc, test_per_stratum=ws.test_per_stratum, max_new_tokens=ws.max_new_tokens
             )
@@ -93,6 +94,7 @@ def _run(config: ReproduceConfig) -> ReproduceSummary:
         out / "state" / "walls.json", run_jobs(jobs, work_dir=out, parallel=scale.parallel, say=say)
     )
     say("reproduce: reading the results")
+    t_analysis = time.time()
     results = {}
     for name, plan in plans.items():
         items = worlds.per_item(plan, scale.seeds)
@@ -101,6 +103,7 @@ def _run(config: ReproduceConfig) -> ReproduceSummary:
         )
         results[name] = {**res, "think_endpoint": plan.think_endpoint, "facts": plan.facts,
                          "sizing": dataclasses.asdict(scale.worlds[name]), "per_item": items}  # fmt: skip
+    prep_s = {"preparation_s": prep_s, "analysis_s": time.time() - t_analysis}
     return _finish(out, config, scale, registration, results, jobs, times, prep_s, part2_aug, t0)
 
 
@@ -124,8 +127,8 @@ def _finish(
         "scale": dataclasses.asdict(scale),
         "command": config.command,
         "runs": describe_runs(jobs, times),
-        "time": {"preparation_s": prep_s, "this_invocation_s": time.time() - t0, "cpu_s": sum(cpu),
-                 "estimated_idle_wall_s": prep_s + makespan(cpu, scale.parallel) if all(cpu) else None,
+        "time": {**prep_s, "this_invocation_s": time.time() - t0, "cpu_s": sum(cpu),
+                 "estimated_idle_wall_s": sum(prep_s.values()) + makespan(cpu, scale.parallel) if all(cpu) else None,
                  "parallel": scale.parallel},
         "part2": trajectories.collect_part2(part2_aug) if part2_aug else None,
     }  # fmt: skip
