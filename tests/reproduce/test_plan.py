@@ -185,3 +185,20 @@ def test_the_llm_teacher_arm_is_opt_in_and_packs_its_own_trajectories(tmp_path: 
     assert teacher.steps[0].argv[teacher.steps[0].argv.index("--max-thinking-tokens") + 1] == "99"
     arm = next(j for j in jobs if j.name == "arithmetic-seed-0-tpt-llm")
     assert arm.after == ("arithmetic-augment-llm",) and arm.steps[0].argv[1].endswith("aug-llm")
+
+
+def test_flags_become_the_config(capsys) -> None:
+    import argparse
+
+    from tpt.cli import main
+    from tpt.reproduce.cli import add_arguments, to_config
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    args = p.parse_args(["--output", "x", "--world-seed", "20261207", "--test-seed", "7", "--seeds", "3,4",
+                         "--worlds", "arithmetic", "--llm-teacher", "--llm-max-thinking-tokens", "64"])  # fmt: skip
+    c = to_config(args)
+    assert (c.world_seed, c.test_seed, c.seeds, c.worlds) == (20261207, 7, (3, 4), ("arithmetic",))
+    assert c.llm_teacher and c.llm_max_thinking_tokens == 64 and c.fresh and c.scale == "default"
+    assert main(["reproduce", "--output", "x", "--seeds", "0,a"]) == 2
+    assert "--seeds '0,a'" in capsys.readouterr().err

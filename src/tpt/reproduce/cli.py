@@ -43,6 +43,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--parallel", type=int, default=None, help="jobs at once, one thread each (default 2)")
     p.add_argument(
+        "--llm-teacher",
+        action="store_true",
+        help="add arm tpt-llm to the arithmetic world: the embedded SmolLM2-135M's thinking (not in make demo)",
+    )
+    p.add_argument("--llm-max-thinking-tokens", type=int, default=160, help="its thinking cap per document")
+    p.add_argument(
         "--part2",
         action="store_true",
         help="also run the embedded SmolLM2 teacher on the bundled sample corpus (trajectories only)",
