@@ -73,7 +73,8 @@ def jobs(
                 pack += ["--control", "filler"]
             train = ["train", str(d / "pack"), "--output", str(d / "train"), "--tokens", str(scale.tokens_per_arm),
                      "--model-size", scale.model_size, "--preset", "testbed", "--batch-tokens", str(scale.batch_tokens),
-                     "--seed", str(seed), "--save-at", ",".join(map(str, scale.checkpoints)), "--threads", "1"]  # fmt: skip
+                     "--seed", str(seed), "--save-at", ",".join(map(str, scale.checkpoints)), "--threads", "1",
+                     "--log-every", "1"]  # fmt: skip
             ev = ["eval", str(d / "train"), "--task-file", str(r / "tasks.json"), "--output", str(d / "eval.jsonl"),
                   "--batch-size", str(eval_batch), "--threads", "1", "--device", "cpu"]  # fmt: skip
             steps = (Step(name="pack", argv=tuple(pack)), Step(name="train", argv=tuple(train)),
