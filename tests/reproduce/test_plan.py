@@ -163,13 +163,15 @@ def test_summary_paths_are_relative_to_the_run_directory(tmp_path: Path) -> None
     root = tmp_path / "run"
     root.mkdir()
     summary = {"runs": {"x": {"commands": [["pack", str(root / "aug"), f"--out={root}/p"]]}},
-               "dir": str(root), "other": "/elsewhere/file"}  # fmt: skip
+               "dir": str(root), "other": "/elsewhere/file", "command": f"tpt reproduce --output {root} -o={root}",
+               "sibling": f"{root}-old"}  # fmt: skip
     write_outputs(root, summary, f"ran `tpt pack {root}/aug`\n")
     text = (root / "summary.json").read_text()
-    assert str(tmp_path) not in text
+    assert str(root) + "/" not in text and f'{root}"' not in text and f"{root} " not in text
     got = json.loads(text)
     assert got["runs"]["x"]["commands"] == [["pack", "aug", "--out=p"]] and got["dir"] == "."
-    assert got["other"] == "/elsewhere/file"
+    assert got["other"] == "/elsewhere/file" and got["command"] == "tpt reproduce --output . -o=."
+    assert got["sibling"] == f"{root}-old"  # another directory that starts with the same name is kept
 
 
 def test_the_llm_teacher_arm_is_opt_in_and_packs_its_own_trajectories(tmp_path: Path) -> None:

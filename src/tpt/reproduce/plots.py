@@ -26,7 +26,7 @@ def plot_world(world: str, result: JSONObject, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    tasks = list(next(iter(result["arms"].values())))
+    tasks = list(result["tasks"])  # the primary endpoint first
     fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4.2), squeeze=False)
     for ax, task in zip(axes[0], tasks, strict=True):
         for arm, by_task in result["arms"].items():

@@ -90,7 +90,7 @@ SCALES: dict[str, Scale] = {
     s.name: s
     for s in (
         # Seconds per job: checks the plumbing; the numbers mean nothing.
-        Scale(name="quick", seeds=(0, 1), bootstrap_replicates=50, worlds={
+        Scale(name="quick", seeds=(0,), bootstrap_replicates=50, worlds={
             "knowledge": WorldScale(tokens_per_arm=8192, checkpoints=(4096, 8192), pool=24, heldout_entities=8,
                                     test_per_stratum=6, max_new_tokens=24),
             "arithmetic": WorldScale(tokens_per_arm=8192, checkpoints=(4096, 8192), pool=40, test_per_stratum=4,

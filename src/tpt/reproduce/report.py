@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 
@@ -39,7 +40,7 @@ def world_section(name: str, w: JSONObject, primary: bool) -> list[str]:
         tag = "" if cname in PREREGISTERED else " (secondary)"
         L.append(f"| {cname}{tag} | {c['statistic']} | {interval(c, c['statistic'])} | {c['verdict']} | "
                  f"{interval(c['difference'], 'difference')} | {interval(c['factor'], 'factor')} |")  # fmt: skip
-    tasks = list(w["arms"]["raw"])
+    tasks = list(w["tasks"])  # the primary endpoint first
     strata = sorted(w["arms"]["raw"][tasks[0]]["final_by_stratum"])
     L += ["", "Final accuracy (mean over seeds, 95% CI) and, on the primary endpoint, by stratum:", "",
           "| arm | " + " | ".join(tasks) + " | " + " | ".join(strata) + " |",
@@ -96,10 +97,10 @@ def relative_paths(value: object, root: Path) -> object:
         return {k: relative_paths(v, root) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [relative_paths(v, root) for v in value]
-    if isinstance(value, str) and prefix in value:
-        return value.replace(prefix, "")
-    if isinstance(value, str) and value == prefix.rstrip("/"):
-        return "."
+    if isinstance(value, str):
+        value = value.replace(prefix, "")
+        # the directory itself, as a whole word (`--output /abs/run --scale x`, `--output=/abs/run`)
+        return re.sub(r"(?<![^\s=])" + re.escape(prefix.rstrip("/")) + r"(?=\s|$)", ".", value)
     return value
 
 

@@ -101,7 +101,7 @@ def _run(config: ReproduceConfig) -> ReproduceSummary:
         res = analysis.analyse(
             items, tasks=plan.tasks, statistic=plan.statistic, n_boot=scale.bootstrap_replicates
         )
-        results[name] = {**res, "think_endpoint": plan.think_endpoint, "facts": plan.facts,
+        results[name] = {**res, "tasks": list(plan.tasks), "think_endpoint": plan.think_endpoint, "facts": plan.facts,
                          "sizing": dataclasses.asdict(scale.worlds[name]), "per_item": items}  # fmt: skip
     prep_s = {"preparation_s": prep_s, "analysis_s": time.time() - t_analysis}
     return _finish(out, config, scale, registration, results, jobs, times, prep_s, part2_aug, t0)
