@@ -33,8 +33,9 @@ lint: install
 test: install
 	$(BIN)/python -m pytest tests
 
+# The confirmatory seeds (tpt.reproduce.presets.CONFIRMATORY_SEEDS): no development run used them.
 demo: install
-	$(BIN)/tpt reproduce --output runs/demo
+	$(BIN)/tpt reproduce --output runs/demo --world-seed 20261207 --test-seed 7
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -1,5 +1,5 @@
-"""The experiment's plan and read-back: checkpoints, the arms' commands, the task file, per-problem results,
-and the job runner's dependencies."""
+"""The run's plan: each world's files, the arms' commands (the pack controls, one budget, one task file),
+the pre-registration written before any arm trains, the seeds and the job runner's dependencies."""
 
 from __future__ import annotations
 
@@ -9,122 +9,135 @@ from pathlib import Path
 import pytest
 
 from tpt.core.errors import ArtifactError, ConfigError
-from tpt.formats.records import AugmentedRecord, Provenance, RecordInput
-from tpt.reproduce.experiment import LLM_TEACHER_JOB, Layout, plan_arms, task_file
-from tpt.reproduce.presets import SCALES, TASKS, Scale, get_scale
-from tpt.reproduce.results import arm_results, trajectory_quality
+from tpt.reproduce import prereg, stage, worlds
+from tpt.reproduce.config import ReproduceConfig
+from tpt.reproduce.presets import ARMS, SCALES, WorldScale, get_scale
 
 
-def test_checkpoints_are_geometric_whole_batches_ending_at_the_budget() -> None:
-    scale = get_scale("default")
-    points = scale.checkpoints()
-    assert points[-1] >= scale.tokens_per_arm and points[-1] - scale.tokens_per_arm < scale.batch_tokens
-    assert all(p % scale.batch_tokens == 0 for p in points)
-    assert points[0] == pytest.approx(scale.tokens_per_arm / 32, rel=0.03)
-    assert len(points) == scale.num_checkpoints
+def _plans(tmp_path: Path, **kw: object) -> tuple[ReproduceConfig, dict[str, worlds.WorldPlan]]:
+    config = ReproduceConfig(output=tmp_path, scale="quick", **kw)  # type: ignore[arg-type]
+    return config, stage.prepare_worlds(tmp_path, config, config.resolved_scale())
+
+
+def test_scales_fix_five_seeds_both_worlds_and_checkpoints_at_the_budget() -> None:
+    default = get_scale("default")
+    assert len(default.seeds) >= 5 and set(default.worlds) == {"knowledge", "arithmetic"}
     for s in SCALES.values():
-        assert len(set(s.checkpoints())) == len(s.checkpoints())
-
-
-def test_bad_scales_are_rejected() -> None:
+        for w in s.worlds.values():
+            assert w.checkpoints[-1] >= w.tokens_per_arm and all(
+                c % w.batch_tokens == 0 for c in w.checkpoints
+            )
+    with pytest.raises(ConfigError):
+        WorldScale(tokens_per_arm=10_000, checkpoints=(4096,), pool=10, test_per_stratum=2)
     with pytest.raises(ConfigError):
         get_scale("huge")
     with pytest.raises(ConfigError):
-        Scale(name="x", tokens_per_arm=1000, seeds=(0,))
-    with pytest.raises(ConfigError):
-        Scale(name="x", tokens_per_arm=10**6, seeds=(0,), ablation_seeds=(1,))
-    with pytest.raises(ConfigError):
-        Scale(name="x", tokens_per_arm=10**6, seeds=(0,), primary_endpoint="best-of-both")
+        ReproduceConfig(output=Path("x"), worlds=("knowledge", "cooking"))
 
 
-def test_the_default_scale_fixes_its_protocol_before_training() -> None:
-    scale = get_scale("default")
-    assert scale.primary_endpoint == "testbed-cot" and len(scale.seeds) >= 3
-    assert len(get_scale("full").seeds) >= 5 and get_scale("full").ablation_seeds
-
-
-def test_every_arm_runs_the_user_commands_on_the_same_budget_and_task_file(tmp_path: Path) -> None:
-    scale = get_scale("default")
-    layout = Layout(root=tmp_path)
-    jobs = plan_arms(layout, scale)
-    names = [j.name for j in jobs]
-    assert names[0] == LLM_TEACHER_JOB
-    assert names[1:] == [f"seed-{s}-{a}" for s in scale.seeds for a in ("raw", "tpt", "tpt-shuffled")] + [
-        f"seed-{s}-tpt-llm" for s in scale.seeds
-    ]
+def test_every_arm_packs_the_same_trajectories_with_its_control(tmp_path: Path) -> None:
+    config, plans = _plans(tmp_path)
+    scale = config.resolved_scale()
+    jobs = stage.plan_jobs(tmp_path, scale, plans, tmp_path / "tok")
     by = {j.name: j for j in jobs}
-    for job in jobs[1:]:
-        train = next(s.argv for s in job.steps if s.name == "train")
-        assert train[train.index("--tokens") + 1] == str(scale.tokens_per_arm)  # the same budget
-        ev = next(s.argv for s in job.steps if s.name == "eval")
-        assert ev[ev.index("--task-file") + 1] == str(layout.tasks)  # the same protocol
-        pack = next(s.argv for s in job.steps if s.name == "pack")
-        assert "--paper-faithful" in pack  # the paper filters nothing
-    assert [s.name for s in by["seed-0-tpt"].steps] == ["augment", "pack", "train", "eval"]
-    assert by["seed-0-tpt-llm"].after == (LLM_TEACHER_JOB,)
-    assert [s.name for s in by["seed-0-tpt-llm"].steps] == ["pack", "train", "eval"]
-    llm_pack = by["seed-0-tpt-llm"].steps[0].argv
-    assert llm_pack[1] == str(layout.llm_teacher)
-    raw_aug, tpt_aug = by["seed-0-raw"].steps[0].argv, by["seed-0-tpt"].steps[0].argv
-    assert raw_aug[1] == tpt_aug[1] == str(layout.corpus("raw"))  # the same documents
-    assert by["seed-1-tpt-shuffled"].steps[0].argv[1] == str(layout.corpus("shuffled-seed-1"))
-    teacher = by[LLM_TEACHER_JOB]
-    assert [s.argv[0] for s in teacher.steps] == ["augment", "eval"]
-    assert "--backend" not in teacher.steps[0].argv  # the default: the embedded SmolLM2, in-process
-    assert teacher.steps[1].argv[1] == "embedded" and str(layout.primary_task) in teacher.steps[1].argv
-    full = plan_arms(layout, get_scale("full"))
-    assert {"seed-0-tpt-exercises", "seed-0-tpt-weak"} <= {j.name for j in full}
+    assert [j.name for j in jobs[:2]] == [f"{w}-augment" for w in ("knowledge", "arithmetic")] or [
+        j.name for j in jobs[:2]
+    ] == [f"{w}-augment" for w in ("arithmetic", "knowledge")]
+    assert len(jobs) == 2 + 2 * len(ARMS) * len(scale.seeds)
+    for w, plan in plans.items():
+        aug = str(plan.root / "aug")
+        assert by[f"{w}-augment"].steps[0].argv[:4] == (
+            "augment",
+            str(plan.root / "corpus.jsonl"),
+            "--output",
+            aug,
+        )
+        for seed in scale.seeds:
+            for arm in ARMS:
+                job = by[f"{w}-seed-{seed}-{arm}"]
+                assert job.after == (f"{w}-augment",)
+                pack, train, ev = (s.argv for s in job.steps)
+                assert pack[1] == aug  # one set of trajectories for every arm and seed
+                assert pack[pack.index("--mode") + 1] == ("raw" if arm == "raw" else "tpt")
+                control = pack[pack.index("--control") + 1] if "--control" in pack else None
+                assert control == {"tpt-shuffled": "shuffled", "tpt-filler": "filler"}.get(arm)
+                if control == "shuffled":
+                    assert pack[pack.index("--control-seed") + 1] == str(seed)
+                assert train[train.index("--tokens") + 1] == str(scale.worlds[w].tokens_per_arm)
+                assert ev[ev.index("--task-file") + 1] == str(plan.root / "tasks.json")
 
 
-def test_task_file_loads_in_tpt_eval(tmp_path: Path) -> None:
-    from tpt.evaluate.extract import extract, parse_rule
+def test_task_files_load_in_tpt_eval_and_think_where_training_placed_it(tmp_path: Path) -> None:
     from tpt.evaluate.taskfile import load_task_file
 
-    (tmp_path / "heldout.jsonl").write_text(json.dumps({"id": "a", "question": "q?", "answer": "3"}) + "\n")
-    (tmp_path / "tasks.json").write_text(
-        json.dumps(task_file(tmp_path / "heldout.jsonl", get_scale("default")))
+    _, plans = _plans(tmp_path)
+    for plan in plans.values():
+        tasks = load_task_file(plan.root / "tasks.json")
+        assert [t.name for t in tasks] == list(plan.tasks)
+        rows = [json.loads(x) for x in (plan.root / "test.jsonl").read_text().splitlines()]
+        assert all("stratum" in r for r in rows)
+    think = json.loads((plans["knowledge"].root / "tasks.json").read_text())["tasks"][0]
+    assert think["prompt"].endswith("{question}<think>")  # the document, then <think>, as in training
+    arith = {t["name"]: t for t in json.loads((plans["arithmetic"].root / "tasks.json").read_text())["tasks"]}
+    assert arith["testbed-think"]["prompt"].endswith("{question} Answer:")  # <think> comes after the answer
+
+
+def test_preregistration_is_written_before_any_arm_trains(tmp_path: Path, monkeypatch) -> None:
+    seen = {}
+
+    def no_training(jobs, **kw):  # noqa: ANN001, ANN202
+        seen["prereg"] = json.loads((tmp_path / "preregistration.json").read_text())
+        raise ArtifactError("stopped before training")
+
+    monkeypatch.setattr(stage, "run_jobs", no_training)
+    with pytest.raises(ArtifactError, match="before training"):
+        stage.run(ReproduceConfig(output=tmp_path, scale="quick", world_seed=77, test_seed=5))
+    p = seen["prereg"]
+    assert p["primary_world"] == "knowledge" and p["primary_contrast"] == "tpt-vs-tpt-shuffled"
+    assert (
+        p["worlds"]["knowledge"]["statistic"] == "difference"
+        and p["worlds"]["arithmetic"]["statistic"] == "factor"
     )
-    tasks = load_task_file(tmp_path / "tasks.json")
-    assert [t.name for t in tasks] == list(TASKS)
-    cot = tasks[0]
-    rule = parse_rule(cot.metrics[0][1])
-    assert extract(rule, " 8 x 6 = 48. 48 + 7 = 55. Answer: 55.") == "55"
-    assert extract(rule, " 8 x 6 = 48. 48 + 7 = 55.") is None  # no answer given: wrong, not guessed
+    assert set(p["worlds"]["arithmetic"]["contrasts"]) == {"tpt-vs-tpt-shuffled", "tpt-vs-raw"}
+    assert p["seeds"]["world_seed"] == 77 and p["seeds"]["fresh"] is True and "decision_rule" in p
+    assert prereg.sha256(p) == prereg.sha256(json.loads((tmp_path / "preregistration.json").read_text()))
 
 
-def test_per_problem_results_from_the_samples_file(tmp_path: Path) -> None:
-    samples = tmp_path / "eval.samples.jsonl"
-    samples.write_text("".join(json.dumps(s) + "\n" for s in [
-        {"task": "testbed-cot", "id": "a", "tokens_seen": 2000, "correct": {"accuracy": True}},
-        {"task": "testbed-cot", "id": "b", "tokens_seen": 2000, "correct": {"accuracy": False}},
-        {"task": "testbed-cot", "id": "b", "tokens_seen": 1000, "correct": {"accuracy": True}},
-        {"task": "testbed-cot", "id": "a", "tokens_seen": 1000, "correct": {"accuracy": False}},
-        {"task": "other", "id": "a", "tokens_seen": 1000, "correct": {"accuracy": True}},
-    ]))  # fmt: skip
-    res = arm_results(samples, ["a", "b"])
-    assert set(res) == {"testbed-cot"}
-    assert res["testbed-cot"].tokens == (1000, 2000)
-    assert res["testbed-cot"].correct == ((0.0, 1.0), (1.0, 0.0))
-    with pytest.raises(ArtifactError):
-        arm_results(samples, ["a", "b", "c"])  # a checkpoint misses a problem: refused, not averaged
+def test_world_and_test_seeds_change_the_world_and_the_test(tmp_path: Path) -> None:
+    def files(name: str, **kw: object) -> dict[str, str]:
+        _, plans = _plans(tmp_path / name, **kw)
+        return {
+            f"{w}/{f}": (p.root / f).read_text()
+            for w, p in plans.items()
+            for f in ("corpus.jsonl", "test.jsonl")
+        }
+
+    a, b = files("a"), files("b")
+    assert a == b
+    t = files("t", test_seed=9)
+    assert all(t[k] == a[k] for k in a if "corpus" in k) and all(t[k] != a[k] for k in a if "test" in k)
+    w = files("w", world_seed=99)
+    assert all(w[k] != a[k] for k in a if "corpus" in k)
+    assert (
+        not ReproduceConfig(output=Path("x")).fresh
+        and ReproduceConfig(output=Path("x"), world_seed=3, test_seed=4).fresh
+    )
 
 
-def _trajectory(doc_id: str, thinking: str, finish_reason: str) -> AugmentedRecord:
-    return AugmentedRecord(
-        id=doc_id, text="a document", thinking=thinking, finish_reason=finish_reason, thinking_closed=True,
-        thinking_method="think_tags", doc_tokens=2, doc_truncated=False, prompt_tokens=9, completion_tokens=9,
-        source="corpus.jsonl", meta={}, input=RecordInput(file="corpus.jsonl", line=1, index=0),
-        provenance=Provenance(backend="procedural", model=None, template="paper", template_hash="h",
-                              sampling={}, seed=None, attempts=1),
-    )  # fmt: skip
-
-
-def test_trajectory_quality_checks_each_arithmetic_statement() -> None:
-    records = [_trajectory("x", "8 x 6 = 48. 48 + 7 = 56. The answer is 55.", "stop"),
-               _trajectory("y", "The text is about pens.", "length")]  # fmt: skip
-    q = trajectory_quality(records, {"x": "55", "y": "12"})
-    assert q["arithmetic_statements"] == 2 and q["arithmetic_correct_share"] == 0.5
-    assert q["reaches_document_answer_share"] == 0.5 and q["hit_length_limit_share"] == 0.5
+def test_per_item_refuses_a_run_that_misses_items(tmp_path: Path) -> None:
+    _, plans = _plans(tmp_path, worlds=("knowledge",))
+    plan = plans["knowledge"]
+    with pytest.raises(ArtifactError, match="missing"):
+        worlds.per_item(plan, (0,))
+    rows = [json.loads(x) for x in (plan.root / "test.jsonl").read_text().splitlines()]
+    for arm in ARMS:
+        d = worlds.arm_dir(plan.root, 0, arm)
+        d.mkdir(parents=True)
+        samples = [{"task": t, "id": r["id"], "tokens_seen": 100, "correct": {"accuracy": True}}
+                   for t in plan.tasks for r in rows[1:]]  # fmt: skip
+        (d / "eval.samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
+    with pytest.raises(ArtifactError, match="lacks test items"):
+        worlds.per_item(plan, (0,))
 
 
 def test_makespan_follows_the_list_schedule() -> None:
@@ -132,7 +145,6 @@ def test_makespan_follows_the_list_schedule() -> None:
 
     assert makespan([3, 3, 2], 2) == 5
     assert makespan([5, 1, 1, 1], 2) == 5
-    assert makespan([1, 2, 3], 1) == 6
 
 
 def test_a_job_waits_for_the_jobs_it_needs_and_fails_with_them(tmp_path: Path) -> None:
@@ -143,23 +155,52 @@ def test_a_job_waits_for_the_jobs_it_needs_and_fails_with_them(tmp_path: Path) -
     needs_bad = Job(name="needs-bad", steps=(Step(name="s", argv=("--version",)),), after=("bad",))
     with pytest.raises(ArtifactError, match="needs-bad"):
         run_jobs([needs_bad, bad, ok], work_dir=tmp_path, parallel=2, say=lambda m: None)
-    with pytest.raises(ArtifactError, match="not planned"):
-        run_jobs(
-            [Job(name="x", steps=(), after=("ghost",))], work_dir=tmp_path, parallel=1, say=lambda m: None
-        )
 
 
-def test_the_llm_teacher_is_scored_by_its_students_primary_task(tmp_path: Path) -> None:
-    """Like for like: the teacher's task file holds the primary task exactly as the students' does."""
-    from tpt.reproduce.experiment import prepare
-    from tpt.reproduce.testbed import CorpusConfig
+def test_summary_paths_are_relative_to_the_run_directory(tmp_path: Path) -> None:
+    from tpt.reproduce.report import write_outputs
 
-    scale = get_scale("quick")
-    layout = Layout(root=tmp_path)
-    facts = prepare(layout, scale, CorpusConfig(pool_documents=scale.pool_documents))
-    students = json.loads(layout.tasks.read_text())["tasks"]
-    [teacher] = json.loads(layout.primary_task.read_text())["tasks"]
-    assert teacher == next(t for t in students if t["name"] == scale.primary_endpoint)
-    assert facts["pool_documents"] == scale.pool_documents
-    heldout = [json.loads(x) for x in layout.heldout.read_text().splitlines()]
-    assert len(heldout) == 3 * scale.test_per_level and all("computation" in r for r in heldout)
+    root = tmp_path / "run"
+    root.mkdir()
+    summary = {"runs": {"x": {"commands": [["pack", str(root / "aug"), f"--out={root}/p"]]}},
+               "dir": str(root), "other": "/elsewhere/file", "command": f"tpt reproduce --output {root} -o={root}",
+               "sibling": f"{root}-old"}  # fmt: skip
+    write_outputs(root, summary, f"ran `tpt pack {root}/aug`\n")
+    text = (root / "summary.json").read_text()
+    assert str(root) + "/" not in text and f'{root}"' not in text and f"{root} " not in text
+    got = json.loads(text)
+    assert got["runs"]["x"]["commands"] == [["pack", "aug", "--out=p"]] and got["dir"] == "."
+    assert got["other"] == "/elsewhere/file" and got["command"] == "tpt reproduce --output . -o=."
+    assert got["sibling"] == f"{root}-old"  # another directory that starts with the same name is kept
+
+
+def test_the_llm_teacher_arm_is_opt_in_and_packs_its_own_trajectories(tmp_path: Path) -> None:
+    config, plans = _plans(tmp_path)
+    assert "tpt-llm" not in plans["arithmetic"].arms  # not in make demo
+    config, plans = _plans(tmp_path / "llm", llm_teacher=True, llm_max_thinking_tokens=99)
+    assert plans["arithmetic"].arms[-1] == "tpt-llm" and "tpt-llm" not in plans["knowledge"].arms
+    jobs = stage.plan_jobs(tmp_path, config.resolved_scale(), plans, tmp_path / "tok")
+    teacher = jobs[0]
+    assert (
+        teacher.name == "arithmetic-augment-llm" and "--backend" not in teacher.steps[0].argv
+    )  # the embedded one
+    assert teacher.steps[0].argv[teacher.steps[0].argv.index("--max-thinking-tokens") + 1] == "99"
+    arm = next(j for j in jobs if j.name == "arithmetic-seed-0-tpt-llm")
+    assert arm.after == ("arithmetic-augment-llm",) and arm.steps[0].argv[1].endswith("aug-llm")
+
+
+def test_flags_become_the_config(capsys) -> None:
+    import argparse
+
+    from tpt.cli import main
+    from tpt.reproduce.cli import add_arguments, to_config
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    args = p.parse_args(["--output", "x", "--world-seed", "20261207", "--test-seed", "7", "--seeds", "3,4",
+                         "--worlds", "arithmetic", "--llm-teacher", "--llm-max-thinking-tokens", "64"])  # fmt: skip
+    c = to_config(args)
+    assert (c.world_seed, c.test_seed, c.seeds, c.worlds) == (20261207, 7, (3, 4), ("arithmetic",))
+    assert c.llm_teacher and c.llm_max_thinking_tokens == 64 and c.fresh and c.scale == "default"
+    assert main(["reproduce", "--output", "x", "--seeds", "0,a"]) == 2
+    assert "--seeds '0,a'" in capsys.readouterr().err

@@ -239,6 +239,29 @@ class CompareSummary(_Summary):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ReproduceSummary(_Summary):
+    """`tpt reproduce`: per world, each pre-registered contrast's verdict (summary.json).
+
+    `report` is the whole of summary.json (per-item results, intervals, commands, times), which `to_json()`
+    returns.
+    """
+
+    output: Path
+    primary_world: str
+    headline: str
+    """The report's first line, generated from the pre-registered decision rule."""
+    verdicts: dict[str, dict[str, str]]
+    """world -> contrast ("tpt-vs-tpt-shuffled") -> "gain" | "no measurable effect" | "loss"."""
+    preregistration_sha256: str
+    report: JSONObject = field(default_factory=dict)
+    wall_seconds: float = 0.0
+
+    def to_json(self) -> JSONObject:
+        """summary.json."""
+        return _plain_object(self.report)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class TokenizerSummary(_Summary):
     """`tpt tokenizer train`: what the BPE was learned from, and its size."""
 

@@ -29,6 +29,7 @@ after the arithmetic world's, so the arithmetic world's token ids do not change.
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +45,7 @@ NAMES = tuple(o + n + c for o in ONSETS for n in NUCLEI for c in CODAS)
 """800 invented names (onset + vowel + coda: "Balan", "Kimor", ...), fixed for every world seed."""
 CITIES = ("Arden", "Brill", "Corvo", "Dunmere", "Eskar", "Falk", "Greve", "Holm")
 OPERANDS = range(2, 10)
-"""Crates and jars per crate: 2..9 (products up to 81)."""
+"""The widest range of crates and jars per crate a world may draw from: 2..9 (products up to 81)."""
 
 DOC = "{name} is a trader in {city}. {name} keeps {a} crates of {b} jars."
 STATED = " So {name} holds {n} jars."
@@ -87,6 +88,8 @@ class KnowledgeConfig:
     """Test-only entities: their documents are never trained on, in any arm."""
     stated_fraction: float = 0.25
     """Share of the seen entities whose document also states the derived fact (in every arm)."""
+    max_operand: int = 6
+    """Crates and jars per crate are drawn from 2..max_operand (at most 9)."""
     world_seed: int = 1234
     test_seed: int = 0
 
@@ -95,6 +98,8 @@ class KnowledgeConfig:
             raise ConfigError("knowledge world: needs >= 2 seen and >= 1 held-out entity")
         if self.seen + self.heldout > len(NAMES):
             raise ConfigError(f"knowledge world: at most {len(NAMES)} entities (seen + heldout)")
+        if not 3 <= self.max_operand <= OPERANDS[-1]:
+            raise ConfigError(f"max_operand must be in 3..{OPERANDS[-1]}, got {self.max_operand}")
         if not 0 <= self.stated_fraction < 1:
             raise ConfigError(f"stated_fraction must be in [0, 1), got {self.stated_fraction}")
 
@@ -110,7 +115,8 @@ class KnowledgeWorld:
 def make_world(config: KnowledgeConfig) -> KnowledgeWorld:
     rng = random.Random(f"knowledge-world:{config.world_seed}")
     names = rng.sample(NAMES, config.seen + config.heldout)
-    ents = [Entity(name=n, city=rng.choice(CITIES), crates=rng.choice(OPERANDS), jars=rng.choice(OPERANDS))
+    ops = range(OPERANDS[0], config.max_operand + 1)
+    ents = [Entity(name=n, city=rng.choice(CITIES), crates=rng.choice(ops), jars=rng.choice(ops))
             for n in names]  # fmt: skip
     seen = tuple(ents[: config.seen])
     stated = frozenset(e.name for e in rng.sample(seen, round(config.stated_fraction * config.seen)))
@@ -158,3 +164,44 @@ def vocabulary() -> list[str]:
             if not w.startswith("{"):
                 words.add(w)
     return sorted(words)
+
+
+THINK_TASK = "knowledge-think"
+DIRECT_TASK = "knowledge-direct"
+
+
+def prepare(
+    root: Any, config: KnowledgeConfig, *, test_per_stratum: int, max_new_tokens: int, eos: str
+) -> Any:
+    """Write worlds/knowledge/{corpus,test}.jsonl and tasks.json; return the world's plan.
+
+    The primary statistic is the accuracy difference at the budget: raw and the controls stay near 0 on
+    the think endpoint by construction (nothing in raw text teaches to derive a count after `<think>`,
+    and a control's thinking states another trader's numbers), and a factor against a baseline curve that
+    never rises is its budget ratio, not a measurement (docs/knowledge-world.md). The factor is reported
+    beside it. `eos`: the tokenizer's end-of-sequence token, which opens every prompt as it opens every
+    packed document.
+    """
+    from tpt.core.artifacts import write_atomic
+    from tpt.reproduce.worlds import WorldPlan, write_tasks
+
+    world = make_world(config)
+    recs = records(world)
+    write_atomic(root / "corpus.jsonl", "".join(json.dumps(x) + "\n" for x in recs), fsync=False)
+    rows = test_items(world, per_stratum=test_per_stratum, seed=config.test_seed)
+    write_atomic(root / "test.jsonl", "".join(json.dumps(x) + "\n" for x in rows), fsync=False)
+    tasks = write_tasks(root, [
+        {"name": THINK_TASK, "question_field": "question", "answer_field": "answer", "id_field": "id",
+         "prompt": eos + "{question}<think>", "stop": ["</think>", eos], "max_new_tokens": max_new_tokens,
+         "extract": "last_number",
+         "description": "the document, then <think> where training placed it; the last number of the thinking"},
+        {"name": DIRECT_TASK, "question_field": "direct", "answer_field": "answer", "id_field": "id",
+         "prompt": eos + "{question}", "stop": [".", "<think>", eos], "max_new_tokens": 6,
+         "extract": "first_number", "description": "the document, then 'So NAME holds': the first number"},
+    ])  # fmt: skip
+    facts = {"seen_entities": len(world.seen), "heldout_entities": len(world.heldout),
+             "stated_documents": len(world.stated), "test_items": len(rows),
+             "test_items_by_stratum": {s: sum(r["stratum"] == s for r in rows) for s in ("seen", "heldout")},
+             "operands": [OPERANDS[0], config.max_operand], "tasks": tasks}  # fmt: skip
+    return WorldPlan(name=WORLD, root=root, tasks=(THINK_TASK, DIRECT_TASK), statistic="difference", facts=facts,
+                     think_endpoint="the document, then `<think>`: exactly where training places it")  # fmt: skip

@@ -1,26 +1,24 @@
-"""The report's figures (matplotlib, headless): accuracy against training tokens, thinking length."""
+"""The report's figures (matplotlib, headless): per world, accuracy against training tokens per arm."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from tpt.core.errors import MissingDependencyError
+from tpt.core.jsontypes import JSONObject
 
 ARM_STYLE = {
     "raw": ("tab:blue", "raw (documents alone)"),
     "tpt": ("tab:red", "TPT, oracle thinking"),
-    "tpt-llm": ("tab:green", "TPT, SmolLM2-135M thinking"),
     "tpt-shuffled": ("tab:gray", "TPT, shuffled thinking (control)"),
     "tpt-filler": ("tab:olive", "TPT, filler thinking (control)"),
-    "tpt-exercises": ("tab:purple", "TPT, oracle + 30% exercises"),
-    "tpt-weak": ("tab:orange", "TPT, weak teacher"),
-    "raw-abundant": ("tab:cyan", "raw, abundant unique data"),
-    "tpt-abundant": ("tab:pink", "TPT oracle, abundant unique data"),
+    "tpt-llm": ("tab:green", "TPT, SmolLM2-135M thinking"),
 }
 
 
-def _pyplot() -> Any:
+def plot_world(world: str, result: JSONObject, path: Path) -> Path:
+    """One panel per task (the primary endpoint first): per arm, the mean accuracy over seeds at each
+    checkpoint kept by the analysis, and each seed's accuracy as faint dots."""
     try:
         import matplotlib
     except ImportError:
@@ -28,57 +26,26 @@ def _pyplot() -> Any:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    return plt
-
-
-def plot_accuracy(arms: dict[str, Any], tasks: tuple[str, ...], path: Path) -> Path:
-    """One panel per task (the primary endpoint first): per arm, the mean over seeds of the measured
-    accuracy (dots), the mean of the per-seed monotone fits (line) and their range over seeds (band)."""
-    from tpt.reproduce.stats import isotonic
-
-    plt = _pyplot()
+    tasks = list(result["tasks"])  # the primary endpoint first
     fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4.2), squeeze=False)
     for ax, task in zip(axes[0], tasks, strict=True):
-        for arm, (color, label) in ARM_STYLE.items():
-            e = arms.get(arm)
-            if not e:
-                continue
-            curves = [c[task] for c in e["curves"].values() if task in c]
-            if not curves:
-                continue
-            tokens = curves[0]["tokens"]
-            measured = [sum(c["accuracy"][i] for c in curves) / len(curves) for i in range(len(tokens))]
-            fits = [isotonic(c["accuracy"]) for c in curves]
-            mid = [100 * sum(f[i] for f in fits) / len(fits) for i in range(len(tokens))]
-            lo = [100 * min(f[i] for f in fits) for i in range(len(tokens))]
-            hi = [100 * max(f[i] for f in fits) for i in range(len(tokens))]
-            ax.plot(tokens, mid, "-", color=color, label=label)
-            ax.fill_between(tokens, lo, hi, color=color, alpha=0.15, lw=0)
-            ax.plot(tokens, [100 * a for a in measured], "o", color=color, markersize=3)
-        ax.set(xscale="log", xlabel="training tokens (thinking included)", ylabel="held-out accuracy (%)",
-               title=task + (" (primary endpoint)" if task == tasks[0] else ""), ylim=(0, 100))  # fmt: skip
+        for arm, by_task in result["arms"].items():
+            color, label = ARM_STYLE.get(arm, ("black", arm))
+            pts = by_task[task]["curve"]
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color=color, label=label, ms=3)
+            for runs in result["per_item"]["runs"][arm].values():
+                r = runs[task]
+                acc = [row.count("1") / len(row) for row in r["correct"]]
+                ax.plot(r["tokens"], acc, ".", color=color, alpha=0.25, ms=3)
+        ax.set_xscale("log")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("training tokens (thinking included)")
+        ax.set_ylabel("accuracy")
+        ax.set_title(f"{world}: {task}" + (" (primary)" if task == result["primary_endpoint"] else ""))
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7, loc="upper left")
+    axes[0][0].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def plot_thinking_length(part2: dict[str, Any], path: Path) -> Path:
-    """The embedded teacher's thinking length per document of the bundled sample corpus, by domain."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4.2))
-    colors = {"math": "tab:red", "code": "tab:green", "encyclopedic": "tab:blue"}
-    for domain in sorted({d["domain"] for d in part2["documents"]}):
-        docs = [d for d in part2["documents"] if d["domain"] == domain]
-        ax.scatter([d["reasoning_intensity"] for d in docs], [d["thinking_tokens"] for d in docs],
-                   label=f"{domain} (mean {part2['by_domain'][domain]['mean_thinking_tokens']:.0f})",
-                   color=colors.get(domain))  # fmt: skip
-    ax.set(xlabel="reasoning markers per 100 words", ylabel="thinking tokens", title=part2["teacher"])
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

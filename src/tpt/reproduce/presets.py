@@ -1,97 +1,112 @@
-"""The scales `tpt reproduce --scale` offers: token budgets, seeds, checkpoints and test-set sizes."""
+"""The scales `tpt reproduce --scale` offers: per world, its size, token budget, checkpoints and test size;
+for the run, its seeds. Everything here is fixed before training (it goes into preregistration.json)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from tpt.core.errors import ConfigError
-from tpt.train.config import testbed
 
-TASKS = {"testbed-cot": "cot", "testbed-direct": "direct", "testbed-think": "think"}
-"""The `tpt eval` tasks every arm is scored by (experiment.task_file), and their short names (modes)."""
+WORLDS = ("knowledge", "arithmetic")
+"""The worlds `tpt reproduce` runs, the primary one first (docs/reproduce.md)."""
+ARMS = ("raw", "tpt", "tpt-shuffled", "tpt-filler")
+"""Every world's arms: no thinking, the oracle's, the oracle's deranged across documents (`tpt pack
+--control shuffled`), content-free thinking of the same token counts (`tpt pack --control filler`)."""
+
+DEVELOPMENT_SEEDS = {"world_seed": (1234,), "test_seed": (0,)}
+"""World and test seeds the design was developed and tuned on (every run before the confirmatory one,
+the knowledge world's sizing pilots included). A confirmatory run uses seeds outside these;
+`summary.json` records them and says whether the run's seeds are among them."""
+CONFIRMATORY_SEEDS = {"world_seed": 20261207, "test_seed": 7}
+"""The seeds `make demo` runs (docs/demo): no development run used them."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WorldScale:
+    """How one world is sized: its training pool, the budget every arm trains for, where checkpoints are
+    scored, and how many test items per stratum (knowledge: seen/heldout; arithmetic: level)."""
+
+    tokens_per_arm: int
+    checkpoints: tuple[int, ...]
+    """Token counts scored by `tpt eval` (the last is the budget, rounded up to whole batches)."""
+    pool: int
+    """Knowledge: seen traders (one document each); arithmetic: pool documents."""
+    test_per_stratum: int
+    heldout_entities: int = 100
+    """Knowledge only: test-only traders."""
+    max_level: int = 3
+    """Arithmetic only: the problem types of levels 1..max_level (and facts) make the pool and the test."""
+    max_new_tokens: int = 32
+    model_size: str = "tiny"
+    seq_len: int = 128
+    batch_tokens: int = 2048
+
+    def __post_init__(self) -> None:
+        cps = self.checkpoints
+        if len(cps) < 2 or list(cps) != sorted(set(cps)) or cps[0] <= 0:
+            raise ConfigError(f"checkpoints must be >= 2 increasing positive token counts, got {cps}")
+        if cps[-1] < self.tokens_per_arm or cps[-1] - self.tokens_per_arm >= self.batch_tokens:
+            raise ConfigError(f"the last checkpoint ({cps[-1]}) must be the budget {self.tokens_per_arm}")
+        if any(c % self.batch_tokens for c in cps):
+            raise ConfigError(f"checkpoints must be whole batches of {self.batch_tokens} tokens, got {cps}")
+        if not 1 <= self.max_level <= 3:
+            raise ConfigError(f"max_level must be 1, 2 or 3, got {self.max_level}")
+        if self.pool < 2 or self.test_per_stratum < 1:
+            raise ConfigError("a world needs a pool of >= 2 and >= 1 test item per stratum")
+
+
+def grid(tokens: int, fractions: tuple[float, ...], batch: int = 2048) -> tuple[int, ...]:
+    """Checkpoints at these fractions of the budget, in whole batches, the last at the budget."""
+    last = -(-tokens // batch) * batch
+    inner = {max(1, round(tokens * f / batch)) * batch for f in fractions if f < 1} - {last}
+    return tuple(sorted(p for p in inner if p < last)) + (last,)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Scale:
-    """Everything that sizes one `tpt reproduce` run, the protocol included: it is fixed before training."""
+    """One `tpt reproduce` size: the seeds and each world's sizing."""
 
     name: str
-    tokens_per_arm: int
-    """Training tokens of every arm (the TPT arms' thinking tokens count against it)."""
     seeds: tuple[int, ...]
-    """Run seeds: model init and data order of every arm (the pool and the test set do not change)."""
-    ablation_seeds: tuple[int, ...] = ()
-    """Seeds that also train the ablation arms (exercises, weak teacher)."""
-    primary_endpoint: str = "testbed-cot"
-    """The task the report leads with, named before anything is trained; the others are secondary."""
-    num_checkpoints: int = 8
-    """Checkpoints per arm, spaced geometrically from tokens_per_arm / 32 to tokens_per_arm."""
-    test_per_level: int = 80
-    """Held-out test problems per level (levels 1-3), cycling through distinct held-out computations."""
-    pool_documents: int = 800
-    """Distinct training documents, the same for every arm (see testbed.pool)."""
-    worked_fraction: float = 0.5
-    """Share of the pool's problem documents that show their working inline (testbed.CorpusConfig)."""
-    cot_max_new_tokens: int = 48
-    llm_teacher: bool = True
-    """Run the embedded SmolLM2 as a teacher (arm tpt-llm)."""
-    llm_max_thinking_tokens: int = 48
-    """Its thinking cap per pool document, sized for the time budget (its trajectories are reported)."""
-    llm_batch_size: int = 64
+    worlds: dict[str, WorldScale]
+    parallel: int = 2
+    """Jobs at once, one thread each."""
     bootstrap_replicates: int = 1000
-    model_size: str = "tiny"
-    seq_len: int = 128
-    batch_tokens: int = field(default_factory=lambda: testbed().batch_tokens)
-    """Passed with `--preset testbed`, whose batch is the default (the gpu scale sets its own)."""
-    parallel_arms: int = 2
-    """Arms trained at the same time, as separate processes."""
-    threads_per_arm: int = 1
-    eval_batch_size: int = 100
-    eval_device: str = "cpu"
-    part2: bool = False
-    """Part 2: the embedded teacher on the bundled sample corpus (its 48 documents)."""
-    part2_max_thinking_tokens: int = 1024
-    part2_max_doc_tokens: int = 1024
+    eval_batch_size: int = 200
 
     def __post_init__(self) -> None:
-        if self.tokens_per_arm < 32 * self.batch_tokens:
-            raise ConfigError(f"scale {self.name}: tokens_per_arm must be >= 32 batches")
-        if not self.seeds or not set(self.ablation_seeds) <= set(self.seeds):
-            raise ConfigError(f"scale {self.name}: needs seeds, and ablation_seeds among them")
-        if self.num_checkpoints < 2:
-            raise ConfigError(f"scale {self.name}: num_checkpoints must be >= 2")
-        if self.primary_endpoint not in TASKS:
-            raise ConfigError(f"scale {self.name}: primary_endpoint must be one of {', '.join(TASKS)}")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"scale {self.name}: needs distinct seeds")
+        if set(self.worlds) - set(WORLDS) or not self.worlds:
+            raise ConfigError(f"scale {self.name}: worlds must be among {', '.join(WORLDS)}")
 
-    def checkpoints(self) -> list[int]:
-        """Geometric points from budget/32 to the budget, in whole batches."""
-        b, n, bt = self.tokens_per_arm, self.num_checkpoints, self.batch_tokens
-        points = [max(1, round(b / 32 * 32 ** (i / (n - 1)) / bt)) * bt for i in range(n)]
-        points[-1] = -(-b // bt) * bt  # training runs whole batches up to the budget
-        return sorted(set(points))
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
+# Dense checkpoints where the curves rise (the sizing pilots on the development seeds), none where every
+# arm is still at 0.0.
+KNOWLEDGE_FRACTIONS = (0.3, 0.45, 0.6, 0.7, 0.8, 0.9, 1.0)
+ARITHMETIC_FRACTIONS = (0.25, 0.4, 0.55, 0.7, 0.85, 1.0)
 
 SCALES: dict[str, Scale] = {
     s.name: s
     for s in (
-        # About a minute on 2 cores: checks that everything runs; the numbers mean nothing.
-        Scale(name="quick", tokens_per_arm=65_536, seeds=(0,), num_checkpoints=3, test_per_level=8,
-              pool_documents=48, cot_max_new_tokens=24, llm_max_thinking_tokens=8, llm_batch_size=48,
-              bootstrap_replicates=50),
-        # `make demo`: three seeds, four arms, sized for <= 20 minutes on 2 quiet cores.
-        Scale(name="default", tokens_per_arm=1_000_000, seeds=(0, 1, 2)),
-        # For whoever has an hour or more: five seeds, the ablations, a longer budget and Part 2.
-        Scale(name="full", tokens_per_arm=3_000_000, seeds=(0, 1, 2, 3, 4), ablation_seeds=(0, 1, 2, 3, 4),
-              num_checkpoints=10, test_per_level=200, pool_documents=1600, llm_max_thinking_tokens=96,
-              part2=True),
-        # One GPU: a larger budget and the 5M student.
-        Scale(name="gpu", tokens_per_arm=30_000_000, seeds=(0, 1, 2, 3, 4), ablation_seeds=(0, 1, 2),
-              num_checkpoints=12, test_per_level=300, pool_documents=4000, llm_max_thinking_tokens=256,
-              model_size="small", batch_tokens=16_384, eval_batch_size=256, eval_device="cuda", part2=True),
+        # Seconds per job: checks the plumbing; the numbers mean nothing.
+        Scale(name="quick", seeds=(0,), bootstrap_replicates=50, worlds={
+            "knowledge": WorldScale(tokens_per_arm=8192, checkpoints=(4096, 8192), pool=24, heldout_entities=8,
+                                    test_per_stratum=6, max_new_tokens=24),
+            "arithmetic": WorldScale(tokens_per_arm=8192, checkpoints=(4096, 8192), pool=40, test_per_stratum=4,
+                                     max_new_tokens=24)}),
+        # `make demo`: both worlds x 4 arms x 5 seeds, sized for <= 15 minutes on 2 idle cores.
+        Scale(name="default", seeds=(0, 1, 2, 3, 4), worlds={
+            "knowledge": WorldScale(tokens_per_arm=200_000, checkpoints=grid(200_000, KNOWLEDGE_FRACTIONS),
+                                    pool=150, test_per_stratum=100),
+            "arithmetic": WorldScale(tokens_per_arm=250_000, checkpoints=grid(250_000, ARITHMETIC_FRACTIONS),
+                                     pool=800, test_per_stratum=40, max_new_tokens=40)}),
+        # For whoever has an hour: longer budgets, more test items.
+        Scale(name="full", seeds=(0, 1, 2, 3, 4, 5, 6, 7), worlds={
+            "knowledge": WorldScale(tokens_per_arm=400_000, checkpoints=grid(400_000, KNOWLEDGE_FRACTIONS),
+                                    pool=150, test_per_stratum=150),
+            "arithmetic": WorldScale(tokens_per_arm=1_000_000, checkpoints=grid(1_000_000, ARITHMETIC_FRACTIONS),
+                                     pool=800, test_per_stratum=80, max_new_tokens=48)}),
     )
 }  # fmt: skip
 
@@ -100,9 +115,3 @@ def get_scale(name: str) -> Scale:
     if name not in SCALES:
         raise ConfigError(f"unknown --scale {name!r}; choose one of {', '.join(SCALES)}")
     return SCALES[name]
-
-
-DEVELOPMENT_SEEDS = {"world_seed": (1234,), "test_seed": (0,)}
-"""World and test seeds the design was developed and tuned on (every run before issue 23). A confirmatory
-run uses `--world-seed`/`--test-seed` values outside these; `summary.json` records them and says whether
-the run's seeds are among them."""
