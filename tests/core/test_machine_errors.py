@@ -146,7 +146,9 @@ def test_permission_denied_names_the_directory(tmp_path):
 
 
 def test_a_directory_deleted_under_a_run_is_one_line_and_the_rerun_redoes_it(tmp_path):
-    src = corpus(tmp_path / "docs.jsonl", 80, words=3)
+    # 400 documents, 4 at a time at 40 ms: ~4 s of run left after the first shard commits, so the
+    # deletion lands mid-run even on a loaded machine (with 80 it could land after the run had finished).
+    src = corpus(tmp_path / "docs.jsonl", 400, words=3)
     out = tmp_path / "out"
     with StubServer(StubConfig(latency_ms=40, words=6)) as stub:
         argv = [sys.executable, "-m", "tpt", *augment_argv(src, out, stub.base_url)]
@@ -161,4 +163,4 @@ def test_a_directory_deleted_under_a_run_is_one_line_and_the_rerun_redoes_it(tmp
         assert "no such file or directory (ENOENT)" in line and str(out / "shards") in line
         again = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
-    assert sorted(r["id"] for r in records_on_disk(out)) == sorted(f"d{i}" for i in range(80))
+    assert sorted(r["id"] for r in records_on_disk(out)) == sorted(f"d{i}" for i in range(400))
