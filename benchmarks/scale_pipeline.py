@@ -150,6 +150,96 @@ def pipeline(tmp: Path, src: Path, n: int, tok: Path, stub, address: str | None)
     return rows
 
 
+class Killer:
+    """SIGKILLs a random Ray worker every 2 to 5 s while a stage runs, at most `per_stage` times."""
+
+    def __init__(self, per_stage: int, seed: int = 0) -> None:
+        import threading
+
+        self.per_stage, self.rng, self.kills = per_stage, random.Random(seed), []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+
+    def loop(self) -> None:
+        import signal
+
+        n = 0
+        while n < self.per_stage and not self.done.wait(self.rng.uniform(2, 5)):
+            pids = [p for p in ray_workers() if "IDLE" not in _title(p)]
+            if pids:
+                pid = self.rng.choice(pids)
+                self.kills.append(_title(pid))
+                os.kill(pid, signal.SIGKILL)
+                n += 1
+
+    def __enter__(self) -> Killer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.thread.join()
+
+
+def _title(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().split("\0")[0]
+    except OSError:
+        return ""
+
+
+def count_ids(paths: list[Path], key=lambda r: r["id"]) -> tuple[int, int]:
+    """(records, distinct ids) over JSONL files."""
+    seen: set = set()
+    records = 0
+    for p in paths:
+        for line in p.open():
+            seen.add(json.dumps(key(json.loads(line))))
+            records += 1
+    return records, len(seen)
+
+
+def soak(tmp: Path, src: Path, n: int, tok: Path, stub, address: str, per_stage: int) -> int:
+    """The Ray pipeline with workers killed at random; ids counted per stage: 0 duplicates, 0 lost."""
+    aug, val, pack = (tmp / f"soak-{s}-{n}" for s in ("aug", "val", "pack"))
+    ray_args = ["--executor", "ray", "--address", address]
+    with Killer(per_stage, 1) as k1:
+        stage(["augment", str(src), "--output", str(aug), "--backend", "openai", "--base-url", stub.base_url,
+               "--model", "stub", "--concurrency", "32", "--shard-size", "1000", "--no-progress", "--workers", "2",
+               *ray_args], {})  # fmt: skip
+    with Killer(per_stage, 2) as k2:
+        stage(["validate", str(aug), "--output", str(val), *ray_args], {})
+    stage(
+        [
+            "pack",
+            str(val),
+            "--output",
+            str(pack),
+            "--tokenizer",
+            str(tok),
+            "--seq-len",
+            "2048",
+            "--no-progress",
+        ],
+        {},
+    )
+    shards = [p for p in (aug / "shards").glob("part-*.jsonl") if not p.name.endswith(".failures.jsonl")]
+    rows = {
+        "augment": count_ids(shards),
+        "validate": count_ids([val / "kept.jsonl", val / "rejected.jsonl"]),
+    }
+    packed = json.loads((pack / "stats.json").read_text())["documents"]
+    kept = json.loads((val / "summary.json").read_text())["kept"]
+    print(f"\nsoak at {n:,} documents, Ray workers SIGKILLed: augment {k1.kills}, validate {k2.kills}")
+    bad = 0
+    for name, (records, distinct) in rows.items():
+        dup, lost = records - distinct, n - distinct
+        bad += dup + lost
+        print(f"  {name:<8} {records:,} records, {distinct:,} distinct ids: {dup} duplicates, {lost} lost")
+    print(f"  pack     {packed:,} documents packed of {kept:,} kept: {kept - packed} lost (pack ran locally)")
+    return int(bad + abs(kept - packed) > 0)
+
+
 def report(tag: str, results: dict[int, dict[str, dict]]) -> None:
     base_n = min(results)
     print(f"\n{tag}: per stage, ratios against {base_n:,} documents (same run)")
@@ -175,6 +265,10 @@ def main() -> int:  # long: one benchmark's setup, loop and teardown, read top t
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--ray", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--json", type=Path, help="also write the measured rows here")
+    ap.add_argument(
+        "--soak", type=int, metavar="N", help="instead: the Ray pipeline at N documents, workers killed"
+    )
+    ap.add_argument("--kills", type=int, default=2, help="--soak: workers killed per Ray stage (default 2)")
     args = ap.parse_args()
 
     from tpt.testing.openai_stub import StubProcess
@@ -199,6 +293,13 @@ def main() -> int:  # long: one benchmark's setup, loop and teardown, read top t
             with tempfile.TemporaryDirectory(prefix="tpt-scale-") as t:
                 tmp = Path(t)
                 tok = tmp / "tok"
+                if args.soak and address:
+                    src = tmp / "soak.jsonl"
+                    write_corpus(src, args.soak, texts)
+                    subprocess.run([sys.executable, "-m", "tpt", "tokenizer", "train", str(src), "--vocab-size",
+                                    "8000", "--output", str(tok), "--max-records", "2000"], check=True,
+                                   env=ENV, stdout=subprocess.DEVNULL)  # fmt: skip
+                    return soak(tmp, src, args.soak, tok, stub, address, args.kills)
                 for n in args.sizes:
                     src = tmp / f"docs-{n}.jsonl"
                     write_corpus(src, n, texts)
