@@ -151,7 +151,7 @@ def pipeline(tmp: Path, src: Path, n: int, tok: Path, stub, address: str | None)
 
 
 class Killer:
-    """SIGKILLs a random busy Ray worker (an augment actor, a validate task) every 0.5 to 3 s while a stage runs, at most `per_stage` times."""
+    """SIGKILLs a busy Ray worker (augment actor, validate task) every 0.5 to 3 s, at most `per_stage` times."""
 
     def __init__(self, per_stage: int, seed: int = 0) -> None:
         import threading
