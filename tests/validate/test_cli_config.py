@@ -8,6 +8,7 @@ from tpt.core.configs import drift
 from tpt.quality import options
 from tpt.quality.checks import CHECKS, CheckConfig
 from tpt.validate import cli
+from tpt.validate.config import RaySettings
 from tpt.validate.stage import ValidateConfig
 
 CHECK_OPTIONS = dict(
@@ -43,7 +44,18 @@ def test_the_validate_options_default_to_validate_config():
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
     check_dests = {a.dest for a in check_parser()._actions}
-    assert drift(parser, ValidateConfig, cli_only=check_dests) == []
+    ray_dests = {"address", "workers", "worker_cpus"}
+    assert drift(parser, ValidateConfig, cli_only=check_dests | ray_dests) == []
+
+
+def test_the_ray_options_default_to_ray_settings():
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args(["in.jsonl", "--output", "out"])
+    assert (
+        RaySettings(address=args.address, workers=args.workers, worker_cpus=args.worker_cpus) == RaySettings()
+    )
+    assert args.executor == ValidateConfig(inputs=("x",), output="o").executor
 
 
 def test_the_cli_builds_the_config_the_defaults_give():

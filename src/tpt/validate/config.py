@@ -10,6 +10,25 @@ from tpt.core.errors import ConfigError
 from tpt.quality.checks import CheckConfig
 from tpt.storage import as_path
 
+EXECUTORS = ("local", "ray")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RaySettings:
+    """`--executor ray`: which cluster and how many workers (the flags augment's Ray executor has)."""
+
+    address: str | None = None
+    """'auto', 'host:6379', 'ray://host:10001'; None: $RAY_ADDRESS, else a local cluster on 127.0.0.1."""
+    workers: int | None = None
+    """Units judged at once; None: as many as the cluster's CPUs allow."""
+    worker_cpus: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and self.workers < 1:
+            raise ConfigError(f"--workers must be >= 1, got {self.workers}")
+        if self.worker_cpus <= 0:
+            raise ConfigError(f"--worker-cpus must be > 0, got {self.worker_cpus}")
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ValidateConfig:
@@ -22,6 +41,9 @@ class ValidateConfig:
     duplicate_ids: str = "keep-both"
     """Records whose id came before: keep-both (counted and listed in the summary) or keep-first
     (the later ones are rejected as duplicate_id; duplicate_ids.py)."""
+    executor: str = "local"
+    """local (this process, unit after unit) or ray (workers judge and commit the units; ray_units.py)."""
+    ray: RaySettings = field(default_factory=RaySettings)
 
     def __post_init__(self) -> None:
         if isinstance(self.inputs, str | Path) or not self.inputs:
@@ -29,3 +51,5 @@ class ValidateConfig:
         object.__setattr__(self, "inputs", tuple(self.inputs))
         object.__setattr__(self, "output", as_path(self.output))  # a path or a URL (s3://...)
         check_policy(self.duplicate_ids)
+        if self.executor not in EXECUTORS:
+            raise ConfigError(f"--executor must be one of {', '.join(EXECUTORS)}, got {self.executor!r}")

@@ -12,6 +12,13 @@ unit with data files but no json was cut off: it is judged again from its first 
 else starts the parts afresh. When every unit is committed the run merges them: kept.jsonl and
 rejected.jsonl are the parts concatenated in unit order, summary.json is the parts' counts added up;
 then parts/ is removed.
+
+On Ray (ray_units.py) a unit is judged by a worker, in two passes: first each uncommitted unit is
+indexed (`NNNNN.index.npz`: its record count and the (hash, position within the unit) of each id it
+reads), so the run knows every unit's first input position and which of its ids came before, with no
+document passing through the driver; then each is judged and committed as above, by a worker. A worker
+stages under names of its own (`.NNNNN.kept.jsonl.<token>.tmp`), so a worker Ray gave up on but that
+still runs cannot write into the files of the one redoing its unit; both would commit the same bytes.
 """
 
 from __future__ import annotations
@@ -34,8 +41,9 @@ OUTPUTS = ("kept", "rejected")
 class UnitBook:
     """The committed units of one validate output directory (local disk)."""
 
-    def __init__(self, directory: Path, plan: JSONObject) -> None:
+    def __init__(self, directory: Path, plan: JSONObject, *, token: str = "") -> None:
         self.dir = Path(directory)
+        self.token = token
         plan = json.loads(json.dumps(plan))  # as read back: tuples are lists
         if (self.dir / PLAN).is_file():
             try:
@@ -50,13 +58,26 @@ class UnitBook:
                 stale.unlink()
             write_json(self.dir / PLAN, plan)
 
+    @classmethod
+    def reopen(cls, directory: Path, token: str) -> UnitBook:
+        """The book a worker writes into: the driver has already bound it to its plan."""
+        book = cls.__new__(cls)
+        book.dir, book.token = Path(directory), token
+        return book
+
     def path(self, unit: int, kind: str) -> Path:
-        suffix = {"kept": "kept.jsonl", "rejected": "rejected.jsonl", "ids": "ids.npy", "facts": "json"}[kind]
+        suffix = {
+            "kept": "kept.jsonl",
+            "rejected": "rejected.jsonl",
+            "ids": "ids.npy",
+            "facts": "json",
+            "index": "index.npz",
+        }[kind]
         return self.dir / f"{unit:05d}.{suffix}"
 
     def staging(self, unit: int, kind: str) -> Path:
         final = self.path(unit, kind)
-        return final.with_name(f".{final.name}.tmp")
+        return final.with_name(f".{final.name}.{self.token}.tmp" if self.token else f".{final.name}.tmp")
 
     def committed(self, unit: int) -> JSONObject | None:
         """The unit's counts when it is committed, else None."""
@@ -66,6 +87,22 @@ class UnitBook:
     def ids(self, unit: int) -> np.ndarray:
         """(hash, position) rows of the ids a committed unit read, in read order."""
         return np.load(self.path(unit, "ids"), allow_pickle=False)
+
+    def index(self, unit: int) -> tuple[int, np.ndarray] | None:
+        """(records, (hash, position in the unit) rows) of an indexed unit (ray_units.py), else None."""
+        path = self.path(unit, "index")
+        if not path.is_file():
+            return None
+        with np.load(path, allow_pickle=False) as data:
+            return int(data["records"]), data["ids"]
+
+    def write_index(self, unit: int, records: int, ids: np.ndarray) -> None:
+        staged = self.staging(unit, "index")
+        with open(staged, "wb") as f:
+            np.savez(f, records=np.int64(records), ids=ids)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(staged, self.path(unit, "index"))
 
     def commit(self, unit: int, facts: JSONObject, ids: np.ndarray) -> None:
         """Make the unit's staged kept/rejected files and its ids final, then write its counts."""

@@ -1,0 +1,197 @@
+"""`tpt validate --executor ray`: the units (input files) judged and committed by Ray workers.
+
+The driver keeps the books only: it sends each worker a unit's number and path and gets counts back; no
+document passes through it. Two passes, so that every unit is judged once with the whole run's view of
+duplicate ids, exactly as a local run judges it:
+
+1. index: each uncommitted unit, on a worker, is read for its record count and ids (units.py,
+   `NNNNN.index.npz`);
+2. repeats: one worker task reads the index files (and the ids of units committed earlier), numbers
+   every record by its input position (units in order), and returns, per unit, the positions whose id
+   came before and where it came first (rare: a few numbers per repeat);
+3. judge: each uncommitted unit, on a worker, is judged with those repeats and committed (units.py).
+
+Each pass is idempotent and a worker's files are its own until it renames them, so Ray may run a task
+again after its worker or node died (`max_retries`): output is exactly once, work at least once. The
+merged kept.jsonl, rejected.jsonl and summary.json are byte for byte a local run's, and a run started on
+one executor resumes on the other (the committed parts are the same files). The driver's memory is O(units
++ repeats); the repeats task holds 16 bytes per id, as a local run does.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tpt.core.duplicate_ids import DuplicateCheck, id_hash
+from tpt.core.errors import ConfigError
+from tpt.core.jsontypes import JSONObject
+from tpt.formats.reading import BadLine, read_records
+from tpt.quality.checks import CheckConfig, Validator
+from tpt.validate.config import RaySettings
+from tpt.validate.judging import judge_unit
+from tpt.validate.units import UnitBook
+
+TASK_RETRIES = 5
+"""Ray re-runs of a unit's task whose worker or node died."""
+
+
+def judge_on_ray(
+    book: UnitBook, files: Sequence[Path], checks: CheckConfig, policy: str, opts: RaySettings
+) -> list[JSONObject]:
+    """The facts of every unit, in unit order; the uncommitted ones judged and committed on Ray."""
+    import ray
+
+    started = _connect(ray, opts)
+    try:
+        facts: dict[int, JSONObject] = {}
+        for unit in range(len(files)):
+            if (done := book.committed(unit)) is not None:
+                facts[unit] = done
+        todo = [u for u in range(len(files)) if u not in facts]
+        remote = ray.remote(num_cpus=opts.worker_cpus, max_retries=TASK_RETRIES, retry_exceptions=False)
+        _run_window(ray, remote(_index_task), [(str(book.dir), u, str(files[u])) for u in todo], opts)
+        repeats_ref = remote(_repeats_task).remote(str(book.dir), len(files), policy)
+        starts, repeats = ray.get(repeats_ref)
+        jobs = [
+            (str(book.dir), u, str(files[u]), starts[u], repeats.get(u, {}), checks, policy) for u in todo
+        ]
+        for unit, done in zip(todo, _run_window(ray, remote(_judge_task), jobs, opts), strict=True):
+            facts[unit] = done
+        return [facts[u] for u in range(len(files))]
+    finally:
+        if started:
+            ray.shutdown()
+
+
+LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+"""The switch that pins a cluster started here to 127.0.0.1: the one augment's Ray executor sets
+(tpt/augment/executors/ray/loopback.py explains it; a stage may not import augment's wing)."""
+
+
+def _connect(ray: Any, opts: RaySettings) -> bool:
+    """Join the cluster, or start one on 127.0.0.1 only; True when this call connected."""
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": "warning", "log_to_driver": True}
+    address = opts.address or os.environ.get("RAY_ADDRESS") or None
+    if address is not None:
+        try:
+            ray.init(address=address, **kwargs)
+        except ConnectionError as exc:
+            raise ConfigError(f"cannot join the Ray cluster at {address!r} ({exc})") from None
+        return True
+    os.environ.update(LOOPBACK_ENV)
+    constants = sys.modules.get("ray._private.ray_constants")
+    if constants is not None:  # read once at import
+        constants.ENABLE_RAY_CLUSTER = False
+    ray.init(**kwargs)
+    stray = [n["NodeManagerAddress"] for n in ray.nodes() if n.get("Alive")]
+    stray = [a for a in stray if not a.startswith("127.")]
+    if stray:
+        ray.shutdown()
+        raise ConfigError(f"the local Ray cluster came up on {', '.join(stray)}, not on 127.0.0.1")
+    return True
+
+
+def _run_window(ray: Any, task: Any, jobs: Sequence[tuple[Any, ...]], opts: RaySettings) -> list[Any]:
+    """Results of `task` on each job, in order, with at most --workers (default: the cluster's CPUs) running."""
+    window = opts.workers or max(1, int(ray.cluster_resources().get("CPU", 1) // max(opts.worker_cpus, 0.01)))
+    refs: list[Any] = []
+    pending: list[Any] = []
+    for job in jobs:
+        if len(pending) >= window:
+            _, pending = ray.wait(pending, num_returns=1)
+        ref = task.remote(*job)
+        refs.append(ref)
+        pending.append(ref)
+    return ray.get(refs)
+
+
+def _token() -> str:
+    return f"{os.uname().nodename}-{os.getpid()}"
+
+
+def _index_task(book_dir: str, unit: int, path: str) -> int:
+    """Pass 1, on a worker: the unit's record count and ids (hash, position in the unit) -> index file."""
+    book = UnitBook.reopen(Path(book_dir), _token())
+    if book.committed(unit) is not None or book.path(unit, "index").is_file():
+        return unit
+    records, ids = 0, []
+    for item in read_records([Path(path)]):
+        if not isinstance(item, BadLine) and item.id is not None:
+            ids.append((id_hash(item.id), records))
+        records += 1
+    book.write_index(unit, records, np.asarray(ids, dtype=np.int64).reshape(-1, 2))
+    return unit
+
+
+def _repeats_task(book_dir: str, units: int, policy: str) -> tuple[list[int], dict[int, dict[int, int]]]:
+    """Pass 2, on a worker: each unit's first input position, and per uncommitted unit
+    {position: first position of its id} for every record whose id came before (the local rule)."""
+    book = UnitBook.reopen(Path(book_dir), _token())
+    starts, hashes, positions, owner = [], [], [], []
+    start = 0
+    for unit in range(units):
+        starts.append(start)
+        facts = book.committed(unit)
+        if facts is not None:  # its ids are stored with their input positions
+            rows, count = book.ids(unit), int(facts["records"])
+        else:
+            count, rows = book.index(unit)  # positions within the unit
+            rows = rows + np.array([0, start], dtype=np.int64)
+        hashes.append(rows[:, 0])
+        positions.append(rows[:, 1])
+        owner.append(np.full(len(rows), -1 if facts is not None else unit, dtype=np.int64))
+        start += count
+    h, p, o = (np.concatenate(a) if a else np.zeros(0, np.int64) for a in (hashes, positions, owner))
+    _, first, inverse = np.unique(h, return_index=True, return_inverse=True)  # first: earliest (read order)
+    firsts = p[first][inverse]
+    repeats: dict[int, dict[int, int]] = {}
+    for i in np.flatnonzero((firsts != p) & (o >= 0)).tolist():
+        repeats.setdefault(int(o[i]), {})[int(p[i])] = int(firsts[i])
+    return starts, repeats
+
+
+class KnownRepeats(DuplicateCheck):
+    """DuplicateCheck for one unit whose repeats are known (pass 2): the same details and counts."""
+
+    def __init__(self, policy: str, firsts: dict[int, int]) -> None:
+        super().__init__(policy)
+        self.firsts = firsts
+
+    def check(self, doc_id: Any, position: int) -> str | None:
+        first = self.firsts.get(position)
+        if doc_id is None or first is None:
+            return None
+        probe = DuplicateCheck(self.policy)  # the local rule's own wording
+        probe.ids.add(id_hash(doc_id), first)
+        self.count += 1
+        return probe.check(doc_id, position)
+
+
+_VALIDATORS: dict[CheckConfig, Validator] = {}
+"""One Validator per check config in a worker process (the contamination index is loaded once)."""
+
+
+def _judge_task(
+    book_dir: str,
+    unit: int,
+    path: str,
+    start: int,
+    firsts: dict[int, int],
+    checks: CheckConfig,
+    policy: str,
+) -> JSONObject:
+    """Pass 3, on a worker: judge the unit (records start, start + 1, ...) and commit it."""
+    book = UnitBook.reopen(Path(book_dir), _token())
+    if (done := book.committed(unit)) is not None:  # a re-run task whose first run had committed
+        return done
+    if checks not in _VALIDATORS:
+        _VALIDATORS[checks] = Validator(checks)
+    return judge_unit(book, unit, Path(path), start, _VALIDATORS[checks], KnownRepeats(policy, firsts))
