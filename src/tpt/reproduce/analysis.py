@@ -11,10 +11,20 @@ from tpt.compare import estimator as est
 from tpt.core.jsontypes import JSONObject
 
 CONTRASTS = {"tpt-vs-tpt-shuffled": ("tpt", "tpt-shuffled"), "tpt-vs-raw": ("tpt", "raw"),
-             "tpt-vs-tpt-filler": ("tpt", "tpt-filler"), "tpt-llm-vs-raw": ("tpt-llm", "raw")}  # fmt: skip
+             "tpt-vs-tpt-filler": ("tpt", "tpt-filler"), "tpt-llm-vs-raw": ("tpt-llm", "raw"),
+             "tpt-difficulty-vs-tpt-uniform": ("tpt-difficulty", "tpt-uniform")}  # fmt: skip
 """name -> (arm, against), each computed when both arms ran. The first two are the pre-registered contrasts
 of every world; the others are secondary."""
 PREREGISTERED = ("tpt-vs-tpt-shuffled", "tpt-vs-raw")
+BUDGET_CONTRAST = "tpt-difficulty-vs-tpt-uniform"
+"""Pre-registered too when the run has the budget arms (`--budget-arms`, issue 28): equal generated tokens."""
+
+
+def preregistered(arms: object) -> tuple[str, ...]:
+    """The pre-registered contrasts of a world with these arms (or contrasts: any container of names)."""
+    has = set(arms)  # type: ignore[call-overload]
+    budget = {"tpt-difficulty", "tpt-uniform"} <= has or BUDGET_CONTRAST in has
+    return PREREGISTERED + ((BUDGET_CONTRAST,) if budget else ())
 
 
 def seed_runs(items: JSONObject, arm: str, task: str) -> list[est.SeedRun]:

@@ -49,6 +49,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--llm-max-thinking-tokens", type=int, default=160, help="its thinking cap per document")
     p.add_argument(
+        "--budget-arms",
+        action="store_true",
+        help="add arms tpt-uniform and tpt-difficulty to every world: the oracle's thinking under one global "
+        "thinking budget (tpt augment --thinking-budget), contrast tpt-difficulty vs tpt-uniform (not in make demo)",
+    )
+    p.add_argument("--budget-fraction", type=float, default=0.5,
+                   help="that budget as a fraction of the unbudgeted oracle's thinking tokens (default 0.5)")  # fmt: skip
+    p.add_argument(
         "--part2",
         action="store_true",
         help="also run the embedded SmolLM2 teacher on the bundled sample corpus (trajectories only)",
@@ -79,6 +87,7 @@ def to_config(args: argparse.Namespace):  # noqa: ANN201 (ReproduceConfig, impor
                            seeds=_ints(args.seeds, "--seeds") if args.seeds else None, world_seed=args.world_seed,
                            test_seed=args.test_seed, parallel=args.parallel, part2=args.part2,
                            llm_teacher=args.llm_teacher, llm_max_thinking_tokens=args.llm_max_thinking_tokens,
+                           budget_arms=args.budget_arms, budget_fraction=args.budget_fraction,
                            overwrite_config=args.overwrite_config, command="tpt reproduce " + shlex.join(argv),
                            **extra)  # fmt: skip
 

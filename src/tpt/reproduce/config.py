@@ -31,6 +31,10 @@ class ReproduceConfig:
     """Add arm `tpt-llm` to the arithmetic world: the embedded SmolLM2-135M's thinking (opt-in: not in
     `make demo`'s 15 minutes; docs/reproduce.md says why)."""
     llm_max_thinking_tokens: int = 160
+    budget_arms: bool = False
+    """Add arms `tpt-uniform` and `tpt-difficulty` to every world: the oracle's thinking under one global
+    budget of `budget_fraction` x the oracle's thinking tokens (reproduce/budget_arms.py; not in `make demo`)."""
+    budget_fraction: float = 0.5
     part2: bool = False
     """Also run the embedded SmolLM2 teacher on the bundled sample corpus (trajectories only, no arm)."""
     overwrite_config: bool = False
@@ -51,6 +55,8 @@ class ReproduceConfig:
             raise ConfigError(f"--seeds must be distinct integers, got {self.seeds}")
         if self.llm_max_thinking_tokens < 1:
             raise ConfigError(f"--llm-max-thinking-tokens must be >= 1, got {self.llm_max_thinking_tokens}")
+        if not 0.0 < self.budget_fraction <= 1.0:
+            raise ConfigError(f"--budget-fraction must be in (0, 1], got {self.budget_fraction}")
         if self.parallel is not None and self.parallel < 1:
             raise ConfigError(f"--parallel must be >= 1, got {self.parallel}")
         for name in ("world_seed", "test_seed"):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tpt.core.artifacts import canonical_json, read_json, write_json
 from tpt.core.jsontypes import JSONObject
-from tpt.reproduce.analysis import CONTRASTS, PREREGISTERED
+from tpt.reproduce.analysis import CONTRASTS, PREREGISTERED, preregistered
 from tpt.reproduce.config import ReproduceConfig
 from tpt.reproduce.presets import DEVELOPMENT_SEEDS, Scale
 from tpt.reproduce.worlds import WorldPlan
@@ -45,7 +45,10 @@ def content(config: ReproduceConfig, scale: Scale, plans: dict[str, WorldPlan]) 
             "arms": list(p.arms), "primary_endpoint": p.tasks[0], "secondary_endpoints": list(p.tasks[1:]), "statistic": p.statistic,
             "estimator": ESTIMATOR[p.statistic], "reported_beside": ESTIMATOR["factor" if p.statistic == "difference"
                                                                               else "difference"],
-            "contrasts": {k: {"arm": CONTRASTS[k][0], "against": CONTRASTS[k][1]} for k in PREREGISTERED},
+            "contrasts": {k: {"arm": CONTRASTS[k][0], "against": CONTRASTS[k][1]} for k in preregistered(p.arms)},
+            **({"thinking_budget": {"tokens": p.thinking_budget, "fraction": config.budget_fraction,
+                                    "unit": "the procedural teacher's tokens (words)"}}
+               if p.thinking_budget is not None else {}),
             "think_endpoint": p.think_endpoint, "sizing": dataclasses.asdict(scale.worlds[name]),
         } for name, p in plans.items()},
         "checkpoints": "the leading checkpoints at which every run of every arm is at 0.0 are dropped, all but the last",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tpt.core.artifacts import write_atomic, write_json
 from tpt.core.jsontypes import JSONObject
-from tpt.reproduce.analysis import PREREGISTERED, decide
+from tpt.reproduce.analysis import decide, preregistered
 
 REQUIRED_KEYS = ("headline", "primary_endpoint", "arms", "worlds", "preregistration")
 
@@ -37,9 +37,14 @@ def world_section(name: str, w: JSONObject, primary: bool) -> list[str]:
          "| contrast | statistic | value [95% CI] | verdict | difference at budget | factor |",
          "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for cname, c in w["contrasts"].items():
-        tag = "" if cname in PREREGISTERED else " (secondary)"
+        tag = "" if cname in preregistered(w["contrasts"]) else " (secondary)"
         L.append(f"| {cname}{tag} | {c['statistic']} | {interval(c, c['statistic'])} | {c['verdict']} | "
                  f"{interval(c['difference'], 'difference')} | {interval(c['factor'], 'factor')} |")  # fmt: skip
+    if w.get("thinking_budget"):
+        tb = w["thinking_budget"]
+        spent = "; ".join(f"{arm} spent {a['spent']:,} ({a['allocation']})" for arm, a in tb["arms"].items())
+        L += ["", f"Thinking budget of arms tpt-uniform and tpt-difficulty (`--budget-arms`): {tb['budget']:,} "
+                  f"teacher tokens, {tb['fraction']:g} x what the unbudgeted oracle writes for the pool; {spent}."]  # fmt: skip
     tasks = list(w["tasks"])  # the primary endpoint first
     strata = sorted(w["arms"]["raw"][tasks[0]]["final_by_stratum"])
     L += ["", "Final accuracy (mean over seeds, 95% CI) and, on the primary endpoint, by stratum:", "",
@@ -77,7 +82,7 @@ def render_report(s: JSONObject) -> str:
          f"development seeds: world {seeds['development']['world_seed']}, test {seeds['development']['test_seed']}).",
          "", "Decision lines, from the pre-registered rule:", ""]  # fmt: skip
     for name, w in s["worlds"].items():
-        L += [f"- {decide(name, w, c)}" for c in PREREGISTERED]
+        L += [f"- {decide(name, w, c)}" for c in preregistered(w["contrasts"])]
     L.append("")
     for name, w in s["worlds"].items():
         L += world_section(name, w, name == s["primary_world"])

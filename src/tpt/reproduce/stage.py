@@ -63,6 +63,12 @@ def prepare_worlds(out: Path, config: ReproduceConfig, scale: Scale) -> dict[str
                 plan = dataclasses.replace(plan, arms=(*plan.arms, "tpt-llm"),
                                            llm_max_thinking_tokens=config.llm_max_thinking_tokens)  # fmt: skip
             plans[name] = plan
+    if config.budget_arms:
+        from tpt.reproduce.budget_arms import BUDGET_ARMS, budget
+
+        for name, plan in plans.items():
+            plans[name] = dataclasses.replace(plan, arms=(*plan.arms, *BUDGET_ARMS),
+                                              thinking_budget=budget(plan.root / "corpus.jsonl", config.budget_fraction))  # fmt: skip
     return plans
 
 
@@ -76,6 +82,8 @@ def _run(config: ReproduceConfig) -> ReproduceSummary:
                      "test_seed": config.test_seed}  # fmt: skip
     if config.llm_teacher:  # an added arm: runs made without it stay valid
         fingerprinted["llm_max_thinking_tokens"] = config.llm_max_thinking_tokens
+    if config.budget_arms:  # added arms, likewise
+        fingerprinted["budget_fraction"] = config.budget_fraction
     claim_output_dir(out, stage="reproduce", config={**fingerprinted, "command": config.command},
                      fingerprinted=fingerprinted, override=config.overwrite_config)  # fmt: skip
     say = lambda m: print(m, flush=True)  # noqa: E731 (a one-line printer)
@@ -103,6 +111,11 @@ def _run(config: ReproduceConfig) -> ReproduceSummary:
         )
         results[name] = {**res, "tasks": list(plan.tasks), "think_endpoint": plan.think_endpoint, "facts": plan.facts,
                          "sizing": dataclasses.asdict(scale.worlds[name]), "per_item": items}  # fmt: skip
+        if plan.thinking_budget is not None:
+            from tpt.reproduce.budget_arms import spent
+
+            results[name]["thinking_budget"] = {"budget": plan.thinking_budget, "fraction": config.budget_fraction,
+                                                "arms": spent(plan.root, plan.arms)}  # fmt: skip
     prep_s = {"preparation_s": prep_s, "analysis_s": time.time() - t_analysis}
     return _finish(out, config, scale, registration, results, jobs, times, prep_s, part2_aug, t0)
 

@@ -23,6 +23,10 @@ from pathlib import Path
 
 from tpt.core.errors import ArtifactError
 from tpt.core.jsontypes import JSONObject
+from tpt.reproduce.budget_arms import BUDGET_ARMS
+from tpt.reproduce.budget_arms import augment_job as budget_augment_job
+from tpt.reproduce.budget_arms import augment_job_name as budget_augment_name
+from tpt.reproduce.budget_arms import records_dir as budget_records
 from tpt.reproduce.presets import ARMS, WorldScale
 from tpt.reproduce.runner import Job, Step
 
@@ -43,6 +47,8 @@ class WorldPlan:
     arms: tuple[str, ...] = ARMS
     llm_max_thinking_tokens: int = 160
     """Arm `tpt-llm` (opt-in, `--llm-teacher`): the embedded SmolLM2's thinking cap per document."""
+    thinking_budget: int | None = None
+    """Arms tpt-uniform/tpt-difficulty (opt-in, `--budget-arms`): the world's global thinking budget."""
 
 
 def arm_dir(root: Path, seed: int, arm: str) -> Path:
@@ -60,10 +66,15 @@ def jobs(
     out = [Job(name=f"{name}-augment", steps=(Step(name="augment", argv=augment),))]
     if "tpt-llm" in plan.arms:
         out.insert(0, llm_augment_job(plan))
+    for arm in plan.arms:
+        if arm in BUDGET_ARMS and plan.thinking_budget is not None:
+            out.append(budget_augment_job(name, r, arm, plan.thinking_budget))
     for seed in seeds:
         for arm in plan.arms:
             d = arm_dir(r, seed, arm)
-            records = r / "aug-llm" if arm == "tpt-llm" else aug
+            records = (
+                r / "aug-llm" if arm == "tpt-llm" else budget_records(r, arm) if arm in BUDGET_ARMS else aug
+            )
             pack = ["pack", str(records), "--output", str(d / "pack"), "--tokenizer", str(tokenizer), "--seq-len",
                     str(scale.seq_len), "--mode", "raw" if arm == "raw" else "tpt", "--seed", str(seed),
                     "--paper-faithful"]  # fmt: skip
@@ -79,7 +90,8 @@ def jobs(
                   "--batch-size", str(eval_batch), "--threads", "1", "--device", "cpu"]  # fmt: skip
             steps = (Step(name="pack", argv=tuple(pack)), Step(name="train", argv=tuple(train)),
                      Step(name="eval", argv=tuple(ev)))  # fmt: skip
-            after = f"{name}-augment-llm" if arm == "tpt-llm" else f"{name}-augment"
+            after = (f"{name}-augment-llm" if arm == "tpt-llm" else budget_augment_name(name, arm)
+                     if arm in BUDGET_ARMS else f"{name}-augment")  # fmt: skip
             out.append(Job(name=f"{name}-seed-{seed}-{arm}", steps=steps, after=(after,)))
     return out
 
