@@ -26,6 +26,15 @@ def interval(x: JSONObject, statistic: str) -> str:
     return f"{v:.2f}x [{lo:.2f}, {hi:.2f}]"
 
 
+def factor_cell(w: JSONObject, c: JSONObject) -> str:
+    """The factor, or why it has no meaning: against an arm whose final accuracy is 0 the level to reach is 0,
+    which every run reaches at its first checkpoint (the estimator's 1.00x [1.00, 1.00] says nothing)."""
+    base = w["arms"][c["against"]][w["primary_endpoint"]]["final_accuracy"]["value"]
+    if base == 0:
+        return f"undefined ({c['against']} ends at 0%)"
+    return interval(c["factor"], "factor")
+
+
 def world_section(name: str, w: JSONObject, primary: bool) -> list[str]:
     f = w["facts"]
     L = [f"## The {name} world" + (" (primary)" if primary else ""), "",
@@ -39,7 +48,7 @@ def world_section(name: str, w: JSONObject, primary: bool) -> list[str]:
     for cname, c in w["contrasts"].items():
         tag = "" if cname in preregistered(w["contrasts"]) else " (secondary)"
         L.append(f"| {cname}{tag} | {c['statistic']} | {interval(c, c['statistic'])} | {c['verdict']} | "
-                 f"{interval(c['difference'], 'difference')} | {interval(c['factor'], 'factor')} |")  # fmt: skip
+                 f"{interval(c['difference'], 'difference')} | {factor_cell(w, c)} |")  # fmt: skip
     if w.get("thinking_budget"):
         tb = w["thinking_budget"]
         spent = "; ".join(f"{arm} spent {a['spent']:,} ({a['allocation']})" for arm, a in tb["arms"].items())
