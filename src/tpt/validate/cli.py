@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _add_executor_arguments(parser: argparse.ArgumentParser) -> None:
     """--executor and the Ray flags, named as augment's; defaults are ValidateConfig's and RaySettings'."""
-    from tpt.validate.config import EXECUTORS, RaySettings
+    from tpt.validate.executor import EXECUTORS, RaySettings
 
     d = RaySettings()
     g = parser.add_argument_group("executor (where the units are judged; same output)")

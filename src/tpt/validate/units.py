@@ -23,18 +23,18 @@ still runs cannot write into the files of the one redoing its unit; both would c
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 
+from tpt.core import partsdir
 from tpt.core.artifacts import read_json, write_json
 from tpt.core.jsontypes import JSONObject
 
 PARTS = "parts"
-PLAN = "plan.json"
+PLAN = partsdir.PLAN
 OUTPUTS = ("kept", "rejected")
 
 
@@ -44,19 +44,7 @@ class UnitBook:
     def __init__(self, directory: Path, plan: JSONObject, *, token: str = "") -> None:
         self.dir = Path(directory)
         self.token = token
-        plan = json.loads(json.dumps(plan))  # as read back: tuples are lists
-        if (self.dir / PLAN).is_file():
-            try:
-                same = read_json(self.dir / PLAN) == plan
-            except (OSError, ValueError):
-                same = False
-            if not same:  # another config or other inputs: nothing here is reusable
-                shutil.rmtree(self.dir)
-        if not (self.dir / PLAN).is_file():
-            self.dir.mkdir(parents=True, exist_ok=True)
-            for stale in self.dir.iterdir():
-                stale.unlink()
-            write_json(self.dir / PLAN, plan)
+        partsdir.bind(self.dir, plan)
 
     @classmethod
     def reopen(cls, directory: Path, token: str) -> UnitBook:
