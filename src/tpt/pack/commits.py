@@ -19,7 +19,6 @@ that only this run's code reads back, from its own output directory, bound to th
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import shutil
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tpt.core import partsdir
 from tpt.core.artifacts import read_json, write_json
 from tpt.core.duplicate_ids import DuplicateCheck, IdRegistry
 from tpt.core.jsontypes import JSONObject
@@ -37,7 +37,7 @@ from tpt.pack.packing import RowPacker, Sample
 from tpt.pack.stats import PackStats
 
 PARTS = "parts"
-PLAN = "plan.json"
+PLAN = partsdir.PLAN
 
 
 @dataclass(slots=True)
@@ -79,19 +79,7 @@ class CommitBook:
 
     def __init__(self, directory: Path, plan: JSONObject) -> None:
         self.dir = Path(directory)
-        plan = json.loads(json.dumps(plan))  # as read back: tuples are lists
-        if (self.dir / PLAN).is_file():
-            try:
-                same = read_json(self.dir / PLAN) == plan
-            except (OSError, ValueError):
-                same = False
-            if not same:  # another config: nothing here is reusable
-                shutil.rmtree(self.dir)
-        if not (self.dir / PLAN).is_file():
-            self.dir.mkdir(parents=True, exist_ok=True)
-            for stale in self.dir.iterdir():
-                stale.unlink()
-            write_json(self.dir / PLAN, plan)
+        partsdir.bind(self.dir, plan)
 
     def staging(self, unit: int, kind: str) -> Path:
         final = self.path(unit, kind)
