@@ -27,6 +27,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="student tokenizer: a local Hugging Face tokenizer directory or tokenizer.json",
     )
     parser.add_argument("--seq-len", type=int, required=True, help="tokens per row (the paper: 8192)")
+    _add_arm_arguments(parser)
+    _add_format_arguments(parser)
+    _add_run_arguments(parser)
+    _add_filter_arguments(parser)
+
+
+def _add_arm_arguments(parser: argparse.ArgumentParser) -> None:
+    """Which arm: tpt or raw, the controls, the document text, mixing and weights."""
     parser.add_argument(
         "--mode",
         choices=("tpt", "raw"),
@@ -70,6 +78,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SOURCE=W[,SOURCE=W]",
         help="per-source sample weight (e.g. fineweb-edu=0.125; 2 packs each record twice)",
     )
+
+
+def _add_format_arguments(parser: argparse.ArgumentParser) -> None:
+    """How a sample is laid out in tokens."""
     parser.add_argument(
         "--template",
         default="newline",
@@ -93,6 +105,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="stream",
         help="stream: cut every seq-len tokens; whole: never cut a sample that fits a row",
     )
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Shuffle, shards, workers and where they run, extra outputs."""
     parser.add_argument("--seed", type=int, default=0, help="seed of the shuffle, --mix and --weights")
     parser.add_argument(
         "--shuffle-buffer",
@@ -139,6 +155,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also write megatron/text_document.{bin,idx} (Megatron-LM indexed dataset)",
     )
+
+
+def _add_filter_arguments(parser: argparse.ArgumentParser) -> None:
+    """Which records are packed: the trajectory checks and duplicate ids."""
     parser.add_argument(
         "--no-validate",
         dest="validate",
