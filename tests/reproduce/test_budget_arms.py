@@ -11,7 +11,7 @@ import pytest
 
 from tpt.cli import main
 from tpt.core.errors import ConfigError
-from tpt.reproduce import analysis, budget_arms, prereg, stage
+from tpt.reproduce import analysis, budget_arms, oracle_length, prereg, stage
 from tpt.reproduce.config import ReproduceConfig
 
 
@@ -46,7 +46,7 @@ def test_the_budget_is_the_fraction_of_what_the_oracle_really_writes_and_holds(t
     for w, plan in plans.items():
         assert main(list(jobs[f"{w}-augment"].steps[0].argv)) == 0  # the unbudgeted oracle, for real
         full = json.loads((plan.root / "aug" / "summary.json").read_text())["completion_tokens"]
-        assert budget_arms.oracle_tokens(plan.root / "corpus.jsonl") == full
+        assert oracle_length.oracle_tokens(plan.root / "corpus.jsonl") == full
         assert plan.thinking_budget == int(0.5 * full)
         for allocation in ("uniform", "difficulty"):
             assert main(list(jobs[f"{w}-augment-{allocation}"].steps[0].argv)) == 0

@@ -4,8 +4,9 @@ under one global thinking budget, spread uniformly or by difficulty (`tpt augmen
 
 The budget B of a world is a fixed fraction (default 0.5) of the thinking tokens the unbudgeted oracle
 writes for that world's pool, in the procedural teacher's own tokens (words): it is computed before any
-arm trains, from the corpus alone (the oracle at error rate 0 is a pure function of the document), and
-written into the pre-registration with the contrast `tpt-difficulty-vs-tpt-uniform`. Both arms' augment
+arm trains, from the corpus alone (reproduce/oracle_length.py: the oracle at error rate 0 is a pure
+function of the document), and written into the pre-registration with the contrast
+`tpt-difficulty-vs-tpt-uniform`. Both arms' augment
 runs plan their caps from the same B, so neither generates more than B; what each spent is read from its
 augment summary (`thinking_budget.spent`) into the world's facts.
 """
@@ -13,7 +14,6 @@ augment summary (`thinking_budget.spent`) into the world's facts.
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 from tpt.core.jsontypes import JSONObject
@@ -22,34 +22,6 @@ from tpt.reproduce.runner import Job, Step
 BUDGET_ARMS = {"tpt-uniform": "uniform", "tpt-difficulty": "difficulty"}
 """arm -> `--allocation` of its augment run."""
 CONTRAST = "tpt-difficulty-vs-tpt-uniform"
-
-
-def oracle_thinking(record: JSONObject) -> str:
-    """The thinking the procedural teacher writes for this pool record (error rate 0, no misconception)."""
-    from tpt.reproduce import knowledge
-    from tpt.reproduce.problems import Problem
-    from tpt.reproduce.teacher import think
-
-    if record.get("world") == knowledge.WORLD:
-        return knowledge.think(knowledge.Entity.from_dict(record["entity"]))
-    # At error rate 0 the random draw never changes a step: the trajectory depends on the problem alone.
-    return think(
-        Problem.from_dict(record["problem"]), stated_answer=None, error_rate=0.0, rng=random.Random(0)
-    )
-
-
-def oracle_tokens(corpus: Path) -> int:
-    """Thinking tokens (words, the procedural teacher's unit) the unbudgeted oracle writes for the corpus."""
-    total = 0
-    with corpus.open(encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                total += len(oracle_thinking(json.loads(line)).split())
-    return total
-
-
-def budget(corpus: Path, fraction: float) -> int:
-    return max(1, int(fraction * oracle_tokens(corpus)))
 
 
 def records_dir(root: Path, arm: str) -> Path:

@@ -64,7 +64,8 @@ def prepare_worlds(out: Path, config: ReproduceConfig, scale: Scale) -> dict[str
                                            llm_max_thinking_tokens=config.llm_max_thinking_tokens)  # fmt: skip
             plans[name] = plan
     if config.budget_arms:
-        from tpt.reproduce.budget_arms import BUDGET_ARMS, budget
+        from tpt.reproduce.budget_arms import BUDGET_ARMS
+        from tpt.reproduce.oracle_length import budget
 
         for name, plan in plans.items():
             plans[name] = dataclasses.replace(plan, arms=(*plan.arms, *BUDGET_ARMS),
