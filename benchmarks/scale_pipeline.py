@@ -38,6 +38,21 @@ os.environ["PYTHONPATH"] = str(ROOT / "src")  # the cluster's workers run this c
 ENV = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
 
+def pack_argv(val: Path, pack: Path, tok: Path) -> list[str]:
+    """The pack command every size and the soak run (rows of 2,048 tokens, no progress line)."""
+    return [
+        "pack",
+        str(val),
+        "--output",
+        str(pack),
+        "--tokenizer",
+        str(tok),
+        "--seq-len",
+        "2048",
+        "--no-progress",
+    ]
+
+
 def paragraphs() -> list[str]:
     corpus = Path(str(resources.files("tpt").joinpath("data/sample_corpus")))
     docs = [json.loads(line)["text"] for f in sorted(corpus.glob("*.jsonl")) for line in f.open()]
@@ -131,17 +146,7 @@ def pipeline(tmp: Path, src: Path, n: int, tok: Path, stub, address: str | None)
     summary = json.loads((val / "summary.json").read_text())
     assert summary["records"] == n, f"validate read {summary['records']} of {n} records"
     rows["pack"] = stage(
-        [
-            "pack",
-            str(val),
-            "--output",
-            str(pack),
-            "--tokenizer",
-            str(tok),
-            "--seq-len",
-            "2048",
-            "--no-progress",
-        ],
+        pack_argv(val, pack, tok),
         {},
     )
     for r in rows.values():
@@ -210,17 +215,7 @@ def soak(tmp: Path, src: Path, n: int, tok: Path, stub, address: str, per_stage:
     with Killer(per_stage, 2) as k2:
         stage(["validate", str(aug), "--output", str(val), *ray_args], {})
     stage(
-        [
-            "pack",
-            str(val),
-            "--output",
-            str(pack),
-            "--tokenizer",
-            str(tok),
-            "--seq-len",
-            "2048",
-            "--no-progress",
-        ],
+        pack_argv(val, pack, tok),
         {},
     )
     shards = [p for p in (aug / "shards").glob("part-*.jsonl") if not p.name.endswith(".failures.jsonl")]
