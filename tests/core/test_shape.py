@@ -30,10 +30,7 @@ NOT_YET_SHAPED: dict[str, str] = {}
 MAX_LINES = 80
 LONG_REASON = re.compile(r"#\s*long:\s*\S")
 # Long functions in modules other sessions own, each with its issue; the rest carry `# long:` comments.
-LONG_NOT_YET_SPLIT = {
-    ("pack/stage.py", "_run_pack"): "issue 24: not split yet (its locals are the resume state)",
-    ("augment/generation.py", "generate_records"): "issue 24: not split yet (shared with the Ray executor)",
-}
+LONG_NOT_YET_SPLIT: dict[tuple[str, str], str] = {}
 
 DICT_STR_ANY = re.compile(r"dict\[str, Any\]")
 DICT_STR_ANY_CEILING = 72

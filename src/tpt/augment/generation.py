@@ -69,6 +69,8 @@ class Job:
         return generate_records(backend, docs, self.cfg, self.template, fail, self.plan)
 
 
+# The one generation loop the local and Ray executors share (requests out, outcomes committed in order,
+# long: loop guard, budget caps): its steps share the in-flight window, so they stay in one frame
 def generate_records(
     backend: Backend,
     docs: Iterator[Document],

@@ -62,6 +62,8 @@ def run(config: PackConfig, *, log: Any = print) -> PackSummary:
         return PackSummary.from_stats(config.output, _run_pack(config, log))
 
 
+# Its locals (shuffle buffer, packer, writer, stats, id set, input position) are the state each shard commit
+# long: saves and a resume restores (pack/commits.py): one frame, so no part of that state can be missed
 def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
     started = time.monotonic()
     items, text_facts = open_inputs(config.inputs, mode=config.mode, document_text=config.text, log=log)
