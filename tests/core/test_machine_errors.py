@@ -156,7 +156,12 @@ def test_a_directory_deleted_under_a_run_is_one_line_and_the_rerun_redoes_it(tmp
         deadline = time.monotonic() + 60
         while not list((out / "shards").glob("part-*.stats.json")) and time.monotonic() < deadline:
             time.sleep(0.02)
-        shutil.rmtree(out / "shards")
+        # The run writes and renames files in it meanwhile: a single rmtree can meet a temporary that
+        # was just renamed away, so delete until the directory is gone.
+        for _ in range(100):
+            shutil.rmtree(out / "shards", ignore_errors=True)
+            if not (out / "shards").exists():
+                break
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 2
         line = one_error_line(err, "augment")
