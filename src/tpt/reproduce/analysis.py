@@ -7,6 +7,8 @@ Recomputable: `analyse(summary["worlds"][name]["per_item"], ...)` gives `worlds.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from tpt.compare import estimator as est
 from tpt.core.jsontypes import JSONObject
 
@@ -20,9 +22,9 @@ BUDGET_CONTRAST = "tpt-difficulty-vs-tpt-uniform"
 """Pre-registered too when the run has the budget arms (`--budget-arms`, issue 28): equal generated tokens."""
 
 
-def preregistered(arms: object) -> tuple[str, ...]:
-    """The pre-registered contrasts of a world with these arms (or contrasts: any container of names)."""
-    has = set(arms)  # type: ignore[call-overload]
+def preregistered(names: Iterable[str]) -> tuple[str, ...]:
+    """The pre-registered contrasts of a world with these arms (or these contrasts: any names)."""
+    has = set(names)
     budget = {"tpt-difficulty", "tpt-uniform"} <= has or BUDGET_CONTRAST in has
     return PREREGISTERED + ((BUDGET_CONTRAST,) if budget else ())
 

@@ -41,7 +41,7 @@ def augment_job_name(world: str, arm: str) -> str:
 
 
 def spent(root: Path, arms: tuple[str, ...]) -> JSONObject:
-    """{arm: {budget, planned, spent, records}} from each budget arm's augment summary.json."""
+    """{arm: {allocation, budget, planned_tokens, spent}} from each budget arm's augment summary.json."""
     out: JSONObject = {}
     for arm in arms:
         if arm not in BUDGET_ARMS:
