@@ -79,7 +79,7 @@ def main() -> int:
 
     import ray
 
-    from tpt.augment.executors.ray.loopback import init_local
+    from tpt.core.raycluster import init_local
     from tpt.testing.openai_stub import StubProcess
 
     init_local(ray, num_cpus=2, include_dashboard=False, logging_level="error", log_to_driver=False)

@@ -130,29 +130,38 @@ def stage(argv: list[str], watch: dict[str, list[int]]) -> dict[str, float]:
     return m
 
 
-def pipeline(tmp: Path, src: Path, n: int, tok: Path, stub, address: str | None) -> dict[str, dict]:
+def pipeline(tmp: Path, src: Path, n: int, tok: Path, stub, address: str | None, opts) -> dict[str, dict]:
+    """The stages in `opts.stages` at n documents; a stage not run reads the one before from `tmp` (--keep)."""
     tag = "ray" if address else "local"
     aug, val, pack = (tmp / f"{s}-{n}-{tag}" for s in ("aug", "val", "pack"))
     ray_args = ["--executor", "ray", "--address", address] if address else []
     watch: dict = {"stub": [stub.proc.pid]} | ({"workers": ray_workers} if address else {})
     rows = {}
-    rows["augment"] = stage(
-        ["augment", str(src), "--output", str(aug), "--backend", "openai", "--base-url", stub.base_url,
-         "--model", "stub", "--concurrency", "32", "--shard-size", "1000", "--no-progress", *ray_args,
-         *(["--workers", "2"] if address else [])],
-        watch,
-    )  # fmt: skip
-    rows["validate"] = stage(["validate", str(aug), "--output", str(val), *ray_args], watch)
+    if "augment" in opts.stages:
+        rows["augment"] = stage(augment_argv(src, aug, stub, ray_args), watch)
+    if "validate" in opts.stages:
+        rows["validate"] = stage(["validate", str(aug), "--output", str(val), *ray_args], watch)
     summary = json.loads((val / "summary.json").read_text())
     assert summary["records"] == n, f"validate read {summary['records']} of {n} records"
-    rows["pack"] = stage(
-        pack_argv(val, pack, tok),
-        {},
-    )
+    if "pack" in opts.stages:
+        pack_ray = ray_args if opts.pack_ray else []
+        rows["pack"] = stage(
+            pack_argv(val, pack, tok) + pack_ray, {"workers": ray_workers} if pack_ray else {}
+        )
+        packed = json.loads((pack / "stats.json").read_text())["documents"]
+        assert packed == summary["kept"], f"pack packed {packed} of {summary['kept']} kept documents"
     for r in rows.values():
         r["docs"] = n
-    rows["validate"]["kept"] = summary["kept"]
+    if "validate" in rows:
+        rows["validate"]["kept"] = summary["kept"]
     return rows
+
+
+def augment_argv(src: Path, aug: Path, stub, ray_args: list[str]) -> list[str]:
+    """The augment command every size and the soak run (stub teacher, 1,000-document shards)."""
+    return ["augment", str(src), "--output", str(aug), "--backend", "openai", "--base-url", stub.base_url,
+            "--model", "stub", "--concurrency", "32", "--shard-size", "1000", "--no-progress", *ray_args,
+            *(["--workers", "2"] if ray_args else [])]  # fmt: skip
 
 
 class Killer:
@@ -204,35 +213,59 @@ def count_ids(paths: list[Path], key=lambda r: r["id"]) -> tuple[int, int]:
     return records, len(seen)
 
 
-def soak(tmp: Path, src: Path, n: int, tok: Path, stub, address: str, per_stage: int) -> int:
-    """The Ray pipeline with workers killed at random; ids counted per stage: 0 duplicates, 0 lost."""
-    aug, val, pack = (tmp / f"soak-{s}-{n}" for s in ("aug", "val", "pack"))
+def soak(tmp: Path, src: Path, n: int, tok: Path, stub, address: str, opts) -> int:
+    """The Ray pipeline with workers killed at random; ids counted per stage: 0 duplicates, 0 lost.
+
+    Pack's output holds no ids: its check is that the packed shards are byte for byte those of a local
+    pack of the same validated records, run once more here without kills."""
+    aug, val, pack, again = (tmp / f"soak-{s}-{n}" for s in ("aug", "val", "pack", "pack-local"))
     ray_args = ["--executor", "ray", "--address", address]
-    with Killer(per_stage, 1) as k1:
-        stage(["augment", str(src), "--output", str(aug), "--backend", "openai", "--base-url", stub.base_url,
-               "--model", "stub", "--concurrency", "32", "--shard-size", "1000", "--no-progress", "--workers", "2",
-               *ray_args], {})  # fmt: skip
-    with Killer(per_stage, 2) as k2:
-        stage(["validate", str(aug), "--output", str(val), *ray_args], {})
-    stage(
-        pack_argv(val, pack, tok),
-        {},
-    )
-    shards = [p for p in (aug / "shards").glob("part-*.jsonl") if not p.name.endswith(".failures.jsonl")]
-    rows = {
-        "augment": count_ids(shards),
-        "validate": count_ids([val / "kept.jsonl", val / "rejected.jsonl"]),
-    }
-    packed = json.loads((pack / "stats.json").read_text())["documents"]
-    kept = json.loads((val / "summary.json").read_text())["kept"]
-    print(f"\nsoak at {n:,} documents, Ray workers SIGKILLed: augment {k1.kills}, validate {k2.kills}")
+    kills: dict[str, list[str]] = {}
+    for seed, name in enumerate(("augment", "validate", "pack"), 1):
+        if name not in opts.stages:
+            continue
+        argv = {
+            "augment": augment_argv(src, aug, stub, ray_args),
+            "validate": ["validate", str(aug), "--output", str(val), *ray_args],
+            "pack": pack_argv(val, pack, tok) + (ray_args if opts.pack_ray else []),
+        }[name]
+        with Killer(opts.kills if name != "pack" or opts.pack_ray else 0, seed) as killer:
+            stage(argv, {})
+        kills[name] = killer.kills
+    print(f"\nsoak at {n:,} documents, Ray workers SIGKILLed: {kills}")
     bad = 0
-    for name, (records, distinct) in rows.items():
-        dup, lost = records - distinct, n - distinct
-        bad += dup + lost
-        print(f"  {name:<8} {records:,} records, {distinct:,} distinct ids: {dup} duplicates, {lost} lost")
-    print(f"  pack     {packed:,} documents packed of {kept:,} kept: {kept - packed} lost (pack ran locally)")
-    return int(bad + abs(kept - packed) > 0)
+    if "augment" in opts.stages or "validate" in opts.stages:
+        shards = [p for p in (aug / "shards").glob("part-*.jsonl") if not p.name.endswith(".failures.jsonl")]
+        rows = {
+            "augment": count_ids(shards),
+            "validate": count_ids([val / "kept.jsonl", val / "rejected.jsonl"]),
+        }
+        for name, (records, distinct) in rows.items():
+            dup, lost = records - distinct, n - distinct
+            bad += dup + lost
+            print(
+                f"  {name:<8} {records:,} records, {distinct:,} distinct ids: {dup} duplicates, {lost} lost"
+            )
+    if "pack" in opts.stages:
+        stage(pack_argv(val, again, tok), {})
+        packed = json.loads((pack / "stats.json").read_text())["documents"]
+        kept = json.loads((val / "summary.json").read_text())["kept"]
+        same = digest(pack) == digest(again)
+        bad += abs(kept - packed) + (not same)
+        where = "on Ray" if opts.pack_ray else "locally"
+        print(f"  pack     {packed:,} documents packed of {kept:,} kept ({where}); shards byte-identical to "
+              f"an uninterrupted local pack: {same}")  # fmt: skip
+    return int(bad > 0)
+
+
+def digest(out: Path) -> dict[str, str]:
+    """sha256 of every packed data file (shards, Megatron files): what two equal packs share byte for byte."""
+    import hashlib
+
+    files = sorted(
+        p for p in out.rglob("*") if p.is_file() and p.suffix in (".bin", ".npy", ".idx", ".jsonl")
+    )
+    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
 def report(tag: str, results: dict[int, dict[str, dict]]) -> None:
@@ -259,6 +292,14 @@ def main() -> int:  # long: one benchmark's setup, loop and teardown, read top t
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--ray", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument(
+        "--local", action=argparse.BooleanOptionalAction, default=True, help="the local pipeline too"
+    )
+    ap.add_argument("--pack-ray", action=argparse.BooleanOptionalAction, default=True,
+                    help="the Ray pipeline packs with --executor ray (--no-pack-ray: locally)")  # fmt: skip
+    ap.add_argument("--stages", type=lambda v: v.split(","), default=["augment", "validate", "pack"],
+                    help="comma-separated stages to run (default all); the others' outputs are read from --keep")  # fmt: skip
+    ap.add_argument("--keep", type=Path, help="keep every output under this directory (and reuse it)")
     ap.add_argument("--json", type=Path, help="also write the measured rows here")
     ap.add_argument(
         "--soak", type=int, metavar="N", help="instead: the Ray pipeline at N documents, workers killed"
@@ -273,7 +314,7 @@ def main() -> int:  # long: one benchmark's setup, loop and teardown, read top t
     if args.ray:
         from ray.cluster_utils import Cluster
 
-        from tpt.augment.executors.ray.loopback import pin_to_loopback
+        from tpt.core.raycluster import pin_to_loopback
 
         pin_to_loopback()
         cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
@@ -282,33 +323,35 @@ def main() -> int:  # long: one benchmark's setup, loop and teardown, read top t
         address = cluster.address
     texts = paragraphs()
     print(f"machine: {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; {len(texts)} real paragraphs")
-    results: dict[str, dict[int, dict]] = {"local": {}, "ray (pack local)": {}}
+    ray_tag = "ray" if args.pack_ray else "ray (pack local)"
+    results: dict[str, dict[int, dict]] = {"local": {}, ray_tag: {}}
     try:
         with StubProcess(["--latency-ms", "0", "--words", "64"], max_seconds=7200) as stub:
             with tempfile.TemporaryDirectory(prefix="tpt-scale-") as t:
-                tmp = Path(t)
+                tmp = args.keep or Path(t)
+                tmp.mkdir(parents=True, exist_ok=True)
                 tok = tmp / "tok"
-                if args.soak and address:
-                    src = tmp / "soak.jsonl"
-                    write_corpus(src, args.soak, texts)
-                    subprocess.run([sys.executable, "-m", "tpt", "tokenizer", "train", str(src), "--vocab-size",
-                                    "8000", "--output", str(tok), "--max-records", "2000"], check=True,
-                                   env=ENV, stdout=subprocess.DEVNULL)  # fmt: skip
-                    return soak(tmp, src, args.soak, tok, stub, address, args.kills)
-                for n in args.sizes:
-                    src = tmp / f"docs-{n}.jsonl"
-                    write_corpus(src, n, texts)
+                sizes = [args.soak] if args.soak else args.sizes
+                for n in sizes:
+                    src = tmp / (f"soak-{n}.jsonl" if args.soak else f"docs-{n}.jsonl")
+                    if not src.exists():
+                        write_corpus(src, n, texts)
                     if not tok.exists():
                         subprocess.run([sys.executable, "-m", "tpt", "tokenizer", "train", str(src), "--vocab-size",
                                         "8000", "--output", str(tok), "--max-records", "2000"], check=True,
                                        env=ENV, stdout=subprocess.DEVNULL)  # fmt: skip
-                    results["local"][n] = pipeline(tmp, src, n, tok, stub, None)
-                    report("local", results["local"])
+                    if args.soak:
+                        assert address, "--soak runs the Ray pipeline: drop --no-ray"
+                        return soak(tmp, src, n, tok, stub, address, args)
+                    if args.local:
+                        results["local"][n] = pipeline(tmp, src, n, tok, stub, None, args)
+                        report("local", results["local"])
                     if address:
-                        results["ray (pack local)"][n] = pipeline(tmp, src, n, tok, stub, address)
-                        report("ray (pack local)", results["ray (pack local)"])
-                    for p in tmp.glob(f"*-{n}*"):
-                        subprocess.run(["rm", "-rf", str(p)], check=True)
+                        results[ray_tag][n] = pipeline(tmp, src, n, tok, stub, address, args)
+                        report(ray_tag, results[ray_tag])
+                    if args.keep is None:
+                        for p in tmp.glob(f"*-{n}*"):
+                            subprocess.run(["rm", "-rf", str(p)], check=True)
     finally:
         if cluster is not None:
             cluster.shutdown()

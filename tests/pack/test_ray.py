@@ -17,7 +17,7 @@ from tpt.cli import main
 @pytest.fixture(scope="module")
 def ray_cluster():
     ray = pytest.importorskip("ray")
-    from tpt.augment.executors.ray.loopback import init_local, is_loopback, node_addresses
+    from tpt.core.raycluster import init_local, is_loopback, node_addresses
 
     init_local(ray, num_cpus=2, include_dashboard=False, logging_level="warning", log_to_driver=False)
     try:

@@ -21,7 +21,6 @@ one executor resumes on the other (the committed parts are the same files). The 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,8 @@ from typing import Any
 import numpy as np
 
 from tpt.core.duplicate_ids import DuplicateCheck, id_hash
-from tpt.core.errors import ConfigError
 from tpt.core.jsontypes import JSONObject
+from tpt.core.raycluster import connect
 from tpt.formats.reading import BadLine, read_records
 from tpt.quality.checks import CheckConfig, Validator
 from tpt.validate.config import RaySettings
@@ -69,34 +68,9 @@ def judge_on_ray(
             ray.shutdown()
 
 
-LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
-"""The switch that pins a cluster started here to 127.0.0.1: the one augment's Ray executor sets
-(tpt/augment/executors/ray/loopback.py explains it; a stage may not import augment's wing)."""
-
-
 def _connect(ray: Any, opts: RaySettings) -> bool:
     """Join the cluster, or start one on 127.0.0.1 only; True when this call connected."""
-    if ray.is_initialized():
-        return False
-    kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": "warning", "log_to_driver": True}
-    address = opts.address or os.environ.get("RAY_ADDRESS") or None
-    if address is not None:
-        try:
-            ray.init(address=address, **kwargs)
-        except ConnectionError as exc:
-            raise ConfigError(f"cannot join the Ray cluster at {address!r} ({exc})") from None
-        return True
-    os.environ.update(LOOPBACK_ENV)
-    constants = sys.modules.get("ray._private.ray_constants")
-    if constants is not None:  # read once at import
-        constants.ENABLE_RAY_CLUSTER = False
-    ray.init(**kwargs)
-    stray = [n["NodeManagerAddress"] for n in ray.nodes() if n.get("Alive")]
-    stray = [a for a in stray if not a.startswith("127.")]
-    if stray:
-        ray.shutdown()
-        raise ConfigError(f"the local Ray cluster came up on {', '.join(stray)}, not on 127.0.0.1")
-    return True
+    return connect(ray, opts.address, stage="validate")
 
 
 def _run_window(ray: Any, task: Any, jobs: Sequence[tuple[Any, ...]], opts: RaySettings) -> list[Any]:

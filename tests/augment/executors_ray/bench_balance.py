@@ -16,9 +16,9 @@ import ray
 
 from tpt.augment.backends.base import SamplingParams
 from tpt.augment.executors.ray.executor import run
-from tpt.augment.executors.ray.loopback import init_local
 from tpt.augment.executors.ray.options import RayOptions
 from tpt.augment.stage import AugmentConfig
+from tpt.core.raycluster import init_local
 from tpt.testing.openai_stub import StubProcess
 
 

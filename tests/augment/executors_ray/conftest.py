@@ -12,7 +12,7 @@ import pytest
 @pytest.fixture(scope="module")
 def ray_cluster():
     ray = pytest.importorskip("ray")
-    from tpt.augment.executors.ray.loopback import init_local
+    from tpt.core.raycluster import init_local
 
     init_local(ray, num_cpus=2, include_dashboard=False, logging_level="warning", log_to_driver=False)
     try:

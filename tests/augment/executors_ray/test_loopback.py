@@ -11,7 +11,7 @@ import sys
 import psutil
 import pytest
 
-from tpt.augment.executors.ray.loopback import is_loopback, node_addresses
+from tpt.core.raycluster import is_loopback, node_addresses
 
 
 def _ray_pids() -> set[int]:
@@ -54,7 +54,7 @@ sys.path.insert(0, {os.path.dirname(__file__)!r})
 import ray
 from tpt.augment.executors.ray.options import RayOptions
 from tpt.augment.executors.ray.executor import _connect
-from tpt.augment.executors.ray.loopback import node_addresses
+from tpt.core.raycluster import node_addresses
 from test_loopback import _non_loopback_listeners, _ray_pids
 assert _connect(ray, RayOptions())
 print(json.dumps({{"nodes": node_addresses(ray), "stray": _non_loopback_listeners(_ray_pids())}}))

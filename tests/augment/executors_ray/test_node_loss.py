@@ -29,7 +29,7 @@ def committed(out: Path) -> list[Path]:
 def listeners_off_loopback(pids: set[int]) -> list[str]:
     import psutil
 
-    from tpt.augment.executors.ray.loopback import is_loopback
+    from tpt.core.raycluster import is_loopback
 
     return [
         f"{c.laddr.ip}:{c.laddr.port} (pid {c.pid})"
@@ -44,7 +44,7 @@ def two_nodes():
     import psutil
     from ray.cluster_utils import Cluster
 
-    from tpt.augment.executors.ray.loopback import is_loopback, node_addresses, pin_to_loopback
+    from tpt.core.raycluster import is_loopback, node_addresses, pin_to_loopback
 
     pin_to_loopback()
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})

@@ -17,7 +17,6 @@ that still runs. The driver's work per document is a JSON parse and an append; t
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -25,12 +24,12 @@ from typing import Any
 from tpt.augment import stage
 from tpt.augment.config import AugmentConfig
 from tpt.augment.executors import Teacher
-from tpt.augment.executors.ray.loopback import init_local
 from tpt.augment.executors.ray.options import RayOptions, ray_options
 from tpt.augment.executors.ray.pool import WorkerPool
 from tpt.augment.executors.ray.units import group_units
 from tpt.augment.generation import Document, FailFn, Job, Outcomes
 from tpt.core.errors import BackendError, ConfigError, MissingDependencyError
+from tpt.core.raycluster import connect
 
 GPU_ENGINES = ("vllm", "sglang")
 """Backends and --serve engines that need a GPU per worker."""
@@ -50,22 +49,8 @@ def from_args(args: Any, teacher: Teacher | None) -> RayExecutor:
 
 
 def _connect(ray: Any, opts: RayOptions) -> bool:
-    """Join the cluster (or start a local one); True when this call started it."""
-    if ray.is_initialized():
-        return False
-    kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": "warning", "log_to_driver": True}
-    address = opts.address or os.environ.get("RAY_ADDRESS") or None
-    if address is None:  # a cluster of our own, on this machine: loopback only
-        init_local(ray, **kwargs)
-        return True
-    try:
-        ray.init(address=address, **kwargs)
-    except ConnectionError as exc:
-        raise ConfigError(
-            f"cannot join the Ray cluster at {address!r} ({exc}); start it with "
-            "`ray start --head` or pass its address to --address"
-        ) from None
-    return True
+    """Join the cluster (or start a local one on 127.0.0.1); True when this call connected."""
+    return connect(ray, opts.address, stage="augment")
 
 
 def _check_reachable(address: str | None, timeout_s: float = 5.0) -> None:

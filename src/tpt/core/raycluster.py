@@ -1,4 +1,4 @@
-"""Local Ray clusters that live on 127.0.0.1 only.
+"""Joining a Ray cluster, or starting a local one that lives on 127.0.0.1 only (every stage's --executor ray).
 
 On Linux, `ray.init()` and `ray start` give a node the machine's outbound network address (the one a UDP
 socket towards a public address would use), and an explicit `_node_ip_address="127.0.0.1"` is turned back
@@ -20,7 +20,7 @@ import os
 import sys
 from typing import Any
 
-from tpt.core.errors import BackendError
+from tpt.core.errors import BackendError, ConfigError
 
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 """The environment that pins a local Ray cluster to 127.0.0.1 (read by Ray at import and by its children)."""
@@ -66,3 +66,28 @@ def is_loopback(address: str) -> bool:
         return address == "localhost"
     mapped = getattr(ip, "ipv4_mapped", None)
     return (mapped or ip).is_loopback
+
+
+RAY_INIT = {"include_dashboard": False, "logging_level": "warning", "log_to_driver": True}
+"""How every stage starts or joins a cluster: no dashboard, Ray's own log at warnings, workers' output shown."""
+
+
+def connect(ray: Any, address: str | None, *, stage: str) -> bool:
+    """Join the cluster at `address` (else $RAY_ADDRESS), or start a one-machine cluster pinned to
+    127.0.0.1; nothing when this process is connected already. True when this call connected (so the
+    caller disconnects at the end). A cluster that cannot be joined is a one-line ConfigError naming the
+    stage."""
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address is None:  # a cluster of our own, on this machine: loopback only
+        init_local(ray, **RAY_INIT)
+        return True
+    try:
+        ray.init(address=address, **RAY_INIT)
+    except (ConnectionError, ValueError) as exc:
+        raise ConfigError(
+            f"tpt {stage}: cannot join the Ray cluster at {address!r} ({exc}); start it with "
+            "`ray start --head` or pass its address to --address"
+        ) from None
+    return True
