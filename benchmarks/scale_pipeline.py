@@ -8,7 +8,7 @@ each with its own id. Each stage is the real `tpt` command in a fresh process: a
 OpenAI-compatible stub teacher (its own process, 0 ms, on 127.0.0.1; the stub the HTTP and Ray benchmarks
 use), validate, then pack (a tokenizer trained once on the first corpus). With --ray, augment and validate
 run again with `--executor ray --address` on a 2-node loopback cluster (`ray.cluster_utils.Cluster`, 1 CPU
-each); pack on Ray has not landed, so the Ray pipeline packs locally (its row says so).
+each); pack runs with --executor ray there too (--no-pack-ray: locally, and its rows say so).
 
 Per stage and size it prints docs/s, CPU seconds per 10^3 documents and peak RSS of the driver (its
 `wait4` rusage), of the stub, and of the Ray workers (the cluster's `ray::` processes: CPU summed over
@@ -165,7 +165,7 @@ def augment_argv(src: Path, aug: Path, stub, ray_args: list[str]) -> list[str]:
 
 
 class Killer:
-    """SIGKILLs a busy Ray worker (augment actor, validate task) every 0.5 to 3 s, at most `per_stage` times."""
+    """SIGKILLs a busy Ray worker (an actor or a task, not an idle one) every 0.5 to 3 s, at most `per_stage` times."""
 
     def __init__(self, per_stage: int, seed: int = 0) -> None:
         import threading
@@ -179,7 +179,7 @@ class Killer:
 
         n = 0
         while n < self.per_stage and not self.done.wait(self.rng.uniform(0.5, 3)):
-            pids = [p for p in ray_workers() if any(w in _title(p) for w in ("Worker", "_task"))]
+            pids = [p for p in ray_workers() if _title(p) not in ("", "ray::IDLE")]  # busy workers
             if pids:
                 pid = self.rng.choice(pids)
                 self.kills.append(_title(pid))
