@@ -35,6 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 os.environ["RAY_AUTH_MODE"] = "disabled"  # a loopback cluster of this user's processes
 os.environ["PYTHONPATH"] = str(ROOT / "src")  # the cluster's workers run this checkout's tpt too
+# Ray starts its workers at niceness 15 unless told: they would then lose the cores to any other work on
+# the machine while the local pipeline's processes (niceness 0) would not. Same priority for both.
+os.environ["RAY_worker_niceness"] = "0"
 ENV = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
 
@@ -121,7 +124,8 @@ def stage(argv: list[str], watch: dict[str, list[int]]) -> dict[str, float]:
     sampler.join()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"tpt {argv[0]} failed:\n{(proc.stderr.read() if proc.stderr else '')[-2000:]}")
-    m = {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "rss_mib": usage.ru_maxrss / 1024}
+    m = {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "rss_mib": usage.ru_maxrss / 1024,
+         "load": os.getloadavg()[1]}  # fmt: skip
     for k, f in pids.items():
         live = {pid: proc_stats([pid])[0] for pid in f()}
         # a process that exited (a job's Ray workers exit with its driver) counts its last sample (0.5 s)
@@ -285,6 +289,7 @@ def report(tag: str, results: dict[int, dict[str, dict]]) -> None:
                     line += f"  {k} CPU {1e3 * m[f'{k}_cpu_s'] / n:6.2f} s/10^3, peak {m[f'{k}_rss_mib']:6.1f} MiB"
             if "workers_cpu_s" in m and m["workers_cpu_s"] > 0:
                 line += f"  driver/workers CPU {100 * m['cpu_s'] / m['workers_cpu_s']:.1f}%"
+            line += f"  load {m['load']:.1f}"  # the machine's 5-minute load average at the stage's end
             print(line, flush=True)
 
 
