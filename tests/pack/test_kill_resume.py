@@ -16,7 +16,7 @@ import pytest
 DRIVER = """
 import os, signal, sys
 from pathlib import Path
-from tpt.formats import packfile
+from tpt.pack import shardstream
 from tpt.pack import commits
 count, kill_at = Path(sys.argv[1]), int(sys.argv[2])
 shards = count.with_name(count.name + ".shards")
@@ -24,7 +24,7 @@ def bump(path):
     n = int(path.read_text()) + 1 if path.exists() else 1
     path.write_text(str(n))
     return n
-real_commit, real_write = commits.CommitBook.commit, packfile.ShardWriter._write
+real_commit, real_write = commits.CommitBook.commit, shardstream.ShardStream._close_shard
 def commit(self, *a, **k):
     if bump(count) == kill_at:
         os.kill(os.getpid(), signal.SIGKILL)
@@ -32,7 +32,7 @@ def commit(self, *a, **k):
 def write(self, *a, **k):
     bump(shards)
     return real_write(self, *a, **k)
-commits.CommitBook.commit, packfile.ShardWriter._write = commit, write
+commits.CommitBook.commit, shardstream.ShardStream._close_shard = commit, write
 from tpt.cli import main
 sys.exit(main(sys.argv[3:]))
 """

@@ -31,9 +31,9 @@ from tpt.core import partsdir
 from tpt.core.artifacts import read_json, write_json
 from tpt.core.duplicate_ids import DuplicateCheck, IdRegistry
 from tpt.core.jsontypes import JSONObject
-from tpt.formats.packfile import ShardWriter
 from tpt.pack.mixing import ShuffleBuffer
 from tpt.pack.packing import RowPacker, Sample
+from tpt.pack.shardstream import ShardStream
 from tpt.pack.stats import PackStats
 
 PARTS = "parts"
@@ -48,7 +48,7 @@ class PackState:
     """Input items (records and bad lines) consumed: a resumed run skips this many."""
     shuffle: ShuffleBuffer[Sample]
     packer: RowPacker
-    shards: ShardWriter
+    shards: ShardStream
     stats: PackStats
     duplicate_ids: int
     """Repeated ids among the items consumed."""

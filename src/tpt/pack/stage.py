@@ -21,9 +21,11 @@ from tpt.core.duplicate_ids import DuplicateCheck
 from tpt.core.jsontypes import JSONObject
 from tpt.core.progress import Progress
 from tpt.formats.packfile import (
+    PARTS as SHARD_PARTS,
+)
+from tpt.formats.packfile import (
     PackIndex,
     ShardEntry,
-    ShardWriter,
     index_json,
     part_path,
     shard_name,
@@ -42,6 +44,7 @@ from tpt.pack.mixing import SamplePlanner, ShuffleBuffer
 from tpt.pack.packing import RowPacker, Sample
 from tpt.pack.pieces import piece_encoder_for
 from tpt.pack.samples import PlannedRecord, assemble
+from tpt.pack.shardstream import ShardStream, open_path, open_shard_intact, reopen_shard
 from tpt.pack.spill import TrajectorySpill
 from tpt.pack.stats import PackStats
 from tpt.pack.template import (
@@ -86,7 +89,7 @@ def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
         items=0,
         shuffle=ShuffleBuffer(config.shuffle_buffer, config.seed),
         packer=RowPacker(config.seq_len, config.packing, student.pad_id),
-        shards=ShardWriter(out, seq_len=config.seq_len, dtype=dtype,
+        shards=ShardStream(out, seq_len=config.seq_len, dtype=dtype,
                            rows_per_shard=config.shard_tokens // config.seq_len),
         stats=PackStats(),
         duplicate_ids=0,
@@ -139,11 +142,13 @@ def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
     def commit() -> None:
         nonlocal commits
         _sync_shards(out, shards.shards[facts.get("shards", 0) :])
+        shards.sync()
         lengths, megatron_bytes = megatron.take() if megatron else (np.empty(0, np.int32), None)
         state.spill_cursor = spill.cursor() if spill is not None else None
         facts.update(
             items=state.items,
             shards=len(shards.shards),
+            open_rows=shards.open_rows,
             skipped_bytes=_synced_size(skipped_log),
             flagged_bytes=_synced_size(flagged_log),
             megatron_bytes=megatron_bytes,
@@ -201,6 +206,7 @@ def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
         if spill is not None:
             spill.finish()
     except BaseException:
+        shards.abort()
         if megatron:
             megatron.abort()
         if spill is not None:
@@ -422,9 +428,12 @@ def _prepare_output(
     keep: set[str] = set()
     if commits:
         facts = dict(book.committed(commits - 1) or {})
-        if _intact(out, facts):
+        if facts.get("open_rows"):  # the open shard may have been closed after the commit
+            reopen_shard(out, facts["shards"])
+        if _intact(out, facts, config.seq_len):
             resumed = (commits, book.state(commits - 1), facts)
             keep = {shard_name(i) for i in range(facts["shards"])}
+            keep |= {open_path(out, facts["shards"], part).name for part in SHARD_PARTS}
         else:  # something the commits name is gone: start afresh
             book.remove()
             book = CommitBook(out / PARTS, {"config": config.fingerprinted()})
@@ -437,18 +446,22 @@ def _prepare_output(
             (out / name).unlink(missing_ok=True)
         shutil.rmtree(out / "megatron", ignore_errors=True)
     for old in (*out.glob("shard-*.npy"), *out.glob(".shard-*")):
-        if old.name.split(".")[0] not in keep or old.name.startswith("."):
-            old.unlink()  # not committed: written again
+        if old.name not in keep and (old.name.split(".")[0] not in keep or old.name.startswith(".")):
+            old.unlink()  # not committed: written again (the open shard's files are cut back)
     for sub in ("tokenizer", _SPILL):  # the spill of --control shuffled is made again (pass 1)
         shutil.rmtree(out / sub, ignore_errors=True)
     return out, book, resumed
 
 
-def _intact(out: Path, facts: JSONObject) -> bool:
-    """Whether the files the last commit covers are all there, at least as long as it recorded."""
+def _intact(out: Path, facts: JSONObject, seq_len: int) -> bool:
+    """Whether the files the last commit covers are all there, at least as long as it recorded (the open
+    shard's too: shardstream.py)."""
     sizes = [("skipped.jsonl", facts["skipped_bytes"]), ("flagged.jsonl", facts["flagged_bytes"])]
     if facts["megatron_bytes"] is not None:
         sizes.append(("megatron/.text_document.bin.tmp", facts["megatron_bytes"]))
+    open_rows = facts.get("open_rows", 0)
+    if open_rows and not open_shard_intact(out, facts["shards"], open_rows, seq_len):
+        return False
     if any(not (out / name).is_file() or (out / name).stat().st_size < size for name, size in sizes):
         return False
     parts = ("tokens", "kinds", "segments")
