@@ -5,7 +5,6 @@ with --executor local and finished with --executor ray."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,15 @@ def ray_cluster():
     ray = pytest.importorskip("ray")
     from tpt.core.raycluster import init_local, is_loopback, node_addresses
 
-    init_local(ray, num_cpus=2, include_dashboard=False, logging_level="warning", log_to_driver=False)
+    # address="local": a new cluster, even while another one of this machine is running
+    init_local(
+        ray,
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        logging_level="warning",
+        log_to_driver=False,
+    )
     try:
         assert all(is_loopback(a) for a in node_addresses(ray))
         yield ray
@@ -53,21 +60,3 @@ def test_ray_executor_packs_what_local_packs_and_resumes_a_local_run(tmp_path, w
     assert (resumed / "parts").is_dir()
     assert main(["pack", *args, "--output", str(resumed), "--executor", "ray"]) == 0
     same_output(resumed, local)
-
-
-def test_ray_jobs_run_in_ray_worker_processes(ray_cluster):
-    """The jobs run in the cluster's worker processes, one job at a time per actor, in turn."""
-    from tpt.pack.raypool import RayPool
-    from tpt.pack.workers import Job, Preparer
-
-    pids = []
-
-    class Probe(Preparer):
-        def __call__(self, job):
-            return os.getpid()
-
-    with RayPool(Probe(None, None, None), 2) as pool:
-        for _ in range(4):
-            pids += [p for _, p in pool.submit(Job(records=[], flags=[]))]
-        pids += [p for _, p in pool.drain()]
-    assert len(pids) == 4 and os.getpid() not in pids and len(set(pids)) == 2
