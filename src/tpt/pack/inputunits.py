@@ -1,6 +1,6 @@
 """`tpt pack --executor ray`'s input units: byte ranges of the record files, each read by a Ray worker.
 
-A plain JSONL file is cut every UNIT_BYTES bytes; a unit holds the lines that *start* in its range (a
+A plain JSONL file is cut every --unit-bytes bytes; a unit holds the lines that *start* in its range (a
 reader seeks to the range, drops the line in progress, and reads while a line starts before the end),
 so every line belongs to exactly one unit whatever the cuts. A compressed or Parquet file cannot be
 entered in the middle: it is one unit. `count_unit` gives a unit's lines and items (non-blank lines,
@@ -18,9 +18,6 @@ from pathlib import Path
 from tpt.formats.compression import BOM
 from tpt.formats.reading import record_file_lines
 
-UNIT_BYTES = 8 << 20
-"""Bytes of a plain record file per unit (its records go to one worker, as one object back)."""
-
 
 @dataclass(frozen=True, slots=True)
 class UnitSpec:
@@ -31,7 +28,8 @@ class UnitSpec:
     end: int
 
 
-def plan_units(files: list[Path], unit_bytes: int = UNIT_BYTES) -> list[UnitSpec]:
+def plan_units(files: list[Path], unit_bytes: int) -> list[UnitSpec]:
+    """The units of the files, in input order: `unit_bytes` (--unit-bytes) of a plain file each."""
     units = []
     for path in files:
         if not _seekable(path):

@@ -104,7 +104,7 @@ class RayUnits:
         self, files: list[Path], preparer: Preparer, planner: SamplePlanner, config: PackConfig, start: int
     ) -> None:
         ray = self._ray = _ray()
-        self._units = plan_units(files)
+        self._units = plan_units(files, config.unit_bytes)
         counts = ray.get(
             [_remote(ray, _count_task).remote(u) for u in self._units]
         )  # (lines, items) per unit
