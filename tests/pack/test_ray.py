@@ -122,20 +122,26 @@ def titled(prefix: str) -> list[int]:
     ]
 
 
-def kill_after_commit(out: Path, commit: int, pids, stop: threading.Event) -> dict:
-    """Once commit `commit` is made, SIGKILL the first pids() there are; returns what it saw: the killed
-    pids and the (inode, mtime) of every shard the commit before covers (committed: never written again)."""
+def sigkill(pids: list[int]) -> list[int]:
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    return pids
+
+
+def kill_after_commit(out: Path, commit: int, kill, stop: threading.Event) -> dict:
+    """Once commit `commit` is made, call kill() until it kills something (it returns what); returns what
+    it saw: what was killed and the (inode, mtime) of every shard the commit before covers (committed:
+    never written again)."""
     seen: dict = {}
 
     def watch() -> None:
         while not stop.is_set() and not seen:
-            if (out / "parts" / f"{commit:05d}.json").exists() and (killed := pids()):
+            if (out / "parts" / f"{commit:05d}.json").exists():
                 covered = json.loads((out / "parts" / f"{commit - 1:05d}.json").read_text())["shards"]
                 shards = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in sorted(out.glob("shard-*.npy"))
                           if int(p.name[6:11]) < covered}  # fmt: skip
-                for pid in killed:
-                    os.kill(pid, signal.SIGKILL)
-                seen.update(killed=killed, shards=shards, finished=(out / "index.json").exists())
+                if killed := kill():
+                    seen.update(killed=killed, shards=shards, finished=(out / "index.json").exists())
             time.sleep(0.001)
 
     threading.Thread(target=watch, daemon=True).start()
@@ -158,7 +164,7 @@ def test_a_worker_or_the_sequencer_killed_mid_run_changes_nothing(tmp_path, word
     assert main(["pack", *args, "--output", str(tmp_path / "local"), "--workers", "0"]) == 0
     stop = threading.Event()
     out = tmp_path / "ray"
-    seen = kill_after_commit(out, 3, lambda: titled(victim)[:1], stop)
+    seen = kill_after_commit(out, 3, lambda: sigkill(titled(victim)[:1]), stop)
     assert main(["pack", *args, "--output", str(out), "--executor", "ray", "--unit-bytes", "1000"]) == 0
     stop.set()
     not_redone(out, seen)
@@ -176,7 +182,7 @@ def test_the_driver_killed_then_the_same_command_finishes(tmp_path, word_tok, ra
             "--address", address, "--unit-bytes", "2000"]  # fmt: skip
     driver = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     stop = threading.Event()
-    seen = kill_after_commit(out, 3, lambda: [driver.pid], stop)
+    seen = kill_after_commit(out, 3, lambda: sigkill([driver.pid]), stop)
     driver.wait(timeout=120)
     stop.set()
     assert driver.returncode == -9
