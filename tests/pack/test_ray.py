@@ -192,3 +192,11 @@ def test_the_driver_killed_then_the_same_command_finishes(tmp_path, word_tok, ra
     assert main(["pack", *args, "--output", str(out), "--executor", "ray", "--unit-bytes", "2000"]) == 0
     not_redone(out, seen)
     same_output(out, tmp_path / "local")
+
+
+def test_an_error_in_the_sequencer_is_one_line_in_the_driver(tmp_path, word_tok, ray_cluster, capsys):
+    src, _ = corpus(tmp_path / "records")
+    args = [str(src), "--tokenizer", str(tmp_path / "no-such-tokenizer"), *OPTIONS, "--executor", "ray"]
+    assert main(["pack", *args, "--output", str(tmp_path / "out")]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no-such-tokenizer" in err[0] and "Traceback" not in err[0], err
