@@ -22,7 +22,7 @@ def read_all(files: list[Path], unit_bytes: int) -> tuple[list[tuple[str, int, b
         lines, n = count_unit(unit)
         found = list(read_unit(unit, line))
         assert len(found) == n
-        got += [(unit.file, number, raw) for number, raw in found]
+        got += [(unit.file, number, raw) for number, raw, _ in found]
         items, line = items + n, line + lines
     return got, items
 

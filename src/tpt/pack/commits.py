@@ -54,6 +54,9 @@ class PackState:
     """Repeated ids among the items consumed."""
     spill_cursor: tuple[int, list[int]] | None = None
     """--control shuffled: TrajectorySpill.cursor() (slots read, rank per bucket)."""
+    input_at: tuple[int, int, int] | None = None
+    """Where the input stands after item `items - 1` (inputunits.Checkpoint): a resumed run seeks there;
+    None when an input cannot be entered at a byte offset (it skips `items` items instead)."""
 
 
 class JournaledIds(IdRegistry):

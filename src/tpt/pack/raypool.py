@@ -43,7 +43,7 @@ from tpt.core.errors import ConfigError, TptError
 from tpt.core.jsontypes import JSONObject
 from tpt.formats.reading import BadLine, RecordLine, parse_line
 from tpt.pack.config import PackConfig
-from tpt.pack.inputunits import UnitSpec, count_unit, plan_units, read_unit
+from tpt.pack.inputunits import Checkpoint, UnitSpec, count_unit, plan_units, read_unit
 from tpt.pack.mixing import SamplePlanner
 from tpt.pack.workers import Job, Prepared, Preparer
 
@@ -98,18 +98,26 @@ def _sequence(config: PackConfig) -> tuple[JSONObject, list[str]]:
 
 class RayUnits:
     """In the sequencer: the input's batches from `start` on, checked and tokenized by Ray workers, in
-    input order, as (batch without texts, the worker's Job without texts, its Prepared)."""
+    input order, as (batch without texts, the worker's Job without texts, its Prepared, the checkpoint
+    after the batch: None in a file that cannot be entered at an offset)."""
 
     def __init__(
-        self, files: list[Path], preparer: Preparer, planner: SamplePlanner, config: PackConfig, start: int
+        self,
+        files: list[Path],
+        preparer: Preparer,
+        planner: SamplePlanner,
+        config: PackConfig,
+        start: int,
+        at: Checkpoint | None = None,
     ) -> None:
+        """From input position `start`, which is at checkpoint `at` when one is given (a resumed run)."""
         ray = self._ray = _ray()
-        self._units = plan_units(files, config.unit_bytes)
+        self._units = plan_units(files, config.unit_bytes, at)
         counts = ray.get(
             [_remote(ray, _count_task).remote(u) for u in self._units]
         )  # (lines, items) per unit
         self._firsts: list[tuple[int, int]] = []  # (first position, first line) per unit
-        position, line = 0, 1
+        position, line = (start, at[2]) if at else (0, 1)
         for i, (unit, (lines, items)) in enumerate(zip(self._units, counts, strict=True)):
             if i and unit.file != self._units[i - 1].file:
                 line = 1
@@ -123,7 +131,7 @@ class RayUnits:
         workers = config.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         self._depth = 2 * workers
 
-    def __iter__(self) -> Iterator[tuple[Batch, Job, Prepared]]:
+    def __iter__(self) -> Iterator[tuple[Batch, Job, Prepared, Checkpoint | None]]:
         task = _remote(self._ray, _prepare_task)
         pending: deque[Any] = deque()
         for unit, (first, line), end in zip(self._units, self._firsts, self._ends, strict=True):
@@ -135,7 +143,7 @@ class RayUnits:
         while pending:
             yield from self._get(pending.popleft())
 
-    def _get(self, ref: Any) -> list[tuple[Batch, Job, Prepared]]:
+    def _get(self, ref: Any) -> list[tuple[Batch, Job, Prepared, Checkpoint | None]]:
         try:
             return self._ray.get(ref)
         except self._ray.exceptions.RayError as exc:
@@ -179,7 +187,7 @@ def _prepare_task(
     size: int,
     chars: int,
     start: int,
-) -> list[tuple[Batch, Job, Prepared]]:
+) -> list[tuple[Batch, Job, Prepared, Checkpoint | None]]:
     """A worker: read the unit (its items are input positions first, first + 1, ...), cut it into
     batches, check and tokenize every record, and return the batches without their texts."""
     from tpt.pack.stage import _batches
@@ -189,9 +197,15 @@ def _prepare_task(
     name, source = str(path), path.name.split(".")[0]
     skip = max(0, start - first)
     lines = islice(read_unit(unit, first_line), skip, None)
-    items = (parse_line(raw, name, number, source) for number, raw in lines)
+    last = [(0, -1)]  # (line number, offset after it) of the last item read
+
+    def items() -> Iterator[RecordLine | BadLine]:
+        for number, raw, after in lines:
+            last[0] = (number, after)
+            yield parse_line(raw, name, number, source)
+
     out = []
-    for batch in _batches(items, size, chars, start=first + skip):
+    for batch in _batches(items(), size, chars, start=first + skip):
         records = [(i, r) for i, r in batch if isinstance(r, RecordLine)]
         ordinals = np.fromiter((i for i, _ in records), dtype=np.int64, count=len(records))
         copies = planner.copies(ordinals, [r.source for _, r in records]).tolist()
@@ -201,13 +215,10 @@ def _prepare_task(
             ordinals=[i for i, _ in records],
         )
         prepared = preparer(job)
-        out.append(
-            (
-                [(i, _textless(r)) for i, r in batch],
-                replace(job, records=[_textless(r) for r in job.records]),
-                prepared,
-            )
-        )
+        number, after = last[0]
+        at = (unit.number, after, number + 1) if after >= 0 else None
+        textless = replace(job, records=[_textless(r) for r in job.records])
+        out.append(([(i, _textless(r)) for i, r in batch], textless, prepared, at))
     return out
 
 

@@ -41,6 +41,7 @@ from tpt.pack.commits import PARTS, CommitBook, JournaledIds, PackState
 from tpt.pack.config import PackConfig
 from tpt.pack.controls import Filler
 from tpt.pack.documents import open_inputs
+from tpt.pack.inputunits import Checkpoint, RecordFiles, seekable
 from tpt.pack.megatron import MegatronWriter
 from tpt.pack.mixing import SamplePlanner, ShuffleBuffer
 from tpt.pack.packing import RowPacker, Sample
@@ -173,6 +174,7 @@ def sequence(config: PackConfig, log: Any) -> dict[str, Any]:
     def accept(job: Job, deferred: _Deferred, prepared: Prepared) -> None:
         _apply(deferred, stats, skipped_log, flagged_log)
         state.items = deferred.end
+        state.input_at = deferred.at
         state.duplicate_ids += deferred.repeats
         ids_since.extend(deferred.ids)
         planned = _accept(job, prepared, stats, skipped_log, flagged_log)
@@ -201,7 +203,17 @@ def sequence(config: PackConfig, log: Any) -> dict[str, Any]:
             _log_file(out / "skipped.jsonl", facts.get("skipped_bytes")) as skipped_file,
             _log_file(out / "flagged.jsonl", facts.get("flagged_bytes")) as flagged_file,
             closing(
-                _prepared(config, preparer, workers, planner, dups, items, text_facts, state.items)
+                _prepared(
+                    config,
+                    preparer,
+                    workers,
+                    planner,
+                    dups,
+                    items,
+                    text_facts,
+                    state.items,
+                    getattr(state, "input_at", None),
+                )  # fmt: skip
             ) as batches,
         ):
             skipped_log, flagged_log = _OrderedLog(skipped_file), _OrderedLog(flagged_file)
@@ -265,7 +277,7 @@ def _trajectory_pass(
     dups = DuplicateCheck(config.duplicate_ids)
     with (
         open(os.devnull, "w", encoding="utf-8") as devnull,
-        closing(_prepared(config, preparer, workers, planner, dups, items, facts, 0)) as batches,
+        closing(_prepared(config, preparer, workers, planner, dups, items, facts, 0, None)) as batches,
     ):
         null = _OrderedLog(devnull)
         for job, deferred, prepared in batches:
@@ -290,12 +302,21 @@ def _prepared(
     items: Iterable[RecordLine | BadLine],
     facts: Sequence[Mapping[str, Any]],
     start: int,
+    at: Checkpoint | None,
 ) -> Iterator[Prepared3]:
-    """The batches from input position `start` on, planned (in order, through `dups`) and prepared: by
-    worker processes here, or by Ray workers that read the input themselves (raypool.py)."""
+    """The batches from input position `start` on (at checkpoint `at`, when the commit has one), planned
+    (in order, through `dups`) and prepared: by worker processes here, or by Ray workers that read the
+    input themselves (raypool.py)."""
     if config.executor == "ray":
-        return _ray_prepared(config, preparer, planner, dups, facts, start)
-    return _local_prepared(config, preparer, workers, planner, dups, items, start)
+        return _ray_prepared(config, preparer, planner, dups, facts, start, at)
+    return _local_prepared(config, preparer, workers, planner, dups, items, _plain_files(facts), start, at)
+
+
+def _plain_files(facts: Sequence[Mapping[str, Any]]) -> list[Path] | None:
+    """The record files, when every input is record files that can be entered at a byte offset."""
+    files = [Path(f) for fact in facts for f in fact["files"]]
+    plain = all(f["text"] == "records" for f in facts) and all(seekable(f) for f in files)
+    return files if plain else None
 
 
 def _local_prepared(
@@ -305,12 +326,20 @@ def _local_prepared(
     planner: SamplePlanner,
     dups: DuplicateCheck,
     items: Iterable[RecordLine | BadLine],
+    files: list[Path] | None,
     start: int,
+    at: Checkpoint | None,
 ) -> Iterator[Prepared3]:
+    """Plain record files are read by byte position (a resumed run seeks to its checkpoint, and each
+    batch says where it ends); any other input is read as open_inputs gives it (a resumed run skips the
+    items it had consumed)."""
+    reader = RecordFiles(files, at) if files is not None else None
+    stream = islice(reader, 0 if at else start, None) if reader else islice(items, start, None)
     pending: deque[_Deferred] = deque()
     with WorkerPool(preparer, workers) as pool:
-        for batch in _batches(islice(items, start, None), config.batch_size, config.batch_chars, start=start):
+        for batch in _batches(stream, config.batch_size, config.batch_chars, start=start):
             job, deferred = _plan(batch, planner, dups)
+            deferred.at = reader.checkpoint() if reader else None
             pending.append(deferred)
             for done, prepared in pool.submit(job):
                 yield done, pending.popleft(), prepared
@@ -325,6 +354,7 @@ def _ray_prepared(
     dups: DuplicateCheck,
     facts: Sequence[Mapping[str, Any]],
     start: int,
+    at: Checkpoint | None,
 ) -> Iterator[Prepared3]:
     """The Ray workers judge and tokenize every record of a batch; the repeated ids that keep-first drops
     are found here, in order, and left out of the worker's result (_subset)."""
@@ -336,8 +366,9 @@ def _ray_prepared(
             "(--document-text full) are packed with --executor local"
         )
     files = [Path(f) for fact in facts for f in fact["files"]]
-    for batch, worker_job, prepared in RayUnits(files, preparer, planner, config, start):
+    for batch, worker_job, prepared, after in RayUnits(files, preparer, planner, config, start, at):
         job, deferred = _plan(batch, planner, dups)
+        deferred.at = after
         yield job, deferred, _subset(prepared, worker_job, job)
 
 
@@ -386,6 +417,8 @@ class _Deferred:
     flags: list[tuple[int, RecordLine, str]] = field(default_factory=list)
     """(input position, item, ...): the bad lines and repeated ids found while planning."""
     repeats: int = 0
+    at: Checkpoint | None = None
+    """Where the input stands after the batch (inputunits.py), when it can be entered there."""
     ids: list[tuple[int, int]] = field(default_factory=list)
     """(hash, position) of the ids first seen in the batch."""
 
