@@ -115,11 +115,18 @@ def test_the_tpt_process_never_opens_an_input_file(tmp_path, word_tok, ray_clust
 
 
 def titled(prefix: str) -> list[int]:
+    """The processes of this test's cluster (this process's descendants: never another cluster's on the
+    machine) whose title starts with `prefix`."""
     import psutil
 
-    return [
-        p.pid for p in psutil.process_iter(["cmdline"]) if (p.info["cmdline"] or [""])[0].startswith(prefix)
-    ]
+    found = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if (p.cmdline() or [""])[0].startswith(prefix):
+                found.append(p.pid)
+        except psutil.Error:
+            pass
+    return found
 
 
 def sigkill(pids: list[int]) -> list[int]:
@@ -189,6 +196,7 @@ def test_the_driver_killed_then_the_same_command_finishes(tmp_path, word_tok, ra
     deadline = time.monotonic() + 30  # the sequencer goes with its driver
     while titled("ray::_sequence") and time.monotonic() < deadline:
         time.sleep(0.1)
+    assert not titled("ray::_sequence"), "the dead driver's sequencer still runs"
     assert main(["pack", *args, "--output", str(out), "--executor", "ray", "--unit-bytes", "2000"]) == 0
     not_redone(out, seen)
     same_output(out, tmp_path / "local")
