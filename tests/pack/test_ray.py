@@ -104,7 +104,13 @@ def test_the_tpt_process_never_opens_an_input_file(tmp_path, word_tok, ray_clust
         raise AssertionError("the driver read or packed records")
 
     monkeypatch.setattr(builtins, "open", guarded_open)
-    for name in ("tpt.pack.stage.sequence", "tpt.pack.stage.open_inputs", "tpt.formats.reading.parse_line"):
+    for name in (
+        "tpt.pack.stage._prepare_output",
+        "tpt.pack.stage.open_inputs",
+        "tpt.pack.stage.assemble",
+        "tpt.formats.reading.parse_line",
+        "tpt.pack.inputunits.parse_line",
+    ):
         monkeypatch.setattr(name, never)
     assert (
         main(["pack", *args, "--output", str(tmp_path / "ray"), "--executor", "ray", "--unit-bytes", "400"])

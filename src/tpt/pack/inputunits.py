@@ -15,12 +15,14 @@ executor, seeks to it instead of reading the items it had consumed again (`Recor
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tpt.formats.compression import BOM
 from tpt.formats.reading import BadLine, RecordLine, parse_line, record_file_lines
+from tpt.storage import as_path, is_remote
 
 Checkpoint = tuple[int, int, int]
 """(file number among the record files, byte offset after an item's line, the next line's number)."""
@@ -37,14 +39,12 @@ class UnitSpec:
     """The file's number among the record files (for checkpoints)."""
 
 
-def seekable(path: Path) -> bool:
-    """A plain record file on this machine's file system: it can be entered at a byte offset."""
-    from tpt.storage import is_remote
-
-    return not is_remote(str(path)) and not path.name.lower().endswith((".gz", ".zst", ".parquet"))
+def seekable(path: Any) -> bool:
+    """A plain record file on this machine's file system (not a URL): it can be entered at a byte offset."""
+    return not is_remote(path) and not path.name.lower().endswith((".gz", ".zst", ".parquet"))
 
 
-def plan_units(files: list[Path], unit_bytes: int, at: Checkpoint | None = None) -> list[UnitSpec]:
+def plan_units(files: Sequence[Any], unit_bytes: int, at: Checkpoint | None = None) -> list[UnitSpec]:
     """The units of the files, in input order, `unit_bytes` (--unit-bytes) of a plain file each; from
     checkpoint `at` on when one is given (its file is plain)."""
     units = []
@@ -80,7 +80,7 @@ def count_unit(spec: UnitSpec) -> tuple[int, int]:
     """(lines, items) of the unit."""
     if spec.end < 0:
         # Its line count does not matter: no unit follows it in its file.
-        return 0, sum(1 for _ in record_file_lines(Path(spec.file)))
+        return 0, sum(1 for _ in record_file_lines(as_path(spec.file)))
     lines = items = 0
     for _, raw in _range_lines(spec):
         lines += 1
@@ -95,7 +95,7 @@ def read_unit(spec: UnitSpec, first_line: int) -> Iterator[tuple[int, bytes, int
     """(line number, raw line, offset after it: -1 in a whole-file unit) of the unit's non-blank lines;
     its first line is number `first_line`."""
     if spec.end < 0:
-        for number, raw in record_file_lines(Path(spec.file)):
+        for number, raw in record_file_lines(as_path(spec.file)):
             yield number, raw, -1
         return
     for number, (after, raw) in enumerate(_range_lines(spec), start=first_line):

@@ -31,10 +31,9 @@ from __future__ import annotations
 import os
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from itertools import islice
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,15 +44,18 @@ from tpt.formats.reading import BadLine, RecordLine, parse_line
 from tpt.pack.config import PackConfig
 from tpt.pack.inputunits import Checkpoint, UnitSpec, count_unit, plan_units, read_unit
 from tpt.pack.mixing import SamplePlanner
-from tpt.pack.workers import Job, Prepared, Preparer
+from tpt.pack.workers import Job, Prepared, Preparer, batches
+from tpt.storage import as_path
 
 TASK_RETRIES = 5
 """Ray re-runs of a worker task whose process or node died."""
 SEQUENCER_RETRIES = 2
 """Ray re-runs of the sequencer (each resumes from the last commit)."""
 
+Sequence_ = Callable[[PackConfig, Callable[[str], None]], JSONObject]
+"""stage.sequence's signature (passed in: this module and stage.py do not import each other's way back)."""
 Batch = list[tuple[int, RecordLine | BadLine]]
-"""(input position, item) of a batch, as stage._batches cuts them; on the way back, without texts."""
+"""(input position, item) of a batch, as workers.batches cuts them; on the way back, without texts."""
 
 
 def _ray() -> Any:
@@ -64,8 +66,9 @@ def _ray() -> Any:
     return ray
 
 
-def pack_on_ray(config: PackConfig) -> tuple[JSONObject, list[str]]:
-    """The driver: run the sequencer on the cluster; (stats.json object, the run's notes)."""
+def pack_on_ray(config: PackConfig, sequence: Sequence_) -> tuple[JSONObject, list[str]]:
+    """The driver: run `sequence` (stage.sequence) as the sequencer task on the cluster; (stats.json object,
+    the run's notes)."""
     from tpt.core.raycluster import connect
 
     ray = _ray()
@@ -73,7 +76,7 @@ def pack_on_ray(config: PackConfig) -> tuple[JSONObject, list[str]]:
     try:
         sequencer = ray.remote(num_cpus=0, max_retries=SEQUENCER_RETRIES, retry_exceptions=False)(_sequence)
         try:
-            return ray.get(sequencer.remote(config))
+            return ray.get(sequencer.remote(config, sequence))
         except ray.exceptions.RayTaskError as exc:
             if isinstance(exc.cause, TptError):
                 raise exc.cause from None
@@ -88,10 +91,8 @@ def pack_on_ray(config: PackConfig) -> tuple[JSONObject, list[str]]:
             ray.shutdown()
 
 
-def _sequence(config: PackConfig) -> tuple[JSONObject, list[str]]:
-    """The sequencer task: stage.sequence, its notes kept for the driver to print."""
-    from tpt.pack.stage import sequence
-
+def _sequence(config: PackConfig, sequence: Sequence_) -> tuple[JSONObject, list[str]]:
+    """The sequencer task: stage.sequence (passed by reference), its notes kept for the driver to print."""
     notes: list[str] = []
     return sequence(config, notes.append), notes
 
@@ -103,7 +104,7 @@ class RayUnits:
 
     def __init__(
         self,
-        files: list[Path],
+        files: Sequence[Any],
         preparer: Preparer,
         planner: SamplePlanner,
         config: PackConfig,
@@ -190,10 +191,8 @@ def _prepare_task(
 ) -> list[tuple[Batch, Job, Prepared, Checkpoint | None]]:
     """A worker: read the unit (its items are input positions first, first + 1, ...), cut it into
     batches, check and tokenize every record, and return the batches without their texts."""
-    from tpt.pack.stage import _batches
-
     preparer = _preparer(holder, token)
-    path = Path(unit.file)
+    path = as_path(unit.file)
     name, source = str(path), path.name.split(".")[0]
     skip = max(0, start - first)
     lines = islice(read_unit(unit, first_line), skip, None)
@@ -205,7 +204,7 @@ def _prepare_task(
             yield parse_line(raw, name, number, source)
 
     out = []
-    for batch in _batches(items(), size, chars, start=first + skip):
+    for batch in batches(items(), size, chars, start=first + skip):
         records = [(i, r) for i, r in batch if isinstance(r, RecordLine)]
         ordinals = np.fromiter((i for i, _ in records), dtype=np.int64, count=len(records))
         copies = planner.copies(ordinals, [r.source for _, r in records]).tolist()

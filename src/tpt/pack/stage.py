@@ -55,8 +55,9 @@ from tpt.pack.template import (
     encode_template,
     parse_template,
 )
-from tpt.pack.workers import Job, Prepared, Preparer, WorkerPool, default_workers
+from tpt.pack.workers import Job, Prepared, Preparer, WorkerPool, batches, default_workers
 from tpt.quality.checks import CheckConfig, Validator
+from tpt.storage import as_path
 from tpt.storage.outputlock import lock_output_dir
 
 
@@ -68,7 +69,7 @@ def run(config: PackConfig, *, log: Any = print) -> PackSummary:
         if config.executor == "ray":  # the sequence runs in a Ray task; this process holds the lock
             from tpt.pack.raypool import pack_on_ray
 
-            stats, notes = pack_on_ray(config)
+            stats, notes = pack_on_ray(config, sequence)
             for note in notes:
                 log(note)
         else:
@@ -214,10 +215,10 @@ def sequence(config: PackConfig, log: Any) -> dict[str, Any]:
                     state.items,
                     getattr(state, "input_at", None),
                 )  # fmt: skip
-            ) as batches,
+            ) as prepared_batches,
         ):
             skipped_log, flagged_log = _OrderedLog(skipped_file), _OrderedLog(flagged_file)
-            for done in batches:
+            for done in prepared_batches:
                 accept(*done)
         emit(shuffle.drain())
         shards.add(packer.finish())
@@ -277,10 +278,12 @@ def _trajectory_pass(
     dups = DuplicateCheck(config.duplicate_ids)
     with (
         open(os.devnull, "w", encoding="utf-8") as devnull,
-        closing(_prepared(config, preparer, workers, planner, dups, items, facts, 0, None)) as batches,
+        closing(
+            _prepared(config, preparer, workers, planner, dups, items, facts, 0, None)
+        ) as prepared_batches,
     ):
         null = _OrderedLog(devnull)
-        for job, deferred, prepared in batches:
+        for job, deferred, prepared in prepared_batches:
             _apply(deferred, stats, null, null)
             for rec in _accept(job, prepared, stats, null, null):
                 source = stats.source_names[rec.source]
@@ -314,9 +317,9 @@ def _prepared(
 
 def _plain_files(facts: Sequence[Mapping[str, Any]]) -> list[Path] | None:
     """The record files, when every input is record files that can be entered at a byte offset."""
-    files = [Path(f) for fact in facts for f in fact["files"]]
+    files = [as_path(f) for fact in facts for f in fact["files"]]
     plain = all(f["text"] == "records" for f in facts) and all(seekable(f) for f in files)
-    return files if plain else None
+    return files if plain else None  # type: ignore[return-value]
 
 
 def _local_prepared(
@@ -337,7 +340,7 @@ def _local_prepared(
     stream = islice(reader, 0 if at else start, None) if reader else islice(items, start, None)
     pending: deque[_Deferred] = deque()
     with WorkerPool(preparer, workers) as pool:
-        for batch in _batches(stream, config.batch_size, config.batch_chars, start=start):
+        for batch in batches(stream, config.batch_size, config.batch_chars, start=start):
             job, deferred = _plan(batch, planner, dups)
             deferred.at = reader.checkpoint() if reader else None
             pending.append(deferred)
@@ -365,7 +368,7 @@ def _ray_prepared(
             "tpt pack --executor ray reads record files; the original documents of an augment run "
             "(--document-text full) are packed with --executor local"
         )
-    files = [Path(f) for fact in facts for f in fact["files"]]
+    files = [as_path(f) for fact in facts for f in fact["files"]]
     for batch, worker_job, prepared, after in RayUnits(files, preparer, planner, config, start, at):
         job, deferred = _plan(batch, planner, dups)
         deferred.at = after
@@ -384,24 +387,6 @@ def _subset(prepared: Prepared, worker_job: Job, job: Job) -> Prepared:
         missing_thinking=[new[k] for k in prepared.missing_thinking if k in new],
         encoded=prepared.encoded,
     )
-
-
-def _batches(
-    items: Iterable[RecordLine | BadLine], size: int, chars: int, *, start: int = 0
-) -> Iterator[list[tuple[int, Any]]]:
-    """(position in the input, item) in batches of at most `size` items and about `chars` characters;
-    the first item is at position `start` (a resumed run's first unread item)."""
-    batch: list[tuple[int, Any]] = []
-    held = 0
-    for position, item in enumerate(items, start):
-        batch.append((position, item))
-        if isinstance(item, RecordLine):
-            held += len(item.text) + len(item.thinking or "")
-        if len(batch) >= size or held >= chars:
-            yield batch
-            batch, held = [], 0
-    if batch:
-        yield batch
 
 
 @dataclass(slots=True)
