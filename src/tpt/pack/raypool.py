@@ -147,6 +147,10 @@ class RayUnits:
     def _get(self, ref: Any) -> list[tuple[Batch, Job, Prepared, Checkpoint | None]]:
         try:
             return self._ray.get(ref)
+        except self._ray.exceptions.RayTaskError as exc:
+            if isinstance(exc.cause, TptError):  # the input's fault (unreadable, changed): its own line
+                raise exc.cause from None
+            raise
         except self._ray.exceptions.RayError as exc:
             raise TptError(
                 f"a tpt pack Ray worker failed ({type(exc).__name__}) {TASK_RETRIES + 1} times; re-run the "
