@@ -184,8 +184,10 @@ def test_a_worker_or_the_sequencer_killed_mid_run_changes_nothing(tmp_path, word
     same_output(out, tmp_path / "local")
 
 
-def test_the_driver_killed_then_the_same_command_finishes(tmp_path, word_tok, ray_cluster):
-    """kill -9 of the tpt process takes its sequencer along; the same command resumes from its commits."""
+@pytest.mark.parametrize("resume", ["ray", "local"])
+def test_the_driver_killed_then_the_same_command_finishes(tmp_path, word_tok, ray_cluster, resume):
+    """kill -9 of the tpt process takes its sequencer along; the same command resumes from its commits
+    (and so does a local run: a run started on Ray finishes locally)."""
     src = big_corpus(tmp_path / "records")
     args = [str(src), "--tokenizer", str(word_tok), *OPTIONS, *MIX]
     assert main(["pack", *args, "--output", str(tmp_path / "local"), "--workers", "0"]) == 0
@@ -203,7 +205,8 @@ def test_the_driver_killed_then_the_same_command_finishes(tmp_path, word_tok, ra
     while titled("ray::_sequence") and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not titled("ray::_sequence"), "the dead driver's sequencer still runs"
-    assert main(["pack", *args, "--output", str(out), "--executor", "ray", "--unit-bytes", "2000"]) == 0
+    again = ["--executor", "ray", "--unit-bytes", "2000"] if resume == "ray" else ["--workers", "0"]
+    assert main(["pack", *args, "--output", str(out), *again]) == 0
     not_redone(out, seen)
     same_output(out, tmp_path / "local")
 
