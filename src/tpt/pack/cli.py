@@ -127,7 +127,7 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         help="processes that validate and tokenize (default: one per core; 0: in this process; "
-        "--executor ray: Ray tasks at a time, default one per CPU of the cluster)",
+        "--executor ray: twice this many input units in flight, default one per CPU of the cluster)",
     )
     parser.add_argument(
         "--piece-cache",
