@@ -16,15 +16,16 @@ import pytest
 DRIVER = """
 import os, signal, sys
 from pathlib import Path
-from tpt.formats import packfile
+from tpt.pack import inputunits, shardstream
 from tpt.pack import commits
 count, kill_at = Path(sys.argv[1]), int(sys.argv[2])
 shards = count.with_name(count.name + ".shards")
+parsed = count.with_name(count.name + ".parsed")
 def bump(path):
     n = int(path.read_text()) + 1 if path.exists() else 1
     path.write_text(str(n))
     return n
-real_commit, real_write = commits.CommitBook.commit, packfile.ShardWriter._write
+real_commit, real_write = commits.CommitBook.commit, shardstream.ShardStream._close_shard
 def commit(self, *a, **k):
     if bump(count) == kill_at:
         os.kill(os.getpid(), signal.SIGKILL)
@@ -32,7 +33,13 @@ def commit(self, *a, **k):
 def write(self, *a, **k):
     bump(shards)
     return real_write(self, *a, **k)
-commits.CommitBook.commit, packfile.ShardWriter._write = commit, write
+commits.CommitBook.commit, shardstream.ShardStream._close_shard = commit, write
+real_parse, seen = inputunits.parse_line, [0]
+def parse(*a):
+    seen[0] += 1
+    parsed.write_text(str(seen[0]))
+    return real_parse(*a)
+inputunits.parse_line = parse
 from tpt.cli import main
 sys.exit(main(sys.argv[3:]))
 """
@@ -120,6 +127,11 @@ def test_kill_nine_then_resume_redoes_no_committed_shard(
     assert 0 < committed["shards"] < total_shards
     assert int((tmp_path / "n2.shards").read_text()) == total_shards - committed["shards"]
     assert int((tmp_path / "n2").read_text()) == commits - (kill_at - 1)
+    # Input: the resumed run seeks to the committed byte position; it parses only the lines after it
+    # (and, with --control shuffled, reads the whole input for pass 1 again).
+    passes = 2 if "--control" in options else 1
+    assert int((tmp_path / "n0.parsed").read_text()) == passes * lines
+    assert int((tmp_path / "n2.parsed").read_text()) == passes * lines - committed["items"]
 
     made, want = files(out), files(whole)
     assert sorted(made) == sorted(want)  # parts/ and the spill are gone, nothing extra

@@ -200,10 +200,10 @@ def test_bad_records_are_skipped_with_a_reason_never_lost(tmp_path, word_tok, h)
         (2, "malformed_json"),
         (3, "not_an_object"),
         (4, "missing_text"),
-        (7, "bad_thinking"),
         (5, "missing_thinking"),
         (6, "truncated"),
-    ]
+        (7, "bad_thinking"),
+    ]  # in input order, whichever step found them
     assert all(x["file"] == str(src) for x in lines)
 
 

@@ -127,7 +127,7 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         help="processes that validate and tokenize (default: one per core; 0: in this process; "
-        "--executor ray: Ray workers, default one per CPU of the cluster)",
+        "--executor ray: twice this many input units in flight, default one per CPU of the cluster)",
     )
     parser.add_argument(
         "--piece-cache",
@@ -142,13 +142,20 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--executor",
         choices=("local", "ray"),
         default="local",
-        help="where checks and tokenization run: local worker processes, or the workers of a running "
-        "Ray cluster (same output, byte for byte)",
+        help="where checks and tokenization run: local worker processes, or the workers of a Ray "
+        "cluster, which read the input themselves (same output, byte for byte)",
+    )
+    parser.add_argument(
+        "--unit-bytes",
+        type=int,
+        default=8 << 20,
+        help="--executor ray: bytes of a record file each Ray task reads (default 8388608)",
     )
     parser.add_argument(
         "--address",
         default=None,
-        help="--executor ray: the cluster's address (host:6379); default $RAY_ADDRESS",
+        help="--executor ray: the cluster's address (host:6379); default $RAY_ADDRESS, else a cluster "
+        "of this machine on 127.0.0.1",
     )
     parser.add_argument(
         "--megatron",
@@ -213,6 +220,7 @@ def run(args: argparse.Namespace) -> int:
         control_seed=args.control_seed,
         executor=args.executor,
         address=args.address,
+        unit_bytes=args.unit_bytes,
     )
     summary = pack(config)
     print(summary_line(summary.to_json(), config.seq_len, config.output))

@@ -6,8 +6,10 @@ PACK_DIR/parts/ holds `plan.json` (the run's fingerprinted config; a re-run with
 afresh) and, per commit n, `NNNNN.ids.npy` (the (hash, position) of each id first seen since the commit
 before, so a resumed run rebuilds the duplicate-id registry without reading those records again),
 `NNNNN.megatron.npy` (the Megatron sequence lengths of the samples packed since the commit before),
+`NNNNN.stats.json` (the token accounting added since the commit before: stats.PackStats.part; a resumed
+run adds the parts up),
 `NNNNN.state.pkl` (only the last commit's is kept: the shuffle buffer, the packer's unfinished row, the
-shard writer's rows not yet in a shard, the token accounting, the --control shuffled spill's cursor) and,
+shard writer's row count in its open shard, the --control shuffled spill's cursor, the input checkpoint) and,
 last, `NNNNN.json`: the commit point, with the input position reached and the byte lengths of
 skipped.jsonl, flagged.jsonl and the Megatron .bin at that moment.
 
@@ -19,10 +21,11 @@ that only this run's code reads back, from its own output directory, bound to th
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +34,9 @@ from tpt.core import partsdir
 from tpt.core.artifacts import read_json, write_json
 from tpt.core.duplicate_ids import DuplicateCheck, IdRegistry
 from tpt.core.jsontypes import JSONObject
-from tpt.formats.packfile import ShardWriter
 from tpt.pack.mixing import ShuffleBuffer
 from tpt.pack.packing import RowPacker, Sample
+from tpt.pack.shardstream import ShardStream
 from tpt.pack.stats import PackStats
 
 PARTS = "parts"
@@ -48,12 +51,16 @@ class PackState:
     """Input items (records and bad lines) consumed: a resumed run skips this many."""
     shuffle: ShuffleBuffer[Sample]
     packer: RowPacker
-    shards: ShardWriter
+    shards: ShardStream
     stats: PackStats
+    """Not in the pickle: a resumed run merges it from the commits' stats parts (CommitBook.stats)."""
     duplicate_ids: int
     """Repeated ids among the items consumed."""
     spill_cursor: tuple[int, list[int]] | None = None
     """--control shuffled: TrajectorySpill.cursor() (slots read, rank per bucket)."""
+    input_at: tuple[int, int, int] | None = None
+    """Where the input stands after item `items - 1` (inputunits.Checkpoint): a resumed run seeks there;
+    None when an input cannot be entered at a byte offset (it skips `items` items instead)."""
 
 
 class JournaledIds(IdRegistry):
@@ -100,7 +107,8 @@ class CommitBook:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def path(self, unit: int, kind: str) -> Path:
-        suffix = {"ids": "ids.npy", "megatron": "megatron.npy", "state": "state.pkl", "facts": "json"}[kind]
+        suffix = {"ids": "ids.npy", "megatron": "megatron.npy", "stats": "stats.json", "state": "state.pkl",
+                  "facts": "json"}[kind]  # fmt: skip
         return self.dir / f"{unit:05d}.{suffix}"
 
     def last(self) -> int:
@@ -114,10 +122,13 @@ class CommitBook:
         self, unit: int, facts: JSONObject, ids: np.ndarray, megatron: np.ndarray, state: PackState
     ) -> None:
         """Write the commit's parts, fsynced and renamed into place, then its facts: the commit point."""
+        stats = json.dumps(state.stats.part(), sort_keys=True).encode()
+        without_stats = replace(state, stats=None)
         for kind, write in (
             ("ids", lambda f: np.save(f, ids, allow_pickle=False)),
             ("megatron", lambda f: np.save(f, megatron, allow_pickle=False)),
-            ("state", lambda f: pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)),
+            ("stats", lambda f: f.write(stats)),
+            ("state", lambda f: pickle.dump(without_stats, f, protocol=pickle.HIGHEST_PROTOCOL)),
         ):
             staged = self.staging(unit, kind)
             with open(staged, "wb") as f:
@@ -130,10 +141,12 @@ class CommitBook:
             self.path(unit - 1, "state").unlink(missing_ok=True)
 
     def state(self, unit: int) -> PackState:
+        """The state of commit `unit`, its accounting merged from the stats parts of commits 0..unit."""
         with open(self.path(unit, "state"), "rb") as f:
             state = pickle.load(f)
         if not isinstance(state, PackState):
             raise ValueError(f"{self.path(unit, 'state')} is not a pack state")
+        state.stats = PackStats.merged(read_json(self.path(u, "stats")) for u in range(unit + 1))
         return state
 
     def megatron_lengths(self, units: int) -> np.ndarray:

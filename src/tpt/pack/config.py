@@ -26,6 +26,7 @@ _NOT_FINGERPRINTED = (
     "workers",
     "executor",
     "address",
+    "unit_bytes",
     "piece_cache",
     "progress",
     "checks",
@@ -80,6 +81,8 @@ class PackConfig:
     """Where the checks and tokenization run: local (worker processes) or ray (pack/raypool.py)."""
     address: str | None = None
     """--executor ray: the cluster to join (None: the connected one, else $RAY_ADDRESS)."""
+    unit_bytes: int = 8 << 20
+    """--executor ray: bytes of a plain record file per worker task (pack/inputunits.py)."""
 
     def __post_init__(self) -> None:
         from tpt.storage import is_remote
@@ -115,6 +118,8 @@ class PackConfig:
             raise ConfigError(f"--packing must be one of {', '.join(POLICIES)}, got {self.packing!r}")
         if self.batch_size < 1:
             raise ConfigError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if self.unit_bytes < 1:
+            raise ConfigError(f"--unit-bytes must be >= 1, got {self.unit_bytes}")
         if self.workers is not None and self.workers < 0:
             raise ConfigError(f"--workers must be >= 0, got {self.workers}")
         if self.piece_cache < 0:

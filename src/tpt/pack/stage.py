@@ -7,7 +7,8 @@ import os
 import shutil
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
@@ -18,12 +19,15 @@ import numpy as np
 from tpt.core.artifacts import claim_output_dir, write_json
 from tpt.core.control_tokens import text_only
 from tpt.core.duplicate_ids import DuplicateCheck
+from tpt.core.errors import ConfigError
 from tpt.core.jsontypes import JSONObject
 from tpt.core.progress import Progress
 from tpt.formats.packfile import (
+    PARTS as SHARD_PARTS,
+)
+from tpt.formats.packfile import (
     PackIndex,
     ShardEntry,
-    ShardWriter,
     index_json,
     part_path,
     shard_name,
@@ -37,11 +41,13 @@ from tpt.pack.commits import PARTS, CommitBook, JournaledIds, PackState
 from tpt.pack.config import PackConfig
 from tpt.pack.controls import Filler
 from tpt.pack.documents import open_inputs
+from tpt.pack.inputunits import Checkpoint, RecordFiles, seekable
 from tpt.pack.megatron import MegatronWriter
 from tpt.pack.mixing import SamplePlanner, ShuffleBuffer
 from tpt.pack.packing import RowPacker, Sample
 from tpt.pack.pieces import piece_encoder_for
 from tpt.pack.samples import PlannedRecord, assemble
+from tpt.pack.shardstream import ShardStream, open_path, open_shard_intact, reopen_shard
 from tpt.pack.spill import TrajectorySpill
 from tpt.pack.stats import PackStats
 from tpt.pack.template import (
@@ -49,8 +55,9 @@ from tpt.pack.template import (
     encode_template,
     parse_template,
 )
-from tpt.pack.workers import Job, Prepared, Preparer, WorkerPool, default_workers
+from tpt.pack.workers import Job, Prepared, Preparer, WorkerPool, batches, default_workers
 from tpt.quality.checks import CheckConfig, Validator
+from tpt.storage import as_path
 from tpt.storage.outputlock import lock_output_dir
 
 
@@ -59,12 +66,22 @@ def run(config: PackConfig, *, log: Any = print) -> PackSummary:
 
     `log` takes the stage's notes (which corpus a full text came from, unused --weights)."""
     with lock_output_dir(config.output, stage="pack"):
-        return PackSummary.from_stats(config.output, _run_pack(config, log))
+        if config.executor == "ray":  # the sequence runs in a Ray task; this process holds the lock
+            from tpt.pack.raypool import pack_on_ray
+
+            stats, notes = pack_on_ray(config, sequence)
+            for note in notes:
+                log(note)
+        else:
+            stats = sequence(config, log)
+        return PackSummary.from_stats(config.output, stats)
 
 
 # Its locals (shuffle buffer, packer, writer, stats, id set, input position) are the state each shard commit
 # long: saves and a resume restores (pack/commits.py): one frame, so no part of that state can be missed
-def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
+def sequence(config: PackConfig, log: Any) -> dict[str, Any]:
+    """The packing sequence (plan, duplicate ids, shuffle, rows, shards, commits) over the prepared batches,
+    in this process: the `tpt pack` process, or the sequencer task of --executor ray (raypool.py)."""
     started = time.monotonic()
     items, text_facts = open_inputs(config.inputs, mode=config.mode, document_text=config.text, log=log)
     student = load_student_tokenizer(config.tokenizer, eos_token=config.eos_token)
@@ -86,7 +103,7 @@ def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
         items=0,
         shuffle=ShuffleBuffer(config.shuffle_buffer, config.seed),
         packer=RowPacker(config.seq_len, config.packing, student.pad_id),
-        shards=ShardWriter(out, seq_len=config.seq_len, dtype=dtype,
+        shards=ShardStream(out, seq_len=config.seq_len, dtype=dtype,
                            rows_per_shard=config.shard_tokens // config.seq_len),
         stats=PackStats(),
         duplicate_ids=0,
@@ -133,19 +150,20 @@ def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
 
     progress = Progress(None, label="pack", enabled=config.progress)
 
-    pending: deque[_Deferred] = deque()
     ids_since: list[tuple[int, int]] = []
 
     def commit() -> None:
         nonlocal commits
         _sync_shards(out, shards.shards[facts.get("shards", 0) :])
+        shards.sync()
         lengths, megatron_bytes = megatron.take() if megatron else (np.empty(0, np.int32), None)
         state.spill_cursor = spill.cursor() if spill is not None else None
         facts.update(
             items=state.items,
             shards=len(shards.shards),
-            skipped_bytes=_synced_size(skipped_log),
-            flagged_bytes=_synced_size(flagged_log),
+            open_rows=shards.open_rows,
+            skipped_bytes=_synced_size(skipped_file),
+            flagged_bytes=_synced_size(flagged_file),
             megatron_bytes=megatron_bytes,
             duplicate_ids=state.duplicate_ids,
         )
@@ -154,10 +172,10 @@ def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
         commits += 1
         ids_since.clear()
 
-    def accept(job: Job, prepared: Prepared) -> None:
-        deferred = pending.popleft()
+    def accept(job: Job, deferred: _Deferred, prepared: Prepared) -> None:
         _apply(deferred, stats, skipped_log, flagged_log)
         state.items = deferred.end
+        state.input_at = deferred.at
         state.duplicate_ids += deferred.repeats
         ids_since.extend(deferred.ids)
         planned = _accept(job, prepared, stats, skipped_log, flagged_log)
@@ -173,6 +191,7 @@ def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
                 else []
                 for r in planned
             ]
+        skipped_log.flush_batch(), flagged_log.flush_batch()
         emit(shuffle.push(assemble(planned, prepared.encoded, template, thinking)))
         rejected = sum(v is not None and v.drop for v in prepared.verdicts)
         rejected += len(prepared.missing_thinking)
@@ -182,18 +201,24 @@ def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
 
     try:
         with (
-            _log_file(out / "skipped.jsonl", facts.get("skipped_bytes")) as skipped_log,
-            _log_file(out / "flagged.jsonl", facts.get("flagged_bytes")) as flagged_log,
-            _pool(config, preparer, workers) as pool,
+            _log_file(out / "skipped.jsonl", facts.get("skipped_bytes")) as skipped_file,
+            _log_file(out / "flagged.jsonl", facts.get("flagged_bytes")) as flagged_file,
+            closing(
+                _prepared(
+                    config,
+                    preparer,
+                    workers,
+                    planner,
+                    dups,
+                    items,
+                    text_facts,
+                    state.items,
+                    getattr(state, "input_at", None),
+                )  # fmt: skip
+            ) as prepared_batches,
         ):
-            resume_at = state.items
-            for batch in _batches(islice(items, resume_at, None), config.batch_size, config.batch_chars,
-                                  start=resume_at):  # fmt: skip
-                job, deferred = _plan(batch, planner, dups)
-                pending.append(deferred)
-                for done in pool.submit(job):
-                    accept(*done)
-            for done in pool.drain():
+            skipped_log, flagged_log = _OrderedLog(skipped_file), _OrderedLog(flagged_file)
+            for done in prepared_batches:
                 accept(*done)
         emit(shuffle.drain())
         shards.add(packer.finish())
@@ -201,6 +226,7 @@ def _run_pack(config: PackConfig, log: Any) -> dict[str, Any]:
         if spill is not None:
             spill.finish()
     except BaseException:
+        shards.abort()
         if megatron:
             megatron.abort()
         if spill is not None:
@@ -243,56 +269,124 @@ def _trajectory_pass(
 ) -> Any:
     """--control shuffled, pass 1: read and check the input as the pack does (same records kept, same
     samples planned), spill each kept record's thinking ids, and derange (controls.Derangement)."""
-    items, _ = open_inputs(config.inputs, mode=config.mode, document_text=config.text, log=lambda *_: None)
+    items, facts = open_inputs(
+        config.inputs, mode=config.mode, document_text=config.text, log=lambda *_: None
+    )
     raw_fraction = config.raw_fraction or 0.0
     planner = SamplePlanner(seed=config.seed, weights=config.weights, raw_fraction=raw_fraction)
     stats = PackStats()
     dups = DuplicateCheck(config.duplicate_ids)
-    pending: deque[_Deferred] = deque()
-    with open(os.devnull, "w", encoding="utf-8") as null, _pool(config, preparer, workers) as pool:
-
-        def take(job: Job, prepared: Prepared) -> None:
-            _apply(pending.popleft(), stats, null, null)
+    with (
+        open(os.devnull, "w", encoding="utf-8") as devnull,
+        closing(
+            _prepared(config, preparer, workers, planner, dups, items, facts, 0, None)
+        ) as prepared_batches,
+    ):
+        null = _OrderedLog(devnull)
+        for job, deferred, prepared in prepared_batches:
+            _apply(deferred, stats, null, null)
             for rec in _accept(job, prepared, stats, null, null):
                 source = stats.source_names[rec.source]
                 if rec.thinking >= 0:
                     spill.add(rec.ordinal, source, prepared.encoded[rec.thinking], rec.augmented_copies)
-
-        for batch in _batches(items, config.batch_size, config.batch_chars):
-            job, deferred = _plan(batch, planner, dups)
-            pending.append(deferred)
-            for done in pool.submit(job):
-                take(*done)
-        for done in pool.drain():
-            take(*done)
+            null.flush_batch()
     return spill.close_pass1(seed)
 
 
-def _pool(config: PackConfig, preparer: Preparer, workers: int) -> WorkerPool | Any:
-    """Where the jobs run: worker processes here, or Ray workers (--executor ray, raypool.py)."""
+Prepared3 = tuple[Job, "_Deferred", Prepared]
+
+
+def _prepared(
+    config: PackConfig,
+    preparer: Preparer,
+    workers: int,
+    planner: SamplePlanner,
+    dups: DuplicateCheck,
+    items: Iterable[RecordLine | BadLine],
+    facts: Sequence[Mapping[str, Any]],
+    start: int,
+    at: Checkpoint | None,
+) -> Iterator[Prepared3]:
+    """The batches from input position `start` on (at checkpoint `at`, when the commit has one), planned
+    (in order, through `dups`) and prepared: by worker processes here, or by Ray workers that read the
+    input themselves (raypool.py)."""
     if config.executor == "ray":
-        from tpt.pack.raypool import RayPool
-
-        return RayPool(preparer, config.workers, config.address)
-    return WorkerPool(preparer, workers)
+        return _ray_prepared(config, preparer, planner, dups, facts, start, at)
+    return _local_prepared(config, preparer, workers, planner, dups, items, _plain_files(facts), start, at)
 
 
-def _batches(
-    items: Iterable[RecordLine | BadLine], size: int, chars: int, *, start: int = 0
-) -> Iterator[list[tuple[int, Any]]]:
-    """(position in the input, item) in batches of at most `size` items and about `chars` characters;
-    the first item is at position `start` (a resumed run's first unread item)."""
-    batch: list[tuple[int, Any]] = []
-    held = 0
-    for position, item in enumerate(items, start):
-        batch.append((position, item))
-        if isinstance(item, RecordLine):
-            held += len(item.text) + len(item.thinking or "")
-        if len(batch) >= size or held >= chars:
-            yield batch
-            batch, held = [], 0
-    if batch:
-        yield batch
+def _plain_files(facts: Sequence[Mapping[str, Any]]) -> list[Path] | None:
+    """The record files, when every input is record files that can be entered at a byte offset."""
+    files = [as_path(f) for fact in facts for f in fact["files"]]
+    plain = all(f["text"] == "records" for f in facts) and all(seekable(f) for f in files)
+    return files if plain else None  # type: ignore[return-value]
+
+
+def _local_prepared(
+    config: PackConfig,
+    preparer: Preparer,
+    workers: int,
+    planner: SamplePlanner,
+    dups: DuplicateCheck,
+    items: Iterable[RecordLine | BadLine],
+    files: list[Path] | None,
+    start: int,
+    at: Checkpoint | None,
+) -> Iterator[Prepared3]:
+    """Plain record files are read by byte position (a resumed run seeks to its checkpoint, and each
+    batch says where it ends); any other input is read as open_inputs gives it (a resumed run skips the
+    items it had consumed)."""
+    reader = RecordFiles(files, at) if files is not None else None
+    stream = islice(reader, 0 if at else start, None) if reader else islice(items, start, None)
+    pending: deque[_Deferred] = deque()
+    with WorkerPool(preparer, workers) as pool:
+        for batch in batches(stream, config.batch_size, config.batch_chars, start=start):
+            job, deferred = _plan(batch, planner, dups)
+            deferred.at = reader.checkpoint() if reader else None
+            pending.append(deferred)
+            for done, prepared in pool.submit(job):
+                yield done, pending.popleft(), prepared
+        for done, prepared in pool.drain():
+            yield done, pending.popleft(), prepared
+
+
+def _ray_prepared(
+    config: PackConfig,
+    preparer: Preparer,
+    planner: SamplePlanner,
+    dups: DuplicateCheck,
+    facts: Sequence[Mapping[str, Any]],
+    start: int,
+    at: Checkpoint | None,
+) -> Iterator[Prepared3]:
+    """The Ray workers judge and tokenize every record of a batch; the repeated ids that keep-first drops
+    are found here, in order, and left out of the worker's result (_subset)."""
+    from tpt.pack.raypool import RayUnits
+
+    if any(f["text"] != "records" for f in facts):
+        raise ConfigError(
+            "tpt pack --executor ray reads record files; the original documents of an augment run "
+            "(--document-text full) are packed with --executor local"
+        )
+    files = [as_path(f) for fact in facts for f in fact["files"]]
+    for batch, worker_job, prepared, after in RayUnits(files, preparer, planner, config, start, at):
+        job, deferred = _plan(batch, planner, dups)
+        deferred.at = after
+        yield job, deferred, _subset(prepared, worker_job, job)
+
+
+def _subset(prepared: Prepared, worker_job: Job, job: Job) -> Prepared:
+    """A worker's Prepared for the records of `job` only (a subsequence of the worker's records)."""
+    if list(worker_job.ordinals) == list(job.ordinals):
+        return prepared
+    where = {o: k for k, o in enumerate(worker_job.ordinals)}
+    new = {where[o]: j for j, o in enumerate(job.ordinals)}
+    return Prepared(
+        verdicts=[prepared.verdicts[where[o]] for o in job.ordinals],
+        texts=[(new[k], d, t) for k, d, t in prepared.texts if k in new],
+        missing_thinking=[new[k] for k in prepared.missing_thinking if k in new],
+        encoded=prepared.encoded,
+    )
 
 
 @dataclass(slots=True)
@@ -304,9 +398,12 @@ class _Deferred:
     end: int
     """Input position after the batch."""
     sources: list[str] = field(default_factory=list)
-    skips: list[tuple[RecordLine | BadLine, str, str]] = field(default_factory=list)
-    flags: list[tuple[RecordLine, str]] = field(default_factory=list)
+    skips: list[tuple[int, RecordLine | BadLine, str, str]] = field(default_factory=list)
+    flags: list[tuple[int, RecordLine, str]] = field(default_factory=list)
+    """(input position, item, ...): the bad lines and repeated ids found while planning."""
     repeats: int = 0
+    at: Checkpoint | None = None
+    """Where the input stands after the batch (inputunits.py), when it can be entered there."""
     ids: list[tuple[int, int]] = field(default_factory=list)
     """(hash, position) of the ids first seen in the batch."""
 
@@ -320,13 +417,13 @@ def _plan(
     records = []
     for i, item in batch:
         if isinstance(item, BadLine):
-            deferred.skips.append((item, item.reason, item.detail))
+            deferred.skips.append((i, item, item.reason, item.detail))
         elif repeat := dups.check(item.id, i):
             deferred.repeats += 1
             if dups.drops:
-                deferred.skips.append((item, "duplicate_id", repeat))
+                deferred.skips.append((i, item, "duplicate_id", repeat))
                 continue
-            deferred.flags.append((item, repeat))
+            deferred.flags.append((i, item, repeat))
             records.append((i, item))
         else:
             records.append((i, item))
@@ -346,11 +443,11 @@ def _plan(
 def _apply(deferred: _Deferred, stats: PackStats, skipped_log: Any, flagged_log: Any) -> None:
     for source in deferred.sources:
         stats.record(source)
-    for item, reason, detail in deferred.skips:
-        _skip(stats, skipped_log, item, reason, detail)
-    for item, detail in deferred.flags:
+    for at, item, reason, detail in deferred.skips:
+        _skip(stats, skipped_log, item, reason, detail, at)
+    for at, item, detail in deferred.flags:
         stats.flag(item.source, "duplicate_id")
-        _log(flagged_log, item, "duplicate_id", detail)
+        _log(flagged_log, item, "duplicate_id", detail, at)
 
 
 def _accept(
@@ -358,18 +455,20 @@ def _accept(
 ) -> list[PlannedRecord]:
     """Log what a worker rejected or flagged, count downsampled records, and place the kept records'
     texts."""
-    for record, flags, verdict in zip(job.records, job.flags, prepared.verdicts, strict=True):
+    for record, flags, verdict, at in zip(
+        job.records, job.flags, prepared.verdicts, job.ordinals, strict=True
+    ):
         if verdict is not None and verdict.drop:
-            _skip(stats, skipped_log, record, verdict.reason, verdict.detail)
+            _skip(stats, skipped_log, record, verdict.reason, verdict.detail, at)
             continue
         if verdict is not None:  # reported, not dropped (--paper-faithful contamination)
             stats.flag(record.source, verdict.reason)
-            _log(flagged_log, record, verdict.reason, verdict.detail)
+            _log(flagged_log, record, verdict.reason, verdict.detail, at)
         if not flags:
             stats.downsample(record.source)
     for k in prepared.missing_thinking:
         # Only reachable with --no-validate: the validator rejects these first.
-        _skip(stats, skipped_log, job.records[k], "missing_thinking", "no 'thinking' field")
+        _skip(stats, skipped_log, job.records[k], "missing_thinking", "no 'thinking' field", job.ordinals[k])
     return [
         PlannedRecord(
             document, thinking, job.flags[k], stats.source_id(job.records[k].source), job.ordinals[k]
@@ -378,13 +477,34 @@ def _accept(
     ]
 
 
-def _skip(stats: PackStats, log: Any, item: RecordLine | BadLine, reason: str, detail: str) -> None:
+def _skip(
+    stats: PackStats, log: _OrderedLog, item: RecordLine | BadLine, reason: str, detail: str, at: int
+) -> None:
     stats.skip(item.source, reason)
-    _log(log, item, reason, detail)
+    _log(log, item, reason, detail, at)
 
 
-def _log(log: Any, item: RecordLine | BadLine, reason: str, detail: str) -> None:
-    log.write(
+class _OrderedLog:
+    """skipped.jsonl or flagged.jsonl: a batch's lines are written in input order, whichever step found
+    them (planning, the checks), so the file does not depend on where batches end (--executor ray cuts
+    them per input unit)."""
+
+    def __init__(self, f: Any) -> None:
+        self.f = f
+        self.lines: list[tuple[int, str]] = []
+
+    def add(self, at: int, line: str) -> None:
+        self.lines.append((at, line))
+
+    def flush_batch(self) -> None:
+        self.lines.sort(key=lambda entry: entry[0])  # stable: one record's lines keep their order
+        self.f.write("".join(line for _, line in self.lines))
+        self.lines.clear()
+
+
+def _log(log: _OrderedLog, item: RecordLine | BadLine, reason: str, detail: str, at: int) -> None:
+    log.add(
+        at,
         json.dumps(
             {
                 "file": item.file,
@@ -397,7 +517,7 @@ def _log(log: Any, item: RecordLine | BadLine, reason: str, detail: str) -> None
             ensure_ascii=False,
             default=str,
         )
-        + "\n"
+        + "\n",
     )
 
 
@@ -422,9 +542,12 @@ def _prepare_output(
     keep: set[str] = set()
     if commits:
         facts = dict(book.committed(commits - 1) or {})
-        if _intact(out, facts):
+        if facts.get("open_rows"):  # the open shard may have been closed after the commit
+            reopen_shard(out, facts["shards"])
+        if _intact(out, facts, config.seq_len):
             resumed = (commits, book.state(commits - 1), facts)
             keep = {shard_name(i) for i in range(facts["shards"])}
+            keep |= {open_path(out, facts["shards"], part).name for part in SHARD_PARTS}
         else:  # something the commits name is gone: start afresh
             book.remove()
             book = CommitBook(out / PARTS, {"config": config.fingerprinted()})
@@ -437,18 +560,22 @@ def _prepare_output(
             (out / name).unlink(missing_ok=True)
         shutil.rmtree(out / "megatron", ignore_errors=True)
     for old in (*out.glob("shard-*.npy"), *out.glob(".shard-*")):
-        if old.name.split(".")[0] not in keep or old.name.startswith("."):
-            old.unlink()  # not committed: written again
+        if old.name not in keep and (old.name.split(".")[0] not in keep or old.name.startswith(".")):
+            old.unlink()  # not committed: written again (the open shard's files are cut back)
     for sub in ("tokenizer", _SPILL):  # the spill of --control shuffled is made again (pass 1)
         shutil.rmtree(out / sub, ignore_errors=True)
     return out, book, resumed
 
 
-def _intact(out: Path, facts: JSONObject) -> bool:
-    """Whether the files the last commit covers are all there, at least as long as it recorded."""
+def _intact(out: Path, facts: JSONObject, seq_len: int) -> bool:
+    """Whether the files the last commit covers are all there, at least as long as it recorded (the open
+    shard's too: shardstream.py)."""
     sizes = [("skipped.jsonl", facts["skipped_bytes"]), ("flagged.jsonl", facts["flagged_bytes"])]
     if facts["megatron_bytes"] is not None:
         sizes.append(("megatron/.text_document.bin.tmp", facts["megatron_bytes"]))
+    open_rows = facts.get("open_rows", 0)
+    if open_rows and not open_shard_intact(out, facts["shards"], open_rows, seq_len):
+        return False
     if any(not (out / name).is_file() or (out / name).stat().st_size < size for name, size in sizes):
         return False
     parts = ("tokens", "kinds", "segments")

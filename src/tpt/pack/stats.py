@@ -2,17 +2,23 @@
 
 Sample counts come from the samples as they are packed; the totals are then checked against the
 kinds counted in the written shards, so stats.json adds up to the shards exactly or the run fails.
+
+Each commit (commits.py) saves the counts added since the commit before (`part()`), and a resumed run
+adds the parts up again (`merged`): the run's accounting is merged from per-commit parts, not carried in
+the state pickle, so it can be checked and combined without unpickling anything.
 """
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
 from tpt.core.errors import ArtifactError
+from tpt.core.jsontypes import JSONObject
 from tpt.formats.packfile import KIND_DOCUMENT, KIND_PAD, KIND_TEMPLATE, KIND_THINKING
 from tpt.pack.packing import Sample
 
@@ -49,6 +55,44 @@ class PackStats:
         self.by_source: dict[str, dict[str, Any]] = {}
         self.skipped: Counter[str] = Counter()
         self.flagged: Counter[str] = Counter()
+        self._at_part = self._counts()
+
+    def _counts(self) -> JSONObject:
+        return {
+            "sources": list(self.source_names),
+            "by_source": copy.deepcopy(self.by_source),
+            "skipped": dict(self.skipped),
+            "flagged": dict(self.flagged),
+        }
+
+    def part(self) -> JSONObject:
+        """The counts added since the last part (a commit's part, JSON; the source table in full)."""
+        now = self._counts()
+        before = self._at_part
+        self._at_part = now
+        return {
+            "sources": now["sources"],
+            "by_source": {
+                name: _minus(entry, before["by_source"].get(name, {}))
+                for name, entry in now["by_source"].items()
+            },
+            "skipped": _minus(now["skipped"], before["skipped"]),
+            "flagged": _minus(now["flagged"], before["flagged"]),
+        }
+
+    @classmethod
+    def merged(cls, parts: Iterable[JSONObject]) -> PackStats:
+        """The accounting of the parts' commits: their counts added, the source table in its order."""
+        stats = cls()
+        for part in parts:
+            for name in part["sources"]:
+                stats.source_id(name)
+            for name, delta in part["by_source"].items():
+                _plus(stats.by_source[name], delta)
+            stats.skipped.update(part["skipped"])
+            stats.flagged.update(part["flagged"])
+        stats._at_part = stats._counts()
+        return stats
 
     def source_id(self, name: str) -> int:
         if name not in self._source_ids:
@@ -160,6 +204,24 @@ class PackStats:
                 "please report this with the command line"
             )
         return stats
+
+
+def _minus(now: JSONObject, before: JSONObject) -> JSONObject:
+    """now - before, key by key (ints, or dicts of ints one level down); keys that did not change left out."""
+    out: JSONObject = {}
+    for key, value in now.items():
+        diff = _minus(value, before.get(key, {})) if isinstance(value, dict) else value - before.get(key, 0)
+        if diff:
+            out[key] = diff
+    return out
+
+
+def _plus(into: JSONObject, delta: JSONObject) -> None:
+    for key, value in delta.items():
+        if isinstance(value, dict):
+            _plus(into.setdefault(key, {}), value)
+        else:
+            into[key] = into.get(key, 0) + value
 
 
 def _share(part: int, whole: int) -> float:

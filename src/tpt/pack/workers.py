@@ -16,14 +16,14 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
 from tpt.core.errors import TptError
-from tpt.formats.reading import RecordLine
+from tpt.formats.reading import BadLine, RecordLine
 from tpt.pack.pieces import PieceEncoder
 from tpt.pack.samples import EncodedTexts, encode_texts
 from tpt.pack.template import prepare_document, prepare_thinking
@@ -54,6 +54,24 @@ class Prepared:
     missing_thinking: list[int]
     """Records that need thinking and have none (only reachable without validation)."""
     encoded: EncodedTexts
+
+
+def batches(
+    items: Iterable[RecordLine | BadLine], size: int, chars: int, *, start: int = 0
+) -> Iterator[list[tuple[int, Any]]]:
+    """(position in the input, item) in batches of at most `size` items and about `chars` characters;
+    the first item is at position `start` (a resumed run's first unread item)."""
+    batch: list[tuple[int, Any]] = []
+    held = 0
+    for position, item in enumerate(items, start):
+        batch.append((position, item))
+        if isinstance(item, RecordLine):
+            held += len(item.text) + len(item.thinking or "")
+        if len(batch) >= size or held >= chars:
+            yield batch
+            batch, held = [], 0
+    if batch:
+        yield batch
 
 
 class Preparer:
