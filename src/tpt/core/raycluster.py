@@ -39,9 +39,12 @@ def pin_to_loopback() -> None:
 
 
 def init_local(ray: Any, **kwargs: Any) -> None:
-    """`ray.init(**kwargs)` for a new single-machine cluster on 127.0.0.1; fails if a node is elsewhere."""
+    """`ray.init(**kwargs)` for a new single-machine cluster on 127.0.0.1; fails if a node is elsewhere.
+
+    `address="local"`: without it Ray joins a cluster it finds already running on the machine (someone
+    else's, or another job's) instead of starting this job's own."""
     pin_to_loopback()
-    ray.init(**kwargs)
+    ray.init(**{"address": "local", **kwargs})
     stray = [a for a in node_addresses(ray) if not is_loopback(a)]
     if stray:
         ray.shutdown()

@@ -46,8 +46,23 @@ def test_every_node_of_the_test_cluster_is_on_loopback(ray_cluster):
 
 
 def test_the_cluster_tpt_starts_itself_is_on_loopback(tmp_path):
-    """`tpt augment --executor ray` without --address starts its own cluster: all of it on 127.0.0.1."""
+    """`tpt augment --executor ray` without --address starts its own cluster: all of it on 127.0.0.1, and
+    its own even while another cluster runs on the machine (one `ray start` would make: plain `ray.init()`
+    joins that one)."""
     pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    from tpt.core.raycluster import pin_to_loopback
+
+    pin_to_loopback()
+    other = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    try:
+        _probe_own_cluster(tmp_path)
+    finally:
+        other.shutdown()
+
+
+def _probe_own_cluster(tmp_path) -> None:
     probe = f"""
 import json, sys
 sys.path.insert(0, {os.path.dirname(__file__)!r})
@@ -57,7 +72,8 @@ from tpt.augment.executors.ray.executor import _connect
 from tpt.core.raycluster import node_addresses
 from test_loopback import _non_loopback_listeners, _ray_pids
 assert _connect(ray, RayOptions())
-print(json.dumps({{"nodes": node_addresses(ray), "stray": _non_loopback_listeners(_ray_pids())}}))
+print(json.dumps({{"nodes": node_addresses(ray), "stray": _non_loopback_listeners(_ray_pids()),
+                  "own": len(_ray_pids())}}))
 ray.shutdown()
 """
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
@@ -68,6 +84,7 @@ ray.shutdown()
     got = json.loads(res.stdout.strip().splitlines()[-1])
     assert got["nodes"] and all(is_loopback(a) for a in got["nodes"]), got
     assert got["stray"] == [], got
+    assert got["own"] > 0, "it joined the cluster already running instead of starting its own"
 
 
 def test_the_stub_server_listens_on_loopback_only():
