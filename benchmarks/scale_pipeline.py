@@ -141,12 +141,14 @@ def pipeline(tmp: Path, src: Path, n: int, tok: Path, stub, address: str | None,
     ray_args = ["--executor", "ray", "--address", address] if address else []
     watch: dict = {"stub": [stub.proc.pid]} | ({"workers": ray_workers} if address else {})
     rows = {}
+    fresh(opts.stages, {"augment": aug, "validate": val, "pack": pack})
     if "augment" in opts.stages:
         rows["augment"] = stage(augment_argv(src, aug, stub, ray_args), watch)
     if "validate" in opts.stages:
         rows["validate"] = stage(["validate", str(aug), "--output", str(val), *ray_args], watch)
-    summary = json.loads((val / "summary.json").read_text())
-    assert summary["records"] == n, f"validate read {summary['records']} of {n} records"
+    if "validate" in opts.stages or "pack" in opts.stages:
+        summary = json.loads((val / "summary.json").read_text())
+        assert summary["records"] == n, f"validate read {summary['records']} of {n} records"
     if "pack" in opts.stages:
         pack_ray = ray_args if opts.pack_ray else []
         rows["pack"] = stage(
@@ -159,6 +161,13 @@ def pipeline(tmp: Path, src: Path, n: int, tok: Path, stub, address: str | None,
     if "validate" in rows:
         rows["validate"]["kept"] = summary["kept"]
     return rows
+
+
+def fresh(stages: list[str], outputs: dict[str, Path]) -> None:
+    """Remove the outputs of the stages about to run: a kept one would make the run a resume (a no-op)."""
+    for name in stages:
+        if outputs[name].exists():
+            subprocess.run(["rm", "-rf", str(outputs[name])], check=True)
 
 
 def augment_argv(src: Path, aug: Path, stub, ray_args: list[str]) -> list[str]:
@@ -225,6 +234,8 @@ def soak(tmp: Path, src: Path, n: int, tok: Path, stub, address: str, opts) -> i
     aug, val, pack, again = (tmp / f"soak-{s}-{n}" for s in ("aug", "val", "pack", "pack-local"))
     ray_args = ["--executor", "ray", "--address", address]
     kills: dict[str, list[str]] = {}
+    fresh(opts.stages, {"augment": aug, "validate": val, "pack": pack})
+    fresh(["pack"] if "pack" in opts.stages else [], {"pack": again})
     for seed, name in enumerate(("augment", "validate", "pack"), 1):
         if name not in opts.stages:
             continue

@@ -16,7 +16,8 @@ import pytest
 DRIVER = """
 import os, signal, sys
 from pathlib import Path
-from tpt.pack import inputunits, shardstream
+from tpt.formats import packwriter
+from tpt.pack import inputunits
 from tpt.pack import commits
 count, kill_at = Path(sys.argv[1]), int(sys.argv[2])
 shards = count.with_name(count.name + ".shards")
@@ -25,7 +26,7 @@ def bump(path):
     n = int(path.read_text()) + 1 if path.exists() else 1
     path.write_text(str(n))
     return n
-real_commit, real_write = commits.CommitBook.commit, shardstream.ShardStream._close_shard
+real_commit, real_write = commits.CommitBook.commit, packwriter.ShardWriter._close_shard
 def commit(self, *a, **k):
     if bump(count) == kill_at:
         os.kill(os.getpid(), signal.SIGKILL)
@@ -33,7 +34,7 @@ def commit(self, *a, **k):
 def write(self, *a, **k):
     bump(shards)
     return real_write(self, *a, **k)
-commits.CommitBook.commit, shardstream.ShardStream._close_shard = commit, write
+commits.CommitBook.commit, packwriter.ShardWriter._close_shard = commit, write
 real_parse, seen = inputunits.parse_line, [0]
 def parse(*a):
     seen[0] += 1

@@ -19,10 +19,10 @@ from tpt.formats.packfile import (
     KIND_TEMPLATE,
     KIND_THINKING,
     PAD_SEGMENT,
-    ShardWriter,
     index_json,
     token_dtype,
 )
+from tpt.formats.packwriter import ShardWriter
 from tpt.pack.packing import Rows
 
 WORDS = ["<pad>", "<eos>", "<think>", "</think>", "+", "=", ".", "x"] + [str(d) for d in range(10)]

@@ -5,12 +5,12 @@ when every id fits), `.kinds.npy` uint8 (the kind of each token, `KINDS`) and `.
 (the sample each token belongs to; `PAD_SEGMENT` on padding), written with np.save so that
 `np.load(path, mmap_mode="r")` reads any row; and `index.json` (`index_json`), which lists the shards
 and the facts a reader needs (seq_len, vocab_size, eos/pad/bos ids, the tokenizer directory). A shard
-is written to a temporary name and renamed, so a reader never sees half a shard.
+is written under a temporary name and renamed, so a reader never sees half a shard (the writer:
+formats/packwriter.py).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Protocol, TypedDict
 
@@ -100,60 +100,6 @@ class RowBlock(Protocol):
     tokens: np.ndarray
     kinds: np.ndarray
     segments: np.ndarray
-
-
-class ShardWriter:
-    """Buffers rows until a shard is full (memory: one shard), then writes it."""
-
-    def __init__(self, out_dir: Path, *, seq_len: int, dtype: np.dtype, rows_per_shard: int) -> None:
-        self.out_dir, self.seq_len, self.dtype = Path(out_dir), seq_len, np.dtype(dtype)
-        if self.dtype not in TOKEN_DTYPES:
-            raise ValueError(f"token dtype {self.dtype} is not one of {[d.name for d in TOKEN_DTYPES]}")
-        self.rows_per_shard = max(1, rows_per_shard)
-        self.shards: list[ShardEntry] = []
-        """index.json's `shards`: {"name", "rows"} per shard written."""
-        self.kind_counts = np.zeros(256, dtype=np.int64)
-        """Tokens of each kind written so far, counted from the arrays themselves."""
-        self._blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        self._buffered = 0
-
-    def add(self, rows: RowBlock) -> None:
-        if len(rows.tokens) == 0:
-            return
-        self._blocks.append((rows.tokens, rows.kinds, rows.segments))
-        self._buffered += len(rows.tokens)
-        while self._buffered >= self.rows_per_shard:
-            self._write(self.rows_per_shard)
-
-    def close(self) -> list[ShardEntry]:
-        if self._buffered:
-            self._write(self._buffered)
-        return self.shards
-
-    @property
-    def num_rows(self) -> int:
-        return sum(s["rows"] for s in self.shards) + self._buffered
-
-    def _write(self, n: int) -> None:
-        tokens, kinds, segments = (np.concatenate([b[i] for b in self._blocks]) for i in range(3))
-        self._blocks = [(tokens[n:], kinds[n:], segments[n:])] if len(tokens) > n else []
-        self._buffered -= n
-        name = shard_name(len(self.shards))
-        self.kind_counts += np.bincount(kinds[:n].ravel(), minlength=256)
-        for part, array in (
-            ("tokens", tokens[:n].astype(self.dtype, copy=False)),
-            ("kinds", kinds[:n].astype(KIND_DTYPE, copy=False)),
-            ("segments", segments[:n].astype(SEGMENT_DTYPE, copy=False)),
-        ):
-            _save_atomic(part_path(self.out_dir, name, part), np.ascontiguousarray(array))
-        self.shards.append({"name": name, "rows": n})
-
-
-def _save_atomic(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        np.save(f, array, allow_pickle=False)
-    os.replace(tmp, path)
 
 
 def index_json(

@@ -34,9 +34,9 @@ from tpt.core import partsdir
 from tpt.core.artifacts import read_json, write_json
 from tpt.core.duplicate_ids import DuplicateCheck, IdRegistry
 from tpt.core.jsontypes import JSONObject
+from tpt.formats.packwriter import ShardWriter
 from tpt.pack.mixing import ShuffleBuffer
 from tpt.pack.packing import RowPacker, Sample
-from tpt.pack.shardstream import ShardStream
 from tpt.pack.stats import PackStats
 
 PARTS = "parts"
@@ -51,7 +51,7 @@ class PackState:
     """Input items (records and bad lines) consumed: a resumed run skips this many."""
     shuffle: ShuffleBuffer[Sample]
     packer: RowPacker
-    shards: ShardStream
+    shards: ShardWriter
     stats: PackStats
     """Not in the pickle: a resumed run merges it from the commits' stats parts (CommitBook.stats)."""
     duplicate_ids: int

@@ -33,6 +33,7 @@ from tpt.formats.packfile import (
     shard_name,
     token_dtype,
 )
+from tpt.formats.packwriter import ShardWriter, open_path, open_shard_intact, reopen_shard
 from tpt.formats.reading import BadLine, RecordLine
 from tpt.formats.student import StudentTokenizer, load_student_tokenizer, save_student_tokenizer
 from tpt.formats.summaries import PackSummary
@@ -47,7 +48,6 @@ from tpt.pack.mixing import SamplePlanner, ShuffleBuffer
 from tpt.pack.packing import RowPacker, Sample
 from tpt.pack.pieces import piece_encoder_for
 from tpt.pack.samples import PlannedRecord, assemble
-from tpt.pack.shardstream import ShardStream, open_path, open_shard_intact, reopen_shard
 from tpt.pack.spill import TrajectorySpill
 from tpt.pack.stats import PackStats
 from tpt.pack.template import (
@@ -103,7 +103,7 @@ def sequence(config: PackConfig, log: Any) -> dict[str, Any]:
         items=0,
         shuffle=ShuffleBuffer(config.shuffle_buffer, config.seed),
         packer=RowPacker(config.seq_len, config.packing, student.pad_id),
-        shards=ShardStream(out, seq_len=config.seq_len, dtype=dtype,
+        shards=ShardWriter(out, seq_len=config.seq_len, dtype=dtype,
                            rows_per_shard=config.shard_tokens // config.seq_len),
         stats=PackStats(),
         duplicate_ids=0,
@@ -569,7 +569,7 @@ def _prepare_output(
 
 def _intact(out: Path, facts: JSONObject, seq_len: int) -> bool:
     """Whether the files the last commit covers are all there, at least as long as it recorded (the open
-    shard's too: shardstream.py)."""
+    shard's too: formats/packwriter.py)."""
     sizes = [("skipped.jsonl", facts["skipped_bytes"]), ("flagged.jsonl", facts["flagged_bytes"])]
     if facts["megatron_bytes"] is not None:
         sizes.append(("megatron/.text_document.bin.tmp", facts["megatron_bytes"]))

@@ -37,7 +37,14 @@ from tpt.validate.judging import judge_unit
 from tpt.validate.units import UnitBook
 
 TASK_RETRIES = 5
-"""Ray re-runs of a unit's task whose worker or node died."""
+"""Ray re-runs of a task whose worker or node died."""
+UNITS_PER_TASK = 16
+"""At most this many units in one Ray task. A task costs the driver a few ms to submit and collect and a
+unit of 1,000 records costs a worker ~70 ms to judge, so one unit per task kept the driver at ~7% of the
+workers' CPU however large the run (docs/scale.md); a batch divides that. Every unit in a batch is
+committed on its own, so a re-run batch redoes only its uncommitted units."""
+BATCHES_PER_WORKER = 4
+"""Batches are made small enough that each worker gets at least this many (the last ones balance)."""
 
 
 def judge_on_ray(
@@ -54,13 +61,13 @@ def judge_on_ray(
                 facts[unit] = done
         todo = [u for u in range(len(files)) if u not in facts]
         remote = ray.remote(num_cpus=opts.worker_cpus, max_retries=TASK_RETRIES, retry_exceptions=False)
-        _run_window(ray, remote(_index_task), [(str(book.dir), u, str(files[u])) for u in todo], opts)
+        _run_window(ray, remote, _index_task, [(str(book.dir), u, str(files[u])) for u in todo], opts)
         repeats_ref = remote(_repeats_task).remote(str(book.dir), len(files), policy)
         starts, repeats = ray.get(repeats_ref)
         jobs = [
             (str(book.dir), u, str(files[u]), starts[u], repeats.get(u, {}), checks, policy) for u in todo
         ]
-        for unit, done in zip(todo, _run_window(ray, remote(_judge_task), jobs, opts), strict=True):
+        for unit, done in zip(todo, _run_window(ray, remote, _judge_task, jobs, opts), strict=True):
             facts[unit] = done
         return [facts[u] for u in range(len(files))]
     finally:
@@ -73,18 +80,28 @@ def _connect(ray: Any, opts: RaySettings) -> bool:
     return connect(ray, opts.address, stage="validate")
 
 
-def _run_window(ray: Any, task: Any, jobs: Sequence[tuple[Any, ...]], opts: RaySettings) -> list[Any]:
-    """Results of `task` on each job, in order, with at most --workers (default: the cluster's CPUs) running."""
+def _run_window(
+    ray: Any, remote: Any, fn: Any, jobs: Sequence[tuple[Any, ...]], opts: RaySettings
+) -> list[Any]:
+    """`fn(*job)` for each job, in order: jobs go in batches (UNITS_PER_TASK), at most --workers (default:
+    the cluster's CPUs) batches running at once."""
     window = opts.workers or max(1, int(ray.cluster_resources().get("CPU", 1) // max(opts.worker_cpus, 0.01)))
+    size = max(1, min(UNITS_PER_TASK, len(jobs) // (BATCHES_PER_WORKER * window)))
+    task = remote(_units_task)
     refs: list[Any] = []
     pending: list[Any] = []
-    for job in jobs:
+    for i in range(0, len(jobs), size):
         if len(pending) >= window:
             _, pending = ray.wait(pending, num_returns=1)
-        ref = task.remote(*job)
+        ref = task.remote(fn, jobs[i : i + size])
         refs.append(ref)
         pending.append(ref)
-    return ray.get(refs)
+    return [out for batch in ray.get(refs) for out in batch]
+
+
+def _units_task(fn: Any, jobs: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """One Ray task: `fn` on each unit of a batch, in order."""
+    return [fn(*job) for job in jobs]
 
 
 def _token() -> str:

@@ -1,16 +1,17 @@
-"""pack's shard writer: rows go to the open shard's files as they come, so memory holds no shard.
+"""PACK_DIR's shard writer (`tpt pack` writes with it; tests and fixtures too): rows go to the open
+shard's files as they come, so memory holds no shard.
 
-`formats.packfile.ShardWriter` buffers a whole shard (by default 16 M tokens: 7 bytes a token with kinds
-and segments, about 117 MB, twice while it concatenates) before it writes it; pack's peak RSS grew with
-the corpus until the first shard was full (159 MiB at 10^4 documents, 499 MiB at 10^5, measured in
-docs/scale.md). `ShardStream` writes the same bytes (`np.save`'s header, then the C-order data) without
-holding them: each part of the open shard is a file `.shard-XXXXX.PART.npy.open`, its header written for
-a full shard first and rewritten for the rows it got when the shard is closed (a short last shard), then
-renamed into place, so a reader still never sees half a shard.
+A buffered writer held a whole shard (by default 16 M tokens: 7 bytes a token with kinds and segments,
+about 117 MB, twice while it concatenated) before writing it; pack's peak RSS grew with the corpus until
+the first shard was full (159 MiB at 10^4 documents, 499 MiB at 10^5: docs/pack.md). `ShardWriter` writes
+the same bytes (`np.save`'s header, then the C-order data) without holding them: each part of the open
+shard is a file `.shard-XXXXX.PART.npy.open`, its header written for a full shard first and rewritten for
+the rows it got when the shard is closed (a short last shard), then renamed into place, so a reader
+never sees half a shard.
 
-Resumable (commits.py): `sync()` flushes the open files before a commit, the pickled writer keeps the
-count of rows in the open shard, and a resumed writer cuts the open files back to that count and goes on
-appending. A resumed pack keeps the open files (stage._prepare_output).
+Resumable (pack/commits.py): `sync()` flushes the open files before a commit, the pickled writer keeps
+the count of rows in the open shard, and a resumed writer cuts the open files back to that count and goes
+on appending. A resumed pack keeps the open files (pack/stage.py `_prepare_output`).
 """
 
 from __future__ import annotations
@@ -69,8 +70,8 @@ def open_shard_intact(out_dir: Path, shard: int, rows: int, seq_len: int) -> boo
     return True
 
 
-class ShardStream:
-    """ShardWriter's interface (add, close, shards, kind_counts, num_rows) and output, without its buffer."""
+class ShardWriter:
+    """Rows into shards of `rows_per_shard` rows (the last one shorter), written as they come."""
 
     def __init__(self, out_dir: Path, *, seq_len: int, dtype: np.dtype, rows_per_shard: int) -> None:
         self.out_dir, self.seq_len, self.dtype = Path(out_dir), seq_len, np.dtype(dtype)
