@@ -59,6 +59,54 @@ def test_ray_writes_what_local_writes(ray_cluster, tmp_path, policy):  # noqa: F
     same_output(tmp_path / "ray", tmp_path / "local")
 
 
+@pytest.mark.slow
+def test_workers_merge_and_units_go_in_batches(ray_cluster, tmp_path, monkeypatch):  # noqa: F811
+    """The merge runs on a worker (the driver moves no record bytes: here it cannot merge at all), and
+    units batched two to a task give the same bytes."""
+    from tpt.validate import ray_units
+    from tpt.validate.units import UnitBook
+
+    src = corpus(tmp_path / "records")
+    validate(src, tmp_path / "local", "local")
+
+    def refuse(*_args, **_kw):
+        raise AssertionError("the driver merged the parts")
+
+    monkeypatch.setattr(UnitBook, "merge", refuse)
+    monkeypatch.setattr(ray_units, "BATCHES_PER_WORKER", 1)  # 4 units, 2 workers: 2 units per task
+    batches = _count_batches(monkeypatch, ray_units)
+    validate(src, tmp_path / "ray", "ray")
+    same_output(tmp_path / "ray", tmp_path / "local")
+    assert batches == [2, 2, 2, 2]  # index and judge passes, two tasks of two units each
+
+
+def _count_batches(monkeypatch, ray_units) -> list[int]:
+    """The number of units in each batch task the driver submits."""
+    batches: list[int] = []
+    real_enter = ray_units.RaySession.__enter__
+
+    def enter(self):
+        session = real_enter(self)
+        real_remote = session.remote
+
+        def remote(fn):
+            task = real_remote(fn)
+
+            class Spy:
+                def remote(self, *args):
+                    if fn is ray_units._units_task:
+                        batches.append(len(args[1]))
+                    return task.remote(*args)
+
+            return Spy()
+
+        session.remote = remote
+        return session
+
+    monkeypatch.setattr(ray_units.RaySession, "__enter__", enter)
+    return batches
+
+
 def kill_when_staged(parts: Path, kill, stop: threading.Event) -> list[str]:
     """Call kill(pid) once, when a worker is judging a unit after the first (its staged kept file)."""
     done: list[str] = []

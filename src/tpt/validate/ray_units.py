@@ -9,7 +9,12 @@ duplicate ids, exactly as a local run judges it:
 2. repeats: one worker task reads the index files (and the ids of units committed earlier), numbers
    every record by its input position (units in order), and returns, per unit, the positions whose id
    came before and where it came first (rare: a few numbers per repeat);
-3. judge: each uncommitted unit, on a worker, is judged with those repeats and committed (units.py).
+3. judge: each uncommitted unit, on a worker, is judged with those repeats and committed (units.py);
+4. merge: one worker task concatenates the units' files into kept.jsonl and rejected.jsonl (a kernel
+   copy), and, once the driver has written summary.json, another removes the parts. The driver moves no
+   record bytes (`RaySession`).
+
+Units go to the workers in batches (UNITS_PER_TASK) so that the driver's cost per unit stays small.
 
 Each pass is idempotent and a worker's files are its own until it renames them, so Ray may run a task
 again after its worker or node died (`max_retries`): output is exactly once, work at least once. The
@@ -47,20 +52,44 @@ BATCHES_PER_WORKER = 4
 """Batches are made small enough that each worker gets at least this many (the last ones balance)."""
 
 
-def judge_on_ray(
-    book: UnitBook, files: Sequence[Path], checks: CheckConfig, policy: str, opts: RaySettings
-) -> list[JSONObject]:
-    """The facts of every unit, in unit order; the uncommitted ones judged and committed on Ray."""
-    import ray
+class RaySession:
+    """The cluster a `tpt validate --executor ray` run uses from its first unit to its last file: the
+    units are judged there (`judge`), and the merge and the removal of the parts run there too (`run`),
+    so that the driver moves no record bytes (at 10^8 documents ~400 GB; on a shared filesystem a copy
+    the driver made would cross its network)."""
 
-    started = _connect(ray, opts)
-    try:
+    def __init__(self, opts: RaySettings) -> None:
+        self.opts = opts
+        self.started = False
+
+    def __enter__(self) -> RaySession:
+        import ray
+
+        self.ray = ray
+        self.started = _connect(ray, self.opts)
+        self.remote = ray.remote(
+            num_cpus=self.opts.worker_cpus, max_retries=TASK_RETRIES, retry_exceptions=False
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.started:
+            self.ray.shutdown()
+
+    def run(self, fn: Any, *args: Any) -> Any:
+        """`fn(*args)` as one task on a worker (fn idempotent: Ray may run it again)."""
+        return self.ray.get(self.remote(fn).remote(*args))
+
+    def judge(
+        self, book: UnitBook, files: Sequence[Path], checks: CheckConfig, policy: str
+    ) -> list[JSONObject]:
+        """The facts of every unit, in unit order; the uncommitted ones judged and committed on Ray."""
+        ray, remote, opts = self.ray, self.remote, self.opts
         facts: dict[int, JSONObject] = {}
         for unit in range(len(files)):
             if (done := book.committed(unit)) is not None:
                 facts[unit] = done
         todo = [u for u in range(len(files)) if u not in facts]
-        remote = ray.remote(num_cpus=opts.worker_cpus, max_retries=TASK_RETRIES, retry_exceptions=False)
         _run_window(ray, remote, _index_task, [(str(book.dir), u, str(files[u])) for u in todo], opts)
         repeats_ref = remote(_repeats_task).remote(str(book.dir), len(files), policy)
         starts, repeats = ray.get(repeats_ref)
@@ -70,9 +99,6 @@ def judge_on_ray(
         for unit, done in zip(todo, _run_window(ray, remote, _judge_task, jobs, opts), strict=True):
             facts[unit] = done
         return [facts[u] for u in range(len(files))]
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def _connect(ray: Any, opts: RaySettings) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 import tempfile
@@ -9,6 +10,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from tpt.core.artifacts import claim_output_dir, write_json
 from tpt.core.duplicate_ids import DuplicateCheck
@@ -22,7 +24,7 @@ from tpt.storage.lease import upload_held as upload  # checks the lease, then up
 from tpt.storage.outputlock import lock_output_dir
 from tpt.validate.config import ValidateConfig
 from tpt.validate.judging import MAX_LISTED, judge_unit
-from tpt.validate.units import PARTS, UnitBook
+from tpt.validate.units import PARTS, UnitBook, merge_parts, remove_parts
 
 
 def run(config: ValidateConfig) -> ValidateSummary:
@@ -51,39 +53,53 @@ def _run_validate(cfg: ValidateConfig, dups: DuplicateCheck) -> ValidateSummary:
     # The parts are reusable only for the same checks, policy and input files (units.py).
     book = UnitBook(work / PARTS, {"config": run_config, "files": [str(f) for f in files]})
     _say_resumed(book, len(files))
-    totals = _Totals()
-    if cfg.executor == "ray":
-        from tpt.validate.ray_units import judge_on_ray
-
-        for facts in judge_on_ray(book, files, config, dups.policy, cfg.ray):
-            dups.count += facts["duplicate_ids"]
-            totals.add(facts)
-    else:
-        _judge_here(book, files, Validator(config), dups, totals)
-    book.merge(work, len(files))
-    for name in ("kept.jsonl", "rejected.jsonl"):
-        if work is not out:
-            upload(work / name, out / name)
-            (work / name).unlink()
-    summary = ValidateSummary(
-        output=out,
-        records=totals.records,
-        kept=totals.kept,
-        rejected=totals.records - totals.kept,
-        by_reason=dict(sorted(totals.reasons.items())),
-        duplicate_ids=dups.count,
-        duplicate_policy=dups.policy,
-        duplicates_listed=tuple(totals.repeats),
-        by_source={s: dict(sorted(c.items())) for s, c in sorted(totals.by_source.items())},
-        inputs=tuple(str(f) for f in files),
-        checks=config.as_dict(),
-        wall_seconds=round(time.monotonic() - started, 3),
-    )
-    write_json(out / "summary.json", summary.to_json())
-    book.remove()
+    with _cluster(cfg) as ray:  # None: --executor local
+        totals = _Totals()
+        if ray is not None:
+            for facts in ray.judge(book, files, config, dups.policy):
+                dups.count += facts["duplicate_ids"]
+                totals.add(facts)
+        else:
+            _judge_here(book, files, Validator(config), dups, totals)
+        # on Ray a worker merges and removes the parts: the driver moves no record bytes
+        place = ray.run if ray is not None else _here
+        place(merge_parts, str(book.dir), str(work), len(files))
+        for name in ("kept.jsonl", "rejected.jsonl"):
+            if work is not out:
+                upload(work / name, out / name)
+                (work / name).unlink()
+        summary = ValidateSummary(
+            output=out,
+            records=totals.records,
+            kept=totals.kept,
+            rejected=totals.records - totals.kept,
+            by_reason=dict(sorted(totals.reasons.items())),
+            duplicate_ids=dups.count,
+            duplicate_policy=dups.policy,
+            duplicates_listed=tuple(totals.repeats),
+            by_source={s: dict(sorted(c.items())) for s, c in sorted(totals.by_source.items())},
+            inputs=tuple(str(f) for f in files),
+            checks=config.as_dict(),
+            wall_seconds=round(time.monotonic() - started, 3),
+        )
+        write_json(out / "summary.json", summary.to_json())
+        place(remove_parts, str(book.dir))
     if work is not out:
         shutil.rmtree(work, ignore_errors=True)
     return summary
+
+
+def _cluster(cfg: ValidateConfig) -> Any:
+    """The Ray session of an `--executor ray` run (ray_units.RaySession), else a context giving None."""
+    if cfg.executor != "ray":
+        return contextlib.nullcontext(None)
+    from tpt.validate.ray_units import RaySession
+
+    return RaySession(cfg.ray)
+
+
+def _here(fn: Any, *args: Any) -> Any:
+    return fn(*args)
 
 
 def _judge_here(

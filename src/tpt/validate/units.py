@@ -108,7 +108,9 @@ class UnitBook:
         """kept.jsonl and rejected.jsonl in `out`: the units' files in unit order, copied by the kernel
         (the process that merges, a Ray driver included, never reads the records into its memory)."""
         for kind in OUTPUTS:
-            tmp = out / f".{kind}.jsonl.tmp"
+            # a writer's own temporary name: a retried merge task and the one Ray thought dead both
+            # write the same bytes, each to its own file, each renamed into place whole
+            tmp = out / (f".{kind}.jsonl.{self.token}.tmp" if self.token else f".{kind}.jsonl.tmp")
             with open(tmp, "wb") as dst:
                 for unit in range(units):
                     with open(self.path(unit, kind), "rb") as src:
@@ -119,6 +121,16 @@ class UnitBook:
 
     def remove(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def merge_parts(book_dir: str, out: str, units: int) -> None:
+    """UnitBook.merge by paths (a Ray task's arguments: validate's merge runs on a worker on Ray)."""
+    UnitBook.reopen(Path(book_dir), f"{os.uname().nodename}-{os.getpid()}").merge(Path(out), units)
+
+
+def remove_parts(book_dir: str) -> None:
+    """UnitBook.remove by path, after summary.json is written."""
+    shutil.rmtree(book_dir, ignore_errors=True)
 
 
 def append_file(src: BinaryIO, dst: BinaryIO) -> None:
