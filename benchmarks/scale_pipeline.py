@@ -11,8 +11,9 @@ run again with `--executor ray --address` on a 2-node loopback cluster (`ray.clu
 each); pack runs with --executor ray there too (--no-pack-ray: locally, and its rows say so).
 
 Per stage and size it prints docs/s, CPU seconds per 10^3 documents and peak RSS of the driver (its
-`wait4` rusage), of the stub, and of the Ray workers (the cluster's `ray::` processes: CPU summed over
-the stage, peak RSS their VmHWM), and each as a ratio against the smallest size in the same run. The
+`wait4` rusage), of the stub, of the Ray workers (the cluster's `ray::` task, actor and idle worker
+processes: CPU summed over the stage, peak RSS their VmHWM) and, apart, of the nodes' agents
+(`ray::DashboardAgent`, `ray::RuntimeEnvAgent`: the cluster's, not the job's work), and each as a ratio against the smallest size in the same run. The
 targets (issue 26): docs/s at the largest size within 15% of the smallest; peak RSS within 25% from 10^5
 to 10^6; the Ray driver's CPU below 5% of the workers'. Every stage is checked: augment writes one
 record per document, validate reads as many, pack reports as many documents as validate kept.
@@ -86,12 +87,28 @@ def proc_stats(pids: list[int]) -> tuple[float, float]:
     return cpu, hwm
 
 
-def ray_workers() -> list[int]:
+AGENTS = ("ray::DashboardAgent", "ray::RuntimeEnvAgent")
+"""Each node's agents: `ray::` processes too, but the node's, not the job's (a raylet dies with them)."""
+
+
+def ray_processes(agents: bool = False) -> list[int]:
+    """The cluster's worker processes (tasks, actors, idle workers), or with `agents` its agents."""
     import psutil
 
-    return [
-        p.pid for p in psutil.process_iter(["cmdline"]) if (p.info["cmdline"] or [""])[0].startswith("ray::")
-    ]
+    out = []
+    for p in psutil.process_iter(["cmdline"]):
+        title = (p.info["cmdline"] or [""])[0]
+        if title.startswith("ray::") and title.startswith(AGENTS) == agents:
+            out.append(p.pid)
+    return out
+
+
+def ray_workers() -> list[int]:
+    return ray_processes()
+
+
+def ray_agents() -> list[int]:
+    return ray_processes(agents=True)
 
 
 def stage(argv: list[str], watch: dict[str, list[int]]) -> dict[str, float]:
@@ -139,7 +156,8 @@ def pipeline(tmp: Path, src: Path, n: int, tok: Path, stub, address: str | None,
     tag = "ray" if address else "local"
     aug, val, pack = (tmp / f"{s}-{n}-{tag}" for s in ("aug", "val", "pack"))
     ray_args = ["--executor", "ray", "--address", address] if address else []
-    watch: dict = {"stub": [stub.proc.pid]} | ({"workers": ray_workers} if address else {})
+    cluster = {"workers": ray_workers, "agents": ray_agents}
+    watch: dict = {"stub": [stub.proc.pid]} | (cluster if address else {})
     rows = {}
     fresh(opts.stages, {"augment": aug, "validate": val, "pack": pack})
     if "augment" in opts.stages:
@@ -152,7 +170,7 @@ def pipeline(tmp: Path, src: Path, n: int, tok: Path, stub, address: str | None,
     if "pack" in opts.stages:
         pack_ray = ray_args if opts.pack_ray else []
         rows["pack"] = stage(
-            pack_argv(val, pack, tok) + pack_ray, {"workers": ray_workers} if pack_ray else {}
+            pack_argv(val, pack, tok) + pack_ray, cluster if pack_ray else {}
         )
         packed = json.loads((pack / "stats.json").read_text())["documents"]
         assert packed == summary["kept"], f"pack packed {packed} of {summary['kept']} kept documents"
@@ -192,7 +210,8 @@ class Killer:
 
         n = 0
         while n < self.per_stage and not self.done.wait(self.rng.uniform(0.5, 3)):
-            pids = [p for p in ray_workers() if _title(p) not in ("", "ray::IDLE")]  # busy workers
+            # busy workers: not idle ones, and not the nodes' agents (killing one kills its raylet)
+            pids = [p for p in ray_workers() if _title(p) not in ("", "ray::IDLE")]
             if pids:
                 pid = self.rng.choice(pids)
                 self.kills.append(_title(pid))
@@ -295,7 +314,7 @@ def report(tag: str, results: dict[int, dict[str, dict]]) -> None:
                 f"{1e3 * m['cpu_s'] / n:6.2f} s/10^3 (x{(m['cpu_s'] / n) / (b['cpu_s'] / base_n):.2f})  "
                 f"peak RSS {m['rss_mib']:6.1f} MiB (x{m['rss_mib'] / b['rss_mib']:.2f})"
             )
-            for k in ("stub", "workers"):
+            for k in ("stub", "workers", "agents"):
                 if f"{k}_cpu_s" in m:
                     line += f"  {k} CPU {1e3 * m[f'{k}_cpu_s'] / n:6.2f} s/10^3, peak {m[f'{k}_rss_mib']:6.1f} MiB"
             if "workers_cpu_s" in m and m["workers_cpu_s"] > 0:
