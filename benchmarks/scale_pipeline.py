@@ -13,9 +13,10 @@ each); pack runs with --executor ray there too (--no-pack-ray: locally, and its 
 Per stage and size it prints docs/s, CPU seconds per 10^3 documents and peak RSS of the driver (its
 `wait4` rusage), of the stub, of the Ray workers (the cluster's `ray::` task, actor and idle worker
 processes: CPU summed over the stage, peak RSS their VmHWM) and, apart, of the nodes' agents
-(`ray::DashboardAgent`, `ray::RuntimeEnvAgent`: the cluster's, not the job's work), and each as a ratio against the smallest size in the same run. The
-targets (issue 26): docs/s at the largest size within 15% of the smallest; peak RSS within 25% from 10^5
-to 10^6; the Ray driver's CPU below 5% of the workers'. Every stage is checked: augment writes one
+(`ray::DashboardAgent`, `ray::RuntimeEnvAgent`: the cluster's, not the job's work), and each as a
+ratio against the smallest size in the same run. The targets (issue 26): docs/s at the largest size
+within 15% of the smallest; peak RSS within 25% from 10^5 to 10^6; the Ray driver's CPU below 5% of the
+workers'. Every stage is checked: augment writes one
 record per document, validate reads as many, pack reports as many documents as validate kept.
 """
 
@@ -169,9 +170,7 @@ def pipeline(tmp: Path, src: Path, n: int, tok: Path, stub, address: str | None,
         assert summary["records"] == n, f"validate read {summary['records']} of {n} records"
     if "pack" in opts.stages:
         pack_ray = ray_args if opts.pack_ray else []
-        rows["pack"] = stage(
-            pack_argv(val, pack, tok) + pack_ray, cluster if pack_ray else {}
-        )
+        rows["pack"] = stage(pack_argv(val, pack, tok) + pack_ray, cluster if pack_ray else {})
         packed = json.loads((pack / "stats.json").read_text())["documents"]
         assert packed == summary["kept"], f"pack packed {packed} of {summary['kept']} kept documents"
     for r in rows.values():
