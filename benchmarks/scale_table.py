@@ -49,6 +49,9 @@ def table(rows: dict[tuple[str, str], dict[int, dict]]) -> list[str]:
                           f"x{m['workers_rss_mib'] / w:.2f}", f"{100 * m['cpu_s'] / m['workers_cpu_s']:.1f}%"]  # fmt: skip
             else:
                 cells += ["-", "-", "-", "-"]
+            # the nodes' agents, apart from the workers (files from before they were: "-")
+            agents = m.get("agents_rss_mib")
+            cells.append(f"{1e3 * m['agents_cpu_s'] / n:.3f}, {agents:.0f}" if agents else "-")
             cells.append(f"{m['load']:.1f}" if "load" in m else "-")
             out.append("| " + " | ".join(cells) + " |")
     return out
