@@ -127,6 +127,8 @@ class StubStats:
     tokens_produced: int = 0
     """Completion tokens (words) the stub produced: all of a plain answer's, and of a streamed one
     only those written before the client closed the connection."""
+    clients_gone: int = 0
+    """Answers cut off because the client closed its connection (aiohttp would log each with a traceback)."""
     streams: int = 0
     streams_closed: int = 0
     """Streams the client closed before the end (the stub stopped producing there)."""
@@ -229,6 +231,9 @@ class _Stub:
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
         try:
             return await self._chat(request)
+        except ConnectionResetError:  # the client went away (a killed worker): aiohttp would log a traceback
+            stats.clients_gone += 1
+            return web.Response(status=499)
         finally:
             stats.in_flight -= 1
 
