@@ -48,3 +48,20 @@ def test_falls_back_where_the_kernel_cannot(tmp_path, monkeypatch, fails_after):
     paths = _parts(tmp_path, [5000, 3])
     assert _merge(paths, tmp_path / "out") == b"head\n" + b"".join(p.read_bytes() for p in paths)
     assert calls
+
+
+def test_a_merge_killed_before_its_rename_leaves_no_temporary_file(tmp_path):
+    """A merge task SIGKILLed mid-copy leaves `.kept.jsonl.<host>-<pid>.tmp`; the merge that completes
+    removes it (a worker's name is never reused, so nothing else would)."""
+    from tpt.validate.units import UnitBook, merge_parts
+
+    book = UnitBook(tmp_path / "parts", {"config": {}, "files": []})
+    for unit in range(2):
+        for kind in ("kept", "rejected"):
+            book.path(unit, kind).write_bytes(f"{kind} {unit}\n".encode())
+    for kind in ("kept", "rejected"):
+        (tmp_path / f".{kind}.jsonl.deadhost-1.tmp").write_bytes(b"half a cop")
+    merge_parts(str(book.dir), str(tmp_path), 2, True)
+    assert (tmp_path / "kept.jsonl").read_bytes() == b"kept 0\nkept 1\n"
+    assert (tmp_path / "rejected.jsonl").read_bytes() == b"rejected 0\nrejected 1\n"
+    assert not list(tmp_path.glob(".*.tmp"))

@@ -25,7 +25,6 @@ one executor resumes on the other (the committed parts are the same files). The 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -39,15 +38,15 @@ from tpt.formats.reading import BadLine, read_records
 from tpt.quality.checks import CheckConfig, Validator
 from tpt.validate.config import RaySettings
 from tpt.validate.judging import judge_unit
-from tpt.validate.units import UnitBook
+from tpt.validate.units import UnitBook, writer_token
 
 TASK_RETRIES = 5
 """Ray re-runs of a task whose worker or node died."""
 UNITS_PER_TASK = 16
-"""At most this many units in one Ray task. A task costs the driver a few ms to submit and collect and a
-unit of 1,000 records costs a worker ~70 ms to judge, so one unit per task kept the driver at ~7% of the
-workers' CPU however large the run (docs/scale.md); a batch divides that. Every unit in a batch is
-committed on its own, so a re-run batch redoes only its uncommitted units."""
+"""At most this many units in one Ray task: each task costs the driver its submission and collection
+(~0.4 ms, measured at 10^6 records: docs/scale.md), a cost per unit however large the run; a batch
+divides it. Every unit in a batch is committed on its own, so a re-run batch redoes only its
+uncommitted units."""
 BATCHES_PER_WORKER = 4
 """Batches are made small enough that each worker gets at least this many (the last ones balance)."""
 
@@ -130,13 +129,9 @@ def _units_task(fn: Any, jobs: Sequence[tuple[Any, ...]]) -> list[Any]:
     return [fn(*job) for job in jobs]
 
 
-def _token() -> str:
-    return f"{os.uname().nodename}-{os.getpid()}"
-
-
 def _index_task(book_dir: str, unit: int, path: str) -> int:
     """Pass 1, on a worker: the unit's record count and ids (hash, position in the unit) -> index file."""
-    book = UnitBook.reopen(Path(book_dir), _token())
+    book = UnitBook.reopen(Path(book_dir), writer_token())
     if book.committed(unit) is not None or book.path(unit, "index").is_file():
         return unit
     records, ids = 0, []
@@ -151,7 +146,7 @@ def _index_task(book_dir: str, unit: int, path: str) -> int:
 def _repeats_task(book_dir: str, units: int, policy: str) -> tuple[list[int], dict[int, dict[int, int]]]:
     """Pass 2, on a worker: each unit's first input position, and per uncommitted unit
     {position: first position of its id} for every record whose id came before (the local rule)."""
-    book = UnitBook.reopen(Path(book_dir), _token())
+    book = UnitBook.reopen(Path(book_dir), writer_token())
     starts, hashes, positions, owner = [], [], [], []
     start = 0
     for unit in range(units):
@@ -206,7 +201,7 @@ def _judge_task(
     policy: str,
 ) -> JSONObject:
     """Pass 3, on a worker: judge the unit (records start, start + 1, ...) and commit it."""
-    book = UnitBook.reopen(Path(book_dir), _token())
+    book = UnitBook.reopen(Path(book_dir), writer_token())
     if (done := book.committed(unit)) is not None:  # a re-run task whose first run had committed
         return done
     if checks not in _VALIDATORS:

@@ -63,7 +63,7 @@ def _run_validate(cfg: ValidateConfig, dups: DuplicateCheck) -> ValidateSummary:
             _judge_here(book, files, Validator(config), dups, totals)
         # on Ray a worker merges and removes the parts: the driver moves no record bytes
         place = ray.run if ray is not None else _here
-        place(merge_parts, str(book.dir), str(work), len(files))
+        place(merge_parts, str(book.dir), str(work), len(files), ray is not None)
         for name in ("kept.jsonl", "rejected.jsonl"):
             if work is not out:
                 upload(work / name, out / name)

@@ -118,18 +118,25 @@ class UnitBook:
                 dst.flush()
                 os.fsync(dst.fileno())
             os.replace(tmp, out / f"{kind}.jsonl")
+            # the temporary files of merges killed before their rename (a SIGKILLed worker's own name
+            # is never reused); one still running renames identical bytes, or fails on its missing file
+            for stale in out.glob(f".{kind}.jsonl.*.tmp"):
+                stale.unlink(missing_ok=True)
 
-    def remove(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
+
+def writer_token() -> str:
+    """This process's name for its temporary files (host and pid): two writers never share one."""
+    return f"{os.uname().nodename}-{os.getpid()}"
 
 
-def merge_parts(book_dir: str, out: str, units: int) -> None:
-    """UnitBook.merge by paths (a Ray task's arguments: validate's merge runs on a worker on Ray)."""
-    UnitBook.reopen(Path(book_dir), f"{os.uname().nodename}-{os.getpid()}").merge(Path(out), units)
+def merge_parts(book_dir: str, out: str, units: int, own_names: bool = False) -> None:
+    """UnitBook.merge by paths (a Ray task's arguments: validate's merge runs on a worker on Ray);
+    `own_names`: temporary files under this process's name (a Ray task that may run twice)."""
+    UnitBook.reopen(Path(book_dir), writer_token() if own_names else "").merge(Path(out), units)
 
 
 def remove_parts(book_dir: str) -> None:
-    """UnitBook.remove by path, after summary.json is written."""
+    """Remove the parts directory, after summary.json is written."""
     shutil.rmtree(book_dir, ignore_errors=True)
 
 
